@@ -1,0 +1,20 @@
+//! Test-only support shared by every crate's tests.
+//!
+//! - [`TestDb`]: a fresh PostgreSQL database per test, with the project's migrations applied.
+//!   The server comes from `DATABASE_URL`; without it, from a `postgres:16` container started by
+//!   testcontainers where Docker runs; otherwise the test fails with a message saying how to provide one.
+//! - [`LogCapture`]: every `tracing` event of the test process, at TRACE, in a buffer that a test can
+//!   search for secrets.
+//!
+//! Panicking is how a test harness reports a broken environment, hence the `expect`s below.
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test-only crate: a failed set-up must fail the test"
+)]
+
+mod db;
+mod logs;
+
+pub use db::{TestDb, server_url};
+pub use logs::LogCapture;
