@@ -1,0 +1,6 @@
+//! Offline stand-ins for the outside services the marketplace talks to.
+//!
+//! - [`xano`]: an in-memory simulator of Xano's Master Metadata API (`/api:meta`), with fault
+//!   injection and a call log, so the client, the core and the whole product run without Xano.
+
+pub mod xano;

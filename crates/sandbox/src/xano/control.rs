@@ -1,0 +1,251 @@
+//! The HTTP control API under `/__sim`: the same controls as the [`XanoSim`](super::XanoSim)
+//! methods, in JSON, so a simulator in another process (`market sim xano`) can be driven by tests.
+//! These requests are not Master API calls: they are neither logged, limited nor faulted.
+//!
+//! | method | path | body → answer |
+//! |---|---|---|
+//! | GET | `/__sim/health` | → `{"ok":true}` |
+//! | GET | `/__sim/access-token` | → `{"access_token"}` (the default account's) |
+//! | POST | `/__sim/page-size` | `{"page_size"}` |
+//! | POST | `/__sim/accounts` | `SimAccount` → `{"access_token"}` |
+//! | POST | `/__sim/instances` | `SimInstance` + optional `access_token` (owner; default account) |
+//! | POST | `/__sim/snippets` | `{"canonical","name"}` + optional `access_token` |
+//! | GET | `/__sim/snippets/{canonical}` | → `SimSnippet` |
+//! | GET | `/__sim/snippets/{canonical}/tokens` | → `[SimToken]` (live tokens) |
+//! | POST | `/__sim/access-token-state` | `{"state":"valid"\|"expired"\|"forbidden"}` + optional `access_token` |
+//! | POST | `/__sim/install` | `{"canonical","token"}` → `{"current_installs"}`; 404/409/410 `{"error",…}` |
+//! | GET, DELETE | `/__sim/calls` | → `[CallRecordJson]`; DELETE clears |
+//! | GET, POST, DELETE | `/__sim/faults` | → `[Fault]`; POST adds one `Fault`; DELETE clears |
+//! | POST | `/__sim/free-plan-rate-limit` | `{"on": bool}` |
+//!
+//! Setters answer `204 No Content`. An `access_token` naming no account is a 404.
+
+use actix_web::error::InternalError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::calls::CallRecordJson;
+use super::faults::Fault;
+use super::model::{InstallError, SimAccount, SimInstance, TokenState};
+use super::state::Shared;
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    let json_config = web::JsonConfig::default().error_handler(|error, _| {
+        let body = json!({ "error": "bad_request", "message": error.to_string() });
+        InternalError::from_response(error, HttpResponse::BadRequest().json(body)).into()
+    });
+    cfg.app_data(json_config)
+        .route(
+            "/health",
+            web::get().to(|| async { HttpResponse::Ok().json(json!({ "ok": true })) }),
+        )
+        .route("/access-token", web::get().to(access_token))
+        .route("/page-size", web::post().to(set_page_size))
+        .route("/accounts", web::post().to(add_account))
+        .route("/instances", web::post().to(add_instance))
+        .route("/snippets", web::post().to(add_snippet))
+        .route("/snippets/{canonical}", web::get().to(snippet))
+        .route("/snippets/{canonical}/tokens", web::get().to(tokens))
+        .route(
+            "/access-token-state",
+            web::post().to(set_access_token_state),
+        )
+        .route("/install", web::post().to(install))
+        .route("/calls", web::get().to(calls))
+        .route("/calls", web::delete().to(clear_calls))
+        .route("/faults", web::get().to(faults))
+        .route("/faults", web::post().to(inject))
+        .route("/faults", web::delete().to(clear_faults))
+        .route(
+            "/free-plan-rate-limit",
+            web::post().to(set_free_plan_rate_limit),
+        );
+}
+
+fn error(status: StatusCode, kind: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": kind, "message": message }))
+}
+
+fn unknown_account() -> HttpResponse {
+    error(
+        StatusCode::NOT_FOUND,
+        "unknown_account",
+        "no account holds that access token",
+    )
+}
+
+async fn access_token(shared: web::Data<Shared>) -> HttpResponse {
+    let token = shared.lock().default_access_token.clone();
+    HttpResponse::Ok().json(json!({ "access_token": token }))
+}
+
+#[derive(Deserialize)]
+struct PageSize {
+    page_size: usize,
+}
+
+async fn set_page_size(shared: web::Data<Shared>, body: web::Json<PageSize>) -> HttpResponse {
+    shared.lock().page_size = body.page_size.max(1);
+    HttpResponse::NoContent().finish()
+}
+
+async fn add_account(shared: web::Data<Shared>, body: web::Json<SimAccount>) -> HttpResponse {
+    let token = {
+        let mut state = shared.lock();
+        let state = &mut *state;
+        let token = state.store.new_access_token(&mut state.rng);
+        state.store.add_account(body.into_inner(), token.clone());
+        token
+    };
+    HttpResponse::Ok().json(json!({ "access_token": token }))
+}
+
+#[derive(Deserialize)]
+struct NewInstance {
+    #[serde(flatten)]
+    instance: SimInstance,
+    access_token: Option<String>,
+}
+
+async fn add_instance(shared: web::Data<Shared>, body: web::Json<NewInstance>) -> HttpResponse {
+    let NewInstance {
+        instance,
+        access_token,
+    } = body.into_inner();
+    let mut state = shared.lock();
+    let Some(account) = state.account_or_default(access_token.as_deref()) else {
+        return unknown_account();
+    };
+    state.store.add_instance(account, instance);
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct NewSnippet {
+    canonical: String,
+    name: String,
+    access_token: Option<String>,
+}
+
+async fn add_snippet(shared: web::Data<Shared>, body: web::Json<NewSnippet>) -> HttpResponse {
+    let mut state = shared.lock();
+    let Some(account) = state.account_or_default(body.access_token.as_deref()) else {
+        return unknown_account();
+    };
+    state
+        .store
+        .add_snippet(account, &body.canonical, &body.name, Utc::now());
+    HttpResponse::NoContent().finish()
+}
+
+async fn snippet(shared: web::Data<Shared>, canonical: web::Path<String>) -> HttpResponse {
+    match shared.lock().store.snippet_view(&canonical) {
+        Some(snippet) => HttpResponse::Ok().json(snippet),
+        None => error(StatusCode::NOT_FOUND, "unknown_snippet", "no such snippet"),
+    }
+}
+
+async fn tokens(shared: web::Data<Shared>, canonical: web::Path<String>) -> HttpResponse {
+    let tokens = shared.lock().store.live_tokens(&canonical);
+    HttpResponse::Ok().json(tokens)
+}
+
+#[derive(Deserialize)]
+struct NewTokenState {
+    state: TokenState,
+    access_token: Option<String>,
+}
+
+async fn set_access_token_state(
+    shared: web::Data<Shared>,
+    body: web::Json<NewTokenState>,
+) -> HttpResponse {
+    let mut state = shared.lock();
+    let Some(account) = state.account_or_default(body.access_token.as_deref()) else {
+        return unknown_account();
+    };
+    state.store.set_state(account, body.state);
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct Install {
+    canonical: String,
+    token: String,
+}
+
+async fn install(shared: web::Data<Shared>, body: web::Json<Install>) -> HttpResponse {
+    let outcome = shared
+        .lock()
+        .store
+        .install(&body.canonical, &body.token, Utc::now());
+    match outcome {
+        Ok(current_installs) => {
+            HttpResponse::Ok().json(json!({ "current_installs": current_installs }))
+        }
+        Err(refusal) => {
+            let status = match refusal {
+                InstallError::UnknownSnippet | InstallError::UnknownToken => StatusCode::NOT_FOUND,
+                InstallError::Revoked => StatusCode::GONE,
+                InstallError::LimitReached { .. } => StatusCode::CONFLICT,
+            };
+            let mut body = serde_json::to_value(&refusal).unwrap_or(Value::Null);
+            if let Some(map) = body.as_object_mut() {
+                map.insert("message".to_owned(), Value::String(refusal.to_string()));
+            }
+            HttpResponse::build(status).json(body)
+        }
+    }
+}
+
+async fn calls(shared: web::Data<Shared>) -> HttpResponse {
+    let records: Vec<CallRecordJson> = {
+        let state = shared.lock();
+        state
+            .calls
+            .iter()
+            .map(|record| CallRecordJson::from_record(record, state.epoch))
+            .collect()
+    };
+    HttpResponse::Ok().json(records)
+}
+
+async fn clear_calls(shared: web::Data<Shared>) -> HttpResponse {
+    shared.lock().calls.clear();
+    HttpResponse::NoContent().finish()
+}
+
+async fn faults(shared: web::Data<Shared>) -> HttpResponse {
+    let rules = shared.lock().faults.rules();
+    HttpResponse::Ok().json(rules)
+}
+
+async fn inject(shared: web::Data<Shared>, body: web::Json<Fault>) -> HttpResponse {
+    let fault = body.into_inner();
+    if let Some(problem) = fault.problem() {
+        return error(StatusCode::BAD_REQUEST, "bad_fault", problem);
+    }
+    shared.lock().faults.push(fault);
+    HttpResponse::NoContent().finish()
+}
+
+async fn clear_faults(shared: web::Data<Shared>) -> HttpResponse {
+    shared.lock().faults.clear();
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct Switch {
+    on: bool,
+}
+
+async fn set_free_plan_rate_limit(
+    shared: web::Data<Shared>,
+    body: web::Json<Switch>,
+) -> HttpResponse {
+    shared.lock().limiter.set_enabled(body.on);
+    HttpResponse::NoContent().finish()
+}

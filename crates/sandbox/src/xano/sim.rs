@@ -1,0 +1,241 @@
+//! [`XanoSim`]: a running simulator, and the Rust side of its controls.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+use chrono::Utc;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use super::api::{self, BASE_PATH};
+use super::calls::CallRecord;
+use super::config::XanoSimConfig;
+use super::control;
+use super::faults::Fault;
+use super::model::{InstallError, SimAccount, SimInstance, SimSnippet, SimToken, TokenState};
+use super::state::{Shared, SimState};
+
+/// A Xano Master API simulator listening on a loopback port, plus the handle that controls it.
+///
+/// Dropping it stops the server (without waiting); [`XanoSim::stop`] stops it and waits.
+pub struct XanoSim {
+    shared: Shared,
+    addr: SocketAddr,
+    base_url: Url,
+    handle: ServerHandle,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl XanoSim {
+    /// Binds `config.bind` and serves on the current tokio runtime (any flavour). The socket
+    /// is listening when this returns, so requests can be sent at once.
+    #[expect(
+        clippy::unused_async,
+        reason = "async in the contract, so starting can later wait for readiness without a breaking change"
+    )]
+    pub async fn start(config: XanoSimConfig) -> io::Result<Self> {
+        let listener = std::net::TcpListener::bind(config.bind)?;
+        let addr = listener.local_addr()?;
+        let base_url =
+            Url::parse(&format!("http://{addr}{BASE_PATH}")).map_err(io::Error::other)?;
+        let shared = Shared::new(SimState::new(&config));
+        let data = web::Data::new(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .service(web::scope("/__sim").configure(control::routes))
+                .service(web::scope(BASE_PATH).default_service(web::to(api::serve)))
+        })
+        .workers(config.workers.max(1))
+        // Tests own the process's signals; a simulator must not stop (or stop them) on Ctrl-C.
+        .disable_signals()
+        // Stalled requests must not hold up `stop()`.
+        .shutdown_timeout(0)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        let task = tokio::spawn(server);
+        Ok(Self {
+            shared,
+            addr,
+            base_url,
+            handle,
+            task: Some(task),
+        })
+    }
+
+    /// Starts with default settings on a fixed address (for a standalone simulator).
+    pub async fn start_on(addr: SocketAddr) -> io::Result<Self> {
+        Self::start(XanoSimConfig {
+            bind: addr,
+            ..XanoSimConfig::default()
+        })
+        .await
+    }
+
+    /// Stops the server and waits until it has stopped.
+    pub async fn stop(mut self) {
+        self.handle.stop(false).await;
+        if let Some(task) = self.task.take() {
+            // The server's own result is of no interest once it is asked to stop.
+            let _ = task.await;
+        }
+    }
+
+    /// The API base, e.g. `http://127.0.0.1:40123/api:meta`, without a trailing slash.
+    pub fn base_url(&self) -> Url {
+        self.base_url.clone()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The control API base, e.g. `http://127.0.0.1:40123/__sim`.
+    pub fn control_url(&self) -> String {
+        format!("http://{}/__sim", self.addr)
+    }
+
+    /// The default account's access token.
+    pub fn access_token(&self) -> String {
+        self.shared.lock().default_access_token.clone()
+    }
+
+    pub fn set_page_size(&self, page_size: usize) {
+        self.shared.lock().page_size = page_size.max(1);
+    }
+
+    /// Adds another account and returns its (random) access token.
+    pub fn add_account(&self, account: SimAccount) -> String {
+        let mut state = self.shared.lock();
+        let state = &mut *state;
+        let token = state.store.new_access_token(&mut state.rng);
+        state.store.add_account(account, token.clone());
+        token
+    }
+
+    /// Adds (or replaces, by name) an instance of the default account.
+    pub fn add_instance(&self, instance: SimInstance) {
+        let mut state = self.shared.lock();
+        let account = state.default_account;
+        state.store.add_instance(account, instance);
+    }
+
+    /// Adds an instance to the account holding `access_token`; false if no account holds it.
+    pub fn add_instance_for(&self, access_token: &str, instance: SimInstance) -> bool {
+        let mut state = self.shared.lock();
+        let Some(account) = state.store.account_of(access_token) else {
+            return false;
+        };
+        state.store.add_instance(account, instance);
+        true
+    }
+
+    /// Adds a snippet owned by the default account, `install_access` `public`. A canonical that
+    /// exists already is left as it is.
+    pub fn add_snippet(&self, canonical: &str, name: &str) {
+        let mut state = self.shared.lock();
+        let account = state.default_account;
+        state
+            .store
+            .add_snippet(account, canonical, name, Utc::now());
+    }
+
+    /// Adds a snippet owned by the account holding `access_token`; false if no account holds it.
+    pub fn add_snippet_for(&self, access_token: &str, canonical: &str, name: &str) -> bool {
+        let mut state = self.shared.lock();
+        let Some(account) = state.store.account_of(access_token) else {
+            return false;
+        };
+        state
+            .store
+            .add_snippet(account, canonical, name, Utc::now());
+        true
+    }
+
+    /// Makes the default account's access token valid, expired (401) or forbidden (403).
+    pub fn set_access_token_state(&self, token_state: TokenState) {
+        let mut state = self.shared.lock();
+        let account = state.default_account;
+        state.store.set_state(account, token_state);
+    }
+
+    /// Like [`XanoSim::set_access_token_state`] for any account; false if no account holds it.
+    pub fn set_access_token_state_for(&self, access_token: &str, token_state: TokenState) -> bool {
+        let mut state = self.shared.lock();
+        let Some(account) = state.store.account_of(access_token) else {
+            return false;
+        };
+        state.store.set_state(account, token_state);
+        true
+    }
+
+    pub fn snippet(&self, canonical: &str) -> Option<SimSnippet> {
+        self.shared.lock().store.snippet_view(canonical)
+    }
+
+    /// The snippet's live install tokens in creation order (deleted ones are gone).
+    pub fn tokens(&self, canonical: &str) -> Vec<SimToken> {
+        self.shared.lock().store.live_tokens(canonical)
+    }
+
+    /// Acts as a buyer installing `canonical` with install token `token`; returns the new
+    /// `current_installs`.
+    pub fn install(&self, canonical: &str, token: &str) -> Result<i64, InstallError> {
+        self.shared
+            .lock()
+            .store
+            .install(canonical, token, Utc::now())
+    }
+
+    /// Every `/api:meta` request so far, in the order they finished.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.lock().calls.clone()
+    }
+
+    pub fn clear_calls(&self) {
+        self.shared.lock().calls.clear();
+    }
+
+    /// Adds a fault rule after the existing ones. An out-of-range value is made usable (see
+    /// [`Fault::normalized`]) rather than rejected.
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock().faults.push(fault);
+    }
+
+    /// The fault rules still in force (used-up counted rules are gone).
+    pub fn faults(&self) -> Vec<Fault> {
+        self.shared.lock().faults.rules()
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// Turns the free-plan limit on or off; either way its window starts afresh.
+    pub fn set_free_plan_rate_limit(&self, on: bool) {
+        self.shared.lock().limiter.set_enabled(on);
+    }
+}
+
+impl Drop for XanoSim {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            // `stop` sends its command at once; the returned future only waits for completion,
+            // which a synchronous `drop` cannot do.
+            drop(self.handle.stop(false));
+        }
+    }
+}
+
+// Written by hand: the state holds access tokens, which must not reach a log through `{:?}`.
+impl fmt::Debug for XanoSim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XanoSim")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}

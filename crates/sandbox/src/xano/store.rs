@@ -1,0 +1,279 @@
+//! The simulated account data: accounts with their access tokens and instances, snippets, and
+//! snippet install tokens. Plain synchronous code, always called under the state lock.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+use super::error::XanoError;
+use super::model::{
+    InstallAccess, InstallError, SimAccount, SimInstance, SimSnippet, SimToken, TokenState,
+};
+
+pub(crate) struct Account {
+    pub(crate) profile: SimAccount,
+    pub(crate) state: TokenState,
+    pub(crate) instances: Vec<SimInstance>,
+}
+
+pub(crate) struct SnippetRecord {
+    pub(crate) owner: usize,
+    pub(crate) canonical: String,
+    pub(crate) name: String,
+    pub(crate) install_access: InstallAccess,
+    pub(crate) install_access_description: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+    /// Live tokens in creation order (the order `GET …/token` lists them in).
+    pub(crate) tokens: Vec<TokenRecord>,
+}
+
+pub(crate) struct TokenRecord {
+    pub(crate) token: String,
+    pub(crate) max_installs: i64,
+    pub(crate) current_installs: i64,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+}
+
+impl TokenRecord {
+    fn view(&self) -> SimToken {
+        SimToken {
+            token: self.token.clone(),
+            max_installs: self.max_installs,
+            current_installs: self.current_installs,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Store {
+    pub(crate) accounts: Vec<Account>,
+    by_access_token: HashMap<String, usize>,
+    snippets: Vec<SnippetRecord>,
+    by_canonical: HashMap<String, usize>,
+    /// Every install token ever handed out, deleted ones included, so a value is never reused:
+    /// a buyer holding a revoked token must not find it opening someone else's snippet later.
+    issued: HashSet<String>,
+    /// Deleted tokens and the snippet they belonged to, so an install can say "revoked".
+    revoked: HashMap<String, String>,
+}
+
+const TOKEN_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const ACCESS_TOKEN_ALPHABET: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+fn random_string(rng: &mut impl Rng, alphabet: &[u8], len: usize) -> String {
+    (0..len)
+        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
+        .collect()
+}
+
+impl Store {
+    /// Adds an account holding `access_token` and returns its index. A token that is already in
+    /// use is taken away from its previous holder, which keeps one token ↔ one account.
+    pub(crate) fn add_account(&mut self, profile: SimAccount, access_token: String) -> usize {
+        let index = self.accounts.len();
+        self.accounts.push(Account {
+            profile,
+            state: TokenState::Valid,
+            instances: Vec::new(),
+        });
+        self.by_access_token.insert(access_token, index);
+        index
+    }
+
+    /// A fresh opaque access token (48 characters, mixed case) no account holds yet.
+    pub(crate) fn new_access_token(&self, rng: &mut impl Rng) -> String {
+        loop {
+            let candidate = random_string(rng, ACCESS_TOKEN_ALPHABET, 48);
+            if !self.by_access_token.contains_key(&candidate) {
+                return candidate;
+            }
+        }
+    }
+
+    pub(crate) fn account_of(&self, access_token: &str) -> Option<usize> {
+        self.by_access_token.get(access_token).copied()
+    }
+
+    /// Resolves a bearer token to its account: 401 for none, unknown or expired, 403 for a token
+    /// that lacks rights. Both messages are fixed texts, never the token itself.
+    pub(crate) fn authenticate(&self, bearer: Option<&str>) -> Result<usize, XanoError> {
+        let Some(bearer) = bearer else {
+            return Err(XanoError::unauthorized(
+                "Missing or malformed Authorization header.",
+            ));
+        };
+        let index = self
+            .account_of(bearer)
+            .ok_or_else(|| XanoError::unauthorized("Invalid token."))?;
+        match self.accounts.get(index).map(|account| account.state) {
+            Some(TokenState::Valid) => Ok(index),
+            Some(TokenState::Forbidden) => Err(XanoError::access_denied()),
+            Some(TokenState::Expired) | None => {
+                Err(XanoError::unauthorized("This token has expired."))
+            }
+        }
+    }
+
+    pub(crate) fn set_state(&mut self, account: usize, state: TokenState) {
+        if let Some(account) = self.accounts.get_mut(account) {
+            account.state = state;
+        }
+    }
+
+    pub(crate) fn add_instance(&mut self, account: usize, instance: SimInstance) {
+        if let Some(account) = self.accounts.get_mut(account) {
+            account
+                .instances
+                .retain(|existing| existing.name != instance.name);
+            account.instances.push(instance);
+        }
+    }
+
+    /// Adds a snippet with Xano's defaults (`public`, review `pending`). Adding a canonical that
+    /// already exists changes nothing, so seeding code can run twice without losing tokens.
+    pub(crate) fn add_snippet(
+        &mut self,
+        owner: usize,
+        canonical: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) {
+        if self.by_canonical.contains_key(canonical) || owner >= self.accounts.len() {
+            return;
+        }
+        self.by_canonical
+            .insert(canonical.to_owned(), self.snippets.len());
+        self.snippets.push(SnippetRecord {
+            owner,
+            canonical: canonical.to_owned(),
+            name: name.to_owned(),
+            install_access: InstallAccess::Public,
+            install_access_description: String::new(),
+            created_at: now,
+            updated_at: now,
+            tokens: Vec::new(),
+        });
+    }
+
+    pub(crate) fn snippets_of(&self, owner: usize) -> impl Iterator<Item = &SnippetRecord> {
+        self.snippets
+            .iter()
+            .filter(move |snippet| snippet.owner == owner)
+    }
+
+    fn snippet(&self, canonical: &str) -> Option<&SnippetRecord> {
+        self.by_canonical
+            .get(canonical)
+            .and_then(|&index| self.snippets.get(index))
+    }
+
+    fn snippet_mut(&mut self, canonical: &str) -> Option<&mut SnippetRecord> {
+        let index = *self.by_canonical.get(canonical)?;
+        self.snippets.get_mut(index)
+    }
+
+    /// The caller's snippet. Another account's snippet is a 404, exactly like a missing one: the
+    /// spec leaves 403-or-404 open, and 404 does not reveal that the canonical exists.
+    pub(crate) fn owned(&self, owner: usize, canonical: &str) -> Result<&SnippetRecord, XanoError> {
+        self.snippet(canonical)
+            .filter(|snippet| snippet.owner == owner)
+            .ok_or_else(XanoError::not_found)
+    }
+
+    pub(crate) fn owned_mut(
+        &mut self,
+        owner: usize,
+        canonical: &str,
+    ) -> Result<&mut SnippetRecord, XanoError> {
+        self.snippet_mut(canonical)
+            .filter(|snippet| snippet.owner == owner)
+            .ok_or_else(XanoError::not_found)
+    }
+
+    /// A fresh install token value: 8 characters of `[A-Z0-9]`, never issued before anywhere in
+    /// this simulator.
+    pub(crate) fn issue_token_value(&mut self, rng: &mut impl Rng) -> String {
+        loop {
+            let candidate = random_string(rng, TOKEN_ALPHABET, 8);
+            if self.issued.insert(candidate.clone()) {
+                return candidate;
+            }
+        }
+    }
+
+    /// Removes a live token of the caller's snippet; remembers it as revoked for installs.
+    pub(crate) fn delete_token(
+        &mut self,
+        owner: usize,
+        canonical: &str,
+        token: &str,
+    ) -> Result<(), XanoError> {
+        let snippet = self.owned_mut(owner, canonical)?;
+        let position = snippet
+            .tokens
+            .iter()
+            .position(|record| record.token == token)
+            .ok_or_else(XanoError::not_found)?;
+        snippet.tokens.remove(position);
+        self.revoked.insert(token.to_owned(), canonical.to_owned());
+        Ok(())
+    }
+
+    pub(crate) fn snippet_view(&self, canonical: &str) -> Option<SimSnippet> {
+        self.snippet(canonical).map(|snippet| SimSnippet {
+            canonical: snippet.canonical.clone(),
+            name: snippet.name.clone(),
+            install_access: snippet.install_access,
+            install_access_description: snippet.install_access_description.clone(),
+        })
+    }
+
+    pub(crate) fn live_tokens(&self, canonical: &str) -> Vec<SimToken> {
+        self.snippet(canonical)
+            .map(|snippet| snippet.tokens.iter().map(TokenRecord::view).collect())
+            .unwrap_or_default()
+    }
+
+    /// A buyer installs `canonical` with `token`: one more install, unless the token is used up.
+    ///
+    /// The snippet's `install_access` is deliberately not checked: whether a token still works
+    /// after the seller switches to `public` or `link` is unknown (spec, Uncertain 5), and a
+    /// lenient simulator does not make the product's tests depend on a guess.
+    pub(crate) fn install(
+        &mut self,
+        canonical: &str,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, InstallError> {
+        let revoked = self
+            .revoked
+            .get(token)
+            .is_some_and(|owner| owner == canonical);
+        let snippet = self
+            .snippet_mut(canonical)
+            .ok_or(InstallError::UnknownSnippet)?;
+        let Some(record) = snippet
+            .tokens
+            .iter_mut()
+            .find(|record| record.token == token)
+        else {
+            return Err(if revoked {
+                InstallError::Revoked
+            } else {
+                InstallError::UnknownToken
+            });
+        };
+        if record.current_installs >= record.max_installs {
+            return Err(InstallError::LimitReached {
+                max_installs: record.max_installs,
+            });
+        }
+        record.current_installs += 1;
+        record.updated_at = now;
+        Ok(record.current_installs)
+    }
+}

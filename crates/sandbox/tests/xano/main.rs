@@ -1,0 +1,14 @@
+//! The Xano simulator exercised over HTTP with reqwest, one module per concern.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod call_log;
+mod control;
+mod faults;
+mod helpers;
+mod install;
+mod instances;
+mod rate_limit;
+mod runtime;
+mod snippets;
+mod tokens;
