@@ -127,7 +127,10 @@ async fn latency_delays_matching_responses_by_at_least_the_minimum() {
     assert!(started.elapsed() >= min, "{:?}", started.elapsed());
 
     let other = tokio::time::timeout(min / 2, app.get("/instance")).await;
-    assert_eq!(other.expect("other endpoints are not delayed").status(), 200);
+    assert_eq!(
+        other.expect("other endpoints are not delayed").status(),
+        200
+    );
     assert_eq!(app.sim.faults().len(), 1, "latency stays until cleared");
 }
 
