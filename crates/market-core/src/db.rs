@@ -1,0 +1,89 @@
+//! Connecting to PostgreSQL, the migrations, and running a transaction again when PostgreSQL asks
+//! for it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::{Error, Result};
+
+/// The schema, from the top-level `migrations/` directory (embedded at compile time).
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// Pool settings. Timeouts bound the damage of a stuck query or a forgotten transaction: no
+/// statement holds a pooled connection for long, and nothing waits forever on a lock.
+#[derive(Clone, Debug)]
+pub struct DbConfig {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub lock_timeout: Duration,
+    pub idle_in_transaction_timeout: Duration,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 20,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+            lock_timeout: Duration::from_secs(5),
+            idle_in_transaction_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Opens a pool whose connections carry the session settings of [`DbConfig`] (sent as start-up
+/// parameters, so they cost no extra round trip).
+pub async fn connect(options: PgConnectOptions, config: &DbConfig) -> Result<PgPool> {
+    let millis = |d: Duration| format!("{}ms", d.as_millis());
+    let options = options.options([
+        ("statement_timeout", millis(config.statement_timeout)),
+        ("lock_timeout", millis(config.lock_timeout)),
+        (
+            "idle_in_transaction_session_timeout",
+            millis(config.idle_in_transaction_timeout),
+        ),
+        ("timezone", "UTC".to_owned()),
+    ]);
+    let pool = PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Runs `attempt` (one whole transaction) again when PostgreSQL aborted it as a deadlock victim or
+/// for a serialization failure, a bounded number of times. Anything else is returned at once.
+pub async fn retry_transient<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    const ATTEMPTS: u32 = 5;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(e) if e.is_transient() && tries < ATTEMPTS => {
+                tracing::debug!(tries, "transaction aborted by PostgreSQL; running it again");
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether the error is PostgreSQL's unique violation on the named constraint or index.
+pub fn is_unique_violation(error: &Error, constraint: &str) -> bool {
+    match error {
+        Error::Database(sqlx::Error::Database(e)) => {
+            e.code().as_deref() == Some("23505") && e.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,63 @@
+//! Deleting a token at Xano: a refunded or disputed purchase's token (`revoking` → `revoked`), or an
+//! unsold one nobody needs (`retiring` → `retired`).
+//!
+//! `DELETE` is idempotent (the client counts "already gone" as success), so this job needs no fencing:
+//! two runs delete once and record the same end state.
+
+use super::JobError;
+use super::queue::Job;
+use crate::audit::{Actor, Audit};
+use crate::{ListingId, Market, PurchaseId, TokenId, health};
+
+pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
+    let id = TokenId(
+        job.subject
+            .parse()
+            .map_err(|_| JobError::Permanent("bad token id".into()))?,
+    );
+    let row = sqlx::query_as::<_, (ListingId, String, String, String, Option<PurchaseId>)>(
+        "select it.listing_id, l.canonical, it.token, it.state::text, it.purchase_id
+         from install_token it join listing l using (listing_id)
+         where it.install_token_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&market.db)
+    .await?;
+    let Some((listing, canonical, token, state, purchase)) = row else {
+        return Ok(());
+    };
+    let (done_state, action) = match state.as_str() {
+        "revoking" => ("revoked", "xano.token_revoked"),
+        "retiring" => ("retired", "xano.token_retired"),
+        _ => return Ok(()),
+    };
+
+    market
+        .xano
+        .delete_token(&canonical, &master_api::TokenValue::new(token))
+        .await?;
+    health::record_success(&market.db).await?;
+
+    let mut tx = market.db.begin().await?;
+    let updated = sqlx::query(
+        "update install_token set state = $2::token_state, released_at = now()
+         where install_token_id = $1 and state = $3::token_state",
+    )
+    .bind(id)
+    .bind(done_state)
+    .bind(&state)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 1 {
+        let mut audit = Audit::new(&Actor::System, action)
+            .listing(listing)
+            .token(id);
+        if let Some(purchase) = purchase {
+            audit = audit.purchase(purchase);
+        }
+        audit.write(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

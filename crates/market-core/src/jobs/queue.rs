@@ -1,0 +1,233 @@
+//! The job table as a queue: enqueue, claim with a lease, and fenced finishes.
+//!
+//! **Claim.** One statement picks due jobs with `for update skip locked` inside a `materialized` CTE
+//! and marks them running. The CTE matters: written as `where job_id in (select … limit n)`, PostgreSQL
+//! may plan the subquery as the inner side of a nested loop and run it again per row, claiming more
+//! than `n` rows (odd-jobs#115, delayed_job_active_record#177). A materialized CTE runs exactly once.
+//! `tests/job_claim.rs` pins this with hash and merge joins disabled.
+//!
+//! **Fencing.** A claim bumps `attempt` and sets `lease_owner`. Every later write of the worker is
+//! conditional on `(job_id, lease_owner, attempt)`; when the lease ran out and another worker claimed
+//! the job, those writes match no row and the late worker knows it lost.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::Result;
+
+/// What a job does. Stored as text in `job.kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum JobKind {
+    /// Mint tokens until a tier's pool reaches its target. Subject: tier id.
+    ReplenishPool,
+    /// Give a paid purchase a token when the pool had none. Subject: purchase id.
+    MintForPurchase,
+    /// Delete a revoked or retired token at Xano. Subject: install token id.
+    DeleteToken,
+    /// Compare a listing's tokens at Xano with ours. Subject: listing id.
+    ReconcileListing,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReplenishPool => "replenish_pool",
+            Self::MintForPurchase => "mint_for_purchase",
+            Self::DeleteToken => "delete_token",
+            Self::ReconcileListing => "reconcile_listing",
+        }
+    }
+}
+
+/// A job as a worker holds it after claiming it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Job {
+    pub job_id: i64,
+    pub kind: JobKind,
+    pub subject: String,
+    pub attempt: i32,
+    pub lease_owner: Option<Uuid>,
+}
+
+impl Job {
+    /// The fence: this worker's claim.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            job_id: self.job_id,
+            owner: self.lease_owner.unwrap_or_default(),
+            attempt: self.attempt,
+        }
+    }
+}
+
+/// Identifies one claim of one job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: i64,
+    pub owner: Uuid,
+    pub attempt: i32,
+}
+
+/// Queues a job unless one for the same subject is already live (queued, running or parked).
+/// Returns whether a new job was queued.
+pub async fn enqueue(conn: &mut PgConnection, kind: JobKind, subject: &str) -> Result<bool> {
+    enqueue_at(conn, kind, subject, None).await
+}
+
+/// Like [`enqueue`], due at `due_at` (now when `None`).
+pub async fn enqueue_at(
+    conn: &mut PgConnection,
+    kind: JobKind,
+    subject: &str,
+    due_at: Option<DateTime<Utc>>,
+) -> Result<bool> {
+    let inserted = sqlx::query(
+        "insert into job (kind, subject, due_at) values ($1, $2, coalesce($3, now()))
+         on conflict (kind, subject) where state in ('queued', 'running', 'parked') do nothing",
+    )
+    .bind(kind)
+    .bind(subject)
+    .bind(due_at)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Claims up to `limit` due jobs (queued and due, or running with an expired lease) for `owner`.
+pub async fn claim(pool: &PgPool, owner: Uuid, limit: i64, lease: Duration) -> Result<Vec<Job>> {
+    let jobs = sqlx::query_as::<_, Job>(
+        "with due as materialized (
+             select job_id from job
+             where state in ('queued', 'running') and due_at <= now()
+             order by due_at
+             limit $2
+             for update skip locked
+         )
+         update job
+         set state = 'running', attempt = attempt + 1, lease_owner = $1,
+             due_at = now() + make_interval(secs => $3)
+         from due
+         where job.job_id = due.job_id
+         returning job.job_id, job.kind, job.subject, job.attempt, job.lease_owner",
+    )
+    .bind(owner)
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    Ok(jobs)
+}
+
+/// Extends the lease; `false` means the lease was lost to another worker.
+pub async fn heartbeat(conn: &mut PgConnection, lease: Lease, duration: Duration) -> Result<bool> {
+    let updated = sqlx::query(
+        "update job set due_at = now() + make_interval(secs => $4)
+         where job_id = $1 and lease_owner = $2 and attempt = $3 and state = 'running'",
+    )
+    .bind(lease.job_id)
+    .bind(lease.owner)
+    .bind(lease.attempt)
+    .bind(duration.as_secs_f64())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
+}
+
+/// Locks the job row if this worker still holds the lease: call it inside the transaction that
+/// records a job's effect, so the effect commits only together with a valid claim.
+pub async fn hold(conn: &mut PgConnection, lease: Lease) -> Result<bool> {
+    let held = sqlx::query_scalar::<_, i64>(
+        "select job_id from job
+         where job_id = $1 and lease_owner = $2 and attempt = $3 and state = 'running'
+         for update",
+    )
+    .bind(lease.job_id)
+    .bind(lease.owner)
+    .bind(lease.attempt)
+    .fetch_optional(conn)
+    .await?;
+    Ok(held.is_some())
+}
+
+/// How a run ended, as the runner records it.
+#[derive(Debug)]
+pub enum Finish {
+    Done,
+    /// Run again after the delay (the error is kept for operators).
+    Retry {
+        after: Duration,
+        error: String,
+    },
+    /// Wait for the Xano credential to work again.
+    Park {
+        error: String,
+    },
+    /// Give up: retrying cannot help.
+    Fail {
+        error: String,
+    },
+    /// Succeeded; a standing job (reconciliation) comes back after the delay as a fresh run.
+    Reschedule {
+        after: Duration,
+    },
+}
+
+/// Records how the run ended; `false` when the lease had been lost (nothing is written then).
+pub async fn finish(pool: &PgPool, lease: Lease, finish: &Finish) -> Result<bool> {
+    let (state, after, error): (&str, Duration, Option<&str>) = match finish {
+        Finish::Done => ("done", Duration::ZERO, None),
+        Finish::Retry { after, error } => ("queued", *after, Some(error)),
+        Finish::Park { error } => ("parked", Duration::ZERO, Some(error)),
+        Finish::Fail { error } => ("failed", Duration::ZERO, Some(error)),
+        Finish::Reschedule { after } => ("rescheduled", *after, None),
+    };
+    let updated = sqlx::query(
+        "update job
+         set state = (case when $4 = 'rescheduled' then 'queued' else $4 end)::job_state,
+             attempt = case when $4 = 'rescheduled' then 0 else attempt end,
+             lease_owner = null,
+             due_at = now() + make_interval(secs => $5),
+             last_error = case when $4 = 'rescheduled' then null else coalesce($6, last_error) end,
+             finished_at = case when $4 in ('done', 'failed') then now() end
+         where job_id = $1 and lease_owner = $2 and attempt = $3 and state = 'running'",
+    )
+    .bind(lease.job_id)
+    .bind(lease.owner)
+    .bind(lease.attempt)
+    .bind(state)
+    .bind(after.as_secs_f64())
+    .bind(error)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
+}
+
+/// Hands back every job `owner` still holds, due at once (graceful shutdown: another instance picks
+/// them up without waiting for the leases to run out).
+pub async fn release_all(pool: &PgPool, owner: Uuid) -> Result<u64> {
+    Ok(sqlx::query(
+        "update job set state = 'queued', lease_owner = null, due_at = now()
+         where lease_owner = $1 and state = 'running'",
+    )
+    .bind(owner)
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// Puts parked jobs back in the queue (the credential works again).
+pub async fn unpark_all(conn: &mut PgConnection) -> Result<u64> {
+    Ok(
+        sqlx::query("update job set state = 'queued', due_at = now() where state = 'parked'")
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}

@@ -1,0 +1,179 @@
+//! The worker loop of one instance: claim due jobs, run them, record how they ended; and a
+//! housekeeping sweep that keeps the standing work queued.
+//!
+//! Every instance runs one [`Runner`]; nothing here assumes it is the only one. The sweep's writes are
+//! all "queue unless already queued", so several instances sweeping at once queue each job once.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::queue::{self, Finish, Job};
+use crate::{Market, Result, health};
+
+/// One instance's workers.
+#[derive(Debug)]
+pub struct Runner {
+    market: Market,
+    /// This instance's identity in `job.lease_owner`.
+    owner: Uuid,
+}
+
+impl Runner {
+    pub fn new(market: Market) -> Self {
+        Self {
+            market,
+            owner: Uuid::new_v4(),
+        }
+    }
+
+    pub fn owner(&self) -> Uuid {
+        self.owner
+    }
+
+    /// Runs until `shutdown` completes. Then it stops claiming, gives in-flight jobs `grace` to end,
+    /// aborts the rest and hands their leases back, so another instance takes them over at once
+    /// instead of waiting for the leases to run out.
+    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+        tokio::pin!(shutdown);
+        let mut in_flight = JoinSet::new();
+        let mut last_sweep: Option<Instant> = None;
+        loop {
+            if last_sweep.is_none_or(|at| at.elapsed() >= self.market.jobs.sweep_interval) {
+                if let Err(e) = self.sweep().await {
+                    tracing::warn!(error = %e, "housekeeping sweep failed");
+                }
+                last_sweep = Some(Instant::now());
+            }
+            let free = self.market.jobs.workers.saturating_sub(in_flight.len());
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(jobs) => {
+                        for job in jobs {
+                            let market = self.market.clone();
+                            in_flight.spawn(async move { run_one(&market, job).await });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
+                }
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(self.market.jobs.poll_interval) => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
+        }
+
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => break,
+                next = in_flight.join_next() => if next.is_none() { break },
+            }
+        }
+        in_flight.abort_all();
+        match queue::release_all(&self.market.db, self.owner).await {
+            Ok(released) => tracing::info!(released, "job runner stopped; leases handed back"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not hand back job leases; they will expire");
+            }
+        }
+    }
+
+    /// Claims and runs due jobs until none is left, one batch at a time. For tests and the CLI: a
+    /// deterministic "do all pending work now". Returns how many jobs ran.
+    pub async fn drain(&self) -> Result<usize> {
+        let mut ran = 0;
+        loop {
+            let jobs = self.claim(self.market.jobs.workers.max(1)).await?;
+            if jobs.is_empty() {
+                return Ok(ran);
+            }
+            ran += jobs.len();
+            let mut batch = JoinSet::new();
+            for job in jobs {
+                let market = self.market.clone();
+                batch.spawn(async move { run_one(&market, job).await });
+            }
+            while batch.join_next().await.is_some() {}
+        }
+    }
+
+    /// Claims up to `limit` jobs, unless Xano refuses our credential: then every job would only park
+    /// again, so the instance probes the credential instead.
+    async fn claim(&self, limit: usize) -> Result<Vec<Job>> {
+        if !health::get(&self.market.db).await?.is_healthy() {
+            health::probe_if_due(&self.market).await?;
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        queue::claim(&self.market.db, self.owner, limit, self.market.jobs.lease).await
+    }
+
+    /// Standing work, queued unless already queued: replenishers for pools below their low-water
+    /// mark, a reconciliation schedule per listing; and old finished jobs cleared away.
+    pub async fn sweep(&self) -> Result<()> {
+        let db = &self.market.db;
+        sqlx::query(
+            "insert into job (kind, subject)
+             select 'replenish_pool', t.tier_id::text
+             from tier t join listing l using (listing_id)
+             where t.active and l.active
+               and (select count(*) from install_token it
+                    where it.tier_id = t.tier_id and it.state = 'available') < t.pool_low_water
+             on conflict (kind, subject) where state in ('queued', 'running', 'parked') do nothing",
+        )
+        .execute(db)
+        .await?;
+        sqlx::query(
+            "insert into job (kind, subject)
+             select 'reconcile_listing', listing_id::text from listing
+             on conflict (kind, subject) where state in ('queued', 'running', 'parked') do nothing",
+        )
+        .execute(db)
+        .await?;
+        sqlx::query("delete from job where state in ('done', 'failed') and finished_at < now() - make_interval(secs => $1)")
+            .bind(self.market.jobs.keep_finished.as_secs_f64())
+            .execute(db)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn run_one(market: &Market, job: Job) {
+    let span = tracing::info_span!(
+        "job",
+        job.id = job.job_id,
+        job.kind = job.kind.as_str(),
+        attempt = job.attempt
+    );
+    let started = Instant::now();
+    let finish = tracing::Instrument::instrument(super::execute(market, &job), span.clone()).await;
+    let Some(finish) = finish else {
+        tracing::info!(parent: &span, "lease lost to another worker; nothing recorded");
+        return;
+    };
+    match queue::finish(&market.db, job.lease(), &finish).await {
+        Ok(true) => {
+            let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match &finish {
+                Finish::Done | Finish::Reschedule { .. } => {
+                    tracing::debug!(parent: &span, duration_ms, "job done");
+                }
+                other => {
+                    tracing::info!(parent: &span, duration_ms, outcome = ?other, "job not done");
+                }
+            }
+        }
+        Ok(false) => {
+            tracing::info!(parent: &span, "lease lost before the finish; nothing recorded");
+        }
+        Err(e) => {
+            tracing::warn!(parent: &span, error = %e, "could not record the job's end; its lease will expire");
+        }
+    }
+}

@@ -1,0 +1,543 @@
+//! Applying what Stripe says about a purchase: the inbox, the tombstone, the state machine and
+//! fulfilment, in one short transaction per event.
+//!
+//! Stripe delivers at least once, in any order, possibly to several instances at the same moment.
+//! So:
+//! - the event id goes into `stripe_event` in the same transaction as its effect: a redelivery finds
+//!   the row and changes nothing, and a crash before commit leaves no trace for Stripe's retry to trip
+//!   over;
+//! - the purchase is the idempotency key (Checkout Session events, the success page and the mint job
+//!   all converge on "this purchase is paid, give it one token"), and its row lock orders them;
+//! - refunds and disputes name a PaymentIntent and may come first: they are recorded on
+//!   `stripe_payment` whether or not the purchase is known yet, and a later "paid" reads them there.
+//!   Both paths lock `stripe_payment` before `purchase`, so they cannot deadlock.
+//!
+//! Nothing here calls Xano: fulfilment takes a token from the pool, or queues a job when it is empty.
+
+use sqlx::PgConnection;
+use sqlx::PgPool;
+
+use crate::audit::{Actor, Audit};
+use crate::jobs::queue::{self, JobKind};
+use crate::purchases::Purchase;
+use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, TokenId, db, pool};
+
+/// The inbox entry of a webhook delivery.
+#[derive(Clone, Copy, Debug)]
+pub struct Delivery<'a> {
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub livemode: bool,
+}
+
+/// A Checkout Session's `payment_status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionPayment {
+    Paid,
+    Unpaid,
+    NoPaymentRequired,
+}
+
+/// What a Checkout Session says, as far as we need it.
+#[derive(Clone, Debug)]
+pub struct SessionFacts {
+    /// Our purchase id, which we put in the session's `client_reference_id` and metadata.
+    pub purchase: PurchaseId,
+    pub session_id: String,
+    pub payment_intent: Option<String>,
+    pub payment: SessionPayment,
+}
+
+/// A fact from Stripe, already checked and parsed by the caller.
+#[derive(Clone, Debug)]
+pub enum Fact {
+    CheckoutCompleted(SessionFacts),
+    AsyncPaymentSucceeded(SessionFacts),
+    AsyncPaymentFailed(SessionFacts),
+    CheckoutExpired(SessionFacts),
+    ChargeRefunded {
+        payment_intent: String,
+        amount_refunded: i64,
+        fully_refunded: bool,
+    },
+    DisputeCreated {
+        payment_intent: String,
+    },
+}
+
+/// What applying a fact did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// The event id was seen before: nothing done.
+    Duplicate,
+    /// The purchase took a token from the pool.
+    Fulfilled { token: TokenId },
+    /// Paid, but the pool was empty: a job will mint a token.
+    AwaitingToken,
+    /// Paid and already holding its token.
+    AlreadyFulfilled,
+    /// Refunded or disputed: its live tokens are being deleted at Xano.
+    Revoking { tokens: u64 },
+    /// A refund or dispute for a payment we have not seen yet: it will close the purchase when it comes.
+    TombstoneRecorded,
+    /// A partial refund: recorded, the token stays.
+    PartialRefund,
+    /// The status changed, nothing else to do (expired, failed, unpaid completion, …).
+    StatusChanged,
+    /// Nothing to change (a late or repeated fact).
+    NoChange,
+    /// The fact names no purchase of ours (or a session that is not the purchase's).
+    UnknownPurchase,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Duplicate => "duplicate",
+            Self::Fulfilled { .. } => "fulfilled",
+            Self::AwaitingToken => "awaiting_token",
+            Self::AlreadyFulfilled => "already_fulfilled",
+            Self::Revoking { .. } => "revoking",
+            Self::TombstoneRecorded => "tombstone_recorded",
+            Self::PartialRefund => "partial_refund",
+            Self::StatusChanged => "status_changed",
+            Self::NoChange => "no_change",
+            Self::UnknownPurchase => "unknown_purchase",
+        }
+    }
+}
+
+/// The result of [`apply`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub purchase: Option<PurchaseId>,
+    pub status: Option<PurchaseStatus>,
+    pub effect: Effect,
+}
+
+/// Applies `fact` (recording `delivery` in the inbox first, when it comes from a webhook) in one
+/// transaction, run again if PostgreSQL aborts it as a deadlock victim.
+pub async fn apply(
+    pool: &PgPool,
+    delivery: Option<Delivery<'_>>,
+    fact: &Fact,
+    actor: &Actor,
+) -> Result<Outcome> {
+    db::retry_transient(|| apply_once(pool, delivery, fact, actor)).await
+}
+
+async fn apply_once(
+    pool: &PgPool,
+    delivery: Option<Delivery<'_>>,
+    fact: &Fact,
+    actor: &Actor,
+) -> Result<Outcome> {
+    let mut tx = pool.begin().await?;
+    if let Some(delivery) = delivery {
+        let fresh = sqlx::query(
+            "insert into stripe_event (stripe_event_id, type, livemode, outcome) values ($1, $2, $3, 'processing')
+             on conflict (stripe_event_id) do nothing",
+        )
+        .bind(delivery.event_id)
+        .bind(delivery.event_type)
+        .bind(delivery.livemode)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(Outcome {
+                purchase: None,
+                status: None,
+                effect: Effect::Duplicate,
+            });
+        }
+        fail::fail_point!("after_event_recorded");
+    }
+
+    let outcome = match fact {
+        Fact::CheckoutCompleted(s) => {
+            let event = match s.payment {
+                SessionPayment::Paid | SessionPayment::NoPaymentRequired => {
+                    Some(PurchaseEvent::Paid)
+                }
+                // A delayed payment method: `async_payment_succeeded` or `_failed` follows.
+                SessionPayment::Unpaid => None,
+            };
+            session(&mut tx, s, event, actor).await?
+        }
+        Fact::AsyncPaymentSucceeded(s) => {
+            session(&mut tx, s, Some(PurchaseEvent::Paid), actor).await?
+        }
+        Fact::AsyncPaymentFailed(s) => {
+            session(&mut tx, s, Some(PurchaseEvent::PaymentFailed), actor).await?
+        }
+        Fact::CheckoutExpired(s) => {
+            session(&mut tx, s, Some(PurchaseEvent::Expired), actor).await?
+        }
+        Fact::ChargeRefunded {
+            payment_intent,
+            amount_refunded,
+            fully_refunded,
+        } => {
+            refund(
+                &mut tx,
+                payment_intent,
+                *amount_refunded,
+                *fully_refunded,
+                actor,
+            )
+            .await?
+        }
+        Fact::DisputeCreated { payment_intent } => dispute(&mut tx, payment_intent, actor).await?,
+    };
+
+    if let Some(delivery) = delivery {
+        sqlx::query(
+            "update stripe_event set outcome = $2, purchase_id = $3 where stripe_event_id = $1",
+        )
+        .bind(delivery.event_id)
+        .bind(outcome.effect.as_str())
+        .bind(outcome.purchase)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Facts about a Checkout Session: link its PaymentIntent, then move the purchase.
+async fn session(
+    conn: &mut PgConnection,
+    facts: &SessionFacts,
+    event: Option<PurchaseEvent>,
+    actor: &Actor,
+) -> Result<Outcome> {
+    // Lock order: stripe_payment, then purchase (as in `refund`).
+    let tombstone = match &facts.payment_intent {
+        Some(pi) => Some(
+            sqlx::query_as::<_, (bool, bool)>(
+                "insert into stripe_payment (payment_intent_id, purchase_id)
+                 select $1, $2 where exists (select 1 from purchase where purchase_id = $2)
+                 on conflict (payment_intent_id) do update
+                     set purchase_id = coalesce(stripe_payment.purchase_id, excluded.purchase_id)
+                 returning fully_refunded, disputed",
+            )
+            .bind(pi)
+            .bind(facts.purchase)
+            .fetch_optional(&mut *conn)
+            .await?,
+        ),
+        None => None,
+    }
+    .flatten();
+
+    let Some(purchase) = lock(conn, facts.purchase).await? else {
+        return Ok(Outcome {
+            purchase: None,
+            status: None,
+            effect: Effect::UnknownPurchase,
+        });
+    };
+    if purchase
+        .checkout_session_id
+        .as_deref()
+        .is_some_and(|s| s != facts.session_id)
+    {
+        tracing::warn!(purchase.id = %purchase.purchase_id, "Checkout Session does not belong to the purchase; ignored");
+        return Ok(Outcome {
+            purchase: None,
+            status: None,
+            effect: Effect::UnknownPurchase,
+        });
+    }
+    sqlx::query(
+        "update purchase
+         set checkout_session_id = coalesce(checkout_session_id, $2),
+             payment_intent_id = coalesce(payment_intent_id, $3)
+         where purchase_id = $1",
+    )
+    .bind(purchase.purchase_id)
+    .bind(&facts.session_id)
+    .bind(&facts.payment_intent)
+    .execute(&mut *conn)
+    .await?;
+
+    // A refund or dispute recorded before the payment arrived wins over the payment.
+    let event = match tombstone {
+        Some((true, _)) => Some(PurchaseEvent::Refunded),
+        Some((_, true)) => Some(PurchaseEvent::Disputed),
+        _ => event,
+    };
+    let Some(event) = event else {
+        return Ok(unchanged(&purchase));
+    };
+    match transition(conn, &purchase, event, actor).await? {
+        Some(PurchaseStatus::Paid) => {
+            let effect = fulfil_locked(conn, &purchase, actor).await?;
+            let status = if matches!(effect, Effect::Fulfilled { .. }) {
+                PurchaseStatus::Fulfilled
+            } else {
+                PurchaseStatus::Paid
+            };
+            Ok(Outcome {
+                purchase: Some(purchase.purchase_id),
+                status: Some(status),
+                effect,
+            })
+        }
+        Some(status @ (PurchaseStatus::Refunded | PurchaseStatus::Disputed)) => {
+            let tokens = revoke_locked(conn, &purchase, actor).await?;
+            let effect = if tokens > 0 {
+                Effect::Revoking { tokens }
+            } else {
+                Effect::StatusChanged
+            };
+            Ok(Outcome {
+                purchase: Some(purchase.purchase_id),
+                status: Some(status),
+                effect,
+            })
+        }
+        Some(status) => Ok(Outcome {
+            purchase: Some(purchase.purchase_id),
+            status: Some(status),
+            effect: Effect::StatusChanged,
+        }),
+        None if event == PurchaseEvent::Paid && purchase.status.is_owed_a_token() => {
+            // A repeated "paid" (success page racing the webhook, a redelivery with a new event id):
+            // make sure the purchase has its token, which is a no-op when it does.
+            let effect = fulfil_locked(conn, &purchase, actor).await?;
+            Ok(Outcome {
+                purchase: Some(purchase.purchase_id),
+                status: Some(purchase.status),
+                effect,
+            })
+        }
+        None => Ok(unchanged(&purchase)),
+    }
+}
+
+async fn refund(
+    conn: &mut PgConnection,
+    payment_intent: &str,
+    amount_refunded: i64,
+    fully_refunded: bool,
+    actor: &Actor,
+) -> Result<Outcome> {
+    let purchase_id = sqlx::query_scalar::<_, Option<PurchaseId>>(
+        "insert into stripe_payment (payment_intent_id, amount_refunded, fully_refunded) values ($1, $2, $3)
+         on conflict (payment_intent_id) do update
+             set amount_refunded = greatest(stripe_payment.amount_refunded, excluded.amount_refunded),
+                 fully_refunded = stripe_payment.fully_refunded or excluded.fully_refunded
+         returning purchase_id",
+    )
+    .bind(payment_intent)
+    .bind(amount_refunded)
+    .bind(fully_refunded)
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(purchase) = locked_by_id(conn, purchase_id).await? else {
+        return Ok(Outcome {
+            purchase: None,
+            status: None,
+            effect: Effect::TombstoneRecorded,
+        });
+    };
+    sqlx::query("update purchase set amount_refunded = greatest(amount_refunded, $2) where purchase_id = $1")
+        .bind(purchase.purchase_id)
+        .bind(amount_refunded)
+        .execute(&mut *conn)
+        .await?;
+    if !fully_refunded {
+        Audit::new(actor, "purchase.partially_refunded")
+            .purchase(purchase.purchase_id)
+            .detail(serde_json::json!({ "amount_refunded": amount_refunded }))
+            .write(&mut *conn)
+            .await?;
+        return Ok(Outcome {
+            purchase: Some(purchase.purchase_id),
+            status: Some(purchase.status),
+            effect: Effect::PartialRefund,
+        });
+    }
+    close(conn, &purchase, PurchaseEvent::Refunded, actor).await
+}
+
+async fn dispute(conn: &mut PgConnection, payment_intent: &str, actor: &Actor) -> Result<Outcome> {
+    let purchase_id = sqlx::query_scalar::<_, Option<PurchaseId>>(
+        "insert into stripe_payment (payment_intent_id, disputed) values ($1, true)
+         on conflict (payment_intent_id) do update set disputed = true
+         returning purchase_id",
+    )
+    .bind(payment_intent)
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(purchase) = locked_by_id(conn, purchase_id).await? else {
+        return Ok(Outcome {
+            purchase: None,
+            status: None,
+            effect: Effect::TombstoneRecorded,
+        });
+    };
+    close(conn, &purchase, PurchaseEvent::Disputed, actor).await
+}
+
+/// Refund or dispute of a known purchase: close it and revoke whatever token it holds.
+async fn close(
+    conn: &mut PgConnection,
+    purchase: &Purchase,
+    event: PurchaseEvent,
+    actor: &Actor,
+) -> Result<Outcome> {
+    let Some(status) = transition(conn, purchase, event, actor).await? else {
+        return Ok(unchanged(purchase));
+    };
+    let tokens = revoke_locked(conn, purchase, actor).await?;
+    let effect = if tokens > 0 {
+        Effect::Revoking { tokens }
+    } else {
+        Effect::StatusChanged
+    };
+    Ok(Outcome {
+        purchase: Some(purchase.purchase_id),
+        status: Some(status),
+        effect,
+    })
+}
+
+fn unchanged(purchase: &Purchase) -> Outcome {
+    Outcome {
+        purchase: Some(purchase.purchase_id),
+        status: Some(purchase.status),
+        effect: Effect::NoChange,
+    }
+}
+
+/// Locks a purchase row for the rest of the transaction.
+pub(crate) async fn lock(conn: &mut PgConnection, id: PurchaseId) -> Result<Option<Purchase>> {
+    Ok(
+        sqlx::query_as::<_, Purchase>("select * from purchase where purchase_id = $1 for update")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+async fn locked_by_id(conn: &mut PgConnection, id: Option<PurchaseId>) -> Result<Option<Purchase>> {
+    match id {
+        Some(id) => lock(conn, id).await,
+        None => Ok(None),
+    }
+}
+
+/// Moves a locked purchase along the state machine, stamping the matching time. `None` when the
+/// event changes nothing.
+pub(crate) async fn transition(
+    conn: &mut PgConnection,
+    purchase: &Purchase,
+    event: PurchaseEvent,
+    actor: &Actor,
+) -> Result<Option<PurchaseStatus>> {
+    let Some(next) = purchase.status.next(event) else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "update purchase
+         set status = $2,
+             paid_at = case when $2 in ('paid', 'fulfilled') then coalesce(paid_at, now()) else paid_at end,
+             fulfilled_at = case when $2 = 'fulfilled' then coalesce(fulfilled_at, now()) else fulfilled_at end,
+             closed_at = case when $2 in ('refunded', 'disputed', 'expired', 'failed') then now() else closed_at end
+         where purchase_id = $1",
+    )
+    .bind(purchase.purchase_id)
+    .bind(next)
+    .execute(&mut *conn)
+    .await?;
+    Audit::new(actor, status_action(next))
+        .purchase(purchase.purchase_id)
+        .detail(serde_json::json!({ "from": purchase.status, "to": next }))
+        .write(conn)
+        .await?;
+    Ok(Some(next))
+}
+
+fn status_action(status: PurchaseStatus) -> &'static str {
+    match status {
+        PurchaseStatus::Pending => "purchase.pending",
+        PurchaseStatus::Paid => "purchase.paid",
+        PurchaseStatus::Fulfilled => "purchase.fulfilled",
+        PurchaseStatus::Refunded => "purchase.refunded",
+        PurchaseStatus::Disputed => "purchase.disputed",
+        PurchaseStatus::Expired => "purchase.expired",
+        PurchaseStatus::Failed => "purchase.failed",
+    }
+}
+
+/// Gives a locked, paid (or fulfilled but token-less) purchase a token from its tier's pool; when the
+/// pool is empty, queues a job that mints one. The purchase's `status` is as it was locked.
+pub(crate) async fn fulfil_locked(
+    conn: &mut PgConnection,
+    purchase: &Purchase,
+    actor: &Actor,
+) -> Result<Effect> {
+    let holds_one = sqlx::query_scalar::<_, bool>(
+        "select exists (select 1 from install_token where purchase_id = $1 and state = 'assigned')",
+    )
+    .bind(purchase.purchase_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if holds_one {
+        return Ok(Effect::AlreadyFulfilled);
+    }
+    let effect =
+        if let Some(token) = pool::claim(conn, purchase.tier_id, purchase.purchase_id).await? {
+            if purchase.status != PurchaseStatus::Fulfilled {
+                let paid = Purchase {
+                    status: PurchaseStatus::Paid,
+                    ..purchase.clone()
+                };
+                transition(conn, &paid, PurchaseEvent::Fulfilled, actor).await?;
+            }
+            Audit::new(actor, "token.assigned")
+                .purchase(purchase.purchase_id)
+                .token(token)
+                .write(&mut *conn)
+                .await?;
+            Effect::Fulfilled { token }
+        } else {
+            queue::enqueue(
+                conn,
+                JobKind::MintForPurchase,
+                &purchase.purchase_id.to_string(),
+            )
+            .await?;
+            Audit::new(actor, "purchase.awaiting_token")
+                .purchase(purchase.purchase_id)
+                .write(&mut *conn)
+                .await?;
+            Effect::AwaitingToken
+        };
+    pool::top_up_if_low(conn, purchase.tier_id).await?;
+    Ok(effect)
+}
+
+/// Marks a closed purchase's live token for deletion at Xano and queues the deletion.
+async fn revoke_locked(conn: &mut PgConnection, purchase: &Purchase, actor: &Actor) -> Result<u64> {
+    let tokens = sqlx::query_scalar::<_, TokenId>(
+        "update install_token set state = 'revoking' where purchase_id = $1 and state = 'assigned'
+         returning install_token_id",
+    )
+    .bind(purchase.purchase_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for token in &tokens {
+        queue::enqueue(conn, JobKind::DeleteToken, &token.to_string()).await?;
+        Audit::new(actor, "token.revoking")
+            .purchase(purchase.purchase_id)
+            .token(*token)
+            .write(&mut *conn)
+            .await?;
+    }
+    Ok(tokens.len() as u64)
+}

@@ -1,0 +1,143 @@
+//! The token pool: tokens minted ahead of sales, so that fulfilment is one short PostgreSQL
+//! transaction and sales go on while Xano is slow, rate-limited or down.
+//!
+//! Exactly-once here is a uniqueness property of PostgreSQL, not of Xano: claiming a token for a
+//! purchase is an `update … where state = 'available'` on a row picked with `for update skip locked`,
+//! and the partial unique index `install_token_one_live_per_purchase` makes a second live token for
+//! the same purchase impossible. Pool tokens are fungible, so a token minted by a worker that then
+//! died is not lost: reconciliation finds it at Xano and adopts it into the pool.
+
+use master_api::InstallToken;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+
+use crate::audit::{Actor, Audit};
+use crate::jobs::queue::{self, JobKind};
+use crate::{ListingId, PurchaseId, Result, TierId, TokenId};
+
+/// Takes the oldest available token of `tier` for `purchase`, or `None` when the pool is empty.
+///
+/// The caller holds the purchase row locked and marks it fulfilled in the same transaction. The pick
+/// is a scalar subquery (`= (select … limit 1)`), which PostgreSQL evaluates once, unlike `in (…)`.
+pub async fn claim(
+    conn: &mut PgConnection,
+    tier: TierId,
+    purchase: PurchaseId,
+) -> Result<Option<TokenId>> {
+    let token = sqlx::query_scalar::<_, TokenId>(
+        "update install_token
+         set state = 'assigned', purchase_id = $2, assigned_at = now()
+         where install_token_id = (
+             select install_token_id from install_token
+             where tier_id = $1 and state = 'available'
+             order by install_token_id
+             limit 1
+             for update skip locked
+         )
+         returning install_token_id",
+    )
+    .bind(tier)
+    .bind(purchase)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(token)
+}
+
+/// Queues a replenisher for `tier` when fewer than its low-water mark of tokens are available.
+/// Cheap enough for the purchase path: it counts at most `pool_low_water` index entries.
+pub async fn top_up_if_low(conn: &mut PgConnection, tier: TierId) -> Result<()> {
+    let low = sqlx::query_scalar::<_, bool>(
+        "select (select count(*) from (
+                     select 1 from install_token
+                     where tier_id = t.tier_id and state = 'available'
+                     limit t.pool_low_water) a) < t.pool_low_water
+         from tier t
+         where t.tier_id = $1 and t.active",
+    )
+    .bind(tier)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if low == Some(true) {
+        queue::enqueue(conn, JobKind::ReplenishPool, &tier.to_string()).await?;
+    }
+    Ok(())
+}
+
+/// Records a token Xano just created for `tier`'s pool. Called right after Xano answers, in a
+/// transaction of its own, so the window in which a crash leaves an unknown token is as short as it
+/// can be. A token already known (reconciliation got there first) is left as it is; a token for a
+/// tier taken off sale meanwhile is retired at once.
+pub async fn record_minted(
+    conn: &mut PgConnection,
+    listing: ListingId,
+    tier: TierId,
+    token: &InstallToken,
+    actor: &Actor,
+) -> Result<Option<TokenId>> {
+    let row = sqlx::query_as::<_, (TokenId, bool)>(
+        "insert into install_token (listing_id, tier_id, max_installs, token, current_installs, state, origin)
+         select $1, $2, $3, $4, $5,
+                (case when t.active then 'available' else 'retiring' end)::token_state, 'minted'
+         from tier t where t.tier_id = $2
+         on conflict (listing_id, token) do nothing
+         returning install_token_id, state = 'retiring'",
+    )
+    .bind(listing)
+    .bind(tier)
+    .bind(token.max_installs)
+    .bind(token.token.expose())
+    .bind(token.current_installs)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, retiring)) = row else {
+        return Ok(None);
+    };
+    Audit::new(actor, "xano.token_created")
+        .listing(listing)
+        .tier(tier)
+        .token(id)
+        .write(&mut *conn)
+        .await?;
+    if retiring {
+        queue::enqueue(conn, JobKind::DeleteToken, &id.to_string()).await?;
+    }
+    Ok(Some(id))
+}
+
+/// How full a tier's pool is, for operators and metrics.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct PoolLevel {
+    pub tier_id: TierId,
+    pub listing_id: ListingId,
+    pub slug: String,
+    pub version: i32,
+    pub active: bool,
+    pub available: i64,
+    pub assigned: i64,
+    pub pool_low_water: i32,
+    pub pool_target: i32,
+}
+
+pub async fn levels(pool: &PgPool) -> Result<Vec<PoolLevel>> {
+    Ok(sqlx::query_as::<_, PoolLevel>(
+        "select t.tier_id, t.listing_id, t.slug, t.version, t.active,
+                count(*) filter (where it.state = 'available') as available,
+                count(*) filter (where it.state = 'assigned') as assigned,
+                t.pool_low_water, t.pool_target
+         from tier t
+         left join install_token it on it.tier_id = t.tier_id
+         group by t.tier_id
+         order by t.listing_id, t.slug, t.version",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn available(conn: &mut PgConnection, tier: TierId) -> Result<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "select count(*) from install_token where tier_id = $1 and state = 'available'",
+    )
+    .bind(tier)
+    .fetch_one(conn)
+    .await?)
+}

@@ -1,0 +1,336 @@
+//! Purchases: created pending at checkout, read by their buyer with a receipt key.
+//!
+//! Status changes after creation come from Stripe's facts (`payments`) and from the workers (`jobs`);
+//! every change goes through the state machine in `status`.
+
+use chrono::{DateTime, Utc};
+use master_api::TokenValue;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+
+use crate::audit::{Actor, Audit};
+use crate::receipt::{ReceiptKey, ReceiptSecret};
+use crate::{Email, Error, PurchaseId, PurchaseStatus, Result, TierId, TokenId, db};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Purchase {
+    pub purchase_id: PurchaseId,
+    pub tier_id: TierId,
+    pub amount: i64,
+    pub currency: String,
+    pub max_installs: i64,
+    pub email: Option<String>,
+    pub status: PurchaseStatus,
+    pub checkout_session_id: Option<String>,
+    pub checkout_url: Option<String>,
+    pub checkout_idempotency_key: Option<String>,
+    pub payment_intent_id: Option<String>,
+    pub amount_refunded: i64,
+    pub receipt_hash: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub fulfilled_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// A checkout request, already parsed.
+#[derive(Clone, Debug)]
+pub struct NewPurchase {
+    pub tier: TierId,
+    pub email: Option<Email>,
+    /// The storefront's `Idempotency-Key`: the same key returns the same purchase.
+    pub idempotency_key: Option<String>,
+}
+
+/// A purchase as checkout returns it: with its receipt key, the only time the key is handed out.
+#[derive(Debug)]
+pub struct Created {
+    pub purchase: Purchase,
+    pub receipt_key: ReceiptKey,
+    /// The canonical of the listing, for the Checkout Session's description.
+    pub canonical: String,
+    pub tier_name: String,
+    /// True when an earlier request with the same idempotency key created it.
+    pub replayed: bool,
+}
+
+/// Creates a pending purchase of an active tier at the tier's current price (the server's price:
+/// nothing in the request can change what is charged or minted).
+pub async fn create(
+    pool: &PgPool,
+    secret: &ReceiptSecret,
+    new: &NewPurchase,
+    actor: &Actor,
+) -> Result<Created> {
+    if let Some(key) = &new.idempotency_key {
+        validate_idempotency_key(key)?;
+    }
+    db::retry_transient(|| create_once(pool, secret, new, actor)).await
+}
+
+async fn create_once(
+    pool: &PgPool,
+    secret: &ReceiptSecret,
+    new: &NewPurchase,
+    actor: &Actor,
+) -> Result<Created> {
+    let mut tx = pool.begin().await?;
+    if let Some(key) = &new.idempotency_key
+        && let Some(existing) = by_idempotency_key(&mut tx, key).await?
+    {
+        return replay(&mut tx, secret, existing, new).await;
+    }
+
+    let offer = sqlx::query_as::<_, (i64, String, i64, bool, String, String)>(
+        "select t.price_amount, t.currency, t.max_installs, t.active and l.active, l.canonical, t.name
+         from tier t join listing l using (listing_id)
+         where t.tier_id = $1",
+    )
+    .bind(new.tier)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("tier"))?;
+    let (amount, currency, max_installs, on_sale, canonical, tier_name) = offer;
+    if !on_sale {
+        return Err(Error::conflict(
+            "tier_not_on_sale",
+            "this tier is no longer on sale",
+        ));
+    }
+
+    let purchase_id = PurchaseId::random();
+    let receipt_key = secret.key_for(purchase_id);
+    let inserted = sqlx::query_as::<_, Purchase>(
+        "insert into purchase (purchase_id, tier_id, amount, currency, max_installs, email,
+                               checkout_idempotency_key, receipt_hash)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         on conflict (checkout_idempotency_key) do nothing
+         returning *",
+    )
+    .bind(purchase_id)
+    .bind(new.tier)
+    .bind(amount)
+    .bind(&currency)
+    .bind(max_installs)
+    .bind(new.email.as_ref().map(Email::as_str))
+    .bind(&new.idempotency_key)
+    .bind(receipt_key.hash().as_slice())
+    .fetch_optional(&mut *tx)
+    .await?;
+
+    let Some(purchase) = inserted else {
+        // A concurrent request with the same idempotency key won the insert; answer as it did.
+        let key = new.idempotency_key.as_deref().unwrap_or_default();
+        let existing = by_idempotency_key(&mut tx, key)
+            .await?
+            .ok_or(Error::NotFound("purchase"))?;
+        return replay(&mut tx, secret, existing, new).await;
+    };
+    Audit::new(actor, "purchase.created")
+        .purchase(purchase_id)
+        .tier(new.tier)
+        .detail(serde_json::json!({ "amount": amount, "currency": currency, "max_installs": max_installs }))
+        .write(&mut tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Created {
+        purchase,
+        receipt_key,
+        canonical,
+        tier_name,
+        replayed: false,
+    })
+}
+
+async fn replay(
+    conn: &mut PgConnection,
+    secret: &ReceiptSecret,
+    existing: Purchase,
+    new: &NewPurchase,
+) -> Result<Created> {
+    if existing.tier_id != new.tier
+        || existing.email.as_deref() != new.email.as_ref().map(Email::as_str)
+    {
+        return Err(Error::conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different checkout request",
+        ));
+    }
+    let (canonical, tier_name) = sqlx::query_as::<_, (String, String)>(
+        "select l.canonical, t.name from tier t join listing l using (listing_id) where t.tier_id = $1",
+    )
+    .bind(existing.tier_id)
+    .fetch_one(conn)
+    .await?;
+    let receipt_key = secret.key_for(existing.purchase_id);
+    Ok(Created {
+        purchase: existing,
+        receipt_key,
+        canonical,
+        tier_name,
+        replayed: true,
+    })
+}
+
+fn validate_idempotency_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "Idempotency-Key",
+            "must be 1-255 visible ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn by_idempotency_key(conn: &mut PgConnection, key: &str) -> Result<Option<Purchase>> {
+    Ok(
+        sqlx::query_as::<_, Purchase>("select * from purchase where checkout_idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Remembers the Checkout Session created for a purchase. A purchase has one session for life: a
+/// different session id for the same purchase is refused.
+pub async fn attach_checkout_session(
+    pool: &PgPool,
+    purchase: PurchaseId,
+    session_id: &str,
+    url: &str,
+) -> Result<()> {
+    let attached = sqlx::query(
+        "update purchase set checkout_session_id = $2, checkout_url = $3
+         where purchase_id = $1 and (checkout_session_id is null or checkout_session_id = $2)",
+    )
+    .bind(purchase)
+    .bind(session_id)
+    .bind(url)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if attached == 0 {
+        return Err(Error::conflict(
+            "checkout_session_mismatch",
+            "the purchase already has another Checkout Session",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn by_id(pool: &PgPool, id: PurchaseId) -> Result<Option<Purchase>> {
+    Ok(
+        sqlx::query_as::<_, Purchase>("select * from purchase where purchase_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+pub async fn by_checkout_session(pool: &PgPool, session_id: &str) -> Result<Option<Purchase>> {
+    Ok(
+        sqlx::query_as::<_, Purchase>("select * from purchase where checkout_session_id = $1")
+            .bind(session_id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// A purchase as its buyer sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Receipt {
+    pub purchase_id: PurchaseId,
+    pub status: PurchaseStatus,
+    pub tier_id: TierId,
+    pub tier_name: String,
+    pub canonical: String,
+    pub amount: i64,
+    pub currency: String,
+    pub max_installs: i64,
+    pub token: Option<ReceiptToken>,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub fulfilled_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// The purchase's token. `value` is only there while the token is live and assigned: a revoked
+/// token's string is of no use to anyone.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReceiptToken {
+    pub install_token_id: TokenId,
+    pub state: String,
+    #[serde(serialize_with = "expose_token")]
+    pub value: Option<TokenValue>,
+    pub max_installs: i64,
+    pub current_installs: i64,
+}
+
+/// The buyer's own token goes into their receipt: the one place a token string leaves the service.
+#[expect(
+    clippy::ref_option,
+    reason = "the signature serde's `serialize_with` calls"
+)]
+fn expose_token<S: serde::Serializer>(value: &Option<TokenValue>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(token) => s.serialize_str(token.expose()),
+        None => s.serialize_none(),
+    }
+}
+
+/// The receipt of `id` if `key` is its receipt key. A wrong key and an unknown purchase look the
+/// same (`None`), so a caller learns nothing about purchases that are not theirs.
+pub async fn receipt(pool: &PgPool, id: PurchaseId, key: &ReceiptKey) -> Result<Option<Receipt>> {
+    let Some(purchase) = by_id(pool, id).await? else {
+        return Ok(None);
+    };
+    if !key.matches(&purchase.receipt_hash) {
+        return Ok(None);
+    }
+    receipt_of(pool, &purchase).await.map(Some)
+}
+
+/// The receipt of a purchase the caller is entitled to (operators, or after checking the key).
+pub async fn receipt_of(pool: &PgPool, purchase: &Purchase) -> Result<Receipt> {
+    let (tier_name, canonical) = sqlx::query_as::<_, (String, String)>(
+        "select t.name, l.canonical from tier t join listing l using (listing_id) where t.tier_id = $1",
+    )
+    .bind(purchase.tier_id)
+    .fetch_one(pool)
+    .await?;
+    // The live token if there is one, else the most recent one (to show that it was revoked).
+    let token = sqlx::query_as::<_, (TokenId, String, String, i64, i64)>(
+        "select install_token_id, state::text, token, max_installs, current_installs
+         from install_token where purchase_id = $1
+         order by (state in ('assigned', 'revoking')) desc, install_token_id desc
+         limit 1",
+    )
+    .bind(purchase.purchase_id)
+    .fetch_optional(pool)
+    .await?
+    .map(
+        |(install_token_id, state, value, max_installs, current_installs)| ReceiptToken {
+            value: (state == "assigned").then(|| TokenValue::new(value)),
+            install_token_id,
+            state,
+            max_installs,
+            current_installs,
+        },
+    );
+    Ok(Receipt {
+        purchase_id: purchase.purchase_id,
+        status: purchase.status,
+        tier_id: purchase.tier_id,
+        tier_name,
+        canonical,
+        amount: purchase.amount,
+        currency: purchase.currency.clone(),
+        max_installs: purchase.max_installs,
+        token,
+        created_at: purchase.created_at,
+        paid_at: purchase.paid_at,
+        fulfilled_at: purchase.fulfilled_at,
+        closed_at: purchase.closed_at,
+    })
+}
