@@ -2,5 +2,8 @@
 //!
 //! - [`xano`]: an in-memory simulator of Xano's Master Metadata API (`/api:meta`), with fault
 //!   injection and a call log, so the client, the core and the whole product run without Xano.
+//! - [`stripe`]: a simulator of Stripe's Checkout Sessions and refunds API, its hosted checkout
+//!   page and its signed webhooks, so payments run without Stripe.
 
+pub mod stripe;
 pub mod xano;

@@ -1,0 +1,277 @@
+//! The HTTP control API under `/__sim`: the same controls as the [`StripeSim`](super::StripeSim)
+//! methods, in JSON, so a simulator in another process (`market sim stripe`) can be driven by
+//! tests. These requests are not Stripe API calls: they are not in the call log.
+//!
+//! | method | path | body → answer |
+//! |---|---|---|
+//! | GET | `/__sim/health` | → `{"ok":true}` |
+//! | GET | `/__sim/api-key` | → `{"api_key"}` |
+//! | GET | `/__sim/sessions` | → `[SimSession]` |
+//! | GET | `/__sim/sessions/{id}` | → `SimSession` |
+//! | POST | `/__sim/sessions/{id}/pay` | optional `{"email"}` → `SimSession` (card: paid at once) |
+//! | POST | `/__sim/sessions/{id}/pay-delayed` | → `SimSession` (bank debit: complete, unpaid) |
+//! | POST | `/__sim/sessions/{id}/settle` | `{"succeeded": bool}` → `SimSession` |
+//! | POST | `/__sim/sessions/{id}/expire` | → `SimSession` |
+//! | POST | `/__sim/refund` | `{"payment_intent", "amount"?}` → `SimRefund` |
+//! | POST | `/__sim/dispute` | `{"payment_intent"}` → `SimDispute` |
+//! | GET | `/__sim/events` | → `[SimEvent]` (oldest first) |
+//! | POST | `/__sim/events/{id}/redeliver` | → 204 |
+//! | GET | `/__sim/deliveries` | → `[DeliveryRecord]` |
+//! | GET, POST, DELETE | `/__sim/webhook` | → `{"url", "secrets": <count>}`; POST `{"url", "secrets": [..]}`; DELETE stops delivering (secrets kept) |
+//! | POST | `/__sim/duplicate-deliveries` | `{"on": bool}` |
+//! | POST | `/__sim/retry-delays` | `{"delays_ms": [..]}` |
+//! | GET, DELETE | `/__sim/calls` | → `[CallRecord]`; DELETE clears |
+//! | POST | `/__sim/sign` | `{"payload", "timestamp"?}` → `{"header"}` (signed with the configured secrets) |
+//!
+//! Setters answer `204 No Content`. Failures answer `{"error": "<code>", "message"}` with 404
+//! (unknown id), 409 (wrong state) or 400 (bad input).
+
+use std::time::Duration;
+
+use actix_web::error::InternalError;
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use url::Url;
+
+use super::error::SimError;
+use super::ops::RefundRequest;
+use super::state::{Origin, Shared};
+use super::webhook::signature_header;
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    let json_config = web::JsonConfig::default().error_handler(|error, _| {
+        let body = json!({ "error": "bad_request", "message": error.to_string() });
+        InternalError::from_response(error, HttpResponse::BadRequest().json(body)).into()
+    });
+    cfg.app_data(json_config)
+        .route(
+            "/health",
+            web::get().to(|| async { HttpResponse::Ok().json(json!({ "ok": true })) }),
+        )
+        .route("/api-key", web::get().to(api_key))
+        .route("/sessions", web::get().to(sessions))
+        .route("/sessions/{id}", web::get().to(session))
+        .route("/sessions/{id}/pay", web::post().to(pay))
+        .route("/sessions/{id}/pay-delayed", web::post().to(pay_delayed))
+        .route("/sessions/{id}/settle", web::post().to(settle))
+        .route("/sessions/{id}/expire", web::post().to(expire))
+        .route("/refund", web::post().to(refund))
+        .route("/dispute", web::post().to(dispute))
+        .route("/events", web::get().to(events))
+        .route("/events/{id}/redeliver", web::post().to(redeliver))
+        .route("/deliveries", web::get().to(deliveries))
+        .route("/webhook", web::get().to(webhook))
+        .route("/webhook", web::post().to(set_webhook))
+        .route("/webhook", web::delete().to(clear_webhook))
+        .route("/duplicate-deliveries", web::post().to(set_duplicate))
+        .route("/retry-delays", web::post().to(set_retry_delays))
+        .route("/calls", web::get().to(calls))
+        .route("/calls", web::delete().to(clear_calls))
+        .route("/sign", web::post().to(sign));
+}
+
+fn failure(error: &SimError) -> HttpResponse {
+    HttpResponse::build(error.status())
+        .json(json!({ "error": error.code(), "message": error.to_string() }))
+}
+
+fn bad_request(message: &str) -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({ "error": "bad_request", "message": message }))
+}
+
+/// The session's view after a control ran, or the control's failure.
+fn session_answer(shared: &Shared, id: &str, outcome: Result<(), SimError>) -> HttpResponse {
+    if let Err(error) = outcome {
+        return failure(&error);
+    }
+    let state = shared.lock();
+    match state.store.session_view(id, &state.public_base) {
+        Some(view) => HttpResponse::Ok().json(view),
+        None => failure(&SimError::UnknownSession(id.to_owned())),
+    }
+}
+
+async fn api_key(shared: web::Data<Shared>) -> HttpResponse {
+    let key = shared.lock().api_key.clone();
+    HttpResponse::Ok().json(json!({ "api_key": key }))
+}
+
+async fn sessions(shared: web::Data<Shared>) -> HttpResponse {
+    let state = shared.lock();
+    HttpResponse::Ok().json(state.store.session_views(&state.public_base))
+}
+
+async fn session(shared: web::Data<Shared>, id: web::Path<String>) -> HttpResponse {
+    session_answer(&shared, &id, Ok(()))
+}
+
+#[derive(Deserialize, Default)]
+struct PayBody {
+    email: Option<String>,
+}
+
+async fn pay(
+    shared: web::Data<Shared>,
+    id: web::Path<String>,
+    body: Option<web::Json<PayBody>>,
+) -> HttpResponse {
+    let email = body.and_then(|body| body.into_inner().email);
+    let outcome = shared.lock().pay(&id, email, false, &Origin::default());
+    session_answer(&shared, &id, outcome)
+}
+
+async fn pay_delayed(shared: web::Data<Shared>, id: web::Path<String>) -> HttpResponse {
+    let outcome = shared.lock().pay(&id, None, true, &Origin::default());
+    session_answer(&shared, &id, outcome)
+}
+
+#[derive(Deserialize)]
+struct Settle {
+    succeeded: bool,
+}
+
+async fn settle(
+    shared: web::Data<Shared>,
+    id: web::Path<String>,
+    body: web::Json<Settle>,
+) -> HttpResponse {
+    let outcome = shared.lock().settle(&id, body.succeeded);
+    session_answer(&shared, &id, outcome)
+}
+
+async fn expire(shared: web::Data<Shared>, id: web::Path<String>) -> HttpResponse {
+    let outcome = shared.lock().expire(&id, &Origin::default());
+    session_answer(&shared, &id, outcome)
+}
+
+#[derive(Deserialize)]
+struct RefundBody {
+    payment_intent: String,
+    amount: Option<i64>,
+}
+
+async fn refund(shared: web::Data<Shared>, body: web::Json<RefundBody>) -> HttpResponse {
+    let RefundBody {
+        payment_intent,
+        amount,
+    } = body.into_inner();
+    let request = RefundRequest {
+        payment_intent,
+        amount,
+        ..RefundRequest::default()
+    };
+    let mut state = shared.lock();
+    match state.refund(request, &Origin::default()) {
+        Ok(id) => HttpResponse::Ok().json(state.refund_view(&id)),
+        Err(error) => failure(&error),
+    }
+}
+
+#[derive(Deserialize)]
+struct DisputeBody {
+    payment_intent: String,
+}
+
+async fn dispute(shared: web::Data<Shared>, body: web::Json<DisputeBody>) -> HttpResponse {
+    let mut state = shared.lock();
+    match state.dispute(&body.payment_intent) {
+        Ok(id) => HttpResponse::Ok().json(state.dispute_view(&id)),
+        Err(error) => failure(&error),
+    }
+}
+
+async fn events(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().events)
+}
+
+async fn redeliver(shared: web::Data<Shared>, id: web::Path<String>) -> HttpResponse {
+    let state = shared.lock();
+    if state.event(&id).is_none() {
+        return failure(&SimError::UnknownEvent(id.into_inner()));
+    }
+    state.queue_delivery(&id);
+    HttpResponse::NoContent().finish()
+}
+
+async fn deliveries(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().deliveries)
+}
+
+async fn webhook(shared: web::Data<Shared>) -> HttpResponse {
+    let state = shared.lock();
+    let url = state.webhook_url.as_ref().map(Url::as_str);
+    // The secrets themselves are never sent back, only how many there are.
+    HttpResponse::Ok().json(json!({ "url": url, "secrets": state.webhook_secrets.len() }))
+}
+
+#[derive(Deserialize)]
+struct WebhookBody {
+    url: String,
+    #[serde(default)]
+    secrets: Vec<String>,
+}
+
+async fn set_webhook(shared: web::Data<Shared>, body: web::Json<WebhookBody>) -> HttpResponse {
+    let WebhookBody { url, secrets } = body.into_inner();
+    let Ok(url) = Url::parse(&url) else {
+        return bad_request("url is not a valid URL");
+    };
+    let mut state = shared.lock();
+    state.webhook_url = Some(url);
+    state.webhook_secrets = secrets;
+    HttpResponse::NoContent().finish()
+}
+
+async fn clear_webhook(shared: web::Data<Shared>) -> HttpResponse {
+    shared.lock().webhook_url = None;
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct Switch {
+    on: bool,
+}
+
+async fn set_duplicate(shared: web::Data<Shared>, body: web::Json<Switch>) -> HttpResponse {
+    shared.lock().duplicate_deliveries = body.on;
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct RetryDelays {
+    delays_ms: Vec<u64>,
+}
+
+async fn set_retry_delays(shared: web::Data<Shared>, body: web::Json<RetryDelays>) -> HttpResponse {
+    shared.lock().retry_delays = body
+        .delays_ms
+        .iter()
+        .copied()
+        .map(Duration::from_millis)
+        .collect();
+    HttpResponse::NoContent().finish()
+}
+
+async fn calls(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&shared.lock().calls)
+}
+
+async fn clear_calls(shared: web::Data<Shared>) -> HttpResponse {
+    shared.lock().calls.clear();
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct Sign {
+    payload: String,
+    timestamp: Option<i64>,
+}
+
+async fn sign(shared: web::Data<Shared>, body: web::Json<Sign>) -> HttpResponse {
+    let secrets = shared.lock().webhook_secrets.clone();
+    let timestamp = body.timestamp.unwrap_or_else(|| Utc::now().timestamp());
+    let header = signature_header(&body.payload, timestamp, &secrets);
+    HttpResponse::Ok().json(json!({ "header": header }))
+}

@@ -1,0 +1,66 @@
+//! A simulator of the parts of Stripe the marketplace uses, for tests and demos that must run
+//! offline: Checkout Sessions and refunds over the real API shape (form-encoded requests,
+//! `Authorization: Bearer sk_…`, idempotency keys, Stripe's error bodies), a hosted checkout
+//! page, and signed webhook events delivered, retried and optionally duplicated and shuffled as
+//! Stripe may do. Its answers and events deserialize with async-stripe's own types.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use sandbox::stripe::{StripeSim, StripeSimConfig};
+//! let sim = StripeSim::start(StripeSimConfig {
+//!     webhook_url: Some("http://127.0.0.1:8080/v1/webhooks/stripe".parse().map_err(std::io::Error::other)?),
+//!     webhook_secrets: vec!["whsec_test".to_owned()],
+//!     ..StripeSimConfig::default()
+//! })
+//! .await?;
+//! // point async-stripe at sim.base_url() with sim.api_key(), create a session, then:
+//! # let session_id = "cs_test_…";
+//! let _paid = sim.pay(session_id); // checkout.session.completed is on its way
+//! sim.stop().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Map of the module:
+//! - [`sim`]: [`StripeSim`], the running server and its Rust controls.
+//! - [`config`]: [`StripeSimConfig`]: address, key, webhook endpoint and secrets, delivery knobs.
+//! - [`model`]: the public views ([`SimSession`], [`SimEvent`], [`DeliveryRecord`], …).
+//! - `api`: the `/v1` pipeline (auth, routing, idempotency, call log); `sessions`, `refunds`
+//!   and `events`: the endpoints; `form`: Stripe's bracketed form parameters; `idempotency`:
+//!   saved answers; `objects`: each object's JSON; `error`: Stripe's error bodies and
+//!   [`SimError`].
+//! - `ops`: paying, settling, expiring, refunding and disputing, and the events they emit;
+//!   `store`: the records; `state`: the shared state and event creation.
+//! - [`webhook`]: signing and the background delivery with retries, duplicates and shuffling.
+//! - `hosted`: the checkout page (`/pay/{id}`); `money`: amounts for people.
+//! - `control`: the same controls over HTTP under `/__sim` (table in that file).
+//!
+//! Secrets: the API key and the webhook signing secrets never reach `tracing` output or `Debug`
+//! output. Log lines carry path templates, event ids and types, statuses only.
+
+mod api;
+pub mod config;
+mod control;
+mod error;
+mod events;
+mod form;
+mod hosted;
+mod idempotency;
+pub mod model;
+mod money;
+mod objects;
+mod ops;
+mod refunds;
+mod sessions;
+pub mod sim;
+mod state;
+mod store;
+pub mod webhook;
+
+pub use config::{API_VERSION, StripeSimConfig};
+pub use error::SimError;
+pub use model::{
+    CallRecord, DeliveryRecord, PaymentStatus, SessionStatus, SimDispute, SimEvent, SimRefund,
+    SimSession,
+};
+pub use sim::StripeSim;
+pub use webhook::signature_header;

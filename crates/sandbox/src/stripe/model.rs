@@ -1,0 +1,156 @@
+//! The public views of the simulator's state: what tests inspect, and what the `/__sim` control
+//! API sends as JSON.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A Checkout Session's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Open,
+    Complete,
+    Expired,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Complete => "complete",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// A Checkout Session's `payment_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Paid,
+    Unpaid,
+    NoPaymentRequired,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paid => "paid",
+            Self::Unpaid => "unpaid",
+            Self::NoPaymentRequired => "no_payment_required",
+        }
+    }
+}
+
+/// A Checkout Session as the simulator holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimSession {
+    pub id: String,
+    pub status: SessionStatus,
+    pub payment_status: PaymentStatus,
+    /// Created when the buyer pays (Stripe creates it lazily too).
+    pub payment_intent: Option<String>,
+    /// The PaymentIntent's charge, once there is one.
+    pub charge: Option<String>,
+    /// In the currency's minor unit (cents).
+    pub amount_total: i64,
+    /// Lowercase ISO code, as Stripe writes it.
+    pub currency: String,
+    pub client_reference_id: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// The PaymentIntent's metadata (`payment_intent_data[metadata]`), copied to its charge.
+    pub payment_intent_metadata: BTreeMap<String, String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    /// The hosted checkout page. Always set here; the API's `url` is null once the session closed.
+    pub url: String,
+    pub customer_email: Option<String>,
+    /// The line items' product names, in order.
+    pub product_names: Vec<String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub expires_at: i64,
+}
+
+/// A refund the simulator made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimRefund {
+    pub id: String,
+    pub payment_intent: String,
+    pub charge: String,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    /// The charge's cumulative `amount_refunded` after this refund.
+    pub charge_amount_refunded: i64,
+    /// Whether the charge is now fully refunded (`charge.refunded`).
+    pub charge_refunded: bool,
+}
+
+/// A dispute the simulator opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimDispute {
+    pub id: String,
+    pub payment_intent: String,
+    pub charge: String,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: String,
+    pub status: String,
+}
+
+/// An event as generated, with the exact JSON body every delivery of it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Unix seconds.
+    pub created: i64,
+    pub payload: String,
+}
+
+/// One attempt to deliver an event to the webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// Numbers deliveries: attempts of one delivery (the first try and its retries) share it; a
+    /// duplicate copy or a redelivery is a new delivery.
+    pub delivery: u64,
+    pub event_id: String,
+    /// 1 for the first try, 2 for the first retry, …
+    pub attempt: u32,
+    /// The endpoint's status; `None` for a transport error (refused, reset, timed out).
+    pub status: Option<u16>,
+    /// What went wrong in transport, when it did.
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl DeliveryRecord {
+    pub fn succeeded(&self) -> bool {
+        self.status
+            .is_some_and(|status| (200..300).contains(&status))
+    }
+}
+
+/// One request to the `/v1` API, as the simulator saw it. Nothing secret is kept: no key, no
+/// body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub method: String,
+    /// The request path, e.g. `/v1/checkout/sessions/cs_test_…`.
+    pub path: String,
+    /// The raw query string, empty when there was none.
+    pub query: String,
+    pub status: u16,
+    pub idempotency_key: Option<String>,
+    /// Whether the answer was a replay of an earlier request with the same idempotency key.
+    pub replayed: bool,
+    /// The `Stripe-Version` header the client sent.
+    pub stripe_version: Option<String>,
+    /// The `Request-Id` the answer carried (`req_…`).
+    pub request_id: String,
+    pub at: DateTime<Utc>,
+}

@@ -1,0 +1,321 @@
+//! [`StripeSim`]: a running simulator, and the Rust side of its controls.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+use tokio::task::JoinHandle;
+use url::Url;
+
+use super::api;
+use super::config::StripeSimConfig;
+use super::control;
+use super::error::SimError;
+use super::hosted;
+use super::model::{CallRecord, DeliveryRecord, SimDispute, SimEvent, SimRefund, SimSession};
+use super::ops::RefundRequest;
+use super::state::{Origin, Shared, SimState};
+use super::webhook::{self, signature_header};
+
+/// How often open sessions past their `expires_at` are looked for.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
+
+/// A Stripe API simulator listening on a loopback port, plus the handle that controls it.
+///
+/// Dropping it stops the server and its background tasks (without waiting); [`StripeSim::stop`]
+/// stops it and waits.
+pub struct StripeSim {
+    shared: Shared,
+    addr: SocketAddr,
+    base_url: Url,
+    handle: ServerHandle,
+    server: Option<JoinHandle<io::Result<()>>>,
+    /// The webhook dispatcher and the expiry sweeper.
+    background: Vec<JoinHandle<()>>,
+}
+
+impl StripeSim {
+    /// Binds `config.bind` and serves on the current tokio runtime (any flavour). The socket is
+    /// listening when this returns, so requests can be sent at once.
+    #[expect(
+        clippy::unused_async,
+        reason = "async in the contract, so starting can later wait for readiness without a breaking change"
+    )]
+    pub async fn start(config: StripeSimConfig) -> io::Result<Self> {
+        let listener = std::net::TcpListener::bind(config.bind)?;
+        let addr = listener.local_addr()?;
+        let base_url = Url::parse(&format!("http://{addr}/")).map_err(io::Error::other)?;
+        let public_base = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| base_url.clone());
+        let http = reqwest::Client::builder()
+            // Deliveries go where the endpoint says, never through a proxy from the environment,
+            // and a redirect is a failed delivery, as at Stripe.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(io::Error::other)?;
+        let (outbox, jobs) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Shared::new(SimState::new(&config, public_base, outbox));
+        let data = web::Data::new(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .service(web::scope("/__sim").configure(control::routes))
+                .service(web::scope("/pay").configure(hosted::routes))
+                .service(web::scope("/v1").default_service(web::to(api::serve)))
+                .default_service(web::to(api::unrecognized))
+        })
+        .workers(config.workers.max(1))
+        // Tests own the process's signals; a simulator must not stop (or stop them) on Ctrl-C.
+        .disable_signals()
+        // Stalled requests must not hold up `stop()`.
+        .shutdown_timeout(0)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        let server = tokio::spawn(server);
+        let dispatcher = tokio::spawn(webhook::dispatch(shared.clone(), jobs, http));
+        let sweeper = tokio::spawn(sweep_expired(shared.clone()));
+        Ok(Self {
+            shared,
+            addr,
+            base_url,
+            handle,
+            server: Some(server),
+            background: vec![dispatcher, sweeper],
+        })
+    }
+
+    /// Starts with default settings on a fixed address (for a standalone simulator).
+    pub async fn start_on(addr: SocketAddr) -> io::Result<Self> {
+        Self::start(StripeSimConfig {
+            bind: addr,
+            ..StripeSimConfig::default()
+        })
+        .await
+    }
+
+    /// Stops the server and the background tasks (pending deliveries are dropped), and waits
+    /// until the server has stopped.
+    pub async fn stop(mut self) {
+        for task in self.background.drain(..) {
+            task.abort();
+        }
+        self.handle.stop(false).await;
+        if let Some(server) = self.server.take() {
+            // The server's own result is of no interest once it is asked to stop.
+            let _ = server.await;
+        }
+    }
+
+    /// What `async_stripe::ClientBuilder::url` takes: `http://127.0.0.1:PORT/`.
+    pub fn base_url(&self) -> Url {
+        self.base_url.clone()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The control API base, e.g. `http://127.0.0.1:40123/__sim`.
+    pub fn control_url(&self) -> String {
+        format!("http://{}/__sim", self.addr)
+    }
+
+    /// The secret key the API accepts.
+    pub fn api_key(&self) -> String {
+        self.shared.lock().api_key.clone()
+    }
+
+    /// Sends future events (and retries of pending ones) to `url`, signed with `secrets`.
+    pub fn set_webhook(&self, url: Url, secrets: Vec<String>) {
+        let mut state = self.shared.lock();
+        state.webhook_url = Some(url);
+        state.webhook_secrets = secrets;
+    }
+
+    /// Stops delivering: later events are recorded only.
+    pub fn clear_webhook(&self) {
+        self.shared.lock().webhook_url = None;
+    }
+
+    pub fn set_duplicate_deliveries(&self, on: bool) {
+        self.shared.lock().duplicate_deliveries = on;
+    }
+
+    /// The retry schedule for deliveries that fail from now on.
+    pub fn set_retry_delays(&self, delays: Vec<Duration>) {
+        self.shared.lock().retry_delays = delays;
+    }
+
+    pub fn session(&self, id: &str) -> Option<SimSession> {
+        let state = self.shared.lock();
+        state.store.session_view(id, &state.public_base)
+    }
+
+    /// Every session, oldest first.
+    pub fn sessions(&self) -> Vec<SimSession> {
+        let state = self.shared.lock();
+        state.store.session_views(&state.public_base)
+    }
+
+    /// A buyer pays by card: a PaymentIntent (`pi_…`) and a charge (`ch_…`) are created, the
+    /// session becomes `complete` and `paid`, and `checkout.session.completed` is sent.
+    pub fn pay(&self, session_id: &str) -> Result<SimSession, SimError> {
+        self.control(session_id, |state| {
+            state.pay(session_id, None, false, &Origin::default())
+        })
+    }
+
+    /// A buyer pays by bank debit: the session becomes `complete` but `unpaid` and
+    /// `checkout.session.completed` is sent; [`StripeSim::settle`] finishes the payment.
+    pub fn pay_delayed(&self, session_id: &str) -> Result<SimSession, SimError> {
+        self.control(session_id, |state| {
+            state.pay(session_id, None, true, &Origin::default())
+        })
+    }
+
+    /// The bank debit of a [`StripeSim::pay_delayed`] session succeeds (the session becomes
+    /// `paid`; `checkout.session.async_payment_succeeded`) or fails (it stays `unpaid`;
+    /// `checkout.session.async_payment_failed`).
+    pub fn settle(&self, session_id: &str, succeeded: bool) -> Result<SimSession, SimError> {
+        self.control(session_id, |state| state.settle(session_id, succeeded))
+    }
+
+    /// Expires an open session: `checkout.session.expired`.
+    pub fn expire(&self, session_id: &str) -> Result<SimSession, SimError> {
+        self.control(session_id, |state| {
+            state.expire(session_id, &Origin::default())
+        })
+    }
+
+    fn control(
+        &self,
+        session_id: &str,
+        action: impl FnOnce(&mut SimState) -> Result<(), SimError>,
+    ) -> Result<SimSession, SimError> {
+        let mut state = self.shared.lock();
+        action(&mut state)?;
+        state
+            .store
+            .session_view(session_id, &state.public_base)
+            .ok_or_else(|| SimError::UnknownSession(session_id.to_owned()))
+    }
+
+    /// Refunds `amount` (or what is left) of a PaymentIntent's charge, as `POST /v1/refunds`
+    /// does, and sends `charge.refunded` (whose `refunded` is true only once fully refunded).
+    pub fn refund(&self, payment_intent: &str, amount: Option<i64>) -> Result<SimRefund, SimError> {
+        let mut state = self.shared.lock();
+        let request = RefundRequest {
+            payment_intent: payment_intent.to_owned(),
+            amount,
+            ..RefundRequest::default()
+        };
+        let id = state.refund(request, &Origin::default())?;
+        state
+            .refund_view(&id)
+            .ok_or_else(|| SimError::UnknownPaymentIntent(payment_intent.to_owned()))
+    }
+
+    /// The buyer disputes the charge: `charge.dispute.created` (reason `fraudulent`, status
+    /// `needs_response`).
+    pub fn dispute(&self, payment_intent: &str) -> Result<SimDispute, SimError> {
+        let mut state = self.shared.lock();
+        let id = state.dispute(payment_intent)?;
+        state
+            .dispute_view(&id)
+            .ok_or_else(|| SimError::UnknownPaymentIntent(payment_intent.to_owned()))
+    }
+
+    /// Every event so far, oldest first.
+    pub fn events(&self) -> Vec<SimEvent> {
+        self.shared.lock().events.clone()
+    }
+
+    /// Every delivery attempt so far, in the order they finished.
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.shared.lock().deliveries.clone()
+    }
+
+    /// Delivers an event again (a new delivery, with its own retries), as the Dashboard's
+    /// "Resend" does.
+    pub fn redeliver(&self, event_id: &str) -> Result<(), SimError> {
+        let state = self.shared.lock();
+        if state.event(event_id).is_none() {
+            return Err(SimError::UnknownEvent(event_id.to_owned()));
+        }
+        state.queue_delivery(event_id);
+        Ok(())
+    }
+
+    /// Waits until `event_id` has had a successful delivery; false if `timeout` passed first.
+    pub async fn wait_delivered(&self, event_id: &str, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let delivered = self
+                .shared
+                .lock()
+                .deliveries
+                .iter()
+                .any(|record| record.event_id == event_id && record.succeeded());
+            if delivered {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every `/v1` request so far, in the order they were answered.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.lock().calls.clone()
+    }
+
+    pub fn clear_calls(&self) {
+        self.shared.lock().calls.clear();
+    }
+
+    /// The `Stripe-Signature` value for `payload` at `timestamp` under the configured secrets.
+    pub fn sign(&self, payload: &str, timestamp: i64) -> String {
+        let secrets = self.shared.lock().webhook_secrets.clone();
+        signature_header(payload, timestamp, &secrets)
+    }
+}
+
+async fn sweep_expired(shared: Shared) {
+    let mut interval = tokio::time::interval(EXPIRY_SWEEP);
+    loop {
+        interval.tick().await;
+        shared.lock().expire_overdue();
+    }
+}
+
+impl Drop for StripeSim {
+    fn drop(&mut self) {
+        for task in &self.background {
+            task.abort();
+        }
+        if self.server.is_some() {
+            // `stop` sends its command at once; the returned future only waits for completion,
+            // which a synchronous `drop` cannot do.
+            drop(self.handle.stop(false));
+        }
+    }
+}
+
+// Written by hand: the state holds the key and the signing secrets, which must not reach a log
+// through `{:?}`.
+impl fmt::Debug for StripeSim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeSim")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,18 @@
+//! The Stripe simulator exercised with async-stripe (the client the service uses), reqwest (as a
+//! browser and as the control client) and a local webhook receiver, one module per concern.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail by panicking"
+)]
+
+mod api_errors;
+mod checkout;
+mod control;
+mod delivery;
+mod events;
+mod helpers;
+mod idempotency;
+mod listing;
+mod refunds;

@@ -1,0 +1,117 @@
+//! The Stripe simulator must never put its API key or a webhook signing secret into `tracing`
+//! output. This binary (its own process, so it can own the global subscriber) captures
+//! everything at TRACE, `log` records included, over a run that touches every endpoint, the
+//! hosted page, deliveries, retries, errors and the control API, then searches it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail by panicking"
+)]
+
+#[allow(
+    dead_code,
+    reason = "shared with the main Stripe test binary, which uses all of it"
+)]
+mod helpers;
+
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::json;
+use stripe_core::refund::CreateRefund;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use helpers::{Harness, NEW_SECRET, OLD_SECRET, checkout_request, client_for};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_key_or_signing_secret_reaches_tracing_or_debug_output() {
+    let capture = Capture::default();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(capture.clone())
+        .finish()
+        .try_init()
+        .unwrap();
+    let h = Harness::start().await;
+    let key = h.sim.api_key();
+    h.hook.answer_next(&[500]);
+
+    let session = h.create_session_with_key("purchase:secret-test").await;
+    h.press_pay(&session).await;
+    h.hook.wait_for(2).await;
+    let pi = h
+        .sim
+        .session(session.id.as_str())
+        .unwrap()
+        .payment_intent
+        .unwrap();
+    CreateRefund::new()
+        .payment_intent(pi.clone())
+        .amount(100)
+        .send(&h.client)
+        .await
+        .unwrap();
+    h.sim.dispute(&pi).unwrap();
+    let delayed = h.create_session().await;
+    h.sim.pay_delayed(delayed.id.as_str()).unwrap();
+    h.sim.settle(delayed.id.as_str(), false).unwrap();
+    let _ = checkout_request()
+        .send(&client_for(&h.sim, "sk_test_wrong_key_0000"))
+        .await;
+    for path in ["/webhook", "/events", "/deliveries", "/calls"] {
+        h.http.get(h.control(path)).send().await.unwrap();
+    }
+    h.http
+        .post(h.control("/sign"))
+        .json(&json!({ "payload": "{}" }))
+        .send()
+        .await
+        .unwrap();
+    h.hook.wait_for(6).await;
+    let config = sandbox::stripe::StripeSimConfig {
+        webhook_secrets: vec![OLD_SECRET.to_owned()],
+        ..sandbox::stripe::StripeSimConfig::default()
+    };
+    let debug = format!("{config:?} {:?}", h.sim);
+
+    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(output.contains("stripe sim answered"), "the capture works");
+    assert!(output.contains("stripe sim webhook attempt"));
+    for secret in [
+        key.as_str(),
+        OLD_SECRET,
+        NEW_SECRET,
+        config.api_key.as_str(),
+    ] {
+        assert!(!output.contains(secret), "a secret reached tracing output");
+        assert!(!debug.contains(secret), "a secret reached Debug output");
+    }
+}
