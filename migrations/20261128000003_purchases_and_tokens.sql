@@ -12,6 +12,7 @@ create type purchase_status as enum (
     'fulfilled', -- paid and holding a live token
     'refunded',  -- fully refunded: no token, ever again (a refund seen before the payment is a tombstone)
     'disputed',  -- the buyer's bank disputed the charge: treated like a refund
+    'revoked',   -- an operator revoked access without a refund (abuse, leaked token)
     'expired',   -- the Checkout Session expired unpaid
     'failed'     -- a delayed payment (bank debit, …) failed
 );
@@ -44,11 +45,11 @@ create table purchase
     updated_at              timestamptz     not null default now(),
     paid_at                 timestamptz,
     fulfilled_at            timestamptz,
-    closed_at               timestamptz, -- refunded, disputed, expired or failed
+    closed_at               timestamptz, -- refunded, disputed, revoked, expired or failed
 
     check ((status in ('paid', 'fulfilled')) <= (paid_at is not null)),
     check ((status = 'fulfilled') <= (fulfilled_at is not null)),
-    check ((status in ('refunded', 'disputed', 'expired', 'failed')) <= (closed_at is not null))
+    check ((status in ('refunded', 'disputed', 'revoked', 'expired', 'failed')) <= (closed_at is not null))
 );
 select trigger_updated_at('purchase');
 create index purchase_by_status on purchase (status, created_at);
@@ -185,14 +186,14 @@ create constraint trigger purchase_matches_tokens
     for each row
 execute function check_purchase_matches_tokens();
 
--- A closed purchase never reopens: once refunded, disputed, expired or failed, its status is final, so
+-- A closed purchase never reopens: once refunded, disputed, revoked, expired or failed, its status is final, so
 -- no late or replayed "paid" can ever lead to a token. The full transition table lives in market-core
 -- `status.rs`; this trigger is the part of it that must hold even against a bug there.
 create or replace function refuse_reopening_purchase()
     returns trigger as
 $$
 begin
-    if old.status in ('refunded', 'disputed', 'expired', 'failed') and new.status <> old.status then
+    if old.status in ('refunded', 'disputed', 'revoked', 'expired', 'failed') and new.status <> old.status then
         raise exception 'purchase % is % and cannot become %', old.purchase_id, old.status, new.status
             using errcode = 'check_violation';
     end if;

@@ -383,7 +383,7 @@ async fn dispute(conn: &mut PgConnection, payment_intent: &str, actor: &Actor) -
     close(conn, &purchase, PurchaseEvent::Disputed, actor).await
 }
 
-/// Refund or dispute of a known purchase: close it and revoke whatever token it holds.
+/// Refund, dispute or revocation of a known purchase: close it and revoke whatever token it holds.
 async fn close(
     conn: &mut PgConnection,
     purchase: &Purchase,
@@ -404,6 +404,26 @@ async fn close(
         status: Some(status),
         effect,
     })
+}
+
+/// An operator takes a purchase's access away without refunding it (a leaked token, abuse): the
+/// purchase becomes `revoked` and its token is deleted at Xano. Refunds go through Stripe instead,
+/// and come back as `charge.refunded`.
+pub async fn revoke_by_operator(
+    pool: &PgPool,
+    purchase: PurchaseId,
+    actor: &Actor,
+) -> Result<Outcome> {
+    db::retry_transient(|| async {
+        let mut tx = pool.begin().await?;
+        let Some(locked) = lock(&mut tx, purchase).await? else {
+            return Err(crate::Error::NotFound("purchase"));
+        };
+        let outcome = close(&mut tx, &locked, PurchaseEvent::Revoked, actor).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    })
+    .await
 }
 
 fn unchanged(purchase: &Purchase) -> Outcome {
@@ -447,7 +467,7 @@ pub(crate) async fn transition(
          set status = $2,
              paid_at = case when $2 in ('paid', 'fulfilled') then coalesce(paid_at, now()) else paid_at end,
              fulfilled_at = case when $2 = 'fulfilled' then coalesce(fulfilled_at, now()) else fulfilled_at end,
-             closed_at = case when $2 in ('refunded', 'disputed', 'expired', 'failed') then now() else closed_at end
+             closed_at = case when $2 in ('refunded', 'disputed', 'revoked', 'expired', 'failed') then now() else closed_at end
          where purchase_id = $1",
     )
     .bind(purchase.purchase_id)
@@ -469,6 +489,7 @@ fn status_action(status: PurchaseStatus) -> &'static str {
         PurchaseStatus::Fulfilled => "purchase.fulfilled",
         PurchaseStatus::Refunded => "purchase.refunded",
         PurchaseStatus::Disputed => "purchase.disputed",
+        PurchaseStatus::Revoked => "purchase.revoked",
         PurchaseStatus::Expired => "purchase.expired",
         PurchaseStatus::Failed => "purchase.failed",
     }

@@ -334,3 +334,39 @@ pub async fn receipt_of(pool: &PgPool, purchase: &Purchase) -> Result<Receipt> {
         closed_at: purchase.closed_at,
     })
 }
+
+/// Filters for operators' purchase lists.
+#[derive(Clone, Debug, Default)]
+pub struct PurchaseFilter {
+    pub status: Option<PurchaseStatus>,
+    pub tier: Option<TierId>,
+    pub email: Option<String>,
+    /// Only purchases strictly older than this cursor (from the previous page).
+    pub before: Option<(DateTime<Utc>, PurchaseId)>,
+    pub limit: i64,
+}
+
+/// Newest first, keyset-paginated on `(created_at, purchase_id)` so pages stay stable while new
+/// purchases arrive.
+pub async fn list(pool: &PgPool, filter: &PurchaseFilter) -> Result<Vec<Purchase>> {
+    let (before_at, before_id) = filter
+        .before
+        .map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    Ok(sqlx::query_as::<_, Purchase>(
+        "select * from purchase
+         where ($1::purchase_status is null or status = $1)
+           and ($2::uuid is null or tier_id = $2)
+           and ($3::text is null or lower(email) = lower($3))
+           and ($4::timestamptz is null or (created_at, purchase_id) < ($4, $5))
+         order by created_at desc, purchase_id desc
+         limit $6",
+    )
+    .bind(filter.status)
+    .bind(filter.tier)
+    .bind(&filter.email)
+    .bind(before_at)
+    .bind(before_id)
+    .bind(filter.limit.clamp(1, 200))
+    .fetch_all(pool)
+    .await?)
+}

@@ -4,7 +4,7 @@
 //!            Paid            Fulfilled
 //!   pending ──────▶ paid ───────────▶ fulfilled
 //!      │ │            │                  │
-//!      │ └── Refunded / Disputed ────────┴──▶ refunded | disputed   (terminal)
+//!      │ └── Refunded / Disputed / Revoked ┴──▶ refunded | disputed | revoked (terminal)
 //!      ├── Expired ──▶ expired                                      (terminal)
 //!      └── PaymentFailed ──▶ failed                                 (terminal)
 //! ```
@@ -26,6 +26,7 @@ pub enum PurchaseStatus {
     Fulfilled,
     Refunded,
     Disputed,
+    Revoked,
     Expired,
     Failed,
 }
@@ -41,6 +42,8 @@ pub enum PurchaseEvent {
     Refunded,
     /// A dispute (chargeback) was opened.
     Disputed,
+    /// An operator revoked access without refunding.
+    Revoked,
     /// The Checkout Session expired unpaid.
     Expired,
     /// A delayed payment method failed.
@@ -78,6 +81,7 @@ impl PurchaseStatus {
             Self::Fulfilled => "fulfilled",
             Self::Refunded => "refunded",
             Self::Disputed => "disputed",
+            Self::Revoked => "revoked",
             Self::Expired => "expired",
             Self::Failed => "failed",
         }
@@ -93,6 +97,7 @@ impl PurchaseStatus {
             (S::Paid, E::Fulfilled) => Some(S::Fulfilled),
             (S::Pending | S::Paid | S::Fulfilled, E::Refunded) => Some(S::Refunded),
             (S::Pending | S::Paid | S::Fulfilled, E::Disputed) => Some(S::Disputed),
+            (S::Paid | S::Fulfilled, E::Revoked) => Some(S::Revoked),
             (S::Pending, E::Expired) => Some(S::Expired),
             (S::Pending, E::PaymentFailed) => Some(S::Failed),
             _ => None,
@@ -106,7 +111,7 @@ impl PurchaseStatus {
             Self::Pending => 0,
             Self::Paid => 1,
             Self::Fulfilled => 2,
-            Self::Refunded | Self::Disputed | Self::Expired | Self::Failed => 3,
+            Self::Refunded | Self::Disputed | Self::Revoked | Self::Expired | Self::Failed => 3,
         }
     }
 }

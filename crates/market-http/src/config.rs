@@ -1,0 +1,272 @@
+//! Configuration: flags and environment variables (each documented in `market --help`), parsed once
+//! into typed settings. A bad or missing value stops start-up with a message naming it; secrets are
+//! `SecretString`s, which print as `[REDACTED]`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// Where the database is.
+#[derive(Args, Clone, Debug)]
+pub struct DbArgs {
+    /// PostgreSQL URL. The database is created if it does not exist.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/market"
+    )]
+    pub database_url: String,
+
+    /// Largest number of connections this instance opens.
+    #[arg(long, env = "MARKET_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+}
+
+/// How to reach Xano's Master Metadata API.
+#[derive(Args, Clone, Debug)]
+pub struct XanoArgs {
+    /// Xano Metadata API access token. Without it (and outside production) the service runs in
+    /// sandbox mode against an in-process Xano simulator. Xano tokens expire (7 days by default).
+    #[arg(long, env = "XANO_ACCESS_TOKEN", hide_env_values = true)]
+    pub xano_access_token: Option<SecretString>,
+
+    /// Base URL of the Master Metadata API.
+    #[arg(long, env = "XANO_BASE_URL", default_value = master_api::DEFAULT_BASE_URL)]
+    pub xano_base_url: Url,
+
+    /// Client-side rate limit towards Xano: `none`, `free-plan` (10 requests / 20 s), or `N/SECONDS`.
+    #[arg(long, env = "XANO_RATE_LIMIT", default_value = "none", value_parser = parse_rate_limit)]
+    pub xano_rate_limit: master_api::RateLimit,
+
+    /// Timeout of one Xano request, in seconds.
+    #[arg(long, env = "XANO_TIMEOUT_SECS", default_value_t = 30)]
+    pub xano_timeout_secs: u64,
+}
+
+/// How to reach Stripe.
+#[derive(Args, Clone, Debug)]
+pub struct StripeArgs {
+    /// Stripe secret key (`sk_live_…` or `sk_test_…`; a restricted `rk_…` key works too).
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<SecretString>,
+
+    /// Webhook signing secrets (`whsec_…`), comma-separated. During a secret roll configure both:
+    /// a delivery is accepted when any of its signatures matches any of these.
+    #[arg(
+        long,
+        env = "STRIPE_WEBHOOK_SECRETS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub stripe_webhook_secrets: Vec<SecretString>,
+
+    /// Base URL of the Stripe API.
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com/"
+    )]
+    pub stripe_api_base: Url,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// Falls back to the sandbox when Xano or Stripe credentials are missing.
+    Development,
+    /// Refuses to start without real credentials.
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// `market serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on. Port 0 picks a free port (printed at start).
+    #[arg(long, env = "MARKET_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// `production` refuses to start without real Xano and Stripe credentials.
+    #[arg(
+        long = "env",
+        env = "MARKET_ENV",
+        value_enum,
+        default_value = "development"
+    )]
+    pub environment: Environment,
+
+    /// The URL buyers reach this service at (success and cancel URLs are built from it).
+    /// Defaults to `http://<bind>`.
+    #[arg(long, env = "MARKET_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// Admin API tokens, comma-separated, each `name:token` (the name goes into the audit log) or a
+    /// bare token (named `admin`). Sandbox mode generates one when none is given.
+    #[arg(
+        long,
+        env = "MARKET_ADMIN_TOKENS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub admin_tokens: Vec<SecretString>,
+
+    /// Secret (at least 32 bytes) that buyers' receipt keys are derived from. All instances must
+    /// share it. Sandbox mode generates one per run.
+    #[arg(long, env = "MARKET_RECEIPT_SECRET", hide_env_values = true)]
+    pub receipt_secret: Option<SecretString>,
+
+    /// Browser origins allowed to call the public API (CORS), comma-separated, e.g.
+    /// `https://shop.example.com`. Success and cancel URLs sent by a storefront must be on one of
+    /// these origins or on the public URL.
+    #[arg(long, env = "MARKET_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<Url>,
+
+    /// Jobs (Xano calls) this instance runs at once.
+    #[arg(long, env = "MARKET_JOB_WORKERS", default_value_t = 4)]
+    pub job_workers: usize,
+
+    /// Seconds a claimed job may run without a heartbeat before another instance takes it over.
+    /// Must exceed the longest Xano call.
+    #[arg(long, env = "MARKET_JOB_LEASE_SECS", default_value_t = 180)]
+    pub job_lease_secs: u64,
+
+    /// Minutes between reconciliations of each listing with Xano.
+    #[arg(long, env = "MARKET_RECONCILE_MINUTES", default_value_t = 15)]
+    pub reconcile_minutes: u64,
+
+    /// Seconds to let in-flight requests and jobs finish after SIGTERM.
+    #[arg(long, env = "MARKET_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Log format: `json` for machines, `pretty` for people. Filter with `RUST_LOG`.
+    #[arg(long, env = "MARKET_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+
+    /// Sandbox only: deliver every Stripe event twice and out of order (proves idempotency).
+    #[arg(long, env = "MARKET_SANDBOX_DUPLICATE_EVENTS", default_value_t = false)]
+    pub sandbox_duplicate_events: bool,
+
+    /// Sandbox only: the tiers file seeded at start.
+    #[arg(
+        long,
+        env = "MARKET_SANDBOX_TIERS",
+        default_value = "examples/tiers.toml"
+    )]
+    pub sandbox_tiers: std::path::PathBuf,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    #[command(flatten)]
+    pub xano: XanoArgs,
+
+    #[command(flatten)]
+    pub stripe: StripeArgs,
+}
+
+impl ServeArgs {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// An admin: a name for the audit log, and the token that proves it.
+#[derive(Clone, Debug)]
+pub struct AdminToken {
+    pub name: String,
+    pub token: SecretString,
+}
+
+/// Splits `name:token` entries; a bare token is named `admin`.
+pub fn parse_admin_tokens(entries: &[SecretString]) -> Result<Vec<AdminToken>, String> {
+    entries
+        .iter()
+        .map(|entry| {
+            let raw = entry.expose_secret().trim();
+            let (name, token) = match raw.split_once(':') {
+                Some((name, token)) => (name.trim(), token.trim()),
+                None => ("admin", raw),
+            };
+            if token.len() < 16 {
+                return Err(format!(
+                    "MARKET_ADMIN_TOKENS: the token of `{name}` is shorter than 16 characters"
+                ));
+            }
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(
+                    "MARKET_ADMIN_TOKENS: names are letters, digits, '-' and '_'".to_owned(),
+                );
+            }
+            Ok(AdminToken {
+                name: name.to_owned(),
+                token: SecretString::from(token.to_owned()),
+            })
+        })
+        .collect()
+}
+
+fn parse_rate_limit(value: &str) -> Result<master_api::RateLimit, String> {
+    match value {
+        "none" => Ok(master_api::RateLimit::unlimited()),
+        "free-plan" => Ok(master_api::RateLimit::XANO_FREE_PLAN),
+        other => {
+            let (requests, seconds) = other
+                .split_once('/')
+                .ok_or_else(|| format!("`{other}`: expected none, free-plan or N/SECONDS"))?;
+            let requests: u32 = requests
+                .parse()
+                .map_err(|_| format!("`{requests}` is not a number"))?;
+            let seconds: u64 = seconds
+                .parse()
+                .map_err(|_| format!("`{seconds}` is not a number"))?;
+            if requests == 0 || seconds == 0 {
+                return Err("both numbers must be positive".to_owned());
+            }
+            Ok(master_api::RateLimit::new(
+                requests,
+                Duration::from_secs(seconds),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_tokens_carry_names_and_refuse_short_tokens() {
+        let tokens = parse_admin_tokens(&[
+            SecretString::from("alice:0123456789abcdef0123"),
+            SecretString::from("0123456789abcdefXYZ"),
+        ])
+        .unwrap();
+        assert_eq!(tokens[0].name, "alice");
+        assert_eq!(tokens[1].name, "admin");
+        assert!(parse_admin_tokens(&[SecretString::from("bob:short")]).is_err());
+        assert!(parse_admin_tokens(&[SecretString::from("b o b:0123456789abcdef0123")]).is_err());
+    }
+
+    #[test]
+    fn rate_limits_parse_presets_and_custom_values() {
+        assert_eq!(
+            parse_rate_limit("free-plan").unwrap(),
+            master_api::RateLimit::XANO_FREE_PLAN
+        );
+        assert!(parse_rate_limit("5/10").is_ok());
+        for bad in ["", "x", "0/1", "5/0", "5/x"] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Every route of the service, in one table.
+//!
+//! Routes are registered as resources (`web::resource(path).route(method)`), so a known path called
+//! with another method answers 405, and an unknown path 404, both in the error envelope.
+
+pub mod admin;
+pub mod catalog;
+pub mod checkout;
+pub mod docs;
+pub mod ops;
+pub mod purchases;
+pub mod webhooks;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
+        .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
+        .service(web::resource("/openapi.json").route(web::get().to(docs::openapi_json)))
+        .service(web::resource("/docs").route(web::get().to(docs::docs_page)))
+        .service(web::resource("/v1/listings").route(web::get().to(catalog::list_listings)))
+        .service(
+            web::resource("/v1/listings/{canonical}").route(web::get().to(catalog::get_listing)),
+        )
+        .service(web::resource("/v1/checkout").route(web::post().to(checkout::create_checkout)))
+        .service(
+            web::resource("/v1/checkout/sessions/{session_id}")
+                .route(web::get().to(checkout::checkout_session)),
+        )
+        .service(web::resource("/v1/purchases/{id}").route(web::get().to(purchases::get_purchase)))
+        .service(
+            web::resource("/v1/webhooks/stripe")
+                // The size limit is checked while the body is read, before the handler runs.
+                .app_data(web::PayloadConfig::new(webhooks::MAX_BODY))
+                .route(web::post().to(webhooks::stripe_webhook)),
+        )
+        .configure(admin::configure);
+}

@@ -1,0 +1,112 @@
+//! `POST /v1/webhooks/stripe`: Stripe's events.
+//!
+//! In this order, and nothing is written before the last step:
+//! 1. the body size limit (`PayloadConfig` on the route: an oversized body is refused with 413 before
+//!    this handler runs);
+//! 2. the signature over the raw bytes, against every configured secret, with Stripe's ±300 s
+//!    tolerance (400 `invalid_signature`);
+//! 3. parsing (400 `invalid_payload` when a correctly signed body cannot be read);
+//! 4. mode: a test-mode event at a live service, or the reverse, is acknowledged and ignored;
+//! 5. the event's fact applied in one transaction with its inbox row (duplicates acknowledged
+//!    without effect). Types we do not handle are acknowledged (200) so Stripe does not retry them.
+//!
+//! Nothing here calls Xano; the answer takes one short transaction.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use market_core::audit::Actor;
+use market_core::payments::{self, Delivery};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::stripe::{WebhookFailure, fact_of};
+
+/// Stripe events are a few kB; this leaves ample room and bounds what an attacker can make us hash.
+pub const MAX_BODY: usize = 256 * 1024;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAck {
+    pub received: bool,
+    /// What the event did: `fulfilled`, `duplicate`, `ignored`, …
+    pub outcome: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/stripe",
+    tag = "webhooks",
+    params(("Stripe-Signature" = String, Header, description = "t=<unix>,v1=<hex>[,v1=…]")),
+    request_body(content = String, content_type = "application/json", description = "a Stripe event, as Stripe sends it"),
+    responses((status = 200, body = WebhookAck), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody))
+)]
+pub async fn stripe_webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let invalid_signature = || {
+        ApiError::bad_request(
+            "invalid_signature",
+            "the Stripe-Signature header does not verify",
+        )
+    };
+    let signature = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(invalid_signature)?;
+    let payload = std::str::from_utf8(&body).map_err(|_| invalid_signature())?;
+    let event = match state.stripe.verify(payload, signature) {
+        Ok(event) => event,
+        Err(WebhookFailure::Unparseable) => {
+            tracing::warn!("a correctly signed Stripe event could not be parsed");
+            return Err(ApiError::bad_request(
+                "invalid_payload",
+                "the event could not be parsed",
+            ));
+        }
+        Err(failure) => {
+            tracing::info!(?failure, "Stripe webhook refused");
+            metrics::counter!("market_stripe_webhooks_total", "outcome" => "refused").increment(1);
+            return Err(invalid_signature());
+        }
+    };
+    let event_type = event.type_.as_str().to_owned();
+    let event_id = event.id.to_string();
+
+    if event.livemode != state.stripe.livemode() {
+        tracing::warn!(stripe.event_id = %event_id, stripe.livemode = event.livemode, "event from the other Stripe mode ignored");
+        return Ok(ack("ignored_mode_mismatch"));
+    }
+    let Some(fact) = fact_of(&event) else {
+        tracing::debug!(stripe.event_id = %event_id, stripe.event_type = %event_type, "event type not handled");
+        metrics::counter!("market_stripe_webhooks_total", "outcome" => "ignored").increment(1);
+        return Ok(ack("ignored"));
+    };
+
+    let delivery = Delivery {
+        event_id: &event_id,
+        event_type: &event_type,
+        livemode: event.livemode,
+    };
+    let outcome = payments::apply(state.db(), Some(delivery), &fact, &Actor::Stripe).await?;
+    tracing::info!(
+        stripe.event_id = %event_id,
+        stripe.event_type = %event_type,
+        purchase.id = ?outcome.purchase,
+        outcome = outcome.effect.as_str(),
+        "Stripe event applied"
+    );
+    metrics::counter!("market_stripe_webhooks_total", "outcome" => outcome.effect.as_str())
+        .increment(1);
+    fail::fail_point!("after_webhook_commit_before_response");
+    Ok(ack(outcome.effect.as_str()))
+}
+
+fn ack(outcome: &str) -> HttpResponse {
+    HttpResponse::Ok().json(WebhookAck {
+        received: true,
+        outcome: outcome.to_owned(),
+    })
+}

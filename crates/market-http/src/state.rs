@@ -1,0 +1,51 @@
+//! What every handler can reach: one `AppState`, shared through `web::Data`.
+
+use market_core::Market;
+use market_core::receipt::ReceiptSecret;
+use metrics_exporter_prometheus::PrometheusHandle;
+use url::Url;
+
+use crate::config::AdminToken;
+use crate::stripe::StripeGateway;
+
+/// Whether the service talks to the real Xano and Stripe or to the in-process simulators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Sandbox,
+    Live,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sandbox => "sandbox",
+            Self::Live => "live",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct AppState {
+    pub market: Market,
+    pub stripe: StripeGateway,
+    pub receipts: ReceiptSecret,
+    pub admins: Vec<AdminToken>,
+    /// Where buyers reach this service (default success and cancel pages).
+    pub public_url: Url,
+    /// Origins (`scheme://host[:port]`) that storefront success and cancel URLs may point at: the
+    /// public URL's and the CORS allow-list's. Anything else would make checkout an open redirect.
+    pub return_origins: Vec<String>,
+    pub mode: Mode,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn db(&self) -> &sqlx::PgPool {
+        &self.market.db
+    }
+}
+
+/// `scheme://host[:port]` of a URL, as browsers compare origins.
+pub fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}

@@ -1,0 +1,267 @@
+//! Everything Stripe, through async-stripe: creating and reading Checkout Sessions, refunds, and
+//! webhook verification; plus the translation of Stripe objects into `market-core` facts.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use market_core::PurchaseId;
+use market_core::payments::{Fact, SessionFacts, SessionPayment};
+use secrecy::{ExposeSecret, SecretString};
+use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionPaymentIntentData, ProductData, RetrieveCheckoutSession,
+};
+use stripe_core::refund::CreateRefund;
+use stripe_shared::{CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus};
+use stripe_webhook::{Event, EventObject, Webhook, WebhookError};
+use url::Url;
+
+/// Stripe, as this service uses it. Cheap to clone.
+#[derive(Clone)]
+pub struct StripeGateway {
+    client: stripe::Client,
+    webhook_secrets: Vec<SecretString>,
+    livemode: bool,
+}
+
+impl std::fmt::Debug for StripeGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeGateway")
+            .field("webhook_secrets", &self.webhook_secrets.len())
+            .field("livemode", &self.livemode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What checkout asks Stripe for.
+#[derive(Debug)]
+pub struct NewSession<'a> {
+    pub purchase: PurchaseId,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub product_name: &'a str,
+    pub email: Option<&'a str>,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+}
+
+/// A Checkout Session as the service needs it.
+#[derive(Debug)]
+pub struct Session {
+    pub id: String,
+    pub url: Option<String>,
+    /// `None` when the session was not made by this service (no purchase id on it).
+    pub facts: Option<SessionFacts>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StripeFailure {
+    /// Stripe answered 404 (for sessions: no such session).
+    #[error("not found at Stripe")]
+    NotFound,
+    /// Stripe refused the request or could not be reached; the message is Stripe's error type only.
+    #[error("Stripe request failed: {0}")]
+    Failed(String),
+}
+
+impl StripeGateway {
+    /// `secret_key` decides the mode: `sk_live_`/`rk_live_` keys are live mode, anything else test.
+    pub fn new(
+        secret_key: &SecretString,
+        api_base: &Url,
+        webhook_secrets: Vec<SecretString>,
+    ) -> Result<Self, String> {
+        master_api::install_crypto_provider();
+        let key = secret_key.expose_secret();
+        let client = stripe::ClientBuilder::new(key)
+            .url(api_base.as_str())
+            .timeout(Duration::from_secs(20))
+            // Retried requests reuse the idempotency key we set, so a retry cannot charge twice.
+            .request_strategy(RequestStrategy::ExponentialBackoff(3))
+            .build()
+            .map_err(|e| format!("Stripe client: {e}"))?;
+        let livemode = key.starts_with("sk_live_") || key.starts_with("rk_live_");
+        Ok(Self {
+            client,
+            webhook_secrets,
+            livemode,
+        })
+    }
+
+    pub fn livemode(&self) -> bool {
+        self.livemode
+    }
+
+    /// Creates the Checkout Session of a purchase, at the server's price. The idempotency key is
+    /// derived from the purchase, so a retry (from any instance) returns the same session.
+    pub async fn create_session(&self, new: &NewSession<'_>) -> Result<Session, StripeFailure> {
+        let purchase = new.purchase.to_string();
+        let currency = new
+            .currency
+            .parse::<stripe_types::Currency>()
+            .map_err(|_| StripeFailure::Failed("currency".into()))?;
+        let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
+        price.unit_amount = Some(new.amount);
+        price.product_data = Some(ProductData::new(new.product_name));
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price_data = Some(price);
+        item.quantity = Some(1);
+        let metadata = HashMap::from([("purchase_id".to_owned(), purchase.clone())]);
+        let mut intent = CreateCheckoutSessionPaymentIntentData::new();
+        // Charges and disputes name the PaymentIntent; its metadata names the purchase for people.
+        intent.metadata = Some(metadata.clone());
+
+        let mut request = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .line_items(vec![item])
+            .client_reference_id(purchase.clone())
+            .metadata(metadata)
+            .payment_intent_data(intent)
+            .success_url(new.success_url)
+            .cancel_url(new.cancel_url);
+        if let Some(email) = new.email {
+            request = request.customer_email(email);
+        }
+        let key = IdempotencyKey::new(format!("checkout:{purchase}"))
+            .map_err(|e| StripeFailure::Failed(e.to_string()))?;
+        let session = request
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
+            .map_err(|e| failure(&e))?;
+        Ok(session_of(&session))
+    }
+
+    /// Reads a Checkout Session from Stripe (the success page trusts nothing else).
+    pub async fn session(&self, id: &str) -> Result<Session, StripeFailure> {
+        let session = RetrieveCheckoutSession::new(id)
+            .send(&self.client)
+            .await
+            .map_err(|e| failure(&e))?;
+        Ok(session_of(&session))
+    }
+
+    /// Refunds a purchase's payment in full. Keyed by the purchase: asking twice refunds once.
+    pub async fn refund(
+        &self,
+        purchase: PurchaseId,
+        payment_intent: &str,
+    ) -> Result<(), StripeFailure> {
+        let key = IdempotencyKey::new(format!("refund:{purchase}"))
+            .map_err(|e| StripeFailure::Failed(e.to_string()))?;
+        CreateRefund::new()
+            .payment_intent(payment_intent)
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
+            .map_err(|e| failure(&e))?;
+        Ok(())
+    }
+
+    /// Verifies a webhook delivery against every configured secret (during a secret roll Stripe
+    /// signs with each active one) and parses it. async-stripe checks every `v1` signature in
+    /// constant time and the ±300 s tolerance; this only loops over our secrets.
+    pub fn verify(&self, payload: &str, signature: &str) -> Result<Event, WebhookFailure> {
+        let mut failure = WebhookFailure::BadSignature;
+        for secret in &self.webhook_secrets {
+            match Webhook::construct_event(payload, signature, secret.expose_secret()) {
+                Ok(event) => return Ok(event),
+                // The signature matched, so the body is Stripe's but we cannot read it.
+                Err(WebhookError::BadParse(_)) => return Err(WebhookFailure::Unparseable),
+                Err(WebhookError::BadTimestamp(_)) => failure = WebhookFailure::BadTimestamp,
+                Err(_) => {}
+            }
+        }
+        Err(failure)
+    }
+}
+
+/// Why a webhook delivery was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFailure {
+    BadSignature,
+    BadTimestamp,
+    Unparseable,
+}
+
+fn failure(e: &stripe::StripeError) -> StripeFailure {
+    match e {
+        stripe::StripeError::Stripe(_, 404) => StripeFailure::NotFound,
+        // Stripe's message can echo request parameters; the variant and status are enough for logs.
+        stripe::StripeError::Stripe(_, status) => {
+            StripeFailure::Failed(format!("Stripe answered {status}"))
+        }
+        stripe::StripeError::Timeout => StripeFailure::Failed("timeout".into()),
+        stripe::StripeError::ClientError(_) => {
+            StripeFailure::Failed("could not reach Stripe".into())
+        }
+        stripe::StripeError::JSONDeserialize(_) => {
+            StripeFailure::Failed("unreadable answer".into())
+        }
+        stripe::StripeError::ConfigError(_) => StripeFailure::Failed("configuration".into()),
+    }
+}
+
+fn session_of(session: &CheckoutSession) -> Session {
+    Session {
+        id: session.id.to_string(),
+        url: session.url.clone(),
+        facts: session_facts(session),
+    }
+}
+
+/// Our facts about a session: `None` for sessions this service did not create.
+pub fn session_facts(session: &CheckoutSession) -> Option<SessionFacts> {
+    let purchase = session
+        .client_reference_id
+        .as_deref()
+        .or_else(|| {
+            session
+                .metadata
+                .as_ref()?
+                .get("purchase_id")
+                .map(String::as_str)
+        })?
+        .parse::<PurchaseId>()
+        .ok()?;
+    let payment = match session.payment_status {
+        CheckoutSessionPaymentStatus::Paid => SessionPayment::Paid,
+        CheckoutSessionPaymentStatus::NoPaymentRequired => SessionPayment::NoPaymentRequired,
+        _ => SessionPayment::Unpaid,
+    };
+    Some(SessionFacts {
+        purchase,
+        session_id: session.id.to_string(),
+        payment_intent: session
+            .payment_intent
+            .as_ref()
+            .map(|pi| pi.id().to_string()),
+        payment,
+    })
+}
+
+/// The `market-core` fact a webhook event carries, or `None` for events this service ignores.
+pub fn fact_of(event: &Event) -> Option<Fact> {
+    match &event.data.object {
+        EventObject::CheckoutSessionCompleted(s) => session_facts(s).map(Fact::CheckoutCompleted),
+        EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
+            session_facts(s).map(Fact::AsyncPaymentSucceeded)
+        }
+        EventObject::CheckoutSessionAsyncPaymentFailed(s) => {
+            session_facts(s).map(Fact::AsyncPaymentFailed)
+        }
+        EventObject::CheckoutSessionExpired(s) => session_facts(s).map(Fact::CheckoutExpired),
+        EventObject::ChargeRefunded(charge) => Some(Fact::ChargeRefunded {
+            payment_intent: charge.payment_intent.as_ref()?.id().to_string(),
+            amount_refunded: charge.amount_refunded,
+            fully_refunded: charge.refunded,
+        }),
+        EventObject::ChargeDisputeCreated(dispute) => Some(Fact::DisputeCreated {
+            payment_intent: dispute.payment_intent.as_ref()?.id().to_string(),
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,335 @@
+//! `spawn_app`: the real application on port 0, its own database, and both simulators in-process.
+//! One method per endpoint on [`TestApp`], so tests read as what a client does.
+#![allow(
+    dead_code,
+    reason = "each test module uses a different part of the harness"
+)]
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use market_core::JobsConfig;
+use market_core::receipt::ReceiptSecret;
+use market_http::config::AdminToken;
+use market_http::startup::{Application, Settings};
+use market_http::state::Mode;
+use market_http::tiers_file::TiersFile;
+use reqwest::{Client, Response};
+use sandbox::stripe::{StripeSim, StripeSimConfig};
+use sandbox::xano::{XanoSim, XanoSimConfig};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use testkit::TestDb;
+use tokio::sync::oneshot;
+use url::Url;
+
+pub const ADMIN_TOKEN: &str = "adm_test_0123456789abcdef";
+pub const WEBHOOK_SECRET: &str = "whsec_test_current";
+pub const CANONICAL: &str = "auth-flow_01";
+
+pub struct TestApp {
+    pub address: String,
+    pub db: TestDb,
+    pub xano: XanoSim,
+    pub stripe: StripeSim,
+    pub client: Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Test-speed job tuning.
+pub fn jobs_config() -> JobsConfig {
+    JobsConfig {
+        workers: 4,
+        poll_interval: Duration::from_millis(20),
+        lease: Duration::from_secs(30),
+        retry_base: Duration::from_millis(20),
+        retry_cap: Duration::from_millis(500),
+        reconcile_interval: Duration::from_secs(3600),
+        probe_interval: Duration::from_millis(200),
+        sweep_interval: Duration::from_millis(200),
+        keep_finished: Duration::from_secs(3600),
+    }
+}
+
+pub struct Options {
+    pub webhook_secrets: Vec<String>,
+    pub cors_origins: Vec<Url>,
+    pub run_jobs: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            webhook_secrets: vec![WEBHOOK_SECRET.to_owned()],
+            cors_origins: Vec::new(),
+            run_jobs: true,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let db = TestDb::new(&market_core::MIGRATOR).await;
+    let xano = XanoSim::start(XanoSimConfig::default()).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let address = format!("http://127.0.0.1:{port}");
+    let stripe = StripeSim::start(StripeSimConfig {
+        webhook_url: Some(Url::parse(&format!("{address}/v1/webhooks/stripe")).unwrap()),
+        webhook_secrets: vec![WEBHOOK_SECRET.to_owned()],
+        retry_delays: vec![
+            Duration::from_millis(100),
+            Duration::from_millis(300),
+            Duration::from_secs(1),
+        ],
+        ..StripeSimConfig::default()
+    })
+    .await
+    .unwrap();
+
+    let xano_client = master_api::Client::builder(SecretString::from(xano.access_token()))
+        .base_url(xano.base_url())
+        .retry(master_api::RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+            max_elapsed: Duration::from_secs(2),
+        })
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+
+    // The demo catalog, seeded the way `market tiers apply` does it.
+    let tiers = TiersFile::parse(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/tiers.toml"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for (listing, _) in &tiers.listings {
+        xano.add_snippet(listing.canonical.as_str(), &listing.title);
+    }
+    market_http::tiers_file::apply(
+        db.pool(),
+        &xano_client,
+        &tiers,
+        false,
+        &market_core::audit::Actor::System,
+    )
+    .await
+    .unwrap();
+
+    let app = Application::build(Settings {
+        listener,
+        public_url: None,
+        database: db.connect_options(),
+        db_max_connections: 10,
+        xano: xano_client,
+        stripe_secret_key: SecretString::from(stripe.api_key()),
+        stripe_api_base: stripe.base_url(),
+        stripe_webhook_secrets: options
+            .webhook_secrets
+            .iter()
+            .map(|s| SecretString::from(s.clone()))
+            .collect(),
+        admins: vec![AdminToken {
+            name: "tester".into(),
+            token: SecretString::from(ADMIN_TOKEN),
+        }],
+        receipt_secret: ReceiptSecret::random(),
+        cors_origins: options.cors_origins,
+        jobs: jobs_config(),
+        run_jobs: options.run_jobs,
+        mode: Mode::Sandbox,
+        shutdown_grace: Duration::from_secs(1),
+    })
+    .await
+    .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        db,
+        xano,
+        stripe,
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn listings(&self) -> Value {
+        self.get("/v1/listings").await.json().await.unwrap()
+    }
+
+    /// The id of a tier of the demo catalog, by listing and slug.
+    pub async fn tier_id(&self, canonical: &str, slug: &str) -> String {
+        let listings = self.listings().await;
+        listings["listings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["canonical"] == canonical)
+            .and_then(|l| {
+                l["tiers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|t| t["slug"] == slug)
+            })
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .unwrap()
+    }
+
+    pub async fn checkout(&self, body: &Value) -> Response {
+        self.client
+            .post(self.url("/v1/checkout"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Checks out the solo tier of the first listing: `(purchase_id, checkout_url, receipt_key)`.
+    pub async fn start_purchase(&self) -> (String, String, String) {
+        let tier = self.tier_id(CANONICAL, "solo").await;
+        let response = self.checkout(&json!({ "tier_id": tier })).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["purchase_id"].as_str().unwrap().to_owned(),
+            body["checkout_url"].as_str().unwrap().to_owned(),
+            body["receipt_key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// The Checkout Session id inside a hosted checkout URL (`…/pay/<id>`).
+    pub fn session_of(checkout_url: &str) -> String {
+        checkout_url.rsplit('/').next().unwrap().to_owned()
+    }
+
+    pub async fn purchase(&self, id: &str, receipt_key: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/v1/purchases/{id}")))
+            .bearer_auth(receipt_key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn success_page(&self, session: &str, receipt_key: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .get(self.url(&format!("/v1/checkout/sessions/{session}")));
+        if let Some(key) = receipt_key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn webhook(&self, body: &str, signature: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .post(self.url("/v1/webhooks/stripe"))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(signature) = signature {
+            request = request.header("stripe-signature", signature);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn admin_post(&self, path: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn admin_put(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls `check` until it returns `Some`, failing after `limit`.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, limit: Duration, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until the purchase's receipt shows a usable token, and returns it.
+    pub async fn token_of(&self, id: &str, receipt_key: &str) -> String {
+        self.eventually("the purchase's token", Duration::from_secs(20), || async {
+            let body: Value = self.purchase(id, receipt_key).await.json().await.ok()?;
+            body["token"]["value"].as_str().map(str::to_owned)
+        })
+        .await
+    }
+
+    /// Token strings live at the Xano simulator for the demo listing.
+    pub fn xano_tokens(&self) -> Vec<String> {
+        self.xano
+            .tokens(CANONICAL)
+            .into_iter()
+            .map(|t| t.token)
+            .collect()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
