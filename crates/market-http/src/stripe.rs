@@ -130,8 +130,8 @@ impl StripeGateway {
             .request_strategy(RequestStrategy::Idempotent(key))
             .send(&self.client)
             .await
-            .map_err(|e| failure(&e))?;
-        Ok(session_of(&session))
+            .map_err(|e| failure(&e));
+        Ok(session_of(&counted("create_checkout_session", session)?))
     }
 
     /// Reads a Checkout Session from Stripe (the success page trusts nothing else).
@@ -151,14 +151,14 @@ impl StripeGateway {
     ) -> Result<(), StripeFailure> {
         let key = IdempotencyKey::new(format!("refund:{purchase}"))
             .map_err(|e| StripeFailure::Failed(e.to_string()))?;
-        CreateRefund::new()
+        let refund = CreateRefund::new()
             .payment_intent(payment_intent)
             .customize()
             .request_strategy(RequestStrategy::Idempotent(key))
             .send(&self.client)
             .await
-            .map_err(|e| failure(&e))?;
-        Ok(())
+            .map_err(|e| failure(&e));
+        counted("create_refund", refund).map(|_| ())
     }
 
     /// Verifies a webhook delivery against every configured secret (during a secret roll Stripe
@@ -185,6 +185,21 @@ pub enum WebhookFailure {
     BadSignature,
     BadTimestamp,
     Unparseable,
+}
+
+/// Counts a Stripe call by operation and outcome (`stripe_calls_total`).
+fn counted<T>(
+    operation: &'static str,
+    result: Result<T, StripeFailure>,
+) -> Result<T, StripeFailure> {
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(StripeFailure::NotFound) => "not_found",
+        Err(StripeFailure::Failed(_)) => "failed",
+    };
+    metrics::counter!("stripe_calls_total", "operation" => operation, "outcome" => outcome)
+        .increment(1);
+    result
 }
 
 fn failure(e: &stripe::StripeError) -> StripeFailure {

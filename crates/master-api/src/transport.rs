@@ -112,12 +112,15 @@ impl Client {
 
         // Recorded once, at the end, so the span shows the call's final state.
         let span = tracing::Span::current();
+        let outcome = result.as_ref().map_or_else(Error::kind, |_| "ok");
         span.record("attempt", attempt);
         span.record("duration_ms", millis(started.elapsed()));
-        span.record(
-            "outcome",
-            result.as_ref().map_or_else(Error::kind, |_| "ok"),
-        );
+        span.record("outcome", outcome);
+        // A no-op unless the application installed a metrics recorder.
+        metrics::counter!("xano_calls_total", "endpoint" => request.template, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("xano_call_duration_seconds", "endpoint" => request.template)
+            .record(started.elapsed().as_secs_f64());
         if let Some(status) = status {
             span.record("http.status", status.as_u16());
         }

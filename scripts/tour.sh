@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The README's five-minute tour, as a script (tests/tour.rs runs it against a fresh sandbox).
+# Needs: a running `market` in sandbox mode, curl and jq.
+#   MARKET  where it listens          (default http://127.0.0.1:8080)
+#   ADMIN   the admin token from its start-up banner
+set -euo pipefail
+MARKET="${MARKET:-http://127.0.0.1:8080}"
+: "${ADMIN:?set ADMIN to the admin token printed in the start-up banner}"
+
+step() { printf '\n== %s\n' "$*"; }
+# Polls a purchase until jq expression $2 holds (webhooks and jobs are asynchronous).
+wait_for() {
+  for _ in $(seq 1 100); do
+    if curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq -e "$1" >/dev/null; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "timed out waiting for: $1" >&2
+  return 1
+}
+
+step "1. The catalog"
+curl -sf "$MARKET/v1/listings" | jq '.listings[] | {canonical, tiers: [.tiers[] | {id, name, price, max_installs}]}'
+TIER=$(curl -sf "$MARKET/v1/listings" | jq -r '.listings[0].tiers[0].id')
+
+step "2. Checkout: a pending purchase and a Stripe Checkout Session"
+curl -sf -X POST "$MARKET/v1/checkout" \
+  -H 'content-type: application/json' -H "idempotency-key: tour-$(date +%s%N)" \
+  -d "{\"tier_id\": \"$TIER\", \"email\": \"buyer@example.com\"}" | tee /tmp/market-checkout.json | jq
+PURCHASE=$(jq -r .purchase_id /tmp/market-checkout.json)
+KEY=$(jq -r .receipt_key /tmp/market-checkout.json)
+PAY=$(jq -r .checkout_url /tmp/market-checkout.json)
+
+step "3. Pay on the sandbox's checkout page (what its Pay button does)"
+curl -s -o /dev/null -w 'Stripe redirects the buyer to %{redirect_url}\n' -X POST "$PAY/pay"
+
+step "4. The purchase, with its install token (the signed webhook fulfilled it)"
+wait_for '.status == "fulfilled"'
+curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq '{status, token, install}'
+
+step "5. Refund it (admin API → Stripe → charge.refunded webhook)"
+curl -sf -X POST "$MARKET/v1/admin/purchases/$PURCHASE/refund" -H "authorization: Bearer $ADMIN" | jq
+
+step "6. The token is revoked (deleted at Xano)"
+wait_for '.status == "refunded" and .token.state == "revoked"'
+curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq '{status, token}'

@@ -1,0 +1,117 @@
+//! Running the real `market` binary from tests: start it, read its banner, stop it.
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A `market` process, killed when dropped.
+pub struct Market {
+    pub child: Child,
+    /// The banner's `storefront` URL, without the trailing slash.
+    pub url: String,
+    /// The banner's `label  value` lines (`storefront`, `admin token`, `xano sim`, …).
+    pub banner: Vec<(String, String)>,
+    /// Every line printed up to the end of the banner.
+    pub lines: Vec<String>,
+    stdout: mpsc::Receiver<String>,
+}
+
+impl Market {
+    /// Starts `market <args>` with `env`, from the workspace root, and waits for its banner.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_market"));
+        command
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("MARKET_LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start the market binary");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let mut banner = Vec::new();
+        let mut lines = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(remaining) {
+                Ok(line) => {
+                    lines.push(line.clone());
+                    let trimmed = line.trim();
+                    if let Some((label, value)) = trimmed.split_once("  ") {
+                        banner.push((label.trim().to_owned(), value.trim().to_owned()));
+                    }
+                    if trimmed.starts_with("metrics") {
+                        // The banner's last fixed line, then optional ones; give them a moment.
+                        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                            if let Some((label, value)) = line.trim().split_once("  ") {
+                                banner.push((label.trim().to_owned(), value.trim().to_owned()));
+                            }
+                        }
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "market printed no banner within 60 s (exit: {:?})",
+                        child.try_wait()
+                    );
+                }
+            }
+        }
+        let url = banner
+            .iter()
+            .find(|(label, _)| label == "storefront")
+            .map(|(_, value)| value.trim_end_matches('/').to_owned())
+            .expect("a storefront line in the banner");
+        Self {
+            child,
+            url,
+            banner,
+            lines,
+            stdout: rx,
+        }
+    }
+
+    /// A banner value by label, first word only (`admin token  adm_…   (generated …)`).
+    pub fn banner_value(&self, label: &str) -> Option<String> {
+        self.banner
+            .iter()
+            .find(|(l, _)| l == label)
+            .and_then(|(_, v)| v.split_whitespace().next().map(str::to_owned))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Market {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port (bound, then released: good enough for tests on one machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
