@@ -48,30 +48,26 @@ impl Market {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             let remaining = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(remaining) {
-                Ok(line) => {
-                    lines.push(line.clone());
-                    let trimmed = line.trim();
-                    if let Some((label, value)) = trimmed.split_once("  ") {
+            let Ok(line) = rx.recv_timeout(remaining) else {
+                let _ = child.kill();
+                panic!(
+                    "market printed no banner within 60 s (exit: {:?})",
+                    child.try_wait()
+                );
+            };
+            lines.push(line.clone());
+            let trimmed = line.trim();
+            if let Some((label, value)) = trimmed.split_once("  ") {
+                banner.push((label.trim().to_owned(), value.trim().to_owned()));
+            }
+            if trimmed.starts_with("metrics") {
+                // The banner's last fixed line, then optional ones; give them a moment.
+                while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                    if let Some((label, value)) = line.trim().split_once("  ") {
                         banner.push((label.trim().to_owned(), value.trim().to_owned()));
                     }
-                    if trimmed.starts_with("metrics") {
-                        // The banner's last fixed line, then optional ones; give them a moment.
-                        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-                            if let Some((label, value)) = line.trim().split_once("  ") {
-                                banner.push((label.trim().to_owned(), value.trim().to_owned()));
-                            }
-                        }
-                        break;
-                    }
                 }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "market printed no banner within 60 s (exit: {:?})",
-                        child.try_wait()
-                    );
-                }
+                break;
             }
         }
         let url = banner

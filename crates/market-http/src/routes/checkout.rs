@@ -102,7 +102,8 @@ pub async fn create_checkout(
         if let (Some(_), Some(url)) = (&purchase.checkout_session_id, &purchase.checkout_url) {
             url.clone()
         } else {
-            let success = success_url.unwrap_or_else(|| default_success_url(&state.public_url));
+            let success = success_url
+                .unwrap_or_else(|| default_success_url(&state.public_url, purchase.purchase_id));
             let success = with_session_placeholder(&success);
             let cancel = cancel_url.unwrap_or_else(|| state.public_url.clone());
             let product_name = format!("{} — {}", created.canonical, created.tier_name);
@@ -158,9 +159,11 @@ fn return_url(
     Ok(Some(url.clone()))
 }
 
-fn default_success_url(public: &Url) -> Url {
+/// The storefront page, told which purchase to show.
+fn default_success_url(public: &Url, purchase: market_core::PurchaseId) -> Url {
     let mut url = public.clone();
     url.set_path("/");
+    url.set_query(Some(&format!("purchase={purchase}")));
     url
 }
 

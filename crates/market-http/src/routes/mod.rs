@@ -9,12 +9,16 @@ pub mod checkout;
 pub mod docs;
 pub mod ops;
 pub mod purchases;
+pub mod storefront;
 pub mod webhooks;
 
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
+    cfg.service(web::resource("/").route(web::get().to(storefront::index)))
+        .service(web::resource("/static/app.css").route(web::get().to(storefront::css)))
+        .service(web::resource("/static/app.js").route(web::get().to(storefront::js)))
+        .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
         .service(web::resource("/openapi.json").route(web::get().to(docs::openapi_json)))
