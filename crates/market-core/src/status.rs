@@ -51,12 +51,13 @@ pub enum PurchaseEvent {
 }
 
 impl PurchaseStatus {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Pending,
         Self::Paid,
         Self::Fulfilled,
         Self::Refunded,
         Self::Disputed,
+        Self::Revoked,
         Self::Expired,
         Self::Failed,
     ];
@@ -65,7 +66,7 @@ impl PurchaseStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Refunded | Self::Disputed | Self::Expired | Self::Failed
+            Self::Refunded | Self::Disputed | Self::Revoked | Self::Expired | Self::Failed
         )
     }
 
@@ -141,11 +142,12 @@ mod tests {
     use PurchaseEvent as E;
     use PurchaseStatus as S;
 
-    const EVENTS: [PurchaseEvent; 6] = [
+    const EVENTS: [PurchaseEvent; 7] = [
         E::Paid,
         E::Fulfilled,
         E::Refunded,
         E::Disputed,
+        E::Revoked,
         E::Expired,
         E::PaymentFailed,
     ];
