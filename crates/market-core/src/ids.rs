@@ -249,7 +249,7 @@ impl Email {
                     && !domain.starts_with('.')
                     && !domain.ends_with('.')
             })
-            && !s.chars().any(char::is_whitespace)
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
             && s.matches('@').count() == 1;
         if ok {
             Ok(Self(s.to_owned()))
@@ -325,7 +325,17 @@ mod tests {
         let email = Email::parse(" buyer@example.com ").unwrap();
         assert_eq!(email.as_str(), "buyer@example.com");
         assert!(!format!("{email:?}").contains("buyer"));
-        for bad in ["", "a", "a@b", "a@@b.c", "a b@c.d", "@b.c", "a@.c"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "a@@b.c",
+            "a b@c.d",
+            "@b.c",
+            "a@.c",
+            "a\u{0}@b.c",
+            "a\u{1b}[31m@b.c",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -156,6 +156,11 @@ impl From<market_core::Error> for ApiError {
                         .into(),
                     cause: Some(e.to_string()),
                 },
+                // 22021: PostgreSQL refuses a NUL in text. Our parameters are valid UTF-8, so only
+                // a NUL from the request gets here: the client's mistake, not ours.
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
+                    Self::bad_request("invalid_request", "text must not contain NUL characters")
+                }
                 _ => Self::internal(e),
             },
         }
