@@ -23,6 +23,7 @@ impl LogCapture {
         CAPTURE
             .get_or_init(|| {
                 use tracing_subscriber::layer::SubscriberExt;
+                use tracing_subscriber::util::SubscriberInitExt;
                 let capture = LogCapture {
                     buffer: Arc::new(Mutex::new(Vec::new())),
                 };
@@ -38,7 +39,9 @@ impl LogCapture {
                             .json()
                             .with_writer(capture.clone()),
                     );
-                tracing::subscriber::set_global_default(subscriber)
+                // `try_init` also routes the `log` crate's records (sqlx, hyper, …) into the capture.
+                subscriber
+                    .try_init()
                     .expect("no other global subscriber in a log-capturing test binary");
                 capture
             })

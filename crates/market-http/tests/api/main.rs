@@ -7,5 +7,14 @@
     reason = "tests fail by panicking"
 )]
 
+mod admin_catalog;
+mod admin_ops;
+mod admin_purchases;
+mod checkout;
+mod errors;
 mod helpers;
+mod ops;
 mod purchase_flow;
+mod security;
+mod success_page;
+mod webhooks;

@@ -1,0 +1,548 @@
+//! `POST /v1/webhooks/stripe`: a delivery counts only when a `v1` signature over the raw bytes
+//! verifies under a configured secret within ±300 s; anything else is a 400 that writes nothing.
+//! Secret rolls are accepted in either order, replays have one effect, oversized bodies are
+//! refused before the handler, unparseable or unknown events change nothing, events of the other
+//! Stripe mode are ignored, and refunds and disputes signed by the Stripe simulator revoke (or, for
+//! a partial refund, keep) the buyer's token at Xano.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use market_core::receipt::ReceiptSecret;
+use market_http::startup::{Application, Settings};
+use market_http::state::Mode;
+use sandbox::stripe::{SimEvent, signature_header};
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::errors::assert_envelope;
+use crate::helpers::{Options, TestApp, WEBHOOK_SECRET, jobs_config, spawn_app, spawn_app_with};
+
+const OLD_SECRET: &str = "whsec_test_old_0123456789";
+const NEW_SECRET: &str = "whsec_test_new_9876543210";
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// `Stripe-Signature` for `payload` at `t`, one `v1` per secret, in the order given.
+fn signed(payload: &str, t: i64, secrets: &[&str]) -> String {
+    let secrets: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
+    signature_header(payload, t, &secrets)
+}
+
+/// What a delivery could write: row counts, and how many purchases left `pending`.
+async fn rows(app: &TestApp) -> [i64; 7] {
+    let row: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from stripe_event), (select count(*) from stripe_payment),
+                (select count(*) from purchase), (select count(*) from purchase where status <> 'pending'),
+                (select count(*) from install_token), (select count(*) from audit_event),
+                (select count(*) from job)",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    [row.0, row.1, row.2, row.3, row.4, row.5, row.6]
+}
+
+/// A purchase paid at Stripe whose `checkout.session.completed` was recorded but not delivered:
+/// `(purchase_id, receipt_key, event)`.
+pub async fn paid_but_undelivered(app: &TestApp) -> (String, String, SimEvent) {
+    let (purchase, checkout_url, receipt_key) = app.start_purchase().await;
+    app.stripe.clear_webhook();
+    let session = TestApp::session_of(&checkout_url);
+    app.stripe.pay(&session).unwrap();
+    let event = last_event(app, "checkout.session.completed");
+    assert!(event.payload.contains(&session));
+    (purchase, receipt_key, event)
+}
+
+fn last_event(app: &TestApp, type_: &str) -> SimEvent {
+    app.stripe
+        .events()
+        .into_iter()
+        .rev()
+        .find(|e| e.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} event"))
+}
+
+async fn ack(app: &TestApp, payload: &str, signature: &str) -> Value {
+    let response = app.webhook(payload, Some(signature)).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["received"], true);
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_delivery_whose_signature_does_not_verify_is_refused_with_400_and_writes_nothing() {
+    // Arrange: no job runner, so the only possible writer is the webhook.
+    let app = spawn_app_with(Options {
+        run_jobs: false,
+        ..Options::default()
+    })
+    .await;
+    let (_, _, event) = paid_but_undelivered(&app).await;
+    let payload = event.payload.as_str();
+    let t = now();
+    let good = signed(payload, t, &[WEBHOOK_SECRET]);
+    let tampered = payload.replacen("\"amount_total\": 1900", "\"amount_total\": 1901", 1);
+    assert_ne!(tampered, payload);
+    let v1 = good.split_once(",v1=").unwrap().1.to_owned();
+    let cases: Vec<(&str, &str, Option<String>)> = vec![
+        ("one body byte changed", &tampered, Some(good.clone())),
+        (
+            "wrong secret",
+            payload,
+            Some(signed(payload, t, &["whsec_wrong"])),
+        ),
+        ("no header", payload, None),
+        ("empty header", payload, Some(String::new())),
+        ("v0 only", payload, Some(good.replace("v1=", "v0="))),
+        (
+            "301 s old",
+            payload,
+            Some(signed(payload, t - 301, &[WEBHOOK_SECRET])),
+        ),
+        (
+            "301 s in the future",
+            payload,
+            Some(signed(payload, t + 301, &[WEBHOOK_SECRET])),
+        ),
+        (
+            "non-hex v1",
+            payload,
+            Some(format!("t={t},v1={}", "zz".repeat(32))),
+        ),
+        ("v1 with a non-hex tail", payload, Some(format!("{good}g"))),
+        ("no timestamp", payload, Some(format!("v1={v1}"))),
+        (
+            "another timestamp",
+            payload,
+            Some(format!("t={},v1={v1}", t + 1)),
+        ),
+    ];
+    let before = rows(&app).await;
+
+    for (what, body, signature) in cases {
+        // Act
+        let response = app.webhook(body, signature.as_deref()).await;
+        // Assert
+        assert_eq!(response.status(), 400, "{what}");
+        assert_envelope(response, 400, "invalid_signature").await;
+        assert_eq!(rows(&app).await, before, "{what} wrote something");
+    }
+
+    // The same event, correctly signed, is accepted and does write: the snapshot can see writes.
+    ack(&app, payload, &good).await;
+    assert_ne!(rows(&app).await, before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_secret_roll_either_order_of_old_and_new_signatures_is_accepted_under_any_configuration()
+ {
+    for configured in [
+        vec![OLD_SECRET],
+        vec![NEW_SECRET],
+        vec![OLD_SECRET, NEW_SECRET],
+    ] {
+        // Arrange
+        let app = spawn_app_with(Options {
+            webhook_secrets: configured.iter().map(|s| (*s).to_owned()).collect(),
+            run_jobs: false,
+            ..Options::default()
+        })
+        .await;
+        let (_, _, event) = paid_but_undelivered(&app).await;
+        let payload = event.payload.as_str();
+
+        // A signature under no configured secret is still refused.
+        let unknown = if configured.len() == 1 {
+            if configured[0] == OLD_SECRET {
+                NEW_SECRET
+            } else {
+                OLD_SECRET
+            }
+        } else {
+            WEBHOOK_SECRET
+        };
+        let refused = app
+            .webhook(payload, Some(&signed(payload, now(), &[unknown])))
+            .await;
+        assert_eq!(refused.status(), 400, "configured {configured:?}");
+
+        for order in [[OLD_SECRET, NEW_SECRET], [NEW_SECRET, OLD_SECRET]] {
+            // Act + Assert
+            ack(&app, payload, &signed(payload, now(), &order)).await;
+        }
+        let recorded: i64 =
+            sqlx::query_scalar("select count(*) from stripe_event where stripe_event_id = $1")
+                .bind(&event.id)
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(recorded, 1, "configured {configured:?}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_delivery_replayed_ten_times_at_once_has_one_effect() {
+    // Arrange
+    let app = spawn_app().await;
+    let (purchase, receipt_key, event) = paid_but_undelivered(&app).await;
+    let signature = signed(&event.payload, now(), &[WEBHOOK_SECRET]);
+
+    // Act
+    let answers =
+        futures::future::join_all((0..10).map(|_| ack(&app, &event.payload, &signature))).await;
+
+    // Assert
+    let effective: Vec<&Value> = answers
+        .iter()
+        .filter(|a| a["outcome"] != "duplicate")
+        .collect();
+    assert_eq!(effective.len(), 1, "{answers:?}");
+    let token = app.token_of(&purchase, &receipt_key).await;
+    let (inbox, tokens, paid): (i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from stripe_event where stripe_event_id = $1),
+                (select count(*) from install_token where purchase_id = $2::uuid),
+                (select count(*) from audit_event where purchase_id = $2::uuid and action = 'purchase.paid')",
+    )
+    .bind(&event.id)
+    .bind(&purchase)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!((inbox, tokens, paid), (1, 1, 1));
+    assert!(app.xano_tokens().contains(&token));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_megabyte_body_is_refused_with_413_before_the_handler_runs() {
+    // Arrange: a real event padded with JSON whitespace, correctly signed.
+    let app = spawn_app_with(Options {
+        run_jobs: false,
+        ..Options::default()
+    })
+    .await;
+    let (_, _, event) = paid_but_undelivered(&app).await;
+    let padded = format!("{}{}", event.payload, " ".repeat(1024 * 1024));
+    let before = rows(&app).await;
+
+    // Act
+    let response = app
+        .webhook(&padded, Some(&signed(&padded, now(), &[WEBHOOK_SECRET])))
+        .await;
+
+    // Assert
+    assert_envelope(response, 413, "payload_too_large").await;
+    assert_eq!(rows(&app).await, before);
+    let signature = signed(&event.payload, now(), &[WEBHOOK_SECRET]);
+    ack(&app, &event.payload, &signature).await;
+    assert_ne!(
+        rows(&app).await,
+        before,
+        "unpadded, the same event is processed"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_over_limit_chunked_body_without_a_length_is_refused_with_413_before_the_handler_runs() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Arrange: no Content-Length, so the limit can only be enforced while reading.
+    let app = spawn_app_with(Options {
+        run_jobs: false,
+        ..Options::default()
+    })
+    .await;
+    let (_, _, event) = paid_but_undelivered(&app).await;
+    let padded = format!("{}{}", event.payload, " ".repeat(1024 * 1024));
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let head = format!(
+        "POST /v1/webhooks/stripe HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Stripe-Signature: {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        signed(&padded, now(), &[WEBHOOK_SECRET])
+    );
+    let before = rows(&app).await;
+    let (mut reader, mut writer) = tokio::net::TcpStream::connect(&host)
+        .await
+        .unwrap()
+        .into_split();
+    let answer = tokio::spawn(async move {
+        let mut answer = Vec::new();
+        let _ = reader.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    });
+
+    // Act: the server may stop reading (and close) once the limit is passed.
+    let _ = writer.write_all(head.as_bytes()).await;
+    for chunk in padded.as_bytes().chunks(32 * 1024) {
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend_from_slice(chunk);
+        framed.extend_from_slice(b"\r\n");
+        if writer.write_all(&framed).await.is_err() {
+            break;
+        }
+    }
+    let _ = writer.write_all(b"0\r\n\r\n").await;
+    let answer = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Assert
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"payload_too_large\""), "{answer}");
+    assert_eq!(rows(&app).await, before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correctly_signed_body_that_is_not_a_readable_event_is_refused_with_400_and_writes_nothing()
+ {
+    // Arrange
+    let app = spawn_app_with(Options {
+        run_jobs: false,
+        ..Options::default()
+    })
+    .await;
+    let (_, _, event) = paid_but_undelivered(&app).await;
+    let mut unreadable: Value = serde_json::from_str(&event.payload).unwrap();
+    unreadable["data"]["object"] = serde_json::json!({ "id": 5 });
+    let unreadable = unreadable.to_string();
+    let before = rows(&app).await;
+
+    for payload in [
+        "{not json",
+        "",
+        "{}",
+        r#"{"id": "evt_1", "type": "checkout.session.completed"}"#,
+        &unreadable,
+    ] {
+        // Act
+        let response = app
+            .webhook(payload, Some(&signed(payload, now(), &[WEBHOOK_SECRET])))
+            .await;
+        // Assert
+        assert_envelope(response, 400, "invalid_payload").await;
+    }
+    assert_eq!(rows(&app).await, before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_type_the_service_does_not_handle_is_acknowledged_and_changes_nothing() {
+    // Arrange
+    let app = spawn_app_with(Options {
+        run_jobs: false,
+        ..Options::default()
+    })
+    .await;
+    let (_, _, event) = paid_but_undelivered(&app).await;
+    let before = rows(&app).await;
+
+    for type_ in [
+        "v2.core.event_destination.ping",
+        "checkout.session.some_future_event",
+    ] {
+        let mut unknown: Value = serde_json::from_str(&event.payload).unwrap();
+        unknown["type"] = Value::from(type_);
+        unknown["id"] = Value::from(format!("evt_unknown_{}", type_.len()));
+        let unknown = unknown.to_string();
+        // Act
+        let body = ack(&app, &unknown, &signed(&unknown, now(), &[WEBHOOK_SECRET])).await;
+        // Assert
+        assert_eq!(body["outcome"], "ignored", "{type_}");
+    }
+    assert_eq!(rows(&app).await, before);
+    app.stop().await;
+}
+
+/// A second instance on the same database, with a live-mode secret key (the service takes its
+/// mode from the key's prefix), serving until the returned sender fires.
+async fn live_instance(app: &TestApp) -> (String, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let xano = master_api::Client::builder(SecretString::from(app.xano.access_token()))
+        .base_url(app.xano.base_url())
+        .build()
+        .unwrap();
+    let live = Application::build(Settings {
+        listener,
+        public_url: None,
+        database: app.db.connect_options(),
+        db_max_connections: 4,
+        xano,
+        stripe_secret_key: SecretString::from("sk_live_sandbox_0123456789"),
+        stripe_api_base: app.stripe.base_url(),
+        stripe_webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
+        admins: Vec::new(),
+        receipt_secret: ReceiptSecret::random(),
+        cors_origins: Vec::new(),
+        jobs: jobs_config(),
+        run_jobs: false,
+        mode: Mode::Live,
+        shutdown_grace: Duration::from_secs(1),
+    })
+    .await
+    .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(live.run_until(async move {
+        let _ = stopped.await;
+    }));
+    (address, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_from_the_other_stripe_mode_is_acknowledged_and_ignored() {
+    // Arrange: a test-mode event, and the same event as live mode would send it.
+    let app = spawn_app_with(Options {
+        run_jobs: false,
+        ..Options::default()
+    })
+    .await;
+    let (purchase, _, event) = paid_but_undelivered(&app).await;
+    let mut live: Value = serde_json::from_str(&event.payload).unwrap();
+    live["livemode"] = Value::Bool(true);
+    live["data"]["object"]["livemode"] = Value::Bool(true);
+    let live = serde_json::to_string_pretty(&live).unwrap();
+    let (live_address, stop_live) = live_instance(&app).await;
+    let post = |address: &str, payload: &str| {
+        app.client
+            .post(format!("{address}/v1/webhooks/stripe"))
+            .header("content-type", "application/json")
+            .header(
+                "stripe-signature",
+                signed(payload, now(), &[WEBHOOK_SECRET]),
+            )
+            .body(payload.to_owned())
+            .send()
+    };
+    let before = rows(&app).await;
+
+    // Act: live event at the test-mode service; test event at the live-mode service.
+    let at_test = post(&app.address, &live).await.unwrap();
+    let at_live = post(&live_address, &event.payload).await.unwrap();
+
+    // Assert
+    for response in [at_test, at_live] {
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["outcome"], "ignored_mode_mismatch");
+    }
+    assert_eq!(rows(&app).await, before);
+    // The live instance does process a live event: the check above is about the mode.
+    let accepted = post(&live_address, &live).await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    let status: String =
+        sqlx::query_scalar("select status::text from purchase where purchase_id = $1::uuid")
+            .bind(&purchase)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_ne!(status, "pending");
+    let _ = stop_live.send(());
+    app.stop().await;
+}
+
+/// A purchase paid through the simulator and fulfilled: `(purchase, receipt_key, pi, token)`.
+async fn fulfilled(app: &TestApp) -> (String, String, String, String) {
+    let (purchase, checkout_url, receipt_key) = app.start_purchase().await;
+    let paid = app.stripe.pay(&TestApp::session_of(&checkout_url)).unwrap();
+    let token = app.token_of(&purchase, &receipt_key).await;
+    (purchase, receipt_key, paid.payment_intent.unwrap(), token)
+}
+
+async fn delivered(app: &TestApp, type_: &str) {
+    let event = last_event(app, type_);
+    assert!(
+        app.stripe
+            .wait_delivered(&event.id, Duration::from_secs(10))
+            .await,
+        "{type_} delivered"
+    );
+}
+
+async fn revoked_at_xano(app: &TestApp, token: &str) {
+    app.eventually(
+        "the token deleted at Xano",
+        Duration::from_secs(20),
+        || async { (!app.xano_tokens().iter().any(|t| t == token)).then_some(()) },
+    )
+    .await;
+}
+
+async fn receipt(app: &TestApp, purchase: &str, key: &str) -> (Value, String) {
+    let text = app.purchase(purchase, key).await.text().await.unwrap();
+    (serde_json::from_str(&text).unwrap(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_refund_or_a_dispute_signed_by_stripe_revokes_the_token_at_xano() {
+    for (event_type, status) in [
+        ("charge.refunded", "refunded"),
+        ("charge.dispute.created", "disputed"),
+    ] {
+        // Arrange
+        let app = spawn_app().await;
+        let (purchase, key, payment_intent, token) = fulfilled(&app).await;
+
+        // Act
+        if status == "refunded" {
+            assert!(
+                app.stripe
+                    .refund(&payment_intent, None)
+                    .unwrap()
+                    .charge_refunded
+            );
+        } else {
+            app.stripe.dispute(&payment_intent).unwrap();
+        }
+        delivered(&app, event_type).await;
+
+        // Assert
+        let (body, text) = receipt(&app, &purchase, &key).await;
+        assert_eq!(body["status"], status);
+        assert!(!text.contains(&token), "no token bytes: {text}");
+        revoked_at_xano(&app, &token).await;
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_refund_keeps_the_token_and_refunding_the_rest_revokes_it() {
+    // Arrange
+    let app = spawn_app().await;
+    let (purchase, key, payment_intent, token) = fulfilled(&app).await;
+
+    // Act: 5.00 of 19.00 back.
+    let partial = app.stripe.refund(&payment_intent, Some(500)).unwrap();
+    assert!(!partial.charge_refunded);
+    delivered(&app, "charge.refunded").await;
+
+    // Assert
+    let (body, _) = receipt(&app, &purchase, &key).await;
+    assert_eq!(body["status"], "fulfilled");
+    assert_eq!(body["token"]["value"], token.as_str());
+    assert!(app.xano_tokens().contains(&token));
+    let refunded: i64 =
+        sqlx::query_scalar("select amount_refunded from purchase where purchase_id = $1::uuid")
+            .bind(&purchase)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(refunded, 500);
+
+    // Act: the rest.
+    let rest = app.stripe.refund(&payment_intent, None).unwrap();
+    assert!(rest.charge_refunded);
+    revoked_at_xano(&app, &token).await;
+    let (body, _) = receipt(&app, &purchase, &key).await;
+    assert_eq!(body["status"], "refunded");
+    app.stop().await;
+}
