@@ -15,6 +15,14 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
 /// Pool settings. Timeouts bound the damage of a stuck query or a forgotten transaction: no
 /// statement holds a pooled connection for long, and nothing waits forever on a lock.
+///
+/// `idle_in_transaction_timeout` is well below `lock_timeout`: when an instance stalls in the
+/// middle of a transaction (a VM pause, `SIGSTOP`, a starved runtime) its row locks stay held
+/// until PostgreSQL ends that transaction, and the other instances' requests for the same
+/// purchase wait on them. PostgreSQL must end the stalled transaction before those waits give
+/// up, or one frozen instance makes every other one answer 500. No code path awaits anything but
+/// PostgreSQL inside a transaction (Xano is never called with one open), so a transaction idle
+/// for two seconds is a stalled one. (`tests/stalled_instance.rs`; found by `tests/chaos.rs`.)
 #[derive(Clone, Debug)]
 pub struct DbConfig {
     pub max_connections: u32,
@@ -31,7 +39,7 @@ impl Default for DbConfig {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
             lock_timeout: Duration::from_secs(5),
-            idle_in_transaction_timeout: Duration::from_secs(30),
+            idle_in_transaction_timeout: Duration::from_secs(2),
         }
     }
 }
