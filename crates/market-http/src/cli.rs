@@ -83,7 +83,7 @@ enum SimCommand {
 
 /// Runs the command line; the exit code says how it went.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| name_environment_variable(e).exit());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -126,6 +126,44 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap names a bad value's flag (`--bind <BIND>`); an operator who set the environment variable
+/// (`MARKET_BIND`) must find that name in the message too, so it is added as a tip.
+fn name_environment_variable(mut error: clap::Error) -> clap::Error {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue};
+
+    fn env_of(command: &clap::Command, long: &str) -> Option<String> {
+        command
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(long))
+            .and_then(clap::Arg::get_env)
+            .map(|env| env.to_string_lossy().into_owned())
+            .or_else(|| command.get_subcommands().find_map(|sub| env_of(sub, long)))
+    }
+
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    let Some(long) = arg
+        .split_whitespace()
+        .next()
+        .and_then(|flag| flag.strip_prefix("--"))
+    else {
+        return error;
+    };
+    let Some(env) = env_of(&Cli::command(), long) else {
+        return error;
+    };
+    let tip = format!("--{long} is also set by the environment variable {env}");
+    let mut tips = match error.get(ContextKind::Suggested) {
+        Some(ContextValue::StyledStrs(tips)) => tips.clone(),
+        _ => Vec::new(),
+    };
+    tips.push(tip.into());
+    error.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+    error
 }
 
 /// Creates the database when it does not exist, then applies pending migrations. Safe to run from
@@ -215,6 +253,8 @@ fn operator_name() -> String {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
+    #[cfg(feature = "failpoints")]
+    crate::crashpoints::activate_from_env()?;
     let live = args.xano.xano_access_token.is_some() || args.stripe.stripe_secret_key.is_some();
     if args.environment == Environment::Production || live {
         check_live_settings(&args)?;
@@ -227,6 +267,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let jobs = JobsConfig {
         workers: args.job_workers.max(1),
         lease: Duration::from_secs(args.job_lease_secs),
+        retry_cap: Duration::from_secs(args.job_retry_cap_secs.max(1)),
         reconcile_interval: Duration::from_secs(args.reconcile_minutes.max(1) * 60),
         ..JobsConfig::default()
     };

@@ -137,6 +137,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKET_JOB_LEASE_SECS", default_value_t = 180)]
     pub job_lease_secs: u64,
 
+    /// Longest wait, in seconds, before a failed job (a Xano error, a lost answer) is tried
+    /// again; waits grow exponentially (with jitter) up to it.
+    #[arg(long, env = "MARKET_JOB_RETRY_CAP_SECS", default_value_t = 300)]
+    pub job_retry_cap_secs: u64,
+
     /// Minutes between reconciliations of each listing with Xano.
     #[arg(long, env = "MARKET_RECONCILE_MINUTES", default_value_t = 15)]
     pub reconcile_minutes: u64,

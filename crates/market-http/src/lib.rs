@@ -9,11 +9,15 @@
 //! - [`stripe`]: async-stripe, and Stripe objects → `market-core` facts.
 //! - [`error`]: the one error envelope and the one mapping from errors to HTTP statuses.
 //! - [`openapi`], [`metrics`], [`telemetry`].
+//! - `crashpoints` (only with the `failpoints` feature): `MARKET_CRASHPOINTS` arms fail points that
+//!   abort the process, for the chaos tests.
 //!
 //! The domain (and every invariant) lives in `market-core`; nothing here decides what a purchase is.
 
 pub mod cli;
 pub mod config;
+#[cfg(feature = "failpoints")]
+pub mod crashpoints;
 pub mod error;
 pub mod metrics;
 pub mod openapi;

@@ -128,6 +128,7 @@ pub async fn create_checkout(
             url
         };
 
+    fail::fail_point!("after_checkout_commit_before_response");
     let status = if created.replayed {
         StatusCode::OK
     } else {
@@ -222,6 +223,7 @@ pub async fn checkout_session(
             &Actor::Stripe,
         )
         .await?;
+        fail::fail_point!("after_success_page_commit_before_response");
     }
     let purchase = purchases::by_id(state.db(), facts.purchase)
         .await?
