@@ -1,0 +1,157 @@
+//! The table, the ratios, the targets, and the JSON report.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// One measured line of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub scenario: String,
+    pub concurrency: usize,
+    /// Length of the measured window.
+    pub seconds: f64,
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests (or transactions) per second.
+    pub throughput: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// The server's peak RSS during the scenario (`VmHWM`), when the server was involved.
+    pub server_peak_rss_mib: Option<f64>,
+    pub note: String,
+}
+
+impl Row {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        scenario: &str,
+        concurrency: usize,
+        seconds: f64,
+        requests: u64,
+        errors: u64,
+        latency: &Histogram<u64>,
+        rss: Option<u64>,
+        note: String,
+    ) -> Self {
+        let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
+        Self {
+            scenario: scenario.to_owned(),
+            concurrency,
+            seconds,
+            requests,
+            errors,
+            throughput: if seconds > 0.0 {
+                requests as f64 / seconds
+            } else {
+                0.0
+            },
+            p50_ms: ms(0.50),
+            p90_ms: ms(0.90),
+            p99_ms: ms(0.99),
+            max_ms: latency.max() as f64 / 1000.0,
+            server_peak_rss_mib: rss.map(|b| b as f64 / (1024.0 * 1024.0)),
+            note,
+        }
+    }
+}
+
+/// A target of the issue, evaluated (reported, never asserted).
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub wanted: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratio {
+    pub name: String,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub mode: String,
+    pub machine: serde_json::Value,
+    pub rows: Vec<Row>,
+    pub ratios: Vec<Ratio>,
+    pub targets: Vec<Target>,
+    pub startup_ms: Vec<f64>,
+    pub startup_median_ms: f64,
+    pub round_trips: serde_json::Value,
+    pub verification: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+pub fn print(report: &Report) {
+    println!();
+    println!(
+        "{:<28} {:>4} {:>6} {:>8} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "scenario",
+        "conc",
+        "secs",
+        "requests",
+        "errors",
+        "per sec",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "RSS MiB"
+    );
+    println!("{}", "-".repeat(111));
+    for r in &report.rows {
+        println!(
+            "{:<28} {:>4} {:>6.1} {:>8} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>8}",
+            r.scenario,
+            r.concurrency,
+            r.seconds,
+            r.requests,
+            r.errors,
+            r.throughput,
+            r.p50_ms,
+            r.p90_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.server_peak_rss_mib
+                .map_or_else(|| "-".to_owned(), |m| format!("{m:.1}"))
+        );
+    }
+    println!(
+        "start-up to /readyz (migrations applied): median {:.0} ms over {:?}",
+        report.startup_median_ms,
+        report
+            .startup_ms
+            .iter()
+            .map(|m| format!("{m:.0}"))
+            .collect::<Vec<_>>()
+    );
+    println!();
+    println!("ratios");
+    for r in &report.ratios {
+        println!("  {:<44} {:>6.2}", r.name, r.value);
+    }
+    println!();
+    println!("targets (reported, not asserted)");
+    for t in &report.targets {
+        println!(
+            "  [{}] {:<34} wanted {:<22} measured {}",
+            if t.met { "met " } else { "MISS" },
+            t.name,
+            t.wanted,
+            t.measured
+        );
+    }
+    if !report.verification.is_empty() {
+        println!();
+        for v in &report.verification {
+            println!("  {v}");
+        }
+    }
+    for n in &report.notes {
+        println!("  note: {n}");
+    }
+}
