@@ -17,4 +17,5 @@ mod ops;
 mod purchase_flow;
 mod security;
 mod success_page;
+mod webhook_effects;
 mod webhooks;
