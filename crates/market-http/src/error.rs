@@ -149,7 +149,7 @@ impl From<market_core::Error> for ApiError {
                 other => Self::upstream("Xano", other),
             },
             E::Database(e) => match &e {
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => Self {
+                e if connection_lost(e) => Self {
                     status: StatusCode::SERVICE_UNAVAILABLE,
                     code: "unavailable",
                     message: "the service is overloaded or its database unreachable; try again"
@@ -164,6 +164,24 @@ impl From<market_core::Error> for ApiError {
                 _ => Self::internal(e),
             },
         }
+    }
+}
+
+/// Whether the request failed because its database connection was lost or never found, rather
+/// than because of anything the statement did: no free connection, a broken socket, or the server
+/// ending the session — a connection exception (SQLSTATE class 08), a shutdown (57P01–57P03), or an
+/// idle timeout (25P03 `idle_in_transaction_session_timeout`, 57P05 `idle_session_timeout`). The
+/// idle timeouts end the transactions of an instance that stalled mid-request (a VM pause,
+/// `SIGSTOP`); when it wakes up, that request finds its session gone. Each is a 503: the client's
+/// retry starts afresh and works; nothing on our side is broken.
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "25P03" | "57P05")
+        }),
+        _ => false,
     }
 }
 
@@ -268,4 +286,59 @@ pub fn envelope_bare_errors<B>(
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "tests fail by panicking"
+    )]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Found by the chaos suite (`tests/chaos.rs`): an instance `SIGSTOP`ped in the middle of a
+    /// request had its transaction ended by PostgreSQL's idle-in-transaction timeout; when it was
+    /// continued, the request failed on its lost session and answered 500 `internal_error`, as if
+    /// the service were broken, instead of 503 `unavailable` (try again).
+    #[tokio::test]
+    async fn a_transaction_ended_by_the_idle_timeout_while_the_instance_stalled_is_a_503() {
+        let db = testkit::TestDb::empty().await;
+        let mut tx = db.pool().begin().await.unwrap();
+        sqlx::query("set local idle_in_transaction_session_timeout = 50")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        // The stall: nothing is sent on the open transaction for longer than the timeout.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let error = sqlx::query("select 1").execute(&mut *tx).await.unwrap_err();
+
+        let api = ApiError::from(error);
+        assert_eq!(
+            (api.status, api.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            "{api:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_of_the_statement_itself_stays_a_500() {
+        let db = testkit::TestDb::empty().await;
+
+        let error = sqlx::query("select 1 / 0")
+            .execute(db.pool())
+            .await
+            .unwrap_err();
+
+        let api = ApiError::from(error);
+        assert_eq!(
+            (api.status, api.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            "{api:?}"
+        );
+    }
 }
