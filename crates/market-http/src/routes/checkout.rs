@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use market_core::audit::Actor;
 use market_core::payments::{self, Fact, SessionPayment};
 use market_core::purchases::{self, NewPurchase};
-use market_core::{Email, TierId};
+use market_core::{Email, PurchaseStatus, TierId};
 use serde::{Deserialize, Serialize};
 use url::Url;
 use utoipa::ToSchema;
@@ -204,6 +204,15 @@ pub async fn checkout_session(
     if !well_formed {
         return Err(ApiError::not_found("checkout session"));
     }
+    // Stripe is asked only about a session this service created and whose purchase still waits
+    // for its payment: made-up ids and page reloads cost one indexed read, not a Stripe call
+    // (Stripe's rate limit is the account's, shared with every checkout being created).
+    let known = purchases::by_checkout_session(state.db(), &session_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("checkout session"))?;
+    if known.status != PurchaseStatus::Pending {
+        return answer_with_receipt(&state, &req, &known).await;
+    }
     let session = match state.stripe.session(&session_id).await {
         Ok(session) => session,
         Err(StripeFailure::NotFound) => return Err(ApiError::not_found("checkout session")),
@@ -228,8 +237,17 @@ pub async fn checkout_session(
     let purchase = purchases::by_id(state.db(), facts.purchase)
         .await?
         .ok_or_else(|| ApiError::not_found("checkout session"))?;
-    let receipt = purchases::receipt_of(state.db(), &purchase).await?;
-    let owner = bearer(&req).is_some_and(|key| {
+    answer_with_receipt(&state, &req, &purchase).await
+}
+
+/// The purchase as the success page shows it: with its token only for the receipt key's bearer.
+async fn answer_with_receipt(
+    state: &AppState,
+    req: &HttpRequest,
+    purchase: &purchases::Purchase,
+) -> Result<HttpResponse, ApiError> {
+    let receipt = purchases::receipt_of(state.db(), purchase).await?;
+    let owner = bearer(req).is_some_and(|key| {
         market_core::receipt::ReceiptKey::presented(key).matches(&purchase.receipt_hash)
     });
     Ok(HttpResponse::Ok()

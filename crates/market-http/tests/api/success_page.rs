@@ -276,3 +276,47 @@ async fn the_success_page_alone_fulfils_a_paid_session_when_no_webhook_arrives()
     assert_eq!(inbox, 0);
     app.stop().await;
 }
+
+/// How many times the service asked the Stripe simulator for a Checkout Session.
+fn session_reads(app: &TestApp) -> usize {
+    app.stripe
+        .calls()
+        .iter()
+        .filter(|c| c.method == "GET" && c.path.starts_with("/v1/checkout/sessions/"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_session_whose_purchase_still_waits_for_payment_costs_a_call_to_stripe() {
+    // Arrange: one fulfilled purchase, one whose buyer has not paid yet.
+    let app = spawn_app().await;
+    let (purchase, checkout_url, key) = app.start_purchase().await;
+    let paid_session = TestApp::session_of(&checkout_url);
+    app.stripe.pay(&paid_session).unwrap();
+    app.token_of(&purchase, &key).await;
+    let (_, waiting_url, _) = app.start_purchase().await;
+    let waiting_session = TestApp::session_of(&waiting_url);
+    app.stripe.clear_calls();
+
+    // Act: reloads of a finished purchase's page, and made-up ids.
+    for _ in 0..5 {
+        let response = app.success_page(&paid_session, Some(&key)).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "fulfilled");
+        assert!(body["token"]["value"].is_string());
+    }
+    for i in 0..5 {
+        let made_up = format!("cs_test_a1MadeUp{i:020}");
+        assert_envelope(app.success_page(&made_up, None).await, 404, "not_found").await;
+    }
+
+    // Assert: none of that reached Stripe; the waiting purchase's page does.
+    assert_eq!(session_reads(&app), 0);
+    let response = app.success_page(&waiting_session, None).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "pending");
+    assert_eq!(session_reads(&app), 1);
+    app.stop().await;
+}
