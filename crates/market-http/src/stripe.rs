@@ -125,12 +125,14 @@ impl StripeGateway {
         }
         let key = IdempotencyKey::new(format!("checkout:{purchase}"))
             .map_err(|e| StripeFailure::Failed(e.to_string()))?;
-        let session = request
-            .customize()
-            .request_strategy(RequestStrategy::Idempotent(key))
-            .send(&self.client)
-            .await
-            .map_err(|e| failure(&e));
+        let session = idempotent_retries(|| {
+            request
+                .customize()
+                .request_strategy(RequestStrategy::Idempotent(key.clone()))
+                .send(&self.client)
+        })
+        .await
+        .map_err(|e| failure(&e));
         Ok(session_of(&counted("create_checkout_session", session)?))
     }
 
@@ -151,13 +153,15 @@ impl StripeGateway {
     ) -> Result<(), StripeFailure> {
         let key = IdempotencyKey::new(format!("refund:{purchase}"))
             .map_err(|e| StripeFailure::Failed(e.to_string()))?;
-        let refund = CreateRefund::new()
-            .payment_intent(payment_intent)
-            .customize()
-            .request_strategy(RequestStrategy::Idempotent(key))
-            .send(&self.client)
-            .await
-            .map_err(|e| failure(&e));
+        let request = CreateRefund::new().payment_intent(payment_intent);
+        let refund = idempotent_retries(|| {
+            request
+                .customize()
+                .request_strategy(RequestStrategy::Idempotent(key.clone()))
+                .send(&self.client)
+        })
+        .await
+        .map_err(|e| failure(&e));
         counted("create_refund", refund).map(|_| ())
     }
 
@@ -200,6 +204,47 @@ fn counted<T>(
     metrics::counter!("stripe_calls_total", "operation" => operation, "outcome" => outcome)
         .increment(1);
     result
+}
+
+/// Attempts of a request that carries our own idempotency key (async-stripe sends those once).
+const IDEMPOTENT_ATTEMPTS: u32 = 3;
+
+/// Sends a request that carries our idempotency key up to [`IDEMPOTENT_ATTEMPTS`] times while it
+/// fails in a way that may pass: no answer, a timeout, an answer that is not Stripe's (a proxy's or
+/// a server's own 408 or 502 page), or a 408/409/429/5xx from Stripe. The key makes every attempt
+/// the same request to Stripe: a retry can neither create a second session nor refund twice.
+///
+/// Found by the chaos suite: an instance paused (`SIGSTOP`) after opening a connection to Stripe
+/// but before sending its request got a 408 from the server once it was continued, and the buyer's
+/// checkout failed with a 502 although Stripe was fine; one more attempt succeeds.
+async fn idempotent_retries<T, F, Fut>(mut send: F) -> Result<T, stripe::StripeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, stripe::StripeError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match send().await {
+            Err(e) if attempt < IDEMPOTENT_ATTEMPTS && transient(&e) => {
+                tracing::warn!(attempt, error = %failure(&e), "Stripe request failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn transient(e: &stripe::StripeError) -> bool {
+    match e {
+        stripe::StripeError::Stripe(_, status) => {
+            matches!(status, 408 | 409 | 429) || *status >= 500
+        }
+        stripe::StripeError::Timeout
+        | stripe::StripeError::ClientError(_)
+        | stripe::StripeError::JSONDeserialize(_) => true,
+        stripe::StripeError::ConfigError(_) => false,
+    }
 }
 
 fn failure(e: &stripe::StripeError) -> StripeFailure {
