@@ -50,6 +50,22 @@ enum Command {
         #[command(flatten)]
         xano: XanoArgs,
     },
+    /// Operators: list purchases, show one with its audit trail, revoke one.
+    Purchases {
+        #[command(subcommand)]
+        command: crate::operator::PurchasesCommand,
+    },
+    /// The Xano account's instances, or the one named.
+    Instances {
+        name: Option<String>,
+        #[command(flatten)]
+        xano: XanoArgs,
+    },
+    /// Pool levels per tier, background jobs needing attention and the Xano credential's health.
+    Status {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Run a simulator standalone (for local stacks and the multi-instance tests).
     Sim {
         #[command(subcommand)]
@@ -111,6 +127,18 @@ pub fn main() -> ExitCode {
                     },
             }) => tiers_apply(&file, dry_run, &db, &xano).await,
             Some(Command::Reconcile { db, xano }) => reconcile(&db, &xano).await,
+            Some(Command::Purchases { command }) => {
+                telemetry::init(config::LogFormat::Pretty);
+                crate::operator::purchases(command).await
+            }
+            Some(Command::Instances { name, xano }) => {
+                telemetry::init(config::LogFormat::Pretty);
+                crate::operator::instances(name.as_deref(), &xano).await
+            }
+            Some(Command::Status { db }) => {
+                telemetry::init(config::LogFormat::Pretty);
+                crate::operator::status(&db).await
+            }
             Some(Command::Sim {
                 which: SimCommand::Xano(args),
             }) => crate::sim_cli::xano(args).await,
@@ -195,7 +223,7 @@ pub fn xano_client(xano: &XanoArgs, token: SecretString) -> anyhow::Result<maste
         .build()?)
 }
 
-fn required_xano(xano: &XanoArgs) -> anyhow::Result<master_api::Client> {
+pub(crate) fn required_xano(xano: &XanoArgs) -> anyhow::Result<master_api::Client> {
     let token = xano
         .xano_access_token
         .clone()
@@ -244,7 +272,7 @@ async fn reconcile(db: &DbArgs, xano: &XanoArgs) -> anyhow::Result<()> {
 }
 
 /// The operator running a CLI command, for the audit log.
-fn operator_name() -> String {
+pub(crate) fn operator_name() -> String {
     std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty())

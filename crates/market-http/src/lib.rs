@@ -1,7 +1,8 @@
 //! `market-http`: how storefronts, Stripe and operators reach the marketplace.
 //!
 //! Reading order:
-//! - [`cli`]: the `market` binary's commands (`serve`, `migrate`, `tiers apply`, `reconcile`, `sim`).
+//! - [`cli`]: the `market` binary's commands (`serve`, `migrate`, `tiers apply`, `reconcile`, `sim`);
+//!   [`operator`]: its operators' commands (`purchases`, `instances`, `status`).
 //! - [`config`]: every flag and environment variable.
 //! - [`startup`]: settings → a running [`startup::Application`] (server + job runner).
 //! - [`routes`]: the route table, then one module per resource; [`routes::webhooks`] is where Stripe's
@@ -21,6 +22,7 @@ pub mod crashpoints;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod operator;
 pub mod routes;
 pub mod sandbox_mode;
 pub mod sim_cli;

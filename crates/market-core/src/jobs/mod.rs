@@ -1,6 +1,7 @@
 //! Background work that talks to Xano, run by every instance of the service.
 //!
 //! - `queue`: the job table as a queue (claim with lease, fenced finish).
+//! - `overview`: what operators see of it.
 //! - `runner`: the worker loop of one instance, and its housekeeping sweep.
 //! - `replenish`, `mint`, `delete`: one module per job kind; reconciliation lives in
 //!   [`crate::reconcile`] because operators also run it on demand.
@@ -11,6 +12,7 @@
 
 pub(crate) mod delete;
 pub(crate) mod mint;
+pub mod overview;
 pub mod queue;
 pub(crate) mod replenish;
 pub mod runner;

@@ -1,7 +1,7 @@
 //! Admin: pool levels, jobs and credential health, reconcile now, and the Xano account's instances.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
+use market_core::jobs::overview;
 use market_core::{health, pool, reconcile};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -17,30 +17,14 @@ pub async fn pools(_admin: Admin, state: web::Data<AppState>) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(pool::levels(state.db()).await?))
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct JobCount {
-    pub kind: String,
-    pub state: String,
-    pub count: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct JobRow {
-    pub job_id: i64,
-    pub kind: String,
-    pub subject: String,
-    pub state: String,
-    pub attempt: i32,
-    pub due_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-    pub updated_at: DateTime<Utc>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobsBody {
-    pub counts: Vec<JobCount>,
+    /// `{kind, state, count}` for every kind and state present.
+    #[schema(value_type = Vec<Object>)]
+    pub counts: Vec<overview::JobCount>,
     /// Jobs that need an operator's eye: failed, parked, or retried more than 5 times.
-    pub attention: Vec<JobRow>,
+    #[schema(value_type = Vec<Object>)]
+    pub attention: Vec<overview::JobRow>,
     #[schema(value_type = Object)]
     pub xano_credential: health::Health,
 }
@@ -49,18 +33,8 @@ pub struct JobsBody {
 #[utoipa::path(get, path = "/v1/admin/jobs", tag = "admin", security(("admin_token" = [])),
     responses((status = 200, body = JobsBody), (status = 401, body = ErrorBody)))]
 pub async fn jobs(_admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let counts = sqlx::query_as::<_, JobCount>(
-        "select kind, state::text as state, count(*) as count from job group by kind, state order by kind, state",
-    )
-    .fetch_all(state.db())
-    .await?;
-    let attention = sqlx::query_as::<_, JobRow>(
-        "select job_id, kind, subject, state::text as state, attempt, due_at, last_error, updated_at from job
-         where state in ('failed', 'parked') or (state in ('queued', 'running') and attempt > 5)
-         order by updated_at desc limit 100",
-    )
-    .fetch_all(state.db())
-    .await?;
+    let counts = overview::counts(state.db()).await?;
+    let attention = overview::needing_attention(state.db()).await?;
     let xano_credential = health::get(state.db()).await?;
     Ok(HttpResponse::Ok().json(JobsBody {
         counts,

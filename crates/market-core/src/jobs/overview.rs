@@ -1,0 +1,53 @@
+//! What operators see of the job table (admin API `GET /v1/admin/jobs`, `market status`): counts by
+//! kind and state, and the jobs that need a person's eye.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::Result;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct JobCount {
+    pub kind: String,
+    pub state: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    pub job_id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub state: String,
+    pub attempt: i32,
+    pub due_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn counts(pool: &PgPool) -> Result<Vec<JobCount>> {
+    Ok(sqlx::query_as::<_, JobCount>(
+        "select kind, state::text as state, count(*) as count
+         from job
+         group by kind, state
+         order by kind, state",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Failed and parked jobs, and live ones retried more than five times (Xano keeps refusing them),
+/// most recently changed first; at most 100.
+pub async fn needing_attention(pool: &PgPool) -> Result<Vec<JobRow>> {
+    Ok(sqlx::query_as::<_, JobRow>(
+        "select job_id, kind, subject, state::text as state, attempt, due_at, last_error, updated_at
+         from job
+         where state in ('failed', 'parked')
+            or (state in ('queued', 'running') and attempt > 5)
+         order by updated_at desc
+         limit 100",
+    )
+    .fetch_all(pool)
+    .await?)
+}

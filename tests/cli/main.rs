@@ -1,0 +1,71 @@
+//! The real `market` binary as an operator runs it: `tiers apply` (`tiers.rs`), `purchases`,
+//! `instances` and `status` (`operator.rs`), and its settings: `--help` documents the environment
+//! variables, a bad value stops start-up naming the variable, and production without (all)
+//! credentials refuses to start, naming exactly what is missing (`settings.rs`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail by panicking"
+)]
+
+mod operator;
+mod settings;
+mod tiers;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// Longest a run may take before it is killed (and the test fails).
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The snippets `examples/tiers.toml` lists.
+const SNIPPETS: [(&str, &str); 2] = [
+    ("auth-flow_01", "Auth flow"),
+    ("stripe-billing_02", "Stripe billing"),
+];
+
+struct Run {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `market <args>` from the workspace root with only `env` (plus `PATH`, the `PG*` variables
+/// and a quiet `RUST_LOG`) in its environment, so nothing from the caller's environment leaks in.
+/// A run that outlasts [`TIMEOUT`] is killed.
+async fn market(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_market"));
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .envs(std::env::vars().filter(|(k, _)| k == "PATH" || k.starts_with("PG")))
+        .env("RUST_LOG", "warn")
+        .env("USER", "tester")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(TIMEOUT, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("`market {}` did not finish in {TIMEOUT:?}", args.join(" ")))
+        .expect("run market");
+    Run {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn assert_lines(run: &Run, lines: &[&str]) {
+    assert!(run.success, "exit failed:\n{}\n{}", run.stdout, run.stderr);
+    for line in lines {
+        assert!(
+            run.stdout.contains(line),
+            "{line:?} missing from:\n{}",
+            run.stdout
+        );
+    }
+}
