@@ -1,0 +1,370 @@
+//! The checker: after the nemesis stopped, faults healed, the instances settled and a
+//! reconciliation ran, compares what Stripe said (the simulator's events), what the database
+//! holds and what the Xano simulator holds, and reads the history of requests.
+//!
+//! - I1: at most one live (`assigned`/`revoking`) token per purchase.
+//! - I2: every paid, un-refunded, undisputed purchase is `fulfilled` with exactly one assigned
+//!   token, live at Xano.
+//! - I3: no live token for a refunded, disputed, expired, failed or unpaid purchase, neither in the
+//!   database nor at Xano.
+//! - I4: per listing, Xano's live tokens are exactly the database's live ones (`available`,
+//!   `assigned`, `foreign`); none orphaned, none phantom, nothing left `revoking`/`retiring`.
+//! - I5: each token's `max_installs` is its tier's, in the database and at Xano.
+//! - Jobs: none due (or with an expired lease) for longer than a lease plus one sweep; none parked
+//!   or failed; the Xano credential healthy.
+//! - Requests: every answer 2xx or the documented 4xx the call may meet; no 5xx at all (PostgreSQL
+//!   is never made unreachable); every transport error falls inside a window where the nemesis had
+//!   that instance down, paused or crash-armed.
+//! - Reads: a buyer never sees a purchase go back (real-time order of non-overlapping reads).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::driver::Driver;
+use crate::history::History;
+use crate::truth::Truth;
+
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub purchase: Option<Uuid>,
+    pub what: String,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct PurchaseRow {
+    purchase_id: Uuid,
+    status: String,
+    tier_id: Uuid,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct TokenRow {
+    install_token_id: i64,
+    listing_id: Uuid,
+    canonical: String,
+    tier_id: Option<Uuid>,
+    purchase_id: Option<Uuid>,
+    state: String,
+    max_installs: i64,
+    token: String,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct JobRow {
+    job_id: i64,
+    kind: String,
+    subject: String,
+    state: String,
+    attempt: i32,
+    overdue_secs: f64,
+    last_error: Option<String>,
+}
+
+pub struct Report {
+    pub violations: Vec<Violation>,
+    pub checks: u64,
+    pub purchases_in_db: usize,
+    pub owed: usize,
+    pub tokens_at_xano: usize,
+    pub transport_errors: u64,
+    /// Error answers to requests that were in flight when their instance was frozen.
+    pub answered_after_freeze: u64,
+    pub statuses: BTreeMap<String, u64>,
+}
+
+pub struct Checker {
+    violations: Vec<Violation>,
+    checks: u64,
+}
+
+impl Checker {
+    pub fn check(&mut self, ok: bool, purchase: Option<Uuid>, what: impl FnOnce() -> String) {
+        self.checks += 1;
+        if !ok {
+            self.violations.push(Violation {
+                purchase,
+                what: what(),
+            });
+        }
+    }
+}
+
+/// Runs every check once.
+pub async fn check(
+    db: &PgPool,
+    driver: &Driver,
+    history: &History,
+    xano_tokens: &HashMap<String, Vec<Value>>,
+    lease_secs: u64,
+    unexpected_exits: &[String],
+) -> Report {
+    let mut c = Checker {
+        violations: Vec::new(),
+        checks: 0,
+    };
+    let purchases: Vec<PurchaseRow> =
+        sqlx::query_as("select purchase_id, status::text as status, tier_id from purchase")
+            .fetch_all(db)
+            .await
+            .expect("read purchases");
+    let tokens: Vec<TokenRow> = sqlx::query_as(
+        "select it.install_token_id, it.listing_id, l.canonical, it.tier_id, it.purchase_id,
+                it.state::text as state, it.max_installs, it.token
+         from install_token it join listing l using (listing_id)",
+    )
+    .fetch_all(db)
+    .await
+    .expect("read tokens");
+    let tier_installs: HashMap<Uuid, i64> =
+        sqlx::query_as::<_, (Uuid, i64)>("select tier_id, max_installs from tier")
+            .fetch_all(db)
+            .await
+            .expect("read tiers")
+            .into_iter()
+            .collect();
+    let jobs: Vec<JobRow> = sqlx::query_as(
+        "select job_id, kind, subject, state::text as state, attempt,
+                extract(epoch from now() - due_at)::float8 as overdue_secs, last_error
+         from job where state not in ('done')",
+    )
+    .fetch_all(db)
+    .await
+    .expect("read jobs");
+    let health: String = sqlx::query_scalar("select state from xano_health")
+        .fetch_one(db)
+        .await
+        .expect("read the credential's health");
+
+    // Xano's live tokens by (canonical, token) → max_installs.
+    let mut at_xano: HashMap<(String, String), i64> = HashMap::new();
+    for (canonical, list) in xano_tokens {
+        for token in list {
+            at_xano.insert(
+                (
+                    canonical.clone(),
+                    token["token"].as_str().unwrap_or_default().to_owned(),
+                ),
+                token["max_installs"].as_i64().unwrap_or(-1),
+            );
+        }
+    }
+    let mut by_purchase: HashMap<Uuid, Vec<&TokenRow>> = HashMap::new();
+    for token in &tokens {
+        if let Some(p) = token.purchase_id {
+            by_purchase.entry(p).or_default().push(token);
+        }
+    }
+
+    let mut statuses = BTreeMap::new();
+    let mut owed_count = 0;
+    for purchase in &purchases {
+        let p = purchase.purchase_id;
+        *statuses.entry(purchase.status.clone()).or_insert(0) += 1;
+        let truth = Truth::of(&driver.pump.events_of(p));
+        let held = by_purchase.get(&p).cloned().unwrap_or_default();
+        let live: Vec<&&TokenRow> = held
+            .iter()
+            .filter(|t| t.state == "assigned" || t.state == "revoking")
+            .collect();
+        c.check(live.len() <= 1, Some(p), || {
+            format!("I1: {} live tokens: {:?}", live.len(), ids(&live))
+        });
+        c.check(
+            truth.statuses().contains(&purchase.status.as_str()),
+            Some(p),
+            || {
+                format!(
+                    "status {} but Stripe says {truth:?} (expected one of {:?})",
+                    purchase.status,
+                    truth.statuses()
+                )
+            },
+        );
+        if truth.owed_a_token() {
+            owed_count += 1;
+            let assigned: Vec<&&TokenRow> = held.iter().filter(|t| t.state == "assigned").collect();
+            c.check(assigned.len() == 1, Some(p), || {
+                format!(
+                    "I2: paid and not refunded, but holds {} assigned tokens (states: {:?})",
+                    assigned.len(),
+                    held.iter()
+                        .map(|t| (t.install_token_id, t.state.as_str()))
+                        .collect::<Vec<_>>()
+                )
+            });
+            for token in &assigned {
+                c.check(
+                    at_xano.contains_key(&(token.canonical.clone(), token.token.clone())),
+                    Some(p),
+                    || {
+                        format!(
+                            "I2: its token {} is not live at Xano",
+                            token.install_token_id
+                        )
+                    },
+                );
+                c.check(token.tier_id == Some(purchase.tier_id), Some(p), || {
+                    format!("token {} is of another tier", token.install_token_id)
+                });
+            }
+        } else {
+            c.check(live.is_empty(), Some(p), || {
+                format!(
+                    "I3: not owed a token ({truth:?}) but holds live tokens {:?}",
+                    ids(&live)
+                )
+            });
+            for token in &held {
+                c.check(
+                    !at_xano.contains_key(&(token.canonical.clone(), token.token.clone())),
+                    Some(p),
+                    || {
+                        format!(
+                            "I3: not owed a token ({truth:?}) but its token {} ({}) is live at Xano",
+                            token.install_token_id, token.state
+                        )
+                    },
+                );
+            }
+        }
+    }
+
+    // Purchases the driver made must all be in the database.
+    let known: HashSet<Uuid> = purchases.iter().map(|p| p.purchase_id).collect();
+    for record in driver.purchases.lock().unwrap().iter() {
+        c.check(
+            known.contains(&record.purchase),
+            Some(record.purchase),
+            || "a purchase the API created is not in the database".to_owned(),
+        );
+    }
+
+    // I4 and I5.
+    let mut db_live: HashSet<(String, String)> = HashSet::new();
+    for token in &tokens {
+        let live = matches!(token.state.as_str(), "available" | "assigned" | "foreign");
+        c.check(
+            !matches!(token.state.as_str(), "revoking" | "retiring"),
+            token.purchase_id,
+            || {
+                format!(
+                    "I4: token {} still {} after settling",
+                    token.install_token_id, token.state
+                )
+            },
+        );
+        if live {
+            db_live.insert((token.canonical.clone(), token.token.clone()));
+            c.check(
+                at_xano.contains_key(&(token.canonical.clone(), token.token.clone())),
+                token.purchase_id,
+                || {
+                    format!(
+                        "I4: token {} is {} in the database but not live at Xano",
+                        token.install_token_id, token.state
+                    )
+                },
+            );
+        }
+        if let Some(tier) = token.tier_id {
+            c.check(
+                tier_installs.get(&tier) == Some(&token.max_installs),
+                token.purchase_id,
+                || {
+                    format!(
+                        "I5: token {} has max_installs {} but its tier {:?}",
+                        token.install_token_id,
+                        token.max_installs,
+                        tier_installs.get(&tier)
+                    )
+                },
+            );
+        }
+        if let Some(max) = at_xano.get(&(token.canonical.clone(), token.token.clone())) {
+            c.check(*max == token.max_installs, token.purchase_id, || {
+                format!(
+                    "I5: token {} has max_installs {max} at Xano, {} in the database",
+                    token.install_token_id, token.max_installs
+                )
+            });
+        }
+        let _ = token.listing_id;
+    }
+    for key in at_xano.keys() {
+        c.check(db_live.contains(key), None, || {
+            let known = tokens
+                .iter()
+                .find(|t| t.canonical == key.0 && t.token == key.1)
+                .map_or_else(
+                    || "unknown to the database".to_owned(),
+                    |t| format!("token {} in state {}", t.install_token_id, t.state),
+                );
+            format!("I4: orphan at Xano on {}: {known}", key.0)
+        });
+    }
+
+    // Jobs.
+    let stuck_after = lease_secs as f64 + 5.0;
+    for job in &jobs {
+        let stuck =
+            matches!(job.state.as_str(), "queued" | "running") && job.overdue_secs > stuck_after;
+        c.check(!stuck, None, || {
+            format!(
+                "job {} {} {} is {} and {:.0} s overdue (attempt {}, error {:?})",
+                job.job_id,
+                job.kind,
+                job.subject,
+                job.state,
+                job.overdue_secs,
+                job.attempt,
+                job.last_error
+            )
+        });
+        c.check(
+            !matches!(job.state.as_str(), "parked" | "failed"),
+            None,
+            || {
+                format!(
+                    "job {} {} {} is {} (attempt {}, error {:?})",
+                    job.job_id, job.kind, job.subject, job.state, job.attempt, job.last_error
+                )
+            },
+        );
+    }
+    c.check(health == "healthy", None, || {
+        format!("the Xano credential is {health} after healing")
+    });
+
+    let (transport_errors, answered_after_freeze) =
+        crate::requests::check_requests(&mut c, history, driver);
+
+    for what in unexpected_exits {
+        c.check(false, None, || what.clone());
+    }
+    for (purchase, what) in driver.errors.lock().unwrap().iter() {
+        c.check(false, *purchase, || format!("driver: {what}"));
+    }
+    for (purchase, event) in driver.unacked.lock().unwrap().iter() {
+        c.check(false, Some(*purchase), || {
+            format!("event {event} was never accepted by any instance")
+        });
+    }
+
+    Report {
+        violations: c.violations,
+        checks: c.checks,
+        purchases_in_db: purchases.len(),
+        owed: owed_count,
+        tokens_at_xano: at_xano.len(),
+        transport_errors,
+        answered_after_freeze,
+        statuses,
+    }
+}
+
+fn ids(tokens: &[&&TokenRow]) -> Vec<i64> {
+    tokens.iter().map(|t| t.install_token_id).collect()
+}

@@ -1,0 +1,328 @@
+//! The processes under test: the Xano and Stripe simulators (`market sim …`) and three
+//! `market serve` instances on one database, each a real child process that the nemesis can
+//! `kill -9`, `SIGSTOP`/`SIGCONT`, or restart with crash points armed.
+//!
+//! Every child is killed when the [`Cluster`] is dropped, paused ones after a
+//! `SIGCONT`, so a failing or panicking test leaves nothing behind.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use crate::process::{Proc, read_from, tail, wait_ready};
+
+/// What an instance is doing, as the nemesis left it.
+pub struct InstanceState {
+    pub proc: Option<Proc>,
+    /// `MARKET_CRASHPOINTS` it runs with, if any.
+    pub crashpoints: Option<String>,
+    /// Set while the nemesis (not a crash) has it down or paused.
+    pub disturbed: bool,
+    /// Where this generation's log lines start (to find its crash point line after it died).
+    pub log_offset: u64,
+    pub starts: u32,
+}
+
+/// A `market serve` process on a fixed loopback port.
+pub struct Instance {
+    pub index: usize,
+    pub url: String,
+    pub log: PathBuf,
+    env: Vec<(String, String)>,
+    pub state: Mutex<InstanceState>,
+}
+
+impl Instance {
+    /// Starts (or restarts) the process with `crashpoints`; does not wait for it to be ready.
+    pub fn start(&self, crashpoints: Option<String>) {
+        let mut state = self.state.lock().unwrap();
+        self.start_locked(&mut state, crashpoints);
+    }
+
+    pub fn start_locked(&self, state: &mut InstanceState, crashpoints: Option<String>) {
+        if let Some(mut old) = state.proc.take() {
+            old.kill9();
+        }
+        let mut env = self.env.clone();
+        if let Some(spec) = &crashpoints {
+            env.push(("MARKET_CRASHPOINTS".to_owned(), spec.clone()));
+        }
+        state.log_offset = std::fs::metadata(&self.log).map_or(0, |m| m.len());
+        state.proc = Some(Proc::spawn(&["serve".to_owned()], &env, &self.log));
+        state.crashpoints = crashpoints;
+        state.starts += 1;
+    }
+
+    /// Whether the current process is alive.
+    pub fn alive(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap()
+            .proc
+            .as_mut()
+            .is_some_and(|p| p.exited().is_none())
+    }
+
+    pub async fn wait_ready(&self, http: &reqwest::Client, deadline: Duration) -> bool {
+        wait_ready(http, &format!("{}/healthz", self.url), deadline, || {
+            self.alive()
+        })
+        .await
+    }
+
+    /// The log lines written since the current generation started.
+    pub fn log_since_start(&self) -> String {
+        let offset = self.state.lock().unwrap().log_offset;
+        read_from(&self.log, offset)
+    }
+}
+
+/// Secrets and addresses every process of the run shares.
+#[derive(Clone, Debug)]
+pub struct Secrets {
+    pub xano_token: String,
+    pub stripe_key: String,
+    pub webhook_secret: String,
+    pub admin_token: String,
+    pub receipt_secret: String,
+}
+
+impl Secrets {
+    pub fn generate(seed: u64) -> Self {
+        let tag = format!("{seed:016x}");
+        Self {
+            xano_token: format!("xano_chaos_{tag}_access_token"),
+            stripe_key: format!("sk_test_chaos_{tag}"),
+            webhook_secret: format!("whsec_chaos_{tag}"),
+            admin_token: format!("chaos_admin_{tag}_0123456789"),
+            receipt_secret: format!("chaos-receipt-secret-{tag}-0123456789abcdef"),
+        }
+    }
+}
+
+/// The simulators and the instances.
+pub struct Cluster {
+    pub secrets: Secrets,
+    pub xano_control: String,
+    pub stripe_url: String,
+    pub stripe_control: String,
+    pub instances: Vec<Instance>,
+    pub canonicals: Vec<String>,
+    sims: Mutex<Vec<Proc>>,
+    /// Set at the end: a process exiting then is not a crash.
+    pub stopping: AtomicBool,
+}
+
+/// Settings of the instances.
+#[derive(Clone, Debug)]
+#[allow(clippy::struct_field_names, reason = "each is a number of seconds")]
+pub struct InstanceSettings {
+    pub lease_secs: u64,
+    pub xano_timeout_secs: u64,
+    pub retry_cap_secs: u64,
+}
+
+impl Cluster {
+    /// Starts both simulators, seeds the catalog with `market tiers apply`, then starts `count`
+    /// instances and waits until each answers.
+    pub async fn start(
+        dir: PathBuf,
+        db_url: &str,
+        secrets: Secrets,
+        tiers_toml: &str,
+        canonicals: Vec<String>,
+        count: usize,
+        settings: &InstanceSettings,
+    ) -> Self {
+        std::fs::create_dir_all(&dir).expect("create the run's directory");
+        let http = reqwest::Client::new();
+        let mut sims = Vec::new();
+
+        let xano_port = crate::support::free_port();
+        let xano_args: Vec<String> = [
+            "sim",
+            "xano",
+            "--bind",
+            &format!("127.0.0.1:{xano_port}"),
+            "--snippet",
+            &canonicals.join(","),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let xano_env = vec![(
+            "XANO_SIM_ACCESS_TOKEN".to_owned(),
+            secrets.xano_token.clone(),
+        )];
+        sims.push(Proc::spawn(
+            &xano_args,
+            &xano_env,
+            &dir.join("xano-sim.log"),
+        ));
+        let xano_control = format!("http://127.0.0.1:{xano_port}/__sim");
+        let xano_url = format!("http://127.0.0.1:{xano_port}/api:meta");
+
+        let stripe_port = crate::support::free_port();
+        let stripe_args: Vec<String> = [
+            "sim",
+            "stripe",
+            "--bind",
+            &format!("127.0.0.1:{stripe_port}"),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        // No webhook URL: the driver fetches the events and delivers them itself.
+        let stripe_env = vec![
+            ("STRIPE_SIM_API_KEY".to_owned(), secrets.stripe_key.clone()),
+            (
+                "STRIPE_SIM_WEBHOOK_SECRETS".to_owned(),
+                secrets.webhook_secret.clone(),
+            ),
+        ];
+        sims.push(Proc::spawn(
+            &stripe_args,
+            &stripe_env,
+            &dir.join("stripe-sim.log"),
+        ));
+        let stripe_control = format!("http://127.0.0.1:{stripe_port}/__sim");
+        let stripe_url = format!("http://127.0.0.1:{stripe_port}/");
+        for control in [&xano_control, &stripe_control] {
+            assert!(
+                wait_ready(
+                    &http,
+                    &format!("{control}/health"),
+                    Duration::from_secs(30),
+                    || true
+                )
+                .await,
+                "simulator at {control} did not come up; logs in {}",
+                dir.display()
+            );
+        }
+
+        let common: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), db_url.to_owned()),
+            ("MARKET_DB_MAX_CONNECTIONS".into(), "8".into()),
+            ("XANO_ACCESS_TOKEN".into(), secrets.xano_token.clone()),
+            ("XANO_BASE_URL".into(), xano_url.clone()),
+            (
+                "XANO_TIMEOUT_SECS".into(),
+                settings.xano_timeout_secs.to_string(),
+            ),
+            ("STRIPE_SECRET_KEY".into(), secrets.stripe_key.clone()),
+            ("STRIPE_API_BASE".into(), stripe_url.clone()),
+            (
+                "STRIPE_WEBHOOK_SECRETS".into(),
+                secrets.webhook_secret.clone(),
+            ),
+            (
+                "MARKET_ADMIN_TOKENS".into(),
+                format!("chaos:{}", secrets.admin_token),
+            ),
+            (
+                "MARKET_RECEIPT_SECRET".into(),
+                secrets.receipt_secret.clone(),
+            ),
+            (
+                "MARKET_JOB_LEASE_SECS".into(),
+                settings.lease_secs.to_string(),
+            ),
+            (
+                "MARKET_JOB_RETRY_CAP_SECS".into(),
+                settings.retry_cap_secs.to_string(),
+            ),
+            ("MARKET_RECONCILE_MINUTES".into(), "1".into()),
+            ("MARKET_SHUTDOWN_GRACE_SECS".into(), "2".into()),
+            // One public URL for all, as behind a load balancer: success and cancel URLs (and so
+            // the Checkout Session a retried checkout asks Stripe for) must not depend on which
+            // instance answered.
+            (
+                "MARKET_PUBLIC_URL".into(),
+                "http://market.chaos.test/".into(),
+            ),
+        ];
+
+        // The catalog, through the operators' command.
+        let tiers_file = dir.join("tiers.toml");
+        std::fs::write(&tiers_file, tiers_toml).expect("write the tiers file");
+        let apply = Command::new(env!("CARGO_BIN_EXE_market"))
+            .args(["tiers", "apply"])
+            .arg(&tiers_file)
+            .envs(common.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run market tiers apply");
+        assert!(
+            apply.status.success(),
+            "market tiers apply failed:\n{}\n{}",
+            String::from_utf8_lossy(&apply.stdout),
+            String::from_utf8_lossy(&apply.stderr)
+        );
+
+        let mut instances = Vec::new();
+        for index in 0..count {
+            let port = crate::support::free_port();
+            let mut env = common.clone();
+            env.push(("MARKET_BIND".into(), format!("127.0.0.1:{port}")));
+            instances.push(Instance {
+                index,
+                url: format!("http://127.0.0.1:{port}"),
+                log: dir.join(format!("instance-{index}.log")),
+                env,
+                state: Mutex::new(InstanceState {
+                    proc: None,
+                    crashpoints: None,
+                    disturbed: false,
+                    log_offset: 0,
+                    starts: 0,
+                }),
+            });
+        }
+        let cluster = Self {
+            secrets,
+            xano_control,
+            stripe_url,
+            stripe_control,
+            instances,
+            canonicals,
+            sims: Mutex::new(sims),
+            stopping: AtomicBool::new(false),
+        };
+        for instance in &cluster.instances {
+            instance.start(None);
+        }
+        for instance in &cluster.instances {
+            assert!(
+                instance.wait_ready(&http, Duration::from_secs(60)).await,
+                "instance {} did not come up:\n{}",
+                instance.index,
+                tail(&instance.log, 40)
+            );
+        }
+        cluster
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Kills everything (paused processes are continued first).
+    pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for instance in &self.instances {
+            if let Ok(mut state) = instance.state.lock() {
+                state.proc = None;
+            }
+        }
+        if let Ok(mut sims) = self.sims.lock() {
+            sims.clear();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

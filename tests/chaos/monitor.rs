@@ -1,0 +1,93 @@
+//! Watches the job table while the nemesis runs: a job that any instance could claim (queued and
+//! due, or running with its lease run out, as when its worker was killed or paused) must be
+//! claimed again in bounded time while Xano accepts the service's credential (when it refuses it,
+//! claiming stops on purpose and only the credential probe runs).
+//!
+//! The bound is a lease and a sweep, plus one Xano client timeout: what a due job may wait when
+//! every worker is held by a Xano call that runs into it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+#[derive(sqlx::FromRow)]
+struct DueJob {
+    job_id: i64,
+    kind: String,
+    subject: String,
+    state: String,
+    attempt: i32,
+}
+
+pub struct JobMonitor {
+    pool: PgPool,
+    /// How long a claimable job may wait while the credential is healthy.
+    pub limit: Duration,
+    pub samples: AtomicU64,
+    /// The longest any job stayed claimable and unclaimed, in milliseconds.
+    pub longest_wait_ms: AtomicU64,
+    pub stuck: Mutex<Vec<String>>,
+}
+
+impl JobMonitor {
+    pub fn new(pool: PgPool, limit: Duration) -> Self {
+        Self {
+            pool,
+            limit,
+            samples: AtomicU64::new(0),
+            longest_wait_ms: AtomicU64::new(0),
+            stuck: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Samples every 500 ms until `stop` is set.
+    pub async fn run(self: Arc<Self>, stop: Arc<AtomicBool>) {
+        // Job id → since when it has been claimable (with the credential healthy throughout).
+        let mut waiting: HashMap<i64, Instant> = HashMap::new();
+        let mut reported = std::collections::HashSet::new();
+        while !stop.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let healthy: Option<bool> =
+                sqlx::query_scalar("select state = 'healthy' from xano_health")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .ok()
+                    .flatten();
+            let due: Vec<DueJob> = match sqlx::query_as(
+                "select job_id, kind, subject, state::text as state, attempt from job
+                 where state in ('queued', 'running') and due_at <= now()",
+            )
+            .fetch_all(&self.pool)
+            .await
+            {
+                Ok(due) => due,
+                Err(_) => continue,
+            };
+            self.samples.fetch_add(1, Ordering::Relaxed);
+            if healthy != Some(true) {
+                waiting.clear();
+                continue;
+            }
+            let now = Instant::now();
+            waiting.retain(|id, _| due.iter().any(|j| j.job_id == *id));
+            for job in &due {
+                let since = *waiting.entry(job.job_id).or_insert(now);
+                let waited = now - since;
+                self.longest_wait_ms.fetch_max(
+                    u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
+                if waited > self.limit && reported.insert(job.job_id) {
+                    self.stuck.lock().unwrap().push(format!(
+                        "job {} {} {} stayed {} and claimable for {waited:?} with the credential healthy (attempt {})",
+                        job.job_id, job.kind, job.subject, job.state, job.attempt
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! After the nemesis: waiting for the instances to settle, the reconciliation through the admin
+//! API, and the Xano simulator's live tokens for the checker.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cluster::Cluster;
+use crate::driver::Driver;
+use crate::history;
+
+/// Waits until nothing is left to do: no purchase waiting for a token, no token being deleted,
+/// no job due or running (reconciliation schedules aside). Returns a description of the state.
+pub async fn settle(pool: &sqlx::PgPool, limit: Duration) -> String {
+    let until = Instant::now() + limit;
+    loop {
+        let (paid, transitional, busy, unhealthy): (i64, i64, i64, bool) = sqlx::query_as(
+            "select (select count(*) from purchase where status = 'paid'),
+                    (select count(*) from install_token where state in ('revoking', 'retiring')),
+                    (select count(*) from job where kind <> 'reconcile_listing'
+                        and (state = 'running' or state = 'parked' or (state = 'queued'))),
+                    (select state <> 'healthy' from xano_health)",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let running_reconciles: i64 = sqlx::query_scalar(
+            "select count(*) from job where kind = 'reconcile_listing' and state = 'running'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let state = format!(
+            "paid without token {paid}, tokens revoking/retiring {transitional}, jobs queued/running/parked {busy}, reconciles running {running_reconciles}, credential refused {unhealthy}"
+        );
+        if paid == 0 && transitional == 0 && busy == 0 && running_reconciles == 0 && !unhealthy {
+            return state;
+        }
+        if Instant::now() >= until {
+            return format!("NOT settled after {limit:?}: {state}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// `POST /v1/admin/reconcile` on the first instance that answers.
+pub async fn reconcile(driver: &Driver) -> String {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    for attempt in 0..10 {
+        let instance = attempt % driver.cluster.instances.len();
+        let url = format!(
+            "{}/v1/admin/reconcile",
+            driver.cluster.instances[instance].url
+        );
+        let start_ms = driver.history.now_ms();
+        let result = http
+            .post(&url)
+            .bearer_auth(&driver.cluster.secrets.admin_token)
+            .send()
+            .await;
+        let outcome = match &result {
+            Ok(r) => history::Outcome::Status(r.status().as_u16()),
+            Err(e) => history::Outcome::Transport(e.to_string()),
+        };
+        driver.history.request(history::Request {
+            start_ms,
+            end_ms: driver.history.now_ms(),
+            instance,
+            call: history::Call::AdminReconcile,
+            purchase: None,
+            outcome,
+            detail: String::new(),
+        });
+        if let Ok(response) = result
+            && response.status().is_success()
+        {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            return body.to_string();
+        }
+    }
+    "reconcile never succeeded".to_owned()
+}
+
+/// The Xano simulator's live tokens, per canonical.
+pub async fn xano_tokens(cluster: &Cluster) -> HashMap<String, Vec<Value>> {
+    let http = reqwest::Client::new();
+    let mut all = HashMap::new();
+    for canonical in &cluster.canonicals {
+        let tokens: Vec<Value> = http
+            .get(format!(
+                "{}/snippets/{canonical}/tokens",
+                cluster.xano_control
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        all.insert(canonical.clone(), tokens);
+    }
+    all
+}

@@ -1,0 +1,193 @@
+//! The Xano side of the nemesis, through the simulator's control API: one fault window at a time —
+//! 429 storms with and without `Retry-After`, 5xx and dropped connections, 2–20 s latency,
+//! commit-then-fail creates, the access token revoked and restored. After each window it reads
+//! the simulator's call log (and what is left of the count-based rules) to count the faults the
+//! service really met, not only the ones injected.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::nemesis::{Nemesis, XANO_KINDS};
+
+/// Faults the service met at Xano (counters `xano_met:*`), each of which every run must show.
+pub const MET_KINDS: [&str; 5] = [
+    "xano_met:429",
+    "xano_met:5xx_or_dropped",
+    "xano_met:slow_2s",
+    "xano_met:commit_then_fail",
+    "xano_met:credential_refused",
+];
+
+impl Nemesis {
+    async fn xano(&self, method: reqwest::Method, path: &str, body: Option<Value>) {
+        let url = format!("{}{path}", self.cluster.xano_control);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => panic!(
+                "xano sim control {path}: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            ),
+            Err(e) => panic!("xano sim control {path}: {e}"),
+        }
+    }
+
+    /// Removes every Xano fault and makes the access token valid again.
+    pub async fn heal_xano(&self) {
+        self.xano(reqwest::Method::DELETE, "/faults", None).await;
+        self.xano(
+            reqwest::Method::POST,
+            "/access-token-state",
+            Some(json!({ "state": "valid" })),
+        )
+        .await;
+    }
+
+    /// One Xano fault window at a time until stopped.
+    pub async fn run_xano(self: Arc<Self>) {
+        let mut rng = StdRng::seed_from_u64(self.seed ^ 0x5EED_0002);
+        let mut first: Vec<&str> = XANO_KINDS.to_vec();
+        first.shuffle(&mut rng);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        while !self.stopped() {
+            let kind = first
+                .pop()
+                .unwrap_or_else(|| XANO_KINDS[rng.random_range(0..XANO_KINDS.len())]);
+            let window = Duration::from_millis(rng.random_range(4000..12_000));
+            let faults: Vec<Value> = match kind {
+                "xano_429_retry_after" => vec![if rng.random_bool(0.5) {
+                    json!({ "kind": "rate_limited_ratio", "ratio": rng.random_range(0.5..1.0),
+                            "retry_after": rng.random_range(1..=3) })
+                } else {
+                    json!({ "kind": "rate_limited", "count": rng.random_range(10..60),
+                            "retry_after": rng.random_range(1..=3) })
+                }],
+                "xano_429_no_retry_after" => vec![if rng.random_bool(0.5) {
+                    json!({ "kind": "rate_limited_ratio", "ratio": rng.random_range(0.5..1.0) })
+                } else {
+                    json!({ "kind": "rate_limited", "count": rng.random_range(10..60) })
+                }],
+                "xano_5xx" => vec![
+                    json!({ "kind": "server_error_ratio", "ratio": rng.random_range(0.3..0.9),
+                            "status": (&[500, 502, 503])[rng.random_range(0..3)] }),
+                    json!({ "kind": "drop_connection", "count": rng.random_range(1..5) }),
+                ],
+                "xano_latency" => {
+                    vec![json!({ "kind": "latency", "min_ms": 2000, "max_ms": 20_000 })]
+                }
+                "xano_commit_then_fail" => {
+                    let stall = (self.xano_timeout_secs + 2) * 1000;
+                    vec![
+                        json!({ "kind": "commit_then_fail", "count": rng.random_range(1..4) }),
+                        json!({ "kind": "commit_then_fail", "count": rng.random_range(1..3),
+                                "stall_ms": stall }),
+                        json!({ "kind": "commit_then_drop", "count": rng.random_range(1..3) }),
+                    ]
+                }
+                _ => Vec::new(),
+            };
+            if kind == "xano_token_revoked" {
+                let state = if rng.random_bool(0.7) {
+                    "expired"
+                } else {
+                    "forbidden"
+                };
+                self.xano(
+                    reqwest::Method::POST,
+                    "/access-token-state",
+                    Some(json!({ "state": state })),
+                )
+                .await;
+                self.note(None, kind, &format!("access token {state} for {window:?}"));
+            } else {
+                for fault in &faults {
+                    self.xano(reqwest::Method::POST, "/faults", Some(fault.clone()))
+                        .await;
+                }
+                self.note(
+                    None,
+                    kind,
+                    &format!(
+                        "{} for {window:?}",
+                        serde_json::to_string(&faults).unwrap_or_default()
+                    ),
+                );
+            }
+            self.history
+                .add("xano_faults_injected", faults.len().max(1) as u64);
+            tokio::time::sleep(window).await;
+            if kind == "xano_commit_then_fail" {
+                self.count_commit_then_fail_met(&faults).await;
+            }
+            self.heal_xano().await;
+            self.count_calls_met().await;
+            self.history
+                .record(None, None, format!("NEMESIS {kind}: healed"));
+            let gap = rng.random_range(1000..5000);
+            self.sleep_unless_stopped(Duration::from_millis(gap)).await;
+        }
+    }
+
+    /// How many of the commit-then-fail rules' creations were used up (rules still listed keep
+    /// their remaining count; used-up ones are gone).
+    async fn count_commit_then_fail_met(&self, injected: &[Value]) {
+        let url = format!("{}/faults", self.cluster.xano_control);
+        let Ok(response) = self.http.get(&url).send().await else {
+            return;
+        };
+        let left: Vec<Value> = response.json().await.unwrap_or_default();
+        let count = |rules: &[Value]| -> u64 {
+            rules
+                .iter()
+                .filter(|r| {
+                    r["kind"]
+                        .as_str()
+                        .is_some_and(|k| k.starts_with("commit_then"))
+                })
+                .map(|r| r["count"].as_u64().unwrap_or(0))
+                .sum()
+        };
+        let met = count(injected).saturating_sub(count(&left));
+        self.history.add("xano_met:commit_then_fail", met);
+    }
+
+    /// Reads and clears the simulator's call log, and counts the faults in it.
+    async fn count_calls_met(&self) {
+        let url = format!("{}/calls", self.cluster.xano_control);
+        let Ok(response) = self.http.get(&url).send().await else {
+            return;
+        };
+        let calls: Vec<Value> = response.json().await.unwrap_or_default();
+        // Calls made between the read and the clear are not counted: the figures are lower bounds.
+        let _ = self.http.delete(&url).send().await;
+        self.history.add("xano_calls", calls.len() as u64);
+        for call in &calls {
+            let status = call["status"].as_u64().unwrap_or(0);
+            let slow = call["ended_ms"].as_f64().unwrap_or(0.0)
+                - call["started_ms"].as_f64().unwrap_or(0.0)
+                >= 2000.0;
+            let kind = match status {
+                429 => Some("xano_met:429"),
+                // 0: no complete answer (a dropped connection, or a client that gave up).
+                0 | 500..=599 => Some("xano_met:5xx_or_dropped"),
+                401 | 403 => Some("xano_met:credential_refused"),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                self.history.count(kind);
+            }
+            if slow {
+                self.history.count("xano_met:slow_2s");
+            }
+        }
+    }
+}
