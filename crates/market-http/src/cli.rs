@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use market_core::JobsConfig;
 use market_core::audit::Actor;
 use market_core::receipt::ReceiptSecret;
@@ -99,7 +99,8 @@ enum SimCommand {
 
 /// Runs the command line; the exit code says how it went.
 pub fn main() -> ExitCode {
-    let cli = Cli::try_parse().unwrap_or_else(|e| name_environment_variable(e).exit());
+    let cli = Cli::try_parse()
+        .unwrap_or_else(|e| config::name_environment_variable(e, &Cli::command()).exit());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -154,44 +155,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// clap names a bad value's flag (`--bind <BIND>`); an operator who set the environment variable
-/// (`MARKET_BIND`) must find that name in the message too, so it is added as a tip.
-fn name_environment_variable(mut error: clap::Error) -> clap::Error {
-    use clap::CommandFactory;
-    use clap::error::{ContextKind, ContextValue};
-
-    fn env_of(command: &clap::Command, long: &str) -> Option<String> {
-        command
-            .get_arguments()
-            .find(|arg| arg.get_long() == Some(long))
-            .and_then(clap::Arg::get_env)
-            .map(|env| env.to_string_lossy().into_owned())
-            .or_else(|| command.get_subcommands().find_map(|sub| env_of(sub, long)))
-    }
-
-    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
-        return error;
-    };
-    let Some(long) = arg
-        .split_whitespace()
-        .next()
-        .and_then(|flag| flag.strip_prefix("--"))
-    else {
-        return error;
-    };
-    let Some(env) = env_of(&Cli::command(), long) else {
-        return error;
-    };
-    let tip = format!("--{long} is also set by the environment variable {env}");
-    let mut tips = match error.get(ContextKind::Suggested) {
-        Some(ContextValue::StyledStrs(tips)) => tips.clone(),
-        _ => Vec::new(),
-    };
-    tips.push(tip.into());
-    error.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
-    error
 }
 
 /// Creates the database when it does not exist, then applies pending migrations. Safe to run from

@@ -246,6 +246,43 @@ fn parse_rate_limit(value: &str) -> Result<master_api::RateLimit, String> {
     }
 }
 
+/// clap names a bad value's flag (`--bind <BIND>`); an operator who set the environment variable
+/// (`MARKET_BIND`) must find that name in the message too, so it is added as a tip.
+pub fn name_environment_variable(mut error: clap::Error, cli: &clap::Command) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+
+    fn env_of(command: &clap::Command, long: &str) -> Option<String> {
+        command
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(long))
+            .and_then(clap::Arg::get_env)
+            .map(|env| env.to_string_lossy().into_owned())
+            .or_else(|| command.get_subcommands().find_map(|sub| env_of(sub, long)))
+    }
+
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    let Some(long) = arg
+        .split_whitespace()
+        .next()
+        .and_then(|flag| flag.strip_prefix("--"))
+    else {
+        return error;
+    };
+    let Some(env) = env_of(cli, long) else {
+        return error;
+    };
+    let tip = format!("--{long} is also set by the environment variable {env}");
+    let mut tips = match error.get(ContextKind::Suggested) {
+        Some(ContextValue::StyledStrs(tips)) => tips.clone(),
+        _ => Vec::new(),
+    };
+    tips.push(tip.into());
+    error.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+    error
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
