@@ -16,6 +16,8 @@ mod tiers;
 use std::process::Stdio;
 use std::time::Duration;
 
+use sandbox::xano::{XanoSim, XanoSimConfig};
+use testkit::TestDb;
 use tokio::process::Command;
 
 /// Longest a run may take before it is killed (and the test fails).
@@ -26,6 +28,36 @@ const SNIPPETS: [(&str, &str); 2] = [
     ("auth-flow_01", "Auth flow"),
     ("stripe-billing_02", "Stripe billing"),
 ];
+
+/// A migrated, empty database and a Xano account holding the snippets `examples/tiers.toml` lists.
+struct Account {
+    db: TestDb,
+    xano: XanoSim,
+    /// `DATABASE_URL`, `XANO_ACCESS_TOKEN` and `XANO_BASE_URL` pointing `market` at both.
+    env: [(&'static str, String); 3],
+}
+
+impl Account {
+    async fn new() -> Self {
+        let db = TestDb::new(&market_core::MIGRATOR).await;
+        let xano = XanoSim::start(XanoSimConfig::default()).await.unwrap();
+        for (canonical, title) in SNIPPETS {
+            xano.add_snippet(canonical, title);
+        }
+        let env = [
+            ("DATABASE_URL", db.url()),
+            ("XANO_ACCESS_TOKEN", xano.access_token()),
+            ("XANO_BASE_URL", xano.base_url().to_string()),
+        ];
+        Self { db, xano, env }
+    }
+
+    fn env(&self) -> [(&str, &str); 3] {
+        self.env
+            .each_ref()
+            .map(|(name, value)| (*name, value.as_str()))
+    }
+}
 
 struct Run {
     success: bool,

@@ -8,12 +8,12 @@ use market_core::payments::{self, Fact, SessionFacts, SessionPayment};
 use market_core::purchases::{self, NewPurchase};
 use market_core::receipt::ReceiptSecret;
 use market_core::{Email, JobsConfig, Market, PurchaseId, TierId};
-use sandbox::xano::{SimInstance, XanoSim, XanoSimConfig};
+use sandbox::xano::{SimInstance, XanoSim};
 use secrecy::SecretString;
 use serde_json::Value;
 use testkit::TestDb;
 
-use crate::{Run, SNIPPETS, market};
+use crate::{Account, Run, SNIPPETS, market};
 
 /// The example catalog applied through the CLI, pools filled, and two purchases of its first tier:
 /// `(fulfilled, pending)`. The fulfilled one was bought by `buyer@example.com`.
@@ -84,18 +84,9 @@ fn ids(list: &Value) -> Vec<String> {
 async fn an_operator_finds_a_purchase_reads_its_trail_and_revokes_its_token_from_the_command_line()
 {
     // Arrange
-    let db = TestDb::new(&market_core::MIGRATOR).await;
-    let xano = XanoSim::start(XanoSimConfig::default()).await.unwrap();
-    for (canonical, title) in SNIPPETS {
-        xano.add_snippet(canonical, title);
-    }
-    let (url, token, base) = (db.url(), xano.access_token(), xano.base_url().to_string());
-    let env = [
-        ("DATABASE_URL", url.as_str()),
-        ("XANO_ACCESS_TOKEN", token.as_str()),
-        ("XANO_BASE_URL", base.as_str()),
-    ];
-    let (runner, fulfilled, pending) = shop(&db, &xano, &env).await;
+    let account = Account::new().await;
+    let (db, xano, env) = (&account.db, &account.xano, account.env());
+    let (runner, fulfilled, pending) = shop(db, xano, &env).await;
     let (fulfilled, pending) = (fulfilled.0.to_string(), pending.0.to_string());
 
     // Act + Assert: lists, newest first, filtered by status and by buyer.
@@ -156,17 +147,14 @@ async fn an_operator_finds_a_purchase_reads_its_trail_and_revokes_its_token_from
         "{}",
         missing.stderr
     );
-    xano.stop().await;
+    account.xano.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_the_instances_and_the_pools_jobs_and_credential_health() {
     // Arrange
-    let db = TestDb::new(&market_core::MIGRATOR).await;
-    let xano = XanoSim::start(XanoSimConfig::default()).await.unwrap();
-    for (canonical, title) in SNIPPETS {
-        xano.add_snippet(canonical, title);
-    }
+    let account = Account::new().await;
+    let (db, xano, env) = (&account.db, &account.xano, account.env());
     xano.add_instance(SimInstance {
         name: "x8ki-agency".into(),
         display: "Agency".into(),
@@ -174,13 +162,7 @@ async fn an_operator_sees_the_instances_and_the_pools_jobs_and_credential_health
         custom_domain: Some("api.agency.example".into()),
         rate_limit: false,
     });
-    let (url, token, base) = (db.url(), xano.access_token(), xano.base_url().to_string());
-    let env = [
-        ("DATABASE_URL", url.as_str()),
-        ("XANO_ACCESS_TOKEN", token.as_str()),
-        ("XANO_BASE_URL", base.as_str()),
-    ];
-    shop(&db, &xano, &env).await;
+    shop(db, xano, &env).await;
 
     // Act
     let instances = json(&market(&["instances"], &env).await);
@@ -203,6 +185,7 @@ async fn an_operator_sees_the_instances_and_the_pools_jobs_and_credential_health
         "{}",
         none.stderr
     );
+    let token = xano.access_token();
     assert!(!none.stderr.contains(&token) && !instances.to_string().contains(&token));
     let pools = status["pools"].as_array().unwrap();
     assert_eq!(pools.len(), 3, "the example file's three tiers: {status}");
@@ -216,5 +199,5 @@ async fn an_operator_sees_the_instances_and_the_pools_jobs_and_credential_health
     );
     assert_eq!(status["jobs"]["xano_credential"]["state"], "healthy");
     assert!(status["jobs"]["attention"].as_array().unwrap().is_empty());
-    xano.stop().await;
+    account.xano.stop().await;
 }

@@ -2,10 +2,10 @@
 //! (neither rows nor the snippets at Xano), applying makes the changes, and applying again says
 //! "no changes" and changes nothing.
 
-use sandbox::xano::{Endpoint, InstallAccess, XanoSim, XanoSimConfig};
+use sandbox::xano::{Endpoint, InstallAccess, XanoSim};
 use testkit::TestDb;
 
-use crate::{SNIPPETS, assert_lines, market};
+use crate::{Account, SNIPPETS, assert_lines, market};
 
 /// Row counts of every table an apply could write: listings, tiers, jobs, audit entries, tokens.
 async fn counts(db: &TestDb) -> [i64; 5] {
@@ -23,17 +23,8 @@ async fn counts(db: &TestDb) -> [i64; 5] {
 async fn tiers_apply_dry_runs_without_changes_then_applies_once_and_the_second_time_changes_nothing()
  {
     // Arrange: an empty catalog and a Xano account holding the file's snippets.
-    let db = TestDb::new(&market_core::MIGRATOR).await;
-    let xano = XanoSim::start(XanoSimConfig::default()).await.unwrap();
-    for (canonical, title) in SNIPPETS {
-        xano.add_snippet(canonical, title);
-    }
-    let (url, token, base) = (db.url(), xano.access_token(), xano.base_url().to_string());
-    let env = [
-        ("DATABASE_URL", url.as_str()),
-        ("XANO_ACCESS_TOKEN", token.as_str()),
-        ("XANO_BASE_URL", base.as_str()),
-    ];
+    let account = Account::new().await;
+    let (db, xano, env) = (&account.db, &account.xano, account.env());
     let apply = ["tiers", "apply", "examples/tiers.toml"];
     let diff = [
         "+ listing auth-flow_01",
@@ -50,7 +41,7 @@ async fn tiers_apply_dry_runs_without_changes_then_applies_once_and_the_second_t
         "{}",
         dry.stdout
     );
-    assert_eq!(counts(&db).await, [0; 5]);
+    assert_eq!(counts(db).await, [0; 5]);
     for (canonical, _) in SNIPPETS {
         assert_eq!(
             xano.snippet(canonical).unwrap().install_access,
@@ -62,7 +53,7 @@ async fn tiers_apply_dry_runs_without_changes_then_applies_once_and_the_second_t
     let applied = market(&apply, &env).await;
     assert_lines(&applied, &diff);
     assert!(applied.stdout.contains("applied"), "{}", applied.stdout);
-    let after_first = counts(&db).await;
+    let after_first = counts(db).await;
     assert_eq!(&after_first[..2], &[2, 3], "two listings, three tiers");
     let actors: Vec<String> = sqlx::query_scalar("select distinct actor from audit_event")
         .fetch_all(db.pool())
@@ -77,7 +68,7 @@ async fn tiers_apply_dry_runs_without_changes_then_applies_once_and_the_second_t
     }
 
     // Act + Assert: applying again changes nothing.
-    let updates_before = updates(&xano);
+    let updates_before = updates(xano);
     let again = market(&apply, &env).await;
     assert_lines(
         &again,
@@ -88,9 +79,9 @@ async fn tiers_apply_dry_runs_without_changes_then_applies_once_and_the_second_t
         ],
     );
     assert!(!again.stdout.contains("applied"), "{}", again.stdout);
-    assert_eq!(counts(&db).await, after_first);
+    assert_eq!(counts(db).await, after_first);
     assert_eq!(
-        updates(&xano),
+        updates(xano),
         updates_before,
         "no snippet rewritten at Xano"
     );
@@ -100,7 +91,7 @@ async fn tiers_apply_dry_runs_without_changes_then_applies_once_and_the_second_t
             .iter()
             .any(|c| c.endpoint == Some(Endpoint::CreateToken))
     );
-    xano.stop().await;
+    account.xano.stop().await;
 }
 
 /// Snippet updates the Xano simulator received.
