@@ -218,10 +218,18 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     let workload_started = Instant::now();
     let mut spawn_rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut n = 0u64;
+    let mut extended = false;
     while workload_started.elapsed() < workload_for
         || (!nemesis.missing().is_empty()
             && workload_started.elapsed() < workload_for + Duration::from_secs(60))
     {
+        if !extended && workload_started.elapsed() >= workload_for {
+            extended = true;
+            println!(
+                "chaos: running on until these have happened: {:?}",
+                nemesis.missing()
+            );
+        }
         purchases.spawn(Arc::clone(&driver).run_purchase(n));
         n += 1;
         tokio::time::sleep(Duration::from_millis(spawn_rng.random_range(100..450))).await;
