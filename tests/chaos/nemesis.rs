@@ -69,6 +69,9 @@ impl Nemesis {
             cluster,
             history,
             http: reqwest::Client::builder()
+                // A fresh connection per call: a pooled one may be closed by the server's keep-alive
+                // timeout just as a call goes out on it (seen in a 30-minute soak).
+                .pool_max_idle_per_host(0)
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("http client"),

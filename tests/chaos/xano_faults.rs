@@ -26,18 +26,26 @@ pub const MET_KINDS: [&str; 5] = [
 impl Nemesis {
     async fn xano(&self, method: reqwest::Method, path: &str, body: Option<Value>) {
         let url = format!("{}{path}", self.cluster.xano_control);
-        let mut request = self.http.request(method, &url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        match request.send().await {
-            Ok(response) if response.status().is_success() => {}
-            Ok(response) => panic!(
-                "xano sim control {path}: {} {}",
-                response.status(),
-                response.text().await.unwrap_or_default()
-            ),
-            Err(e) => panic!("xano sim control {path}: {e}"),
+        // The simulator is never faulted on its control API, but the machine may be loaded: a
+        // transport error is retried (adding a fault rule or clearing them twice is harmless).
+        for attempt in 1..=5 {
+            let mut request = self.http.request(method.clone(), &url);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            match request.send().await {
+                Ok(response) if response.status().is_success() => return,
+                Ok(response) => panic!(
+                    "xano sim control {path}: {} {}",
+                    response.status(),
+                    response.text().await.unwrap_or_default()
+                ),
+                Err(e) if attempt < 5 => {
+                    eprintln!("chaos: xano sim control {path} (attempt {attempt}): {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => panic!("xano sim control {path}: {e}"),
+            }
         }
     }
 
