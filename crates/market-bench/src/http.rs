@@ -158,13 +158,13 @@ impl Conn {
     }
 }
 
+/// Reads straight into the connection's buffer (no stack chunk, so the futures stay small).
 async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<()> {
-    let mut chunk = [0u8; 16 * 1024];
-    let n = stream.read(&mut chunk).await?;
+    buf.reserve(16 * 1024);
+    let n = stream.read_buf(buf).await?;
     if n == 0 {
         bail!("connection closed by the server");
     }
-    buf.extend_from_slice(&chunk[..n]);
     Ok(())
 }
 

@@ -99,13 +99,19 @@ pub struct PgbenchRun {
     pub output: String,
 }
 
+/// Where pgbench connects.
+#[derive(Debug, Clone, Copy)]
+pub struct Database<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub user: &'a str,
+    pub name: &'a str,
+}
+
 /// Runs the script for `warmup + duration` at `clients` and reads the per-transaction log.
 pub async fn run(
     dir: &Path,
-    host: &str,
-    port: u16,
-    user: &str,
-    database: &str,
+    db: &Database<'_>,
     clients: usize,
     warmup: Duration,
     duration: Duration,
@@ -115,18 +121,19 @@ pub async fn run(
     let logs = dir.join("pgbench-log");
     let _ = std::fs::remove_dir_all(&logs);
     std::fs::create_dir_all(&logs)?;
-    let total = (warmup + duration).as_secs().max(1);
+    // Whole seconds (pgbench's -T), rounded up so the measured window lies inside the run.
+    let total = (warmup + duration).as_millis().div_ceil(1000).max(1);
     let jobs = clients.clamp(1, 2);
     let start = std::time::SystemTime::now();
     let out = tokio::process::Command::new("pgbench")
         .args(["-n", "-M", "prepared", "-l"])
         .arg(format!("--log-prefix={}", logs.join("tx").display()))
-        .args(["-h", host, "-p", &port.to_string(), "-U", user])
+        .args(["-h", db.host, "-p", &db.port.to_string(), "-U", db.user])
         .args(["-c", &clients.to_string(), "-j", &jobs.to_string()])
         .args(["-T", &total.to_string()])
         .arg("-f")
         .arg(&script)
-        .arg(database)
+        .arg(db.name)
         .output()
         .await
         .context("running pgbench (is it installed? Debian: postgresql-client)")?;
@@ -157,14 +164,14 @@ pub async fn run(
             if f.len() < 6 {
                 continue;
             }
-            let (Ok(time), Ok(sec), Ok(usec)) = (
+            let (Ok(time), Ok(secs), Ok(micros)) = (
                 f[2].parse::<u64>(),
                 f[4].parse::<u128>(),
                 f[5].parse::<u128>(),
             ) else {
                 continue;
             };
-            let at = sec * 1_000_000 + usec;
+            let at = secs * 1_000_000 + micros;
             if at < from_us || at > to_us {
                 continue;
             }

@@ -66,6 +66,13 @@ pub struct Target {
     pub met: bool,
 }
 
+/// A correctness check of a scenario's effects (e.g. every delivered purchase holds one token).
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub ok: bool,
+    pub text: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Ratio {
     pub name: String,
@@ -82,11 +89,37 @@ pub struct Report {
     pub startup_ms: Vec<f64>,
     pub startup_median_ms: f64,
     pub round_trips: serde_json::Value,
-    pub verification: Vec<String>,
+    pub verification: Vec<Check>,
     pub notes: Vec<String>,
 }
 
+/// What makes the run a failure: a scenario with errors, or a failed check. Targets missed are
+/// reported, not failures.
+pub fn failures(report: &Report) -> Vec<String> {
+    let errors = report
+        .rows
+        .iter()
+        .filter(|r| r.errors > 0)
+        .map(|r| format!("{}: {} errors", r.scenario, r.errors));
+    let checks = report
+        .verification
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.text.clone());
+    errors.chain(checks).collect()
+}
+
 pub fn print(report: &Report) {
+    println!();
+    println!("machine");
+    if let Some(facts) = report.machine.as_object() {
+        for (k, v) in facts {
+            println!(
+                "  {k:<20} {}",
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+            );
+        }
+    }
     println!();
     println!(
         "{:<28} {:>4} {:>6} {:>8} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
@@ -129,10 +162,18 @@ pub fn print(report: &Report) {
             .map(|m| format!("{m:.0}"))
             .collect::<Vec<_>>()
     );
+    let trips = &report.round_trips;
+    println!(
+        "round trips per fulfilment: {} on the wire ({} of them the pool's ping on acquire), {} in the pgbench script",
+        trips["measured_on_the_wire"], trips["pool_pings"], trips["pgbench_script"]
+    );
+    for r in report.rows.iter().filter(|r| !r.note.trim().is_empty()) {
+        println!("  {}: {}", r.scenario, r.note.trim());
+    }
     println!();
     println!("ratios");
     for r in &report.ratios {
-        println!("  {:<44} {:>6.2}", r.name, r.value);
+        println!("  {:<48} {:>6.2}", r.name, r.value);
     }
     println!();
     println!("targets (reported, not asserted)");
@@ -145,11 +186,10 @@ pub fn print(report: &Report) {
             t.measured
         );
     }
-    if !report.verification.is_empty() {
-        println!();
-        for v in &report.verification {
-            println!("  {v}");
-        }
+    println!();
+    println!("checks");
+    for v in &report.verification {
+        println!("  [{}] {}", if v.ok { "ok  " } else { "FAIL" }, v.text);
     }
     for n in &report.notes {
         println!("  note: {n}");

@@ -12,7 +12,22 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Debug, Default)]
 struct Counts {
     ready: u64,
+    /// Bare `Sync`s (no extended-protocol message since the last one): the pool's liveness check
+    /// on acquire (sqlx's `ping`), a round trip that carries no SQL.
+    pings: u64,
+    /// Whether the frontend sent Parse/Bind/Describe/Execute since its last `Sync`.
+    extended: bool,
     sql: Vec<String>,
+}
+
+/// What one operation cost on the wire.
+#[derive(Debug, Default)]
+pub struct Trips {
+    /// Round trips (`ReadyForQuery` messages), pings included.
+    pub total: u64,
+    pub pings: u64,
+    /// SQL text sent (simple queries and prepared statements).
+    pub sql: Vec<String>,
 }
 
 /// A running proxy; [`Wire::reset`] and [`Wire::take`] frame what one operation did.
@@ -54,10 +69,14 @@ impl Wire {
     }
 
     /// Round trips and statements since the last reset.
-    pub fn take(&self) -> (u64, Vec<String>) {
+    pub fn take(&self) -> Trips {
         self.counts
             .lock()
-            .map(|mut c| (c.ready, std::mem::take(&mut c.sql)))
+            .map(|mut c| Trips {
+                total: c.ready,
+                pings: c.pings,
+                sql: std::mem::take(&mut c.sql),
+            })
             .unwrap_or_default()
     }
 }
@@ -117,6 +136,14 @@ async fn pipe(
                         // Parse: statement name, then the query text.
                         let name_end = body.iter().position(|&b| b == 0).unwrap_or(0);
                         c.sql.push(cstr(&body[name_end + 1..]));
+                        c.extended = true;
+                    }
+                    (Side::Frontend, b'B' | b'D' | b'E') => c.extended = true,
+                    (Side::Frontend, b'S') => {
+                        if !c.extended {
+                            c.pings += 1;
+                        }
+                        c.extended = false;
                     }
                     _ => {}
                 }

@@ -1,0 +1,392 @@
+//! The run, phase by phase: start-up, the HTTP ceiling and the catalog, the fulfilment scenarios
+//! (normal, then with Xano slow and rate-limited), and pgbench's replay of the fulfilment SQL.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sandbox::stripe::StripeSim;
+use sandbox::xano::{Fault, XanoSim};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use uuid::Uuid;
+
+use crate::purchases::{self, Pending};
+use crate::report::{Check, Report, Row};
+use crate::seed::{self, Admin};
+use crate::server::{Server, ServerConfig};
+use crate::{Plan, http, pgbench, say, scenarios, trips, verdict};
+
+/// Pool settings of the fulfilment tiers: sales never bring a pool below its low-water mark, so no
+/// replenisher runs (and calls Xano) during scenario 1.
+const LOW_WATER: i32 = 50;
+/// The largest pool target a tier accepts.
+const POOL_CAP: u64 = 1000;
+
+const STOREFRONT_LISTINGS: usize = 8;
+
+/// What every phase needs.
+pub struct Ctx<'a> {
+    pub plan: &'a Plan,
+    pub config: &'a ServerConfig,
+    pub xano: &'a XanoSim,
+    pub stripe: &'a StripeSim,
+    pub webhook_secret: &'a str,
+    pub admin_token: &'a str,
+    pub database_url: &'a str,
+    pub db_name: &'a str,
+    pub work_dir: &'a Path,
+    pub begun: Instant,
+}
+
+/// The tiers of the fulfilment scenarios and of pgbench, `count` per scenario.
+struct Tiers {
+    fulfil: Vec<Uuid>,
+    slow: Vec<Uuid>,
+    pgbench: Vec<Uuid>,
+    count: u64,
+}
+
+/// The prepared, paid purchases of both fulfilment scenarios and their events.
+struct Prepared {
+    fulfil: Vec<Pending>,
+    slow: Vec<Pending>,
+    payloads: HashMap<String, String>,
+}
+
+pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
+    let startup = startup(ctx).await?;
+
+    let db = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(ctx.database_url)
+        .await?;
+    let mut server = ctx.config.spawn()?;
+    server.wait_ready(Duration::from_secs(30)).await?;
+    let admin = Admin {
+        addr: server.addr,
+        auth: format!("Bearer {}", ctx.admin_token),
+    };
+
+    let mut rows = storefront(ctx, &server, &admin, &db).await?;
+    let tiers = tiers(ctx, &admin, &db).await?;
+    let prepared = prepare(ctx, &server, &db, &tiers).await?;
+
+    let (row, fulfil_check) = scenarios::fulfilment(
+        &server,
+        &db,
+        ctx.plan,
+        "fulfilment: webhook",
+        &prepared.fulfil,
+        &prepared.payloads,
+        ctx.webhook_secret,
+    )
+    .await?;
+    rows.push(row);
+    say(ctx.begun, "fulfilment done");
+    let (row, slow_check) = slow_xano(ctx, &server, &admin, &db, &tiers, &prepared).await?;
+    rows.push(row);
+    say(ctx.begun, "slow-Xano fulfilment done");
+
+    server.reset_peak_rss();
+    let (row, round_trips, mut notes) = limit_pgbench(ctx, &db, &tiers.pgbench).await?;
+    rows.push(row);
+    say(ctx.begun, "pgbench done");
+    let rss_pgbench = server.peak_rss().map(|b| b as f64 / (1024.0 * 1024.0));
+    server.stop(Duration::from_secs(10)).await?;
+
+    let startup_median_ms = verdict::median(&startup);
+    let (ratios, targets) = verdict::assess(&rows, startup_median_ms, rss_pgbench)?;
+    if ctx.plan.smoke {
+        notes.push("smoke mode: tiny load; the figures say nothing about performance".into());
+    }
+    let machine = verdict::machine_facts(&db).await;
+    db.close().await;
+    Ok(Report {
+        mode: if ctx.plan.smoke { "smoke" } else { "full" }.into(),
+        machine,
+        rows,
+        ratios,
+        targets,
+        startup_ms: startup,
+        startup_median_ms,
+        round_trips,
+        verification: vec![fulfil_check, slow_check],
+        notes,
+    })
+}
+
+/// Start-up: process start to `/readyz` 200, with migrations already applied, in ms.
+async fn startup(ctx: &Ctx<'_>) -> anyhow::Result<Vec<f64>> {
+    ctx.config.migrate().await?;
+    let mut startup = Vec::new();
+    for _ in 0..ctx.plan.startup_runs {
+        let mut s = ctx.config.spawn()?;
+        let ready = s.wait_ready(Duration::from_secs(30)).await?;
+        startup.push(ready.as_secs_f64() * 1000.0);
+        s.stop(Duration::from_secs(10)).await?;
+    }
+    say(ctx.begun, &format!("start-up runs (ms): {startup:.0?}"));
+    Ok(startup)
+}
+
+/// A storefront catalog, then the HTTP ceiling (`/healthz`) and catalog reads.
+async fn storefront(
+    ctx: &Ctx<'_>,
+    server: &Server,
+    admin: &Admin,
+    db: &PgPool,
+) -> anyhow::Result<Vec<Row>> {
+    let mut tiers = 0;
+    for l in 0..STOREFRONT_LISTINGS {
+        let canonical = format!("store-{l:02}");
+        ctx.xano.add_snippet(&canonical, &canonical);
+        admin.listing(&canonical, &format!("Snippet {l}")).await?;
+        let extra = 100 * i64::try_from(l)?;
+        for (slug, price, installs) in [("solo", 1900, 5), ("team", 4900, 20), ("agency", 9900, 50)]
+        {
+            admin
+                .tier(&canonical, slug, price + extra, installs, 3, 8)
+                .await?;
+            tiers += 1;
+        }
+    }
+    seed::wait_pools_full(db, Duration::from_secs(120), ctx.begun).await?;
+    let catalog_bytes = http::once(server.addr, &http::request("GET", "/v1/listings", &[], b""))
+        .await?
+        .body
+        .len();
+
+    let healthz =
+        scenarios::fixed_request(server, ctx.plan, "limit b: GET /healthz", "/healthz").await;
+    let catalog = scenarios::fixed_request(
+        server,
+        ctx.plan,
+        "catalog: GET /v1/listings",
+        "/v1/listings",
+    )
+    .await;
+    let catalog = Row {
+        note: format!(
+            "{STOREFRONT_LISTINGS} listings, {tiers} tiers, {catalog_bytes} bytes {}",
+            catalog.note
+        ),
+        ..catalog
+    };
+    say(ctx.begun, "healthz and catalog done");
+    Ok(vec![healthz, catalog])
+}
+
+/// Enough tiers per fulfilment scenario that pools of at most [`POOL_CAP`] tokens hold every
+/// prepared purchase above the low-water mark.
+async fn tiers(ctx: &Ctx<'_>, admin: &Admin, db: &PgPool) -> anyhow::Result<Tiers> {
+    let low_water = u64::try_from(LOW_WATER)?;
+    let per_tier_max = POOL_CAP - low_water - 50;
+    let count = ctx.plan.purchases.div_ceil(per_tier_max).max(2);
+    let per_tier = ctx.plan.purchases.div_ceil(count);
+    let target = i32::try_from((per_tier + low_water + 20).min(POOL_CAP))?;
+    let mut sets: HashMap<&str, Vec<Uuid>> = HashMap::new();
+    for (canonical, low, tgt) in [
+        ("bench-fulfil", LOW_WATER, target),
+        ("bench-slow", LOW_WATER, target),
+        // pgbench's tiers: a small minted pool, then tokens added with SQL.
+        ("bench-pgbench", LOW_WATER, LOW_WATER),
+    ] {
+        ctx.xano.add_snippet(canonical, canonical);
+        admin.listing(canonical, canonical).await?;
+        for t in 0..count {
+            admin
+                .tier(canonical, &format!("t{t:02}"), price(t)?, 10, low, tgt)
+                .await?;
+        }
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "select t.tier_id from tier t join listing l using (listing_id)
+             where l.canonical = $1 and t.active order by t.slug",
+        )
+        .bind(canonical)
+        .fetch_all(db)
+        .await?;
+        sets.insert(canonical, ids);
+    }
+    say(
+        ctx.begun,
+        &format!(
+            "{count} tiers per fulfilment scenario, pool target {target}; preparing {} purchases each while the pools fill",
+            ctx.plan.purchases
+        ),
+    );
+    Ok(Tiers {
+        fulfil: sets.remove("bench-fulfil").unwrap_or_default(),
+        slow: sets.remove("bench-slow").unwrap_or_default(),
+        pgbench: sets.remove("bench-pgbench").unwrap_or_default(),
+        count,
+    })
+}
+
+fn price(tier: u64) -> anyhow::Result<i64> {
+    Ok(1000 + i64::try_from(tier)?)
+}
+
+/// Pending purchases through the API, paid at the simulator; then waits for full pools and for
+/// the first reconciliations (so none runs during a measurement).
+async fn prepare(
+    ctx: &Ctx<'_>,
+    server: &Server,
+    db: &PgPool,
+    tiers: &Tiers,
+) -> anyhow::Result<Prepared> {
+    let c = ctx.plan.concurrency.max(16);
+    let started = Instant::now();
+    let fulfil = purchases::prepare(server.addr, &tiers.fulfil, ctx.plan.purchases, c).await?;
+    let slow = purchases::prepare(server.addr, &tiers.slow, ctx.plan.purchases, c).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let made = fulfil.len() + slow.len();
+    say(
+        ctx.begun,
+        &format!(
+            "{made} checkouts in {secs:.1} s ({:.0}/s)",
+            made as f64 / secs
+        ),
+    );
+    let payloads = purchases::pay_all(ctx.stripe, fulfil.iter().chain(&slow))?;
+    let fill_started = Instant::now();
+    seed::wait_pools_full(db, Duration::from_secs(600), ctx.begun).await?;
+    seed::wait_reconciled(db, Duration::from_secs(60)).await?;
+    say(
+        ctx.begun,
+        &format!(
+            "pools full (waited {:.1} s after checkouts)",
+            fill_started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(Prepared {
+        fulfil,
+        slow,
+        payloads,
+    })
+}
+
+/// Scenario 2: fulfilment while Xano answers in 2 s and 429s a third of calls — and is busy: the
+/// first scenario's pools are asked to refill to the brim, so replenishers call it throughout.
+async fn slow_xano(
+    ctx: &Ctx<'_>,
+    server: &Server,
+    admin: &Admin,
+    db: &PgPool,
+    tiers: &Tiers,
+    prepared: &Prepared,
+) -> anyhow::Result<(Row, Check)> {
+    ctx.xano.inject(Fault::Latency {
+        min: Duration::from_secs(2),
+        max: Duration::from_secs(2),
+        only: None,
+    });
+    ctx.xano.inject(Fault::RateLimitedRatio {
+        ratio: 1.0 / 3.0,
+        retry_after: None,
+        only: None,
+    });
+    let cap = i32::try_from(POOL_CAP)?;
+    for t in 0..tiers.count {
+        admin
+            .tier("bench-fulfil", &format!("t{t:02}"), price(t)?, 10, cap, cap)
+            .await?;
+    }
+    let busy = seed::wait_replenishing(db, Duration::from_secs(15)).await?;
+    let calls_before = ctx.xano.calls().len();
+    let (row, check) = scenarios::fulfilment(
+        server,
+        db,
+        ctx.plan,
+        "fulfilment: Xano 2 s + 429/3",
+        &prepared.slow,
+        &prepared.payloads,
+        ctx.webhook_secret,
+    )
+    .await?;
+    let calls = ctx.xano.calls();
+    let during = &calls[calls_before.min(calls.len())..];
+    let limited = during.iter().filter(|c| c.status == 429).count();
+    // The faults stay: the replenishers keep waiting on Xano instead of minting during pgbench.
+    Ok((
+        Row {
+            note: format!(
+                "{busy} replenishers on Xano; {} Xano calls answered during the run, {limited} of them 429 {}",
+                during.len(),
+                row.note
+            ),
+            ..row
+        },
+        check,
+    ))
+}
+
+/// Limit (a): pgbench's data, the in-process round-trip count, the pgbench run.
+async fn limit_pgbench(
+    ctx: &Ctx<'_>,
+    db: &PgPool,
+    tiers: &[Uuid],
+) -> anyhow::Result<(Row, serde_json::Value, Vec<String>)> {
+    let mut notes = Vec::new();
+    let total = ctx.plan.pgbench_purchases;
+    pgbench::prepare(db, tiers, total).await?;
+    let trips = trips::count_round_trips(ctx.database_url).await?;
+    let scripted = pgbench::script_round_trips();
+    let sql_trips = trips.total - trips.pings;
+    say(
+        ctx.begun,
+        &format!(
+            "round trips per fulfilment: {} measured on the wire ({} of them the pool's ping on acquire), {scripted} in the pgbench script",
+            trips.total, trips.pings
+        ),
+    );
+    if usize::try_from(sql_trips).ok() != Some(scripted) {
+        notes.push(format!(
+            "the pgbench script ({scripted} round trips) is out of step with payments::apply ({sql_trips} with SQL)"
+        ));
+    }
+    let pg_url: url::Url = ctx.database_url.parse()?;
+    let user = match pg_url.username() {
+        "" => "postgres",
+        u => u,
+    };
+    let pg = pgbench::run(
+        ctx.work_dir,
+        &pgbench::Database {
+            host: pg_url.host_str().unwrap_or("127.0.0.1"),
+            port: pg_url.port().unwrap_or(5432),
+            user,
+            name: ctx.db_name,
+        },
+        ctx.plan.concurrency,
+        ctx.plan.warmup,
+        ctx.plan.duration,
+    )
+    .await?;
+    let drawn: i64 = sqlx::query_scalar("select last_value from market_bench_pgbench_seq")
+        .fetch_one(db)
+        .await?;
+    if pg.failed {
+        notes.push(format!(
+            "pgbench reported a failure (ran out of prepared purchases? used {drawn} of {total}): {}",
+            pg.output.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    let row = Row::new(
+        "limit a: pgbench, same SQL",
+        ctx.plan.concurrency,
+        pg.elapsed.as_secs_f64(),
+        pg.transactions,
+        u64::from(pg.failed),
+        &pg.latency,
+        None,
+        format!("{scripted} round trips per transaction"),
+    );
+    let round_trips = serde_json::json!({
+        "measured_on_the_wire": trips.total,
+        "pool_pings": trips.pings,
+        "pgbench_script": scripted,
+        "statements": trips.sql,
+    });
+    Ok((row, round_trips, notes))
+}
