@@ -45,6 +45,8 @@ struct Tiers {
     slow: Vec<Uuid>,
     pgbench: Vec<Uuid>,
     count: u64,
+    /// When the first fulfilment tier was created: its replenisher started minting then.
+    created: Instant,
 }
 
 /// The prepared, paid purchases of both fulfilment scenarios and their events.
@@ -52,6 +54,8 @@ struct Prepared {
     fulfil: Vec<Pending>,
     slow: Vec<Pending>,
     payloads: HashMap<String, String>,
+    /// What filling the pools took.
+    refill: String,
 }
 
 pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
@@ -97,6 +101,7 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
 
     let startup_median_ms = verdict::median(&startup);
     let (ratios, targets) = verdict::assess(&rows, startup_median_ms, rss_pgbench)?;
+    notes.push(prepared.refill.clone());
     if ctx.plan.smoke {
         notes.push("smoke mode: tiny load; the figures say nothing about performance".into());
     }
@@ -186,6 +191,7 @@ async fn tiers(ctx: &Ctx<'_>, admin: &Admin, db: &PgPool) -> anyhow::Result<Tier
     let per_tier = ctx.plan.purchases.div_ceil(count);
     let target = i32::try_from((per_tier + low_water + 20).min(POOL_CAP))?;
     let mut sets: HashMap<&str, Vec<Uuid>> = HashMap::new();
+    let created = Instant::now();
     for (canonical, low, tgt) in [
         ("bench-fulfil", LOW_WATER, target),
         ("bench-slow", LOW_WATER, target),
@@ -220,6 +226,7 @@ async fn tiers(ctx: &Ctx<'_>, admin: &Admin, db: &PgPool) -> anyhow::Result<Tier
         slow: sets.remove("bench-slow").unwrap_or_default(),
         pgbench: sets.remove("bench-pgbench").unwrap_or_default(),
         count,
+        created,
     })
 }
 
@@ -251,18 +258,26 @@ async fn prepare(
     let payloads = purchases::pay_all(ctx.stripe, fulfil.iter().chain(&slow))?;
     let fill_started = Instant::now();
     seed::wait_pools_full(db, Duration::from_secs(600), ctx.begun).await?;
-    seed::wait_reconciled(db, Duration::from_secs(60)).await?;
-    say(
-        ctx.begun,
-        &format!(
-            "pools full (waited {:.1} s after checkouts)",
-            fill_started.elapsed().as_secs_f64()
-        ),
+    let fill_secs = tiers.created.elapsed().as_secs_f64();
+    let tier_ids: Vec<Uuid> = tiers.fulfil.iter().chain(&tiers.slow).copied().collect();
+    let minted: i64 = sqlx::query_scalar(
+        "select count(*) from install_token where tier_id = any($1) and origin = 'minted'",
+    )
+    .bind(&tier_ids)
+    .fetch_one(db)
+    .await?;
+    let refill = format!(
+        "pool refill: {minted} tokens minted through the Xano simulator in {fill_secs:.1} s ({:.0}/s), {:.1} s of it after the checkouts",
+        minted as f64 / fill_secs,
+        fill_started.elapsed().as_secs_f64()
     );
+    say(ctx.begun, &refill);
+    seed::wait_reconciled(db, Duration::from_secs(60)).await?;
     Ok(Prepared {
         fulfil,
         slow,
         payloads,
+        refill,
     })
 }
 
