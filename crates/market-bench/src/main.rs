@@ -120,7 +120,7 @@ impl Plan {
                 warmup: secs(args.warmup, 0.2),
                 concurrency: args.concurrency.unwrap_or(4),
                 purchases: args.purchases.unwrap_or(100),
-                pgbench_purchases: args.pgbench_purchases.unwrap_or(20_000),
+                pgbench_purchases: args.pgbench_purchases.unwrap_or(3_000),
                 startup_runs: args.startup_runs.unwrap_or(2),
             }
         } else {
