@@ -23,20 +23,15 @@ use crate::load::histogram;
 /// The purchase id of pgbench purchase `n`, as SQL (must match [`PURCHASE_ID`] in the script).
 pub const PURCHASE_ID_SQL: &str = "('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid";
 
-/// One fulfilment, as `payments::apply` runs it (BEGIN and COMMIT included).
+/// One fulfilment, as `payments::apply` runs it (BEGIN and COMMIT included): the fast path of a
+/// pending purchase paid while its pool has tokens.
 pub const SCRIPT: &str = r#"BEGIN;
 insert into stripe_event (stripe_event_id, type, livemode, outcome) values ('evt_pgb_' || nextval('market_bench_pgbench_seq'), 'checkout.session.completed', false, 'processing') on conflict (stripe_event_id) do nothing returning substr(stripe_event_id, 9)::bigint as n, ('00000000-0000-4000-8000-' || lpad(substr(stripe_event_id, 9), 12, '0'))::uuid as pid \gset
 insert into stripe_payment (payment_intent_id, purchase_id) select 'pi_pgb_' || :n, :pid where exists (select 1 from purchase where purchase_id = :pid) on conflict (payment_intent_id) do update set purchase_id = coalesce(stripe_payment.purchase_id, excluded.purchase_id) returning fully_refunded, disputed;
-select * from purchase where purchase_id = :pid for update \gset p_
-update purchase set checkout_session_id = coalesce(checkout_session_id, 'cs_pgb_' || :n), payment_intent_id = coalesce(payment_intent_id, 'pi_pgb_' || :n) where purchase_id = :pid;
-update purchase set status = 'paid', paid_at = case when 'paid' in ('paid', 'fulfilled') then coalesce(paid_at, now()) else paid_at end, fulfilled_at = case when 'paid' = 'fulfilled' then coalesce(fulfilled_at, now()) else fulfilled_at end, closed_at = case when 'paid' in ('refunded', 'disputed', 'revoked', 'expired', 'failed') then now() else closed_at end where purchase_id = :pid;
-insert into audit_event (actor, action, listing_id, tier_id, purchase_id, install_token_id, detail) values ('stripe', 'purchase.paid', null, null, :pid, null, '{"from":"pending","to":"paid"}');
-select exists (select 1 from install_token where purchase_id = :pid and state = 'assigned');
-update install_token set state = 'assigned', purchase_id = :pid, assigned_at = now() where install_token_id = (select install_token_id from install_token where tier_id = :p_tier_id and state = 'available' order by install_token_id limit 1 for update skip locked) returning install_token_id as token \gset
-update purchase set status = 'fulfilled', paid_at = case when 'fulfilled' in ('paid', 'fulfilled') then coalesce(paid_at, now()) else paid_at end, fulfilled_at = case when 'fulfilled' = 'fulfilled' then coalesce(fulfilled_at, now()) else fulfilled_at end, closed_at = case when 'fulfilled' in ('refunded', 'disputed', 'revoked', 'expired', 'failed') then now() else closed_at end where purchase_id = :pid;
-insert into audit_event (actor, action, listing_id, tier_id, purchase_id, install_token_id, detail) values ('stripe', 'purchase.fulfilled', null, null, :pid, null, '{"from":"paid","to":"fulfilled"}');
-insert into audit_event (actor, action, listing_id, tier_id, purchase_id, install_token_id, detail) values ('stripe', 'token.assigned', null, null, :pid, :token, '{}');
-select (select count(*) from (select 1 from install_token where tier_id = t.tier_id and state = 'available' limit t.pool_low_water) a) < t.pool_low_water from tier t where t.tier_id = :p_tier_id and t.active;
+update purchase set checkout_session_id = coalesce(checkout_session_id, 'cs_pgb_' || :n), payment_intent_id = coalesce(payment_intent_id, 'pi_pgb_' || :n) where purchase_id = :pid and (checkout_session_id is null or checkout_session_id = 'cs_pgb_' || :n) returning * \gset p_
+with claimed as (update install_token set state = 'assigned', purchase_id = :pid, assigned_at = now() where install_token_id = (select install_token_id from install_token where tier_id = :p_tier_id and state = 'available' order by install_token_id limit 1 for update skip locked) returning install_token_id) select (select install_token_id from claimed) as token, coalesce((select (select count(*) from (select 1 from install_token where tier_id = t.tier_id and state = 'available' limit t.pool_low_water + 1) a) - (select count(*) from claimed) < t.pool_low_water from tier t where t.tier_id = :p_tier_id and t.active), false) as low \gset
+update purchase set status = 'fulfilled', paid_at = coalesce(paid_at, now()), fulfilled_at = coalesce(fulfilled_at, now()) where purchase_id = :pid;
+insert into audit_event (actor, action, listing_id, tier_id, purchase_id, install_token_id, detail) select actor, action, listing_id, tier_id, purchase_id, install_token_id, detail from unnest(array['stripe', 'stripe', 'stripe'], array['purchase.paid', 'purchase.fulfilled', 'token.assigned'], array[null, null, null]::uuid[], array[null, null, null]::uuid[], array[:pid, :pid, :pid]::uuid[], array[null, null, :token]::bigint[], array['{"from":"pending","to":"paid"}', '{"from":"paid","to":"fulfilled"}', '{}']::jsonb[]) with ordinality as e(actor, action, listing_id, tier_id, purchase_id, install_token_id, detail, k) order by k;
 update stripe_event set outcome = 'fulfilled', purchase_id = :pid where stripe_event_id = 'evt_pgb_' || :n;
 COMMIT;
 "#;

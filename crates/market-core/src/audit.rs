@@ -102,6 +102,27 @@ impl<'a> Audit<'a> {
     }
 }
 
+/// Writes several entries in one statement (one round trip), in the given order.
+pub async fn write_all(conn: &mut PgConnection, entries: &[Audit<'_>]) -> Result<()> {
+    sqlx::query(
+        "insert into audit_event (actor, action, listing_id, tier_id, purchase_id, install_token_id, detail)
+         select actor, action, listing_id, tier_id, purchase_id, install_token_id, detail
+         from unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::bigint[], $7::jsonb[])
+              with ordinality as e(actor, action, listing_id, tier_id, purchase_id, install_token_id, detail, n)
+         order by n",
+    )
+    .bind(entries.iter().map(|e| e.actor.label()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.action).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.listing.map(|id| id.0)).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.tier.map(|id| id.0)).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.purchase.map(|id| id.0)).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.token.map(|id| id.0)).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| &e.detail).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// One row of the log, as operators read it.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct AuditEntry {

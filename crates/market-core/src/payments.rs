@@ -232,36 +232,17 @@ async fn session(
     }
     .flatten();
 
-    let Some(purchase) = lock(conn, facts.purchase).await? else {
+    let linked = link_session(conn, facts).await?;
+    let Some(purchase) = linked else {
+        if lock(conn, facts.purchase).await?.is_some() {
+            tracing::warn!(purchase.id = %facts.purchase, "Checkout Session does not belong to the purchase; ignored");
+        }
         return Ok(Outcome {
             purchase: None,
             status: None,
             effect: Effect::UnknownPurchase,
         });
     };
-    if purchase
-        .checkout_session_id
-        .as_deref()
-        .is_some_and(|s| s != facts.session_id)
-    {
-        tracing::warn!(purchase.id = %purchase.purchase_id, "Checkout Session does not belong to the purchase; ignored");
-        return Ok(Outcome {
-            purchase: None,
-            status: None,
-            effect: Effect::UnknownPurchase,
-        });
-    }
-    sqlx::query(
-        "update purchase
-         set checkout_session_id = coalesce(checkout_session_id, $2),
-             payment_intent_id = coalesce(payment_intent_id, $3)
-         where purchase_id = $1",
-    )
-    .bind(purchase.purchase_id)
-    .bind(&facts.session_id)
-    .bind(&facts.payment_intent)
-    .execute(&mut *conn)
-    .await?;
 
     // A refund or dispute recorded before the payment arrived wins over the payment.
     let event = match tombstone {
@@ -272,6 +253,16 @@ async fn session(
     let Some(event) = event else {
         return Ok(unchanged(&purchase));
     };
+    if purchase.status == PurchaseStatus::Pending
+        && event == PurchaseEvent::Paid
+        && let Some(token) = pay_from_pool(conn, &purchase, actor).await?
+    {
+        return Ok(Outcome {
+            purchase: Some(purchase.purchase_id),
+            status: Some(PurchaseStatus::Fulfilled),
+            effect: Effect::Fulfilled { token },
+        });
+    }
     match transition(conn, &purchase, event, actor).await? {
         Some(PurchaseStatus::Paid) => {
             let effect = fulfil_locked(conn, &purchase, actor).await?;
@@ -316,6 +307,23 @@ async fn session(
         }
         None => Ok(unchanged(&purchase)),
     }
+}
+
+/// Locks the purchase and links the session in one statement; a session that is not the
+/// purchase's matches no row (and changes nothing).
+async fn link_session(conn: &mut PgConnection, facts: &SessionFacts) -> Result<Option<Purchase>> {
+    Ok(sqlx::query_as::<_, Purchase>(
+        "update purchase
+         set checkout_session_id = coalesce(checkout_session_id, $2),
+             payment_intent_id = coalesce(payment_intent_id, $3)
+         where purchase_id = $1 and (checkout_session_id is null or checkout_session_id = $2)
+         returning *",
+    )
+    .bind(facts.purchase)
+    .bind(&facts.session_id)
+    .bind(&facts.payment_intent)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 async fn refund(
@@ -493,6 +501,53 @@ fn status_action(status: PurchaseStatus) -> &'static str {
         PurchaseStatus::Expired => "purchase.expired",
         PurchaseStatus::Failed => "purchase.failed",
     }
+}
+
+/// The launch-day case in few round trips: a locked, pending purchase is paid and its tier's pool
+/// has a token. Claims it (checking the low-water mark in the same statement), moves the purchase
+/// straight to `fulfilled`, and writes the audit entries of both steps and of the assignment in
+/// one insert — as [`transition`] and [`fulfil_locked`] would, in 3 statements instead of 8. A
+/// pending purchase holds no token, so there is nothing to check first. `None`: the pool is empty,
+/// nothing was changed, and the caller takes the general path (which queues a mint).
+async fn pay_from_pool(
+    conn: &mut PgConnection,
+    purchase: &Purchase,
+    actor: &Actor,
+) -> Result<Option<TokenId>> {
+    let (token, low) =
+        pool::claim_reporting_low(conn, purchase.tier_id, purchase.purchase_id).await?;
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "update purchase
+         set status = $2, paid_at = coalesce(paid_at, now()), fulfilled_at = coalesce(fulfilled_at, now())
+         where purchase_id = $1",
+    )
+    .bind(purchase.purchase_id)
+    .bind(PurchaseStatus::Fulfilled)
+    .execute(&mut *conn)
+    .await?;
+    let step = |from: PurchaseStatus, to: PurchaseStatus| {
+        Audit::new(actor, status_action(to))
+            .purchase(purchase.purchase_id)
+            .detail(serde_json::json!({ "from": from, "to": to }))
+    };
+    crate::audit::write_all(
+        conn,
+        &[
+            step(PurchaseStatus::Pending, PurchaseStatus::Paid),
+            step(PurchaseStatus::Paid, PurchaseStatus::Fulfilled),
+            Audit::new(actor, "token.assigned")
+                .purchase(purchase.purchase_id)
+                .token(token),
+        ],
+    )
+    .await?;
+    if low {
+        queue::enqueue(conn, JobKind::ReplenishPool, &purchase.tier_id.to_string()).await?;
+    }
+    Ok(Some(token))
 }
 
 /// Gives a locked, paid (or fulfilled but token-less) purchase a token from its tier's pool; when the

@@ -43,6 +43,42 @@ pub async fn claim(
     Ok(token)
 }
 
+/// [`claim`] and the low-water check of [`top_up_if_low`] in one statement (one round trip, for the
+/// purchase path): the token taken, if any, and whether fewer than the tier's low-water mark are
+/// left. The count reads the statement's snapshot, taken before the claim, so the claimed token is
+/// subtracted; it stops at `pool_low_water + 1` index entries.
+pub async fn claim_reporting_low(
+    conn: &mut PgConnection,
+    tier: TierId,
+    purchase: PurchaseId,
+) -> Result<(Option<TokenId>, bool)> {
+    Ok(sqlx::query_as::<_, (Option<TokenId>, bool)>(
+        "with claimed as (
+             update install_token
+             set state = 'assigned', purchase_id = $2, assigned_at = now()
+             where install_token_id = (
+                 select install_token_id from install_token
+                 where tier_id = $1 and state = 'available'
+                 order by install_token_id
+                 limit 1
+                 for update skip locked
+             )
+             returning install_token_id
+         )
+         select (select install_token_id from claimed),
+                coalesce((select (select count(*) from (
+                                      select 1 from install_token
+                                      where tier_id = t.tier_id and state = 'available'
+                                      limit t.pool_low_water + 1) a)
+                                 - (select count(*) from claimed) < t.pool_low_water
+                          from tier t where t.tier_id = $1 and t.active), false)",
+    )
+    .bind(tier)
+    .bind(purchase)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
 /// Queues a replenisher for `tier` when fewer than its low-water mark of tokens are available.
 /// Cheap enough for the purchase path: it counts at most `pool_low_water` index entries.
 pub async fn top_up_if_low(conn: &mut PgConnection, tier: TierId) -> Result<()> {
