@@ -33,54 +33,50 @@ pub struct CatalogTier {
     pub purchasable: bool,
 }
 
+/// One row of the catalog query: a listing and one of its tiers.
 #[derive(sqlx::FromRow)]
-struct ListingRow {
-    listing_id: ListingId,
+struct Row {
     canonical: String,
     title: String,
     description: String,
+    #[sqlx(flatten)]
+    tier: CatalogTier,
 }
 
 /// Active listings with at least one active tier, by canonical; `only` narrows to one listing.
+///
+/// One query (one round trip, one connection from the pool): storefronts read this on every page
+/// view, so it must cost as little of PostgreSQL as it can.
 pub async fn listings(pool: &PgPool, only: Option<&str>) -> Result<Vec<CatalogListing>> {
-    let rows = sqlx::query_as::<_, ListingRow>(
-        "select listing_id, canonical, title, description from listing
-         where active and ($1::text is null or canonical = $1)
-         order by canonical",
-    )
-    .bind(only)
-    .fetch_all(pool)
-    .await?;
-    let tiers = sqlx::query_as::<_, CatalogTier>(
-        "select t.tier_id, t.listing_id, t.slug, t.name, t.price_amount, t.currency, t.max_installs,
+    let rows = sqlx::query_as::<_, Row>(
+        "select l.canonical, l.title, l.description,
+                t.tier_id, t.listing_id, t.slug, t.name, t.price_amount, t.currency, t.max_installs,
                 true as purchasable
-         from tier t join listing l using (listing_id)
-         where t.active and l.active and ($1::text is null or l.canonical = $1)
-         order by t.price_amount, t.slug",
+         from listing l join tier t using (listing_id)
+         where l.active and t.active and ($1::text is null or l.canonical = $1)
+         order by l.canonical, t.price_amount, t.slug",
     )
     .bind(only)
     .fetch_all(pool)
     .await?;
 
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let snippet_url = Canonical::parse(&row.canonical)
-                .map(|c| c.snippet_url())
-                .unwrap_or_default();
-            CatalogListing {
-                tiers: tiers
-                    .iter()
-                    .filter(|t| t.listing_id == row.listing_id)
-                    .cloned()
-                    .collect(),
-                listing_id: row.listing_id,
+    let mut listings: Vec<CatalogListing> = Vec::new();
+    for row in rows {
+        match listings.last_mut() {
+            Some(listing) if listing.listing_id == row.tier.listing_id => {
+                listing.tiers.push(row.tier);
+            }
+            _ => listings.push(CatalogListing {
+                listing_id: row.tier.listing_id,
+                snippet_url: Canonical::parse(&row.canonical)
+                    .map(|c| c.snippet_url())
+                    .unwrap_or_default(),
                 canonical: row.canonical,
                 title: row.title,
                 description: row.description,
-                snippet_url,
-            }
-        })
-        .filter(|listing| !listing.tiers.is_empty())
-        .collect())
+                tiers: vec![row.tier],
+            }),
+        }
+    }
+    Ok(listings)
 }
