@@ -32,16 +32,8 @@ pub const XANO_KINDS: [&str; 6] = [
     "xano_commit_then_fail",
     "xano_token_revoked",
 ];
-/// Every crash point in the service (`market_http::crashpoints::CRASH_POINTS`).
-pub const CRASH_POINTS: [&str; 7] = [
-    "after_event_recorded",
-    "after_job_claimed",
-    "before_xano_mint",
-    "after_xano_mint_before_record",
-    "after_webhook_commit_before_response",
-    "after_checkout_commit_before_response",
-    "after_success_page_commit_before_response",
-];
+/// Every crash point in the service: the list the service itself checks `MARKET_CRASHPOINTS` against.
+pub use market_http::crashpoints::CRASH_POINTS;
 
 pub struct Nemesis {
     pub(crate) cluster: Arc<Cluster>,
