@@ -7,6 +7,8 @@
 //! - A running job whose lease ran out is claimable again with `attempt + 1`, and the worker that
 //!   lost it can no longer finish, heartbeat or hold it: its writes match no row. That holds even
 //!   when the new claim is by the same instance (same lease owner), where only the attempt differs.
+//! - A job parked for a refused credential is never left parked once the credential works again,
+//!   whichever of the park and the heal commits first.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,6 +21,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use market_core::health;
 use market_core::jobs::queue::{self, Finish, Job, JobKind};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -310,4 +313,48 @@ async fn a_job_its_own_instance_claims_again_fences_the_stale_worker_by_attempt_
     assert_eq!(job_row(pool, stale.job_id).await, before);
     assert!(queue::finish(pool, fresh, &Finish::Done).await.unwrap());
     assert_eq!(job_row(pool, stale.job_id).await.state, "done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_park_that_lands_after_the_credential_healed_queues_the_job_instead() {
+    // Arrange: two jobs running; Xano refused the credential for both.
+    let db = TestDb::new(&market_core::MIGRATOR).await;
+    let pool = db.pool();
+    let mut conn = pool.acquire().await.unwrap();
+    for subject in ["early", "late"] {
+        assert!(
+            queue::enqueue(&mut conn, JobKind::DeleteToken, subject)
+                .await
+                .unwrap()
+        );
+    }
+    drop(conn);
+    let jobs = queue::claim(pool, Uuid::new_v4(), 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let lease_of = |subject: &str| jobs.iter().find(|j| j.subject == subject).unwrap().lease();
+    let (early, late) = (lease_of("early"), lease_of("late"));
+    let park = Finish::Park {
+        error: "Xano refused our credential".into(),
+    };
+    health::record_refusal(pool, &master_api::Error::Forbidden)
+        .await
+        .unwrap();
+
+    // Act: one worker parks before the credential heals (another instance's probe succeeds), the
+    // other parks only after the heal resumed every parked job.
+    assert!(queue::finish(pool, early, &park).await.unwrap());
+    assert_eq!(job_row(pool, early.job_id).await.state, "parked");
+    health::record_success(pool).await.unwrap();
+    assert!(queue::finish(pool, late, &park).await.unwrap());
+
+    // Assert: both are queued again; nothing would ever have resumed a job parked after the heal.
+    for lease in [early, late] {
+        let row = job_row(pool, lease.job_id).await;
+        assert_eq!((row.state.as_str(), row.lease_owner), ("queued", None));
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("Xano refused our credential")
+        );
+    }
 }

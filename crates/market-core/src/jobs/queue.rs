@@ -179,14 +179,43 @@ pub enum Finish {
 }
 
 /// Records how the run ended; `false` when the lease had been lost (nothing is written then).
+///
+/// A park must not outlive the refusal that caused it. Between a worker's 401/403 and its park,
+/// another instance may see the credential work again and resume every parked job — before this one
+/// is parked, so nothing would ever resume it. The park therefore reads the credential's health under
+/// a share lock on its row, which a heal (`health::record_success`) updates before it resumes the
+/// parked jobs: either the heal comes first and the job goes back in the queue instead, or the park
+/// commits first and the heal's resume finds it.
 pub async fn finish(pool: &PgPool, lease: Lease, finish: &Finish) -> Result<bool> {
     let (state, after, error): (&str, Duration, Option<&str>) = match finish {
         Finish::Done => ("done", Duration::ZERO, None),
         Finish::Retry { after, error } => ("queued", *after, Some(error)),
-        Finish::Park { error } => ("parked", Duration::ZERO, Some(error)),
+        Finish::Park { error } => {
+            let mut tx = pool.begin().await?;
+            let healthy = sqlx::query_scalar::<_, bool>(
+                "select state = 'healthy' from xano_health for share",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            let state = if healthy { "queued" } else { "parked" };
+            let written = record(&mut tx, lease, state, Duration::ZERO, Some(error)).await?;
+            tx.commit().await?;
+            return Ok(written);
+        }
         Finish::Fail { error } => ("failed", Duration::ZERO, Some(error)),
         Finish::Reschedule { after } => ("rescheduled", *after, None),
     };
+    let mut conn = pool.acquire().await?;
+    record(&mut conn, lease, state, after, error).await
+}
+
+async fn record(
+    conn: &mut PgConnection,
+    lease: Lease,
+    state: &str,
+    after: Duration,
+    error: Option<&str>,
+) -> Result<bool> {
     let updated = sqlx::query(
         "update job
          set state = (case when $4 = 'rescheduled' then 'queued' else $4 end)::job_state,
@@ -203,7 +232,7 @@ pub async fn finish(pool: &PgPool, lease: Lease, finish: &Finish) -> Result<bool
     .bind(state)
     .bind(after.as_secs_f64())
     .bind(error)
-    .execute(pool)
+    .execute(conn)
     .await?
     .rows_affected();
     Ok(updated == 1)
