@@ -15,6 +15,7 @@
 //!
 //! The domain (and every invariant) lives in `market-core`; nothing here decides what a purchase is.
 
+pub mod catalog_cache;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "failpoints")]

@@ -18,11 +18,16 @@ use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
+use crate::catalog_cache::CatalogCache;
 use crate::config::AdminToken;
 use crate::error;
 use crate::routes;
 use crate::state::{AppState, Mode, origin_of};
 use crate::stripe::StripeGateway;
+
+/// How long an instance answers the public catalog from memory before reading it again: how far
+/// behind a change made elsewhere (another instance, `market tiers apply`) it may be.
+const CATALOG_TTL: Duration = Duration::from_secs(1);
 
 /// Everything [`Application::build`] needs, already validated.
 #[derive(Debug)]
@@ -96,6 +101,7 @@ impl Application {
             return_origins,
             mode: settings.mode,
             metrics: crate::metrics::recorder(),
+            catalog: CatalogCache::new(CATALOG_TTL),
         });
 
         let cors_origins: Vec<String> = settings.cors_origins.iter().map(origin_of).collect();

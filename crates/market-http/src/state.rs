@@ -5,6 +5,7 @@ use market_core::receipt::ReceiptSecret;
 use metrics_exporter_prometheus::PrometheusHandle;
 use url::Url;
 
+use crate::catalog_cache::CatalogCache;
 use crate::config::AdminToken;
 use crate::stripe::StripeGateway;
 
@@ -37,6 +38,8 @@ pub struct AppState {
     pub return_origins: Vec<String>,
     pub mode: Mode,
     pub metrics: Option<PrometheusHandle>,
+    /// The public catalog, in memory; admin handlers invalidate it after their commits.
+    pub catalog: CatalogCache,
 }
 
 impl AppState {

@@ -1,5 +1,8 @@
-//! `GET /v1/listings` and `GET /v1/listings/{canonical}`: what is for sale.
+//! `GET /v1/listings` and `GET /v1/listings/{canonical}`: what is for sale, answered from the
+//! instance's in-memory copy (`catalog_cache`: at most 1 s behind other instances' changes).
 
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use market_core::catalog;
 use serde::Serialize;
@@ -74,12 +77,8 @@ impl From<catalog::CatalogListing> for ListingBody {
 /// Active listings with their active tiers.
 #[utoipa::path(get, path = "/v1/listings", tag = "catalog", responses((status = 200, body = ListingsBody)))]
 pub async fn list_listings(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let listings = catalog::listings(state.db(), None).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("cache-control", "public, max-age=5"))
-        .json(ListingsBody {
-            listings: listings.into_iter().map(Into::into).collect(),
-        }))
+    let catalog = state.catalog.get(state.db()).await?;
+    Ok(json(catalog.all.clone()))
 }
 
 /// One active listing.
@@ -94,12 +93,18 @@ pub async fn get_listing(
     state: web::Data<AppState>,
     canonical: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let listing = catalog::listings(state.db(), Some(canonical.as_str()))
-        .await?
-        .into_iter()
-        .next()
+    let catalog = state.catalog.get(state.db()).await?;
+    let listing = catalog
+        .by_canonical
+        .get(canonical.as_str())
         .ok_or_else(|| ApiError::not_found("listing"))?;
-    Ok(HttpResponse::Ok()
+    Ok(json(listing.clone()))
+}
+
+/// A catalog body as sent; shared caches may keep it a few seconds.
+fn json(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
         .insert_header(("cache-control", "public, max-age=5"))
-        .json(ListingBody::from(listing)))
+        .body(body)
 }

@@ -159,6 +159,7 @@ pub async fn put_listing(
     let mut tx = state.db().begin().await?;
     let (listing, change) = listings::upsert(&mut tx, &spec, &admin.actor()).await?;
     tx.commit().await?;
+    state.catalog.invalidate();
     let change = serde_json::to_value(change).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(ChangeBody {
         change,
@@ -194,6 +195,7 @@ pub async fn put_tier(
     let mut tx = state.db().begin().await?;
     let change = tiers::apply(&mut tx, listing.listing_id, &spec, &admin.actor()).await?;
     tx.commit().await?;
+    state.catalog.invalidate();
     let change = serde_json::to_value(change).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(ChangeBody {
         change,
@@ -213,6 +215,7 @@ pub async fn deactivate_tier(
     let mut tx = state.db().begin().await?;
     let change = tiers::deactivate(&mut tx, TierId(*tier), &admin.actor()).await?;
     tx.commit().await?;
+    state.catalog.invalidate();
     Ok(HttpResponse::Ok().json(change))
 }
 
