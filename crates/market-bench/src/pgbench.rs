@@ -3,7 +3,7 @@
 //!
 //! The script mirrors, statement for statement, what `market_core::payments::apply` executes for a
 //! fresh, paid `checkout.session.completed` whose purchase is pending and whose tier's pool has
-//! tokens (see `payments.rs`, `pool.rs`, `audit.rs`). Keep the two in step: the tool also runs
+//! tokens (see `payments/`, `pool.rs`, `audit.rs`). Keep the two in step: the tool also runs
 //! `payments::apply` once in-process through a counting proxy (`wire.rs`) and prints both counts,
 //! so a drift shows up in every report.
 //!

@@ -13,14 +13,24 @@
 //!   Both paths lock `stripe_payment` before `purchase`, so they cannot deadlock.
 //!
 //! Nothing here calls Xano: fulfilment takes a token from the pool, or queues a job when it is empty.
+//!
+//! Here: the facts, the transaction and Checkout Session facts; `fulfil.rs`: a paid purchase gets
+//! its token; `closing.rs`: refunds, disputes and revocations.
+
+mod closing;
+mod fulfil;
+
+pub use closing::revoke_by_operator;
+use closing::{dispute, refund, revoke_locked};
+pub(crate) use fulfil::fulfil_locked;
+use fulfil::pay_from_pool;
 
 use sqlx::PgConnection;
 use sqlx::PgPool;
 
 use crate::audit::{Actor, Audit};
-use crate::jobs::queue::{self, JobKind};
 use crate::purchases::Purchase;
-use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, TokenId, db, pool};
+use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, TokenId, db};
 
 /// The inbox entry of a webhook delivery.
 #[derive(Clone, Copy, Debug)]
@@ -326,114 +336,6 @@ async fn link_session(conn: &mut PgConnection, facts: &SessionFacts) -> Result<O
     .await?)
 }
 
-async fn refund(
-    conn: &mut PgConnection,
-    payment_intent: &str,
-    amount_refunded: i64,
-    fully_refunded: bool,
-    actor: &Actor,
-) -> Result<Outcome> {
-    let purchase_id = sqlx::query_scalar::<_, Option<PurchaseId>>(
-        "insert into stripe_payment (payment_intent_id, amount_refunded, fully_refunded) values ($1, $2, $3)
-         on conflict (payment_intent_id) do update
-             set amount_refunded = greatest(stripe_payment.amount_refunded, excluded.amount_refunded),
-                 fully_refunded = stripe_payment.fully_refunded or excluded.fully_refunded
-         returning purchase_id",
-    )
-    .bind(payment_intent)
-    .bind(amount_refunded)
-    .bind(fully_refunded)
-    .fetch_one(&mut *conn)
-    .await?;
-    let Some(purchase) = locked_by_id(conn, purchase_id).await? else {
-        return Ok(Outcome {
-            purchase: None,
-            status: None,
-            effect: Effect::TombstoneRecorded,
-        });
-    };
-    sqlx::query("update purchase set amount_refunded = greatest(amount_refunded, $2) where purchase_id = $1")
-        .bind(purchase.purchase_id)
-        .bind(amount_refunded)
-        .execute(&mut *conn)
-        .await?;
-    if !fully_refunded {
-        Audit::new(actor, "purchase.partially_refunded")
-            .purchase(purchase.purchase_id)
-            .detail(serde_json::json!({ "amount_refunded": amount_refunded }))
-            .write(&mut *conn)
-            .await?;
-        return Ok(Outcome {
-            purchase: Some(purchase.purchase_id),
-            status: Some(purchase.status),
-            effect: Effect::PartialRefund,
-        });
-    }
-    close(conn, &purchase, PurchaseEvent::Refunded, actor).await
-}
-
-async fn dispute(conn: &mut PgConnection, payment_intent: &str, actor: &Actor) -> Result<Outcome> {
-    let purchase_id = sqlx::query_scalar::<_, Option<PurchaseId>>(
-        "insert into stripe_payment (payment_intent_id, disputed) values ($1, true)
-         on conflict (payment_intent_id) do update set disputed = true
-         returning purchase_id",
-    )
-    .bind(payment_intent)
-    .fetch_one(&mut *conn)
-    .await?;
-    let Some(purchase) = locked_by_id(conn, purchase_id).await? else {
-        return Ok(Outcome {
-            purchase: None,
-            status: None,
-            effect: Effect::TombstoneRecorded,
-        });
-    };
-    close(conn, &purchase, PurchaseEvent::Disputed, actor).await
-}
-
-/// Refund, dispute or revocation of a known purchase: close it and revoke whatever token it holds.
-async fn close(
-    conn: &mut PgConnection,
-    purchase: &Purchase,
-    event: PurchaseEvent,
-    actor: &Actor,
-) -> Result<Outcome> {
-    let Some(status) = transition(conn, purchase, event, actor).await? else {
-        return Ok(unchanged(purchase));
-    };
-    let tokens = revoke_locked(conn, purchase, actor).await?;
-    let effect = if tokens > 0 {
-        Effect::Revoking { tokens }
-    } else {
-        Effect::StatusChanged
-    };
-    Ok(Outcome {
-        purchase: Some(purchase.purchase_id),
-        status: Some(status),
-        effect,
-    })
-}
-
-/// An operator takes a purchase's access away without refunding it (a leaked token, abuse): the
-/// purchase becomes `revoked` and its token is deleted at Xano. Refunds go through Stripe instead,
-/// and come back as `charge.refunded`.
-pub async fn revoke_by_operator(
-    pool: &PgPool,
-    purchase: PurchaseId,
-    actor: &Actor,
-) -> Result<Outcome> {
-    db::retry_transient(|| async {
-        let mut tx = pool.begin().await?;
-        let Some(locked) = lock(&mut tx, purchase).await? else {
-            return Err(crate::Error::NotFound("purchase"));
-        };
-        let outcome = close(&mut tx, &locked, PurchaseEvent::Revoked, actor).await?;
-        tx.commit().await?;
-        Ok(outcome)
-    })
-    .await
-}
-
 fn unchanged(purchase: &Purchase) -> Outcome {
     Outcome {
         purchase: Some(purchase.purchase_id),
@@ -501,119 +403,4 @@ fn status_action(status: PurchaseStatus) -> &'static str {
         PurchaseStatus::Expired => "purchase.expired",
         PurchaseStatus::Failed => "purchase.failed",
     }
-}
-
-/// The launch-day case in few round trips: a locked, pending purchase is paid and its tier's pool
-/// has a token. Claims it (checking the low-water mark in the same statement), moves the purchase
-/// straight to `fulfilled`, and writes the audit entries of both steps and of the assignment in
-/// one insert — as [`transition`] and [`fulfil_locked`] would, in 3 statements instead of 8. A
-/// pending purchase holds no token, so there is nothing to check first. `None`: the pool is empty,
-/// nothing was changed, and the caller takes the general path (which queues a mint).
-async fn pay_from_pool(
-    conn: &mut PgConnection,
-    purchase: &Purchase,
-    actor: &Actor,
-) -> Result<Option<TokenId>> {
-    let (token, low) =
-        pool::claim_reporting_low(conn, purchase.tier_id, purchase.purchase_id).await?;
-    let Some(token) = token else {
-        return Ok(None);
-    };
-    sqlx::query(
-        "update purchase
-         set status = $2, paid_at = coalesce(paid_at, now()), fulfilled_at = coalesce(fulfilled_at, now())
-         where purchase_id = $1",
-    )
-    .bind(purchase.purchase_id)
-    .bind(PurchaseStatus::Fulfilled)
-    .execute(&mut *conn)
-    .await?;
-    let step = |from: PurchaseStatus, to: PurchaseStatus| {
-        Audit::new(actor, status_action(to))
-            .purchase(purchase.purchase_id)
-            .detail(serde_json::json!({ "from": from, "to": to }))
-    };
-    crate::audit::write_all(
-        conn,
-        &[
-            step(PurchaseStatus::Pending, PurchaseStatus::Paid),
-            step(PurchaseStatus::Paid, PurchaseStatus::Fulfilled),
-            Audit::new(actor, "token.assigned")
-                .purchase(purchase.purchase_id)
-                .token(token),
-        ],
-    )
-    .await?;
-    if low {
-        queue::enqueue(conn, JobKind::ReplenishPool, &purchase.tier_id.to_string()).await?;
-    }
-    Ok(Some(token))
-}
-
-/// Gives a locked, paid (or fulfilled but token-less) purchase a token from its tier's pool; when the
-/// pool is empty, queues a job that mints one. The purchase's `status` is as it was locked.
-pub(crate) async fn fulfil_locked(
-    conn: &mut PgConnection,
-    purchase: &Purchase,
-    actor: &Actor,
-) -> Result<Effect> {
-    let holds_one = sqlx::query_scalar::<_, bool>(
-        "select exists (select 1 from install_token where purchase_id = $1 and state = 'assigned')",
-    )
-    .bind(purchase.purchase_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    if holds_one {
-        return Ok(Effect::AlreadyFulfilled);
-    }
-    let effect =
-        if let Some(token) = pool::claim(conn, purchase.tier_id, purchase.purchase_id).await? {
-            if purchase.status != PurchaseStatus::Fulfilled {
-                let paid = Purchase {
-                    status: PurchaseStatus::Paid,
-                    ..purchase.clone()
-                };
-                transition(conn, &paid, PurchaseEvent::Fulfilled, actor).await?;
-            }
-            Audit::new(actor, "token.assigned")
-                .purchase(purchase.purchase_id)
-                .token(token)
-                .write(&mut *conn)
-                .await?;
-            Effect::Fulfilled { token }
-        } else {
-            queue::enqueue(
-                conn,
-                JobKind::MintForPurchase,
-                &purchase.purchase_id.to_string(),
-            )
-            .await?;
-            Audit::new(actor, "purchase.awaiting_token")
-                .purchase(purchase.purchase_id)
-                .write(&mut *conn)
-                .await?;
-            Effect::AwaitingToken
-        };
-    pool::top_up_if_low(conn, purchase.tier_id).await?;
-    Ok(effect)
-}
-
-/// Marks a closed purchase's live token for deletion at Xano and queues the deletion.
-async fn revoke_locked(conn: &mut PgConnection, purchase: &Purchase, actor: &Actor) -> Result<u64> {
-    let tokens = sqlx::query_scalar::<_, TokenId>(
-        "update install_token set state = 'revoking' where purchase_id = $1 and state = 'assigned'
-         returning install_token_id",
-    )
-    .bind(purchase.purchase_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    for token in &tokens {
-        queue::enqueue(conn, JobKind::DeleteToken, &token.to_string()).await?;
-        Audit::new(actor, "token.revoking")
-            .purchase(purchase.purchase_id)
-            .token(*token)
-            .write(&mut *conn)
-            .await?;
-    }
-    Ok(tokens.len() as u64)
 }

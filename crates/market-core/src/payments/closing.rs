@@ -1,0 +1,147 @@
+//! Closing a purchase: refunds, disputes and an operator's revocation. Each closes a known
+//! purchase and marks its live token for deletion at Xano; a refund or dispute for a purchase not
+//! (yet) known leaves a tombstone on `stripe_payment` that a later "paid" reads.
+
+use sqlx::{PgConnection, PgPool};
+
+use super::{Effect, Outcome, lock, locked_by_id, transition, unchanged};
+use crate::audit::{Actor, Audit};
+use crate::jobs::queue::{self, JobKind};
+use crate::purchases::Purchase;
+use crate::{PurchaseEvent, PurchaseId, Result, TokenId, db};
+
+pub(super) async fn refund(
+    conn: &mut PgConnection,
+    payment_intent: &str,
+    amount_refunded: i64,
+    fully_refunded: bool,
+    actor: &Actor,
+) -> Result<Outcome> {
+    let purchase_id = sqlx::query_scalar::<_, Option<PurchaseId>>(
+        "insert into stripe_payment (payment_intent_id, amount_refunded, fully_refunded) values ($1, $2, $3)
+         on conflict (payment_intent_id) do update
+             set amount_refunded = greatest(stripe_payment.amount_refunded, excluded.amount_refunded),
+                 fully_refunded = stripe_payment.fully_refunded or excluded.fully_refunded
+         returning purchase_id",
+    )
+    .bind(payment_intent)
+    .bind(amount_refunded)
+    .bind(fully_refunded)
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(purchase) = locked_by_id(conn, purchase_id).await? else {
+        return Ok(Outcome {
+            purchase: None,
+            status: None,
+            effect: Effect::TombstoneRecorded,
+        });
+    };
+    sqlx::query("update purchase set amount_refunded = greatest(amount_refunded, $2) where purchase_id = $1")
+        .bind(purchase.purchase_id)
+        .bind(amount_refunded)
+        .execute(&mut *conn)
+        .await?;
+    if !fully_refunded {
+        Audit::new(actor, "purchase.partially_refunded")
+            .purchase(purchase.purchase_id)
+            .detail(serde_json::json!({ "amount_refunded": amount_refunded }))
+            .write(&mut *conn)
+            .await?;
+        return Ok(Outcome {
+            purchase: Some(purchase.purchase_id),
+            status: Some(purchase.status),
+            effect: Effect::PartialRefund,
+        });
+    }
+    close(conn, &purchase, PurchaseEvent::Refunded, actor).await
+}
+
+pub(super) async fn dispute(
+    conn: &mut PgConnection,
+    payment_intent: &str,
+    actor: &Actor,
+) -> Result<Outcome> {
+    let purchase_id = sqlx::query_scalar::<_, Option<PurchaseId>>(
+        "insert into stripe_payment (payment_intent_id, disputed) values ($1, true)
+         on conflict (payment_intent_id) do update set disputed = true
+         returning purchase_id",
+    )
+    .bind(payment_intent)
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(purchase) = locked_by_id(conn, purchase_id).await? else {
+        return Ok(Outcome {
+            purchase: None,
+            status: None,
+            effect: Effect::TombstoneRecorded,
+        });
+    };
+    close(conn, &purchase, PurchaseEvent::Disputed, actor).await
+}
+
+/// Refund, dispute or revocation of a known purchase: close it and revoke whatever token it holds.
+async fn close(
+    conn: &mut PgConnection,
+    purchase: &Purchase,
+    event: PurchaseEvent,
+    actor: &Actor,
+) -> Result<Outcome> {
+    let Some(status) = transition(conn, purchase, event, actor).await? else {
+        return Ok(unchanged(purchase));
+    };
+    let tokens = revoke_locked(conn, purchase, actor).await?;
+    let effect = if tokens > 0 {
+        Effect::Revoking { tokens }
+    } else {
+        Effect::StatusChanged
+    };
+    Ok(Outcome {
+        purchase: Some(purchase.purchase_id),
+        status: Some(status),
+        effect,
+    })
+}
+
+/// An operator takes a purchase's access away without refunding it (a leaked token, abuse): the
+/// purchase becomes `revoked` and its token is deleted at Xano. Refunds go through Stripe instead,
+/// and come back as `charge.refunded`.
+pub async fn revoke_by_operator(
+    pool: &PgPool,
+    purchase: PurchaseId,
+    actor: &Actor,
+) -> Result<Outcome> {
+    db::retry_transient(|| async {
+        let mut tx = pool.begin().await?;
+        let Some(locked) = lock(&mut tx, purchase).await? else {
+            return Err(crate::Error::NotFound("purchase"));
+        };
+        let outcome = close(&mut tx, &locked, PurchaseEvent::Revoked, actor).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    })
+    .await
+}
+
+/// Marks a closed purchase's live token for deletion at Xano and queues the deletion.
+pub(super) async fn revoke_locked(
+    conn: &mut PgConnection,
+    purchase: &Purchase,
+    actor: &Actor,
+) -> Result<u64> {
+    let tokens = sqlx::query_scalar::<_, TokenId>(
+        "update install_token set state = 'revoking' where purchase_id = $1 and state = 'assigned'
+         returning install_token_id",
+    )
+    .bind(purchase.purchase_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for token in &tokens {
+        queue::enqueue(conn, JobKind::DeleteToken, &token.to_string()).await?;
+        Audit::new(actor, "token.revoking")
+            .purchase(purchase.purchase_id)
+            .token(*token)
+            .write(&mut *conn)
+            .await?;
+    }
+    Ok(tokens.len() as u64)
+}

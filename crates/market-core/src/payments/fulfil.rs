@@ -1,0 +1,105 @@
+//! Giving a paid purchase its token: from the pool in one short transaction, or, when the pool is
+//! empty, through a job that mints one.
+
+use sqlx::PgConnection;
+
+use super::{Effect, status_action, transition};
+use crate::audit::{Actor, Audit};
+use crate::jobs::queue::{self, JobKind};
+use crate::purchases::Purchase;
+use crate::{PurchaseEvent, PurchaseStatus, Result, TokenId, pool};
+
+/// The launch-day case in few round trips: a locked, pending purchase is paid and its tier's pool
+/// has a token. Claims it (checking the low-water mark in the same statement), moves the purchase
+/// straight to `fulfilled`, and writes the audit entries of both steps and of the assignment in
+/// one insert — as [`transition`] and [`fulfil_locked`] would, in 3 statements instead of 8. A
+/// pending purchase holds no token, so there is nothing to check first. `None`: the pool is empty,
+/// nothing was changed, and the caller takes the general path (which queues a mint).
+pub(super) async fn pay_from_pool(
+    conn: &mut PgConnection,
+    purchase: &Purchase,
+    actor: &Actor,
+) -> Result<Option<TokenId>> {
+    let (token, low) =
+        pool::claim_reporting_low(conn, purchase.tier_id, purchase.purchase_id).await?;
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "update purchase
+         set status = $2, paid_at = coalesce(paid_at, now()), fulfilled_at = coalesce(fulfilled_at, now())
+         where purchase_id = $1",
+    )
+    .bind(purchase.purchase_id)
+    .bind(PurchaseStatus::Fulfilled)
+    .execute(&mut *conn)
+    .await?;
+    let step = |from: PurchaseStatus, to: PurchaseStatus| {
+        Audit::new(actor, status_action(to))
+            .purchase(purchase.purchase_id)
+            .detail(serde_json::json!({ "from": from, "to": to }))
+    };
+    crate::audit::write_all(
+        conn,
+        &[
+            step(PurchaseStatus::Pending, PurchaseStatus::Paid),
+            step(PurchaseStatus::Paid, PurchaseStatus::Fulfilled),
+            Audit::new(actor, "token.assigned")
+                .purchase(purchase.purchase_id)
+                .token(token),
+        ],
+    )
+    .await?;
+    if low {
+        queue::enqueue(conn, JobKind::ReplenishPool, &purchase.tier_id.to_string()).await?;
+    }
+    Ok(Some(token))
+}
+
+/// Gives a locked, paid (or fulfilled but token-less) purchase a token from its tier's pool; when the
+/// pool is empty, queues a job that mints one. The purchase's `status` is as it was locked.
+pub(crate) async fn fulfil_locked(
+    conn: &mut PgConnection,
+    purchase: &Purchase,
+    actor: &Actor,
+) -> Result<Effect> {
+    let holds_one = sqlx::query_scalar::<_, bool>(
+        "select exists (select 1 from install_token where purchase_id = $1 and state = 'assigned')",
+    )
+    .bind(purchase.purchase_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if holds_one {
+        return Ok(Effect::AlreadyFulfilled);
+    }
+    let effect =
+        if let Some(token) = pool::claim(conn, purchase.tier_id, purchase.purchase_id).await? {
+            if purchase.status != PurchaseStatus::Fulfilled {
+                let paid = Purchase {
+                    status: PurchaseStatus::Paid,
+                    ..purchase.clone()
+                };
+                transition(conn, &paid, PurchaseEvent::Fulfilled, actor).await?;
+            }
+            Audit::new(actor, "token.assigned")
+                .purchase(purchase.purchase_id)
+                .token(token)
+                .write(&mut *conn)
+                .await?;
+            Effect::Fulfilled { token }
+        } else {
+            queue::enqueue(
+                conn,
+                JobKind::MintForPurchase,
+                &purchase.purchase_id.to_string(),
+            )
+            .await?;
+            Audit::new(actor, "purchase.awaiting_token")
+                .purchase(purchase.purchase_id)
+                .write(&mut *conn)
+                .await?;
+            Effect::AwaitingToken
+        };
+    pool::top_up_if_low(conn, purchase.tier_id).await?;
+    Ok(effect)
+}
