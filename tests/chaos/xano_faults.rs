@@ -133,7 +133,11 @@ impl Nemesis {
             self.history
                 .add("xano_faults_injected", faults.len().max(1) as u64);
             tokio::time::sleep(window).await;
+            if kind == "xano_token_revoked" {
+                self.await_credential_refused().await;
+            }
             if kind == "xano_commit_then_fail" {
+                self.await_commit_then_fail_used().await;
                 self.count_commit_then_fail_met(&faults).await;
             }
             self.heal_xano().await;
@@ -145,26 +149,56 @@ impl Nemesis {
         }
     }
 
-    /// How many of the commit-then-fail rules' creations were used up (rules still listed keep
-    /// their remaining count; used-up ones are gone).
-    async fn count_commit_then_fail_met(&self, injected: &[Value]) {
+    /// Keeps a commit-then-fail window open (up to 40 s more) until the service has made a token
+    /// creation that used one of its rules: creations come only when a pool runs low or a purchase
+    /// finds it empty, and a short window can pass without one (a CI run once never met this fault).
+    async fn await_commit_then_fail_used(&self) {
+        // 40 s: longer than the credential probe's 30 s, after a revoked-token window during which
+        // the workers claim nothing.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        let injected = self.commit_then_rules_left().await;
+        while !self.stopped() && tokio::time::Instant::now() < deadline {
+            match (injected, self.commit_then_rules_left().await) {
+                (Some(before), Some(now)) if now < before => return,
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+
+    /// Keeps a revoked-token window open (up to 40 s more) until the service has called Xano with
+    /// it and been refused: calls come only from jobs, and a short window can pass without one.
+    async fn await_credential_refused(&self) {
+        let url = format!("{}/calls", self.cluster.xano_control);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        while !self.stopped() && tokio::time::Instant::now() < deadline {
+            // Read without clearing: `count_calls_met` counts this window's calls afterwards.
+            if let Ok(response) = self.http.get(&url).send().await {
+                let calls: Vec<Value> = response.json().await.unwrap_or_default();
+                if calls
+                    .iter()
+                    .any(|c| matches!(c["status"].as_u64(), Some(401 | 403)))
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The creations the simulator's commit-then-fail rules have left (used-up rules are gone).
+    async fn commit_then_rules_left(&self) -> Option<u64> {
         let url = format!("{}/faults", self.cluster.xano_control);
-        let Ok(response) = self.http.get(&url).send().await else {
+        let response = self.http.get(&url).send().await.ok()?;
+        let left: Vec<Value> = response.json().await.ok()?;
+        Some(commit_then_count(&left))
+    }
+
+    /// How many of the commit-then-fail rules' creations were used up.
+    async fn count_commit_then_fail_met(&self, injected: &[Value]) {
+        let Some(left) = self.commit_then_rules_left().await else {
             return;
         };
-        let left: Vec<Value> = response.json().await.unwrap_or_default();
-        let count = |rules: &[Value]| -> u64 {
-            rules
-                .iter()
-                .filter(|r| {
-                    r["kind"]
-                        .as_str()
-                        .is_some_and(|k| k.starts_with("commit_then"))
-                })
-                .map(|r| r["count"].as_u64().unwrap_or(0))
-                .sum()
-        };
-        let met = count(injected).saturating_sub(count(&left));
+        let met = commit_then_count(injected).saturating_sub(left);
         self.history.add("xano_met:commit_then_fail", met);
     }
 
@@ -198,4 +232,17 @@ impl Nemesis {
             }
         }
     }
+}
+
+/// The creations a set of commit-then-fail rules covers.
+fn commit_then_count(rules: &[Value]) -> u64 {
+    rules
+        .iter()
+        .filter(|r| {
+            r["kind"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("commit_then"))
+        })
+        .map(|r| r["count"].as_u64().unwrap_or(0))
+        .sum()
 }
