@@ -8,7 +8,7 @@ use super::{Effect, Outcome, lock, locked_by_id, transition, unchanged};
 use crate::audit::{Actor, Audit};
 use crate::jobs::queue::{self, JobKind};
 use crate::purchases::Purchase;
-use crate::{PurchaseEvent, PurchaseId, Result, TokenId, db};
+use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, TokenId, db};
 
 pub(super) async fn refund(
     conn: &mut PgConnection,
@@ -30,11 +30,7 @@ pub(super) async fn refund(
     .fetch_one(&mut *conn)
     .await?;
     let Some(purchase) = locked_by_id(conn, purchase_id).await? else {
-        return Ok(Outcome {
-            purchase: None,
-            status: None,
-            effect: Effect::TombstoneRecorded,
-        });
+        return Ok(tombstone());
     };
     sqlx::query("update purchase set amount_refunded = greatest(amount_refunded, $2) where purchase_id = $1")
         .bind(purchase.purchase_id)
@@ -70,11 +66,7 @@ pub(super) async fn dispute(
     .fetch_one(&mut *conn)
     .await?;
     let Some(purchase) = locked_by_id(conn, purchase_id).await? else {
-        return Ok(Outcome {
-            purchase: None,
-            status: None,
-            effect: Effect::TombstoneRecorded,
-        });
+        return Ok(tombstone());
     };
     close(conn, &purchase, PurchaseEvent::Disputed, actor).await
 }
@@ -89,6 +81,16 @@ async fn close(
     let Some(status) = transition(conn, purchase, event, actor).await? else {
         return Ok(unchanged(purchase));
     };
+    revoke_closed(conn, purchase, status, actor).await
+}
+
+/// A purchase just moved to the closed `status`: revokes whatever token it holds, and says so.
+pub(super) async fn revoke_closed(
+    conn: &mut PgConnection,
+    purchase: &Purchase,
+    status: PurchaseStatus,
+    actor: &Actor,
+) -> Result<Outcome> {
     let tokens = revoke_locked(conn, purchase, actor).await?;
     let effect = if tokens > 0 {
         Effect::Revoking { tokens }
@@ -100,6 +102,15 @@ async fn close(
         status: Some(status),
         effect,
     })
+}
+
+/// A refund or dispute for a purchase not known yet: only the tombstone on `stripe_payment` changed.
+fn tombstone() -> Outcome {
+    Outcome {
+        purchase: None,
+        status: None,
+        effect: Effect::TombstoneRecorded,
+    }
 }
 
 /// An operator takes a purchase's access away without refunding it (a leaked token, abuse): the
@@ -123,11 +134,7 @@ pub async fn revoke_by_operator(
 }
 
 /// Marks a closed purchase's live token for deletion at Xano and queues the deletion.
-pub(super) async fn revoke_locked(
-    conn: &mut PgConnection,
-    purchase: &Purchase,
-    actor: &Actor,
-) -> Result<u64> {
+async fn revoke_locked(conn: &mut PgConnection, purchase: &Purchase, actor: &Actor) -> Result<u64> {
     let tokens = sqlx::query_scalar::<_, TokenId>(
         "update install_token set state = 'revoking' where purchase_id = $1 and state = 'assigned'
          returning install_token_id",

@@ -21,7 +21,7 @@ mod closing;
 mod fulfil;
 
 pub use closing::revoke_by_operator;
-use closing::{dispute, refund, revoke_locked};
+use closing::{dispute, refund, revoke_closed};
 pub(crate) use fulfil::fulfil_locked;
 use fulfil::pay_from_pool;
 
@@ -288,17 +288,7 @@ async fn session(
             })
         }
         Some(status @ (PurchaseStatus::Refunded | PurchaseStatus::Disputed)) => {
-            let tokens = revoke_locked(conn, &purchase, actor).await?;
-            let effect = if tokens > 0 {
-                Effect::Revoking { tokens }
-            } else {
-                Effect::StatusChanged
-            };
-            Ok(Outcome {
-                purchase: Some(purchase.purchase_id),
-                status: Some(status),
-                effect,
-            })
+            revoke_closed(conn, &purchase, status, actor).await
         }
         Some(status) => Ok(Outcome {
             purchase: Some(purchase.purchase_id),
