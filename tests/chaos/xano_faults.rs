@@ -133,11 +133,8 @@ impl Nemesis {
             self.history
                 .add("xano_faults_injected", faults.len().max(1) as u64);
             tokio::time::sleep(window).await;
-            if kind == "xano_token_revoked" {
-                self.await_credential_refused().await;
-            }
+            self.await_met(kind, &faults).await;
             if kind == "xano_commit_then_fail" {
-                self.await_commit_then_fail_used().await;
                 self.count_commit_then_fail_met(&faults).await;
             }
             self.heal_xano().await;
@@ -149,40 +146,42 @@ impl Nemesis {
         }
     }
 
-    /// Keeps a commit-then-fail window open (up to 40 s more) until the service has made a token
-    /// creation that used one of its rules: creations come only when a pool runs low or a purchase
-    /// finds it empty, and a short window can pass without one (a CI run once never met this fault).
-    async fn await_commit_then_fail_used(&self) {
-        // 40 s: longer than the credential probe's 30 s, after a revoked-token window during which
-        // the workers claim nothing.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-        let injected = self.commit_then_rules_left().await;
-        while !self.stopped() && tokio::time::Instant::now() < deadline {
-            match (injected, self.commit_then_rules_left().await) {
-                (Some(before), Some(now)) if now < before => return,
-                _ => tokio::time::sleep(Duration::from_millis(250)).await,
-            }
-        }
-    }
-
-    /// Keeps a revoked-token window open (up to 40 s more) until the service has called Xano with
-    /// it and been refused: calls come only from jobs, and a short window can pass without one.
-    async fn await_credential_refused(&self) {
-        let url = format!("{}/calls", self.cluster.xano_control);
+    /// Keeps the window open (up to 40 s more) until the service has met its fault at least once.
+    /// Xano is called only by jobs — a pool running low, a purchase finding it empty, a deletion,
+    /// a reconciliation — so a short window can pass without any call (CI runs have missed a 429
+    /// storm and a commit-then-fail window that way). 40 s outlasts the credential probe's 30 s,
+    /// after a revoked-token window during which the workers claim nothing.
+    async fn await_met(&self, kind: &str, injected: &[Value]) {
+        let Some(wanted) = met_kind_of(kind) else {
+            return;
+        };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
         while !self.stopped() && tokio::time::Instant::now() < deadline {
-            // Read without clearing: `count_calls_met` counts this window's calls afterwards.
-            if let Ok(response) = self.http.get(&url).send().await {
-                let calls: Vec<Value> = response.json().await.unwrap_or_default();
-                if calls
+            let met = if wanted == "xano_met:commit_then_fail" {
+                self.commit_then_rules_left()
+                    .await
+                    .is_some_and(|left| left < commit_then_count(injected))
+            } else {
+                // Read without clearing: `count_calls_met` counts this window's calls afterwards.
+                self.calls()
+                    .await
                     .iter()
-                    .any(|c| matches!(c["status"].as_u64(), Some(401 | 403)))
-                {
-                    return;
-                }
+                    .any(|call| faults_met(call).contains(&Some(wanted)))
+            };
+            if met {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// The simulator's call log since it was last cleared.
+    async fn calls(&self) -> Vec<Value> {
+        let url = format!("{}/calls", self.cluster.xano_control);
+        let Ok(response) = self.http.get(&url).send().await else {
+            return Vec::new();
+        };
+        response.json().await.unwrap_or_default()
     }
 
     /// The creations the simulator's commit-then-fail rules have left (used-up rules are gone).
@@ -204,31 +203,14 @@ impl Nemesis {
 
     /// Reads and clears the simulator's call log, and counts the faults in it.
     async fn count_calls_met(&self) {
-        let url = format!("{}/calls", self.cluster.xano_control);
-        let Ok(response) = self.http.get(&url).send().await else {
-            return;
-        };
-        let calls: Vec<Value> = response.json().await.unwrap_or_default();
+        let calls = self.calls().await;
         // Calls made between the read and the clear are not counted: the figures are lower bounds.
+        let url = format!("{}/calls", self.cluster.xano_control);
         let _ = self.http.delete(&url).send().await;
         self.history.add("xano_calls", calls.len() as u64);
         for call in &calls {
-            let status = call["status"].as_u64().unwrap_or(0);
-            let slow = call["ended_ms"].as_f64().unwrap_or(0.0)
-                - call["started_ms"].as_f64().unwrap_or(0.0)
-                >= 2000.0;
-            let kind = match status {
-                429 => Some("xano_met:429"),
-                // 0: no complete answer (a dropped connection, or a client that gave up).
-                0 | 500..=599 => Some("xano_met:5xx_or_dropped"),
-                401 | 403 => Some("xano_met:credential_refused"),
-                _ => None,
-            };
-            if let Some(kind) = kind {
+            for kind in faults_met(call).into_iter().flatten() {
                 self.history.count(kind);
-            }
-            if slow {
-                self.history.count("xano_met:slow_2s");
             }
         }
     }
@@ -245,4 +227,32 @@ fn commit_then_count(rules: &[Value]) -> u64 {
         })
         .map(|r| r["count"].as_u64().unwrap_or(0))
         .sum()
+}
+
+/// The `xano_met:*` counter a window of this nemesis kind must move.
+fn met_kind_of(kind: &str) -> Option<&'static str> {
+    match kind {
+        "xano_429_retry_after" | "xano_429_no_retry_after" => Some("xano_met:429"),
+        "xano_5xx" => Some("xano_met:5xx_or_dropped"),
+        "xano_latency" => Some("xano_met:slow_2s"),
+        "xano_commit_then_fail" => Some("xano_met:commit_then_fail"),
+        "xano_token_revoked" => Some("xano_met:credential_refused"),
+        _ => None,
+    }
+}
+
+/// The faults one logged call met: by its status, and whether it took 2 s or more.
+fn faults_met(call: &Value) -> [Option<&'static str>; 2] {
+    let status = call["status"].as_u64().unwrap_or(0);
+    let by_status = match status {
+        429 => Some("xano_met:429"),
+        // 0: no complete answer (a dropped connection, or a client that gave up).
+        0 | 500..=599 => Some("xano_met:5xx_or_dropped"),
+        401 | 403 => Some("xano_met:credential_refused"),
+        _ => None,
+    };
+    let slow = call["ended_ms"].as_f64().unwrap_or(0.0)
+        - call["started_ms"].as_f64().unwrap_or(0.0)
+        >= 2000.0;
+    [by_status, slow.then_some("xano_met:slow_2s")]
 }
