@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{empty_as_none, string_or_number};
+use super::lenient::{empty_as_none, string_or_number};
 use crate::timestamp::{self, Timestamp};
 
 /// The account the access token belongs to (`GET /auth/me`).

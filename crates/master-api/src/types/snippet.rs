@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::null_as_default;
+use super::lenient::null_as_default;
 use crate::timestamp::{self, Timestamp};
 
 /// A snippet owned by the account (`GET /snippet`, `GET`/`POST /snippet/{canonical}`).

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::null_as_default;
+use super::lenient::null_as_default;
 use crate::timestamp::{self, Timestamp};
 
 /// An install token's value (e.g. `OL3T4JYM`). It is what a buyer pays for, so it is treated as
