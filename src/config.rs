@@ -1,11 +1,12 @@
-//! Configuration: flags and environment variables (each documented in `market --help`), parsed once
-//! into typed settings. A bad or missing value stops start-up with a message naming it; secrets are
-//! `SecretString`s, which print as `[REDACTED]`.
+//! Flags and environment variables (each documented in `market --help`), as clap parses them. A bad
+//! value stops start-up with a message naming it; secrets are `SecretString`s, which print as
+//! `[REDACTED]`. `settings` turns them into typed settings, once.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use market_http::state::AdminToken;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -27,6 +28,10 @@ pub struct DbArgs {
 
 /// How to reach Xano's Master Metadata API.
 #[derive(Args, Clone, Debug)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "clap names each flag after its field: --xano-…"
+)]
 pub struct XanoArgs {
     /// Xano Metadata API access token. Without it (and outside production) the service runs in
     /// sandbox mode against an in-process Xano simulator. Xano tokens expire (7 days by default).
@@ -48,6 +53,10 @@ pub struct XanoArgs {
 
 /// How to reach Stripe.
 #[derive(Args, Clone, Debug)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "clap names each flag after its field: --stripe-…"
+)]
 pub struct StripeArgs {
     /// Stripe secret key (`sk_live_…` or `sk_test_…`; a restricted `rk_…` key works too).
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
@@ -158,13 +167,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKET_SANDBOX_DUPLICATE_EVENTS", default_value_t = false)]
     pub sandbox_duplicate_events: bool,
 
-    /// Sandbox only: the tiers file seeded at start.
-    #[arg(
-        long,
-        env = "MARKET_SANDBOX_TIERS",
-        default_value = "examples/tiers.toml"
-    )]
-    pub sandbox_tiers: std::path::PathBuf,
+    /// Sandbox only: a tiers file to seed at start instead of the demo catalog built into the
+    /// binary (`examples/tiers.toml` of its source).
+    #[arg(long, env = "MARKET_SANDBOX_TIERS")]
+    pub sandbox_tiers: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     pub db: DbArgs,
@@ -174,19 +180,6 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub stripe: StripeArgs,
-}
-
-impl ServeArgs {
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace_secs)
-    }
-}
-
-/// An admin: a name for the audit log, and the token that proves it.
-#[derive(Clone, Debug)]
-pub struct AdminToken {
-    pub name: String,
-    pub token: SecretString,
 }
 
 /// Splits `name:token` entries; a bare token is named `admin`.

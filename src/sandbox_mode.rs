@@ -1,16 +1,21 @@
 //! Sandbox mode: with no Xano or Stripe credentials (and outside production), `market serve` starts
 //! both simulators in-process on loopback ports and talks to them through its normal client code.
-//! Demo listings come from the same tiers file format operators use.
+//! The demo catalog is compiled into the binary, so `market` runs the sandbox from any directory;
+//! `MARKET_SANDBOX_TIERS` names a file to seed instead. It is applied exactly as `market tiers
+//! apply` applies a file.
 
 use std::net::SocketAddr;
+use std::path::Path;
 
 use market_core::audit::Actor;
+use market_core::tiers_file::{self, TiersFile};
 use sandbox::stripe::{StripeSim, StripeSimConfig};
 use sandbox::xano::{XanoSim, XanoSimConfig};
 use secrecy::SecretString;
 use url::Url;
 
-use crate::tiers_file::TiersFile;
+/// The demo catalog: `examples/tiers.toml`, as it was when the binary was built.
+const DEMO_TIERS: &str = include_str!("../examples/tiers.toml");
 
 /// The running simulators and the secrets generated for this run.
 #[derive(Debug)]
@@ -46,22 +51,30 @@ impl Sandbox {
         })
     }
 
-    /// Creates the file's snippets at the Xano simulator (a real account would already have them).
-    pub fn create_snippets(&self, file: &TiersFile) {
-        for (listing, _) in &file.listings {
+    /// Seeds the catalog (the demo one, or `file`): its snippets created at the Xano simulator (a
+    /// real account would already have them), then the file applied.
+    pub async fn seed(
+        &self,
+        db: &sqlx::PgPool,
+        xano: &master_api::Client,
+        file: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        let tiers = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("MARKET_SANDBOX_TIERS {}: {e}", path.display()))?;
+                TiersFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            }
+            None => TiersFile::parse(DEMO_TIERS)
+                .map_err(|e| anyhow::anyhow!("the built-in demo catalog: {e}"))?,
+        };
+        for (listing, _) in &tiers.listings {
             if self.xano.snippet(listing.canonical.as_str()).is_none() {
                 self.xano
                     .add_snippet(listing.canonical.as_str(), &listing.title);
             }
         }
+        tiers_file::apply(db, xano, &tiers, false, &Actor::System).await?;
+        Ok(())
     }
-}
-
-/// Seeds the demo catalog: the tiers file applied exactly as `market tiers apply` would.
-pub async fn seed(
-    db: &sqlx::PgPool,
-    xano: &master_api::Client,
-    file: &TiersFile,
-) -> Result<crate::tiers_file::Diff, market_core::Error> {
-    crate::tiers_file::apply(db, xano, file, false, &Actor::System).await
 }

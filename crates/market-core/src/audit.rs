@@ -124,7 +124,7 @@ pub async fn write_all(conn: &mut PgConnection, entries: &[Audit<'_>]) -> Result
 }
 
 /// One row of the log, as operators read it.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AuditEntry {
     pub audit_event_id: i64,
     pub at: chrono::DateTime<chrono::Utc>,

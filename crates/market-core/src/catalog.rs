@@ -1,11 +1,10 @@
 //! The public catalog: active listings and their active tiers, as storefronts show them.
 
-use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::{Canonical, ListingId, Result, TierId};
+use crate::{Canonical, ListingId, Money, Result, TierId};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct CatalogListing {
     pub listing_id: ListingId,
     pub canonical: String,
@@ -16,16 +15,14 @@ pub struct CatalogListing {
     pub tiers: Vec<CatalogTier>,
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct CatalogTier {
-    #[serde(rename = "id")]
     pub tier_id: TierId,
-    #[serde(skip)]
     pub listing_id: ListingId,
     pub slug: String,
     pub name: String,
-    pub price_amount: i64,
-    pub currency: String,
+    #[sqlx(flatten)]
+    pub price: Money,
     pub max_installs: i64,
     /// Whether a checkout can start now. Always true for a listed tier today (an empty pool does
     /// not stop sales: the token is minted after payment); kept so storefronts need not change when
@@ -50,7 +47,7 @@ struct Row {
 pub async fn listings(pool: &PgPool, only: Option<&str>) -> Result<Vec<CatalogListing>> {
     let rows = sqlx::query_as::<_, Row>(
         "select l.canonical, l.title, l.description,
-                t.tier_id, t.listing_id, t.slug, t.name, t.price_amount, t.currency, t.max_installs,
+                t.tier_id, t.listing_id, t.slug, t.name, t.price_amount as amount, t.currency, t.max_installs,
                 true as purchasable
          from listing l join tier t using (listing_id)
          where l.active and t.active and ($1::text is null or l.canonical = $1)

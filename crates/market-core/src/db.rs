@@ -95,3 +95,15 @@ pub fn is_unique_violation(error: &Error, constraint: &str) -> bool {
         _ => false,
     }
 }
+
+/// Whether the database lacks a migration this build knows (an instance of a newer build started
+/// before `market migrate` ran): such an instance is not ready to serve.
+pub async fn migrations_pending(pool: &PgPool) -> Result<bool> {
+    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or_default();
+    let applied = sqlx::query_scalar::<_, Option<i64>>(
+        "select max(version) from _sqlx_migrations where success",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(applied.is_none_or(|version| version < latest))
+}

@@ -1,5 +1,5 @@
 //! The one error type of `market-core`. `market-http` maps each variant to an HTTP status and a
-//! stable error code in one place.
+//! stable error code in one place (`market-http/src/error.rs`).
 
 /// What went wrong, by meaning. Messages are safe to show: they never carry secrets (tokens, keys,
 /// e-mail addresses).
@@ -16,29 +16,66 @@ pub enum Error {
         message: String,
     },
 
-    /// The request is well-formed but conflicts with the current state; `code` is stable.
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    /// The request is well-formed but conflicts with the current state.
+    #[error("{0}")]
+    Conflict(Conflict),
 
     /// Xano refused or failed an operator's request (listing a snippet, …).
     #[error("Xano: {0}")]
     Xano(#[from] master_api::Error),
 
+    /// The payment provider (Stripe) refused or failed a request; nothing was changed here.
+    #[error("payment provider: {0}")]
+    Payments(#[source] Box<dyn std::error::Error + Send + Sync>),
+
     #[error("database error")]
     Database(#[from] sqlx::Error),
+}
+
+/// Every way a well-formed request can conflict with the state it meets. Each has a stable code,
+/// which clients branch on (`market-http` puts it in the error envelope).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// The tier version is off sale (a newer version replaced it, or an operator took it off).
+    #[error("this tier is no longer on sale")]
+    TierNotOnSale,
+    /// The same `Idempotency-Key` came with a different checkout request.
+    #[error("this Idempotency-Key was used for a different checkout request")]
+    IdempotencyKeyReused,
+    /// A purchase has one Checkout Session for life; another one was offered.
+    #[error("the purchase already has another Checkout Session")]
+    CheckoutSessionMismatch,
+    /// Only a purchase whose payment went through (and is not refunded) can be refunded.
+    #[error("only paid purchases can be refunded")]
+    NotRefundable,
+    /// A token minted for a purchase was sold from the pool meanwhile (a worker's retry case).
+    #[error("minted token was sold from the pool")]
+    TokenTaken,
+}
+
+impl Conflict {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::TierNotOnSale => "tier_not_on_sale",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::CheckoutSessionMismatch => "checkout_session_mismatch",
+            Self::NotRefundable => "not_refundable",
+            Self::TokenTaken => "token_taken",
+        }
+    }
+}
+
+impl From<Conflict> for Error {
+    fn from(conflict: Conflict) -> Self {
+        Self::Conflict(conflict)
+    }
 }
 
 impl Error {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid {
             field,
-            message: message.into(),
-        }
-    }
-
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
             message: message.into(),
         }
     }

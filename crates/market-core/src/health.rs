@@ -7,13 +7,12 @@
 //! queue. Operators see the state in `/readyz` and the admin API.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::jobs::queue;
+use crate::queue;
 use crate::{Market, Result};
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Health {
     /// `healthy`, `unauthorized` (401: unknown or expired token) or `forbidden` (403: no rights).
     pub state: String,

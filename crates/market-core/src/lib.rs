@@ -8,19 +8,35 @@
 //! - [`payments`]: a Stripe fact (paid, refunded, …) applied in one transaction with the inbox,
 //!   the refund tombstone and fulfilment from the pool.
 //! - [`pool`]: tokens minted ahead of sales; claiming one is a PostgreSQL row update.
-//! - [`jobs`]: the work that calls Xano (refill pools, mint when a pool is empty, delete tokens),
-//!   claimed with leases by every instance, fenced, safe to run twice.
+//! - [`jobs`]: the work that calls Xano (refill pools, mint when a pool is empty, delete tokens,
+//!   reconcile), claimed from the [`queue`] with leases by every instance, fenced, safe to run twice.
 //! - [`reconcile`]: Xano's tokens compared with ours; orphans adopted, the missing flagged.
 //! - [`health`]: the Xano credential's state; jobs park while Xano refuses it.
-//! - [`listings`], [`tiers`]: the catalog operators manage (tier terms never change: new versions).
-//! - [`purchases`], [`receipt`]: checkout and the buyer's receipt.
+//! - [`listings`], [`tiers`], [`tiers_file`]: the catalog operators manage (tier terms never
+//!   change: new versions); [`catalog`]: what storefronts read of it.
+//! - [`checkout`], [`purchases`], [`receipt`]: starting a purchase, and the buyer's receipt;
+//!   [`provider`]: what the domain asks of the payment provider (Stripe, in `market-http`).
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
+//! - [`Market`]: the database, the Xano client and the workers' tuning, bundled once.
+//! - Values parsed once at the boundary: ids ([`PurchaseId`], …), [`Money`], names ([`Canonical`],
+//!   [`Slug`], [`Email`]); [`Error`] with its typed [`Conflict`]s.
 //!
-//! The invariants themselves live in the migrations as constraints (see `docs/ARCHITECTURE.md`).
+//! **Floors.** Modules import only from their own floor or below, never up, and no two import each
+//! other (`tests/architecture.rs` at the workspace root checks both):
+//! 1. values: `error`, `text`, `ids`, `money`, `names`, `status`;
+//! 2. plumbing: `db`, `receipt`, `provider`, `market`, then `audit`, `queue`;
+//! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`;
+//! 4. flows: `payments`, `checkout`, then `reconcile`;
+//! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
+//!
+//! Every function that writes owns its transaction and runs it again when PostgreSQL aborts it
+//! (`db::retry_transient`); callers never `begin()`. The invariants themselves live in the
+//! migrations as constraints (see `docs/ARCHITECTURE.md`).
 
 pub mod audit;
 pub mod catalog;
+pub mod checkout;
 pub mod db;
 mod error;
 pub mod health;
@@ -28,17 +44,24 @@ mod ids;
 pub mod jobs;
 pub mod listings;
 mod market;
+mod money;
+mod names;
 pub mod payments;
 pub mod pool;
+pub mod provider;
 pub mod purchases;
+pub mod queue;
 pub mod receipt;
 pub mod reconcile;
 pub mod status;
+mod text;
 pub mod tiers;
+pub mod tiers_file;
 
 pub use db::MIGRATOR;
-pub use error::{Error, Result};
-pub use ids::{Canonical, Currency, Email, ListingId, Money, PurchaseId, Slug, TierId, TokenId};
-pub use jobs::JobsConfig;
-pub use market::Market;
+pub use error::{Conflict, Error, Result};
+pub use ids::{ListingId, PurchaseId, TierId, TokenId};
+pub use market::{JobsConfig, Market};
+pub use money::{Currency, Money};
+pub use names::{Canonical, Email, Slug};
 pub use status::{PurchaseEvent, PurchaseStatus};

@@ -6,10 +6,10 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use crate::audit::{Actor, Audit};
-use crate::jobs::queue::{self, JobKind};
-use crate::{Canonical, Error, ListingId, Result};
+use crate::queue::{self, JobKind};
+use crate::{Canonical, Error, ListingId, Result, db};
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Listing {
     pub listing_id: ListingId,
     pub canonical: String,
@@ -90,7 +90,28 @@ fn sale_description(spec: &ListingSpec) -> String {
     )
 }
 
-/// Creates or updates the listing row (the snippet must have been prepared at Xano first).
+/// What an operator's "put this listing" does: the spec checked, the snippet made sellable at Xano
+/// ([`prepare_snippet`]), then the row created or updated in a transaction of its own (run again
+/// if PostgreSQL aborts it as a deadlock victim).
+pub async fn save(
+    db: &PgPool,
+    xano: &master_api::Client,
+    spec: &ListingSpec,
+    actor: &Actor,
+) -> Result<(Listing, ListingChange)> {
+    spec.validate()?;
+    prepare_snippet(xano, spec).await?;
+    db::retry_transient(|| async {
+        let mut tx = db.begin().await?;
+        let saved = upsert(&mut tx, spec, actor).await?;
+        tx.commit().await?;
+        Ok(saved)
+    })
+    .await
+}
+
+/// Creates or updates the listing row (the snippet must have been prepared at Xano first), in the
+/// caller's transaction.
 pub async fn upsert(
     conn: &mut PgConnection,
     spec: &ListingSpec,

@@ -1,8 +1,10 @@
-//! [`Market`]: what the domain needs from the outside world, bundled once at start-up.
+//! [`Market`]: what the domain needs from the outside world, bundled once at start-up, and the
+//! workers' tuning it carries. It sits on a low floor: every module that talks to Xano takes it,
+//! and it imports nothing of the domain.
+
+use std::time::Duration;
 
 use sqlx::PgPool;
-
-use crate::JobsConfig;
 
 /// The database, the Xano client and the workers' tuning. Cheap to clone (all three are handles).
 #[derive(Clone, Debug)]
@@ -15,5 +17,44 @@ pub struct Market {
 impl Market {
     pub fn new(db: PgPool, xano: master_api::Client, jobs: JobsConfig) -> Self {
         Self { db, xano, jobs }
+    }
+}
+
+/// Tuning of the workers; the defaults suit production, tests shorten them.
+#[derive(Clone, Debug)]
+pub struct JobsConfig {
+    /// Jobs one instance runs at the same time.
+    pub workers: usize,
+    /// How often an idle instance looks for due jobs.
+    pub poll_interval: Duration,
+    /// How long a claim lasts without a heartbeat. Must exceed the longest single Xano call
+    /// (client timeout × attempts), or a slow call loses its lease to another worker.
+    pub lease: Duration,
+    /// Backoff between retries: `retry_base × 2^attempt`, capped, with full jitter.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// How often each listing is reconciled with Xano.
+    pub reconcile_interval: Duration,
+    /// How often a refused credential is tried again.
+    pub probe_interval: Duration,
+    /// How often the housekeeping sweep runs (pools below low water, missing schedules, old jobs).
+    pub sweep_interval: Duration,
+    /// How long finished jobs are kept for operators.
+    pub keep_finished: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            poll_interval: Duration::from_millis(250),
+            lease: Duration::from_secs(180),
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(300),
+            reconcile_interval: Duration::from_secs(15 * 60),
+            probe_interval: Duration::from_secs(30),
+            sweep_interval: Duration::from_secs(5),
+            keep_finished: Duration::from_secs(7 * 24 * 3600),
+        }
     }
 }

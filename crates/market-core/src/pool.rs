@@ -8,44 +8,29 @@
 //! died is not lost: reconciliation finds it at Xano and adopts it into the pool.
 
 use master_api::InstallToken;
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use crate::audit::{Actor, Audit};
-use crate::jobs::queue::{self, JobKind};
+use crate::queue::{self, JobKind};
 use crate::{ListingId, PurchaseId, Result, TierId, TokenId};
 
-/// Takes the oldest available token of `tier` for `purchase`, or `None` when the pool is empty.
-///
-/// The caller holds the purchase row locked and marks it fulfilled in the same transaction. The pick
-/// is a scalar subquery (`= (select … limit 1)`), which PostgreSQL evaluates once, unlike `in (…)`.
+/// Takes the oldest available token of `tier` for `purchase`, or `None` when the pool is empty:
+/// [`claim_reporting_low`] without its low-water answer.
 pub async fn claim(
     conn: &mut PgConnection,
     tier: TierId,
     purchase: PurchaseId,
 ) -> Result<Option<TokenId>> {
-    let token = sqlx::query_scalar::<_, TokenId>(
-        "update install_token
-         set state = 'assigned', purchase_id = $2, assigned_at = now()
-         where install_token_id = (
-             select install_token_id from install_token
-             where tier_id = $1 and state = 'available'
-             order by install_token_id
-             limit 1
-             for update skip locked
-         )
-         returning install_token_id",
-    )
-    .bind(tier)
-    .bind(purchase)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(token)
+    Ok(claim_reporting_low(conn, tier, purchase).await?.0)
 }
 
-/// [`claim`] and the low-water check of [`top_up_if_low`] in one statement (one round trip, for the
-/// purchase path): the token taken, if any, and whether fewer than the tier's low-water mark are
-/// left. The count reads the statement's snapshot, taken before the claim, so the claimed token is
+/// Takes the oldest available token of `tier` for `purchase` and, in the same statement (one round
+/// trip, for the purchase path), does the low-water check of [`top_up_if_low`]: the token taken, if
+/// any, and whether fewer than the tier's low-water mark are left.
+///
+/// The caller holds the purchase row locked and marks it fulfilled in the same transaction. The pick
+/// is a scalar subquery (`= (select … limit 1)`), which PostgreSQL evaluates once, unlike `in (…)`.
+/// The count reads the statement's snapshot, taken before the claim, so the claimed token is
 /// subtracted; it stops at `pool_low_water + 1` index entries.
 pub async fn claim_reporting_low(
     conn: &mut PgConnection,
@@ -141,7 +126,7 @@ pub async fn record_minted(
 }
 
 /// How full a tier's pool is, for operators and metrics.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct PoolLevel {
     pub tier_id: TierId,
     pub listing_id: ListingId,

@@ -5,19 +5,21 @@
 
 use chrono::{DateTime, Utc};
 use master_api::TokenValue;
-use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use crate::audit::{Actor, Audit};
 use crate::receipt::{ReceiptKey, ReceiptSecret};
-use crate::{Email, Error, PurchaseId, PurchaseStatus, Result, TierId, TokenId, db};
+use crate::{
+    Conflict, Email, Error, Money, PurchaseId, PurchaseStatus, Result, TierId, TokenId, db,
+};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Purchase {
     pub purchase_id: PurchaseId,
     pub tier_id: TierId,
-    pub amount: i64,
-    pub currency: String,
+    /// What the buyer is charged: the tier's price when the purchase was created.
+    #[sqlx(flatten)]
+    pub price: Money,
     pub max_installs: i64,
     pub email: Option<String>,
     pub status: PurchaseStatus,
@@ -92,11 +94,9 @@ async fn create_once(
     .await?
     .ok_or(Error::NotFound("tier"))?;
     let (amount, currency, max_installs, on_sale, canonical, tier_name) = offer;
+    let price = Money::from_columns(amount, &currency)?;
     if !on_sale {
-        return Err(Error::conflict(
-            "tier_not_on_sale",
-            "this tier is no longer on sale",
-        ));
+        return Err(Conflict::TierNotOnSale.into());
     }
 
     let purchase_id = PurchaseId::random();
@@ -110,8 +110,8 @@ async fn create_once(
     )
     .bind(purchase_id)
     .bind(new.tier)
-    .bind(amount)
-    .bind(&currency)
+    .bind(price.amount)
+    .bind(price.currency.as_str())
     .bind(max_installs)
     .bind(new.email.as_ref().map(Email::as_str))
     .bind(&new.idempotency_key)
@@ -130,7 +130,11 @@ async fn create_once(
     Audit::new(actor, "purchase.created")
         .purchase(purchase_id)
         .tier(new.tier)
-        .detail(serde_json::json!({ "amount": amount, "currency": currency, "max_installs": max_installs }))
+        .detail(serde_json::json!({
+            "amount": price.amount,
+            "currency": price.currency.as_str(),
+            "max_installs": max_installs,
+        }))
         .write(&mut tx)
         .await?;
     tx.commit().await?;
@@ -152,10 +156,7 @@ async fn replay(
     if existing.tier_id != new.tier
         || existing.email.as_deref() != new.email.as_ref().map(Email::as_str)
     {
-        return Err(Error::conflict(
-            "idempotency_key_reused",
-            "this Idempotency-Key was used for a different checkout request",
-        ));
+        return Err(Conflict::IdempotencyKeyReused.into());
     }
     let (canonical, tier_name) = sqlx::query_as::<_, (String, String)>(
         "select l.canonical, t.name from tier t join listing l using (listing_id) where t.tier_id = $1",
@@ -211,10 +212,7 @@ pub async fn attach_checkout_session(
     .await?
     .rows_affected();
     if attached == 0 {
-        return Err(Error::conflict(
-            "checkout_session_mismatch",
-            "the purchase already has another Checkout Session",
-        ));
+        return Err(Conflict::CheckoutSessionMismatch.into());
     }
     Ok(())
 }
@@ -238,15 +236,14 @@ pub async fn by_checkout_session(pool: &PgPool, session_id: &str) -> Result<Opti
 }
 
 /// A purchase as its buyer sees it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Receipt {
     pub purchase_id: PurchaseId,
     pub status: PurchaseStatus,
     pub tier_id: TierId,
     pub tier_name: String,
     pub canonical: String,
-    pub amount: i64,
-    pub currency: String,
+    pub price: Money,
     pub max_installs: i64,
     pub token: Option<ReceiptToken>,
     pub created_at: DateTime<Utc>,
@@ -257,26 +254,13 @@ pub struct Receipt {
 
 /// The purchase's token. `value` is only there while the token is live and assigned: a revoked
 /// token's string is of no use to anyone.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct ReceiptToken {
     pub install_token_id: TokenId,
     pub state: String,
-    #[serde(serialize_with = "expose_token")]
     pub value: Option<TokenValue>,
     pub max_installs: i64,
     pub current_installs: i64,
-}
-
-/// The buyer's own token goes into their receipt: the one place a token string leaves the service.
-#[expect(
-    clippy::ref_option,
-    reason = "the signature serde's `serialize_with` calls"
-)]
-fn expose_token<S: serde::Serializer>(value: &Option<TokenValue>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(token) => s.serialize_str(token.expose()),
-        None => s.serialize_none(),
-    }
 }
 
 /// The receipt of `id` if `key` is its receipt key. A wrong key and an unknown purchase look the
@@ -324,8 +308,7 @@ pub async fn receipt_of(pool: &PgPool, purchase: &Purchase) -> Result<Receipt> {
         tier_id: purchase.tier_id,
         tier_name,
         canonical,
-        amount: purchase.amount,
-        currency: purchase.currency.clone(),
+        price: purchase.price.clone(),
         max_installs: purchase.max_installs,
         token,
         created_at: purchase.created_at,

@@ -24,16 +24,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::audit::{Actor, Audit};
-use crate::jobs::JobError;
-use crate::jobs::queue::{self, Job, JobKind};
+use crate::queue::{self, JobKind};
 use crate::{ListingId, Market, PurchaseId, Result, TierId, TokenId, health, listings};
 
 /// What one reconciliation of one listing did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
     pub listing_id: Option<ListingId>,
     pub canonical: String,
@@ -289,16 +287,6 @@ async fn gone_at_xano(
         ("missing", ..) => report.missing += 1,
         _ => report.confirmed_deleted += 1,
     }
-    Ok(())
-}
-
-/// The standing reconciliation job of one listing.
-pub(crate) async fn run_job(market: &Market, job: &Job) -> Result<(), JobError> {
-    let listing_id: ListingId = job
-        .subject
-        .parse()
-        .map_err(|_| JobError::Permanent("bad listing id".into()))?;
-    listing(market, listing_id, &Actor::System).await?;
     Ok(())
 }
 

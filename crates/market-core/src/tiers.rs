@@ -9,27 +9,49 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row as _};
 
 use crate::audit::{Actor, Audit};
-use crate::jobs::queue::{self, JobKind};
-use crate::{Error, ListingId, Money, Result, Slug, TierId, TokenId};
+use crate::listings::{self, Listing};
+use crate::queue::{self, JobKind};
+use crate::{Error, ListingId, Money, Result, Slug, TierId, TokenId, db};
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+/// A tier version as stored. Its terms (`price`, `max_installs`) never change.
+#[derive(Clone, Debug)]
 pub struct Tier {
     pub tier_id: TierId,
     pub listing_id: ListingId,
     pub slug: String,
     pub version: i32,
     pub name: String,
-    pub price_amount: i64,
-    pub currency: String,
+    pub price: Money,
     pub max_installs: i64,
     pub pool_low_water: i32,
     pub pool_target: i32,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The row's `price_amount` and `currency` are one [`Money`].
+impl<'r> sqlx::FromRow<'r, PgRow> for Tier {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            tier_id: row.try_get("tier_id")?,
+            listing_id: row.try_get("listing_id")?,
+            slug: row.try_get("slug")?,
+            version: row.try_get("version")?,
+            name: row.try_get("name")?,
+            price: Money::from_columns(row.try_get("price_amount")?, row.try_get("currency")?)?,
+            max_installs: row.try_get("max_installs")?,
+            pool_low_water: row.try_get("pool_low_water")?,
+            pool_target: row.try_get("pool_target")?,
+            active: row.try_get("active")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
 }
 
 /// What an operator says a tier should be.
@@ -65,9 +87,7 @@ impl TierSpec {
     }
 
     fn same_terms(&self, tier: &Tier) -> bool {
-        self.price.amount == tier.price_amount
-            && self.price.currency.as_str() == tier.currency
-            && self.max_installs == tier.max_installs
+        self.price == tier.price && self.max_installs == tier.max_installs
     }
 }
 
@@ -108,7 +128,41 @@ impl TierChange {
     }
 }
 
-/// Brings the tier `spec.slug` of `listing` to `spec`, following the versioning rule above.
+/// What an operator's "put this tier" does: the tier `spec.slug` of the listing `canonical` brought
+/// to `spec` in a transaction of its own (run again if PostgreSQL aborts it). Returns the listing
+/// and the change.
+pub async fn save(
+    db: &PgPool,
+    canonical: &str,
+    spec: &TierSpec,
+    actor: &Actor,
+) -> Result<(Listing, TierChange)> {
+    let listing = listings::by_canonical(db, canonical)
+        .await?
+        .ok_or(Error::NotFound("listing"))?;
+    let change = db::retry_transient(|| async {
+        let mut tx = db.begin().await?;
+        let change = apply(&mut tx, listing.listing_id, spec, actor).await?;
+        tx.commit().await?;
+        Ok(change)
+    })
+    .await?;
+    Ok((listing, change))
+}
+
+/// Takes a tier version off sale ([`deactivate`]) in a transaction of its own.
+pub async fn take_off_sale(db: &PgPool, tier: TierId, actor: &Actor) -> Result<TierChange> {
+    db::retry_transient(|| async {
+        let mut tx = db.begin().await?;
+        let change = deactivate(&mut tx, tier, actor).await?;
+        tx.commit().await?;
+        Ok(change)
+    })
+    .await
+}
+
+/// Brings the tier `spec.slug` of `listing` to `spec`, following the versioning rule above, in the
+/// caller's transaction.
 pub async fn apply(
     conn: &mut PgConnection,
     listing: ListingId,
@@ -338,6 +392,12 @@ pub async fn by_id(conn: &mut PgConnection, tier: TierId) -> Result<Tier> {
         .fetch_optional(conn)
         .await?
         .ok_or(Error::NotFound("tier"))
+}
+
+/// Every version of every tier of a listing, by slug then version.
+pub async fn of_listing(db: &PgPool, listing: ListingId) -> Result<Vec<Tier>> {
+    let mut conn = db.acquire().await?;
+    for_listing(&mut conn, listing).await
 }
 
 pub async fn for_listing(conn: &mut PgConnection, listing: ListingId) -> Result<Vec<Tier>> {

@@ -19,15 +19,17 @@
 //!
 //! Applying is idempotent: a second run changes nothing. Tiers missing from the file are left alone
 //! (a partial file never takes anything off sale by omission); `active = false` does that. Changing a
-//! tier's price, currency or `max_installs` makes a new version of it (see `market_core::tiers`).
-//! `--dry-run` computes the same changes inside a transaction that is rolled back.
+//! tier's price, currency or `max_installs` makes a new version of it (see [`crate::tiers`]).
+//! `--dry-run` computes the same changes inside a transaction that is rolled back. The whole file is
+//! applied in one transaction: a file that fails half-way changes nothing.
 
-use market_core::audit::Actor;
-use market_core::listings::{self, ListingChange, ListingSpec};
-use market_core::tiers::{self, TierChange, TierSpec};
-use market_core::{Canonical, Currency, Money, Slug};
-use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use serde::Deserialize;
+use sqlx::{PgConnection, PgPool};
+
+use crate::audit::Actor;
+use crate::listings::{self, ListingChange, ListingSpec};
+use crate::tiers::{self, TierChange, TierSpec};
+use crate::{Canonical, Currency, Error, Money, Result, Slug, db};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,12 +129,12 @@ impl TiersFile {
 }
 
 /// What applying a file changed (or, in a dry run, would change).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Diff {
     pub listings: Vec<ListingDiff>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ListingDiff {
     pub canonical: String,
     pub change: ListingChange,
@@ -194,12 +196,12 @@ pub async fn apply(
     file: &TiersFile,
     dry_run: bool,
     actor: &Actor,
-) -> Result<Diff, market_core::Error> {
+) -> Result<Diff> {
     for (listing, _) in &file.listings {
         if dry_run {
             match xano.snippet(listing.canonical.as_str()).await {
                 Err(master_api::Error::NotFound) => {
-                    return Err(market_core::Error::invalid(
+                    return Err(Error::invalid(
                         "canonical",
                         format!("{}: no such snippet at Xano", listing.canonical),
                     ));
@@ -213,15 +215,29 @@ pub async fn apply(
         }
     }
 
-    let mut tx = db.begin().await?;
+    db::retry_transient(|| async {
+        let mut tx = db.begin().await?;
+        let diff = write(&mut tx, file, actor).await?;
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(diff)
+    })
+    .await
+}
+
+/// Every listing and tier of the file, in the caller's transaction.
+async fn write(conn: &mut PgConnection, file: &TiersFile, actor: &Actor) -> Result<Diff> {
     let mut diff = Diff {
         listings: Vec::new(),
     };
     for (spec, tier_specs) in &file.listings {
-        let (listing, change) = listings::upsert(&mut tx, spec, actor).await?;
+        let (listing, change) = listings::upsert(&mut *conn, spec, actor).await?;
         let mut tiers = Vec::new();
         for tier in tier_specs {
-            let change = tiers::apply(&mut tx, listing.listing_id, tier, actor).await?;
+            let change = tiers::apply(&mut *conn, listing.listing_id, tier, actor).await?;
             tiers.push((tier.slug.to_string(), change));
         }
         diff.listings.push(ListingDiff {
@@ -229,11 +245,6 @@ pub async fn apply(
             change,
             tiers,
         });
-    }
-    if dry_run {
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
     }
     Ok(diff)
 }

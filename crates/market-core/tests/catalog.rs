@@ -22,7 +22,7 @@ use market_core::payments::Effect;
 use market_core::purchases::{self, NewPurchase};
 use market_core::receipt::ReceiptKey;
 use market_core::tiers::{self, TierChange, TierSpec};
-use market_core::{Canonical, Email, Error, ListingId, PurchaseId, TierId, catalog};
+use market_core::{Canonical, Conflict, Email, Error, ListingId, PurchaseId, TierId, catalog};
 use sandbox::xano::{Endpoint, InstallAccess};
 
 fn access(world: &World, canonical: &str) -> InstallAccess {
@@ -124,9 +124,9 @@ async fn checkout(world: &World, tier: TierId, email: Option<&str>, key: &str) -
     purchases::create(world.pool(), &world.receipts, &new, &Actor::Buyer).await
 }
 
-fn conflict_code(result: Checkout) -> &'static str {
+fn conflict(result: Checkout) -> Conflict {
     match result {
-        Err(Error::Conflict { code, .. }) => code,
+        Err(Error::Conflict(conflict)) => conflict,
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
@@ -157,7 +157,7 @@ async fn bought_terms(world: &World, purchase: PurchaseId) -> (TierId, i64, i64)
         .unwrap()
         .unwrap();
     let receipt = purchases::receipt_of(world.pool(), &row).await.unwrap();
-    (receipt.tier_id, receipt.amount, receipt.max_installs)
+    (receipt.tier_id, receipt.price.amount, receipt.max_installs)
 }
 
 async fn tokens_in_state(world: &World, tier: TierId, state: &str) -> i64 {
@@ -201,7 +201,7 @@ async fn a_price_change_makes_version_two_and_keeps_what_earlier_buyers_got() {
     let versions = tiers::for_listing(&mut conn, world.listing).await.unwrap();
     let summary: Vec<_> = versions
         .iter()
-        .map(|t| (t.version, t.price_amount, t.active))
+        .map(|t| (t.version, t.price.amount, t.active))
         .collect();
     assert_eq!(summary, vec![(1, 1900, false), (2, 2900, true)]);
     assert_eq!(
@@ -217,14 +217,14 @@ async fn a_price_change_makes_version_two_and_keeps_what_earlier_buyers_got() {
     assert_eq!(world.live_tokens_of(buyer).await, vec![token.clone()]);
     assert!(world.sim_tokens().contains(&token));
     let new_sale = checkout(&world, new, None, "").await.unwrap();
-    assert_eq!(new_sale.purchase.amount, 2900);
+    assert_eq!(new_sale.purchase.price.amount, 2900);
     let old_sale = checkout(&world, world.tier, None, "").await;
-    assert_eq!(conflict_code(old_sale), "tier_not_on_sale");
+    assert_eq!(conflict(old_sale), Conflict::TierNotOnSale);
     let shown = catalog::listings(world.pool(), None).await.unwrap();
     let tiers_shown: Vec<_> = shown[0]
         .tiers
         .iter()
-        .map(|t| (t.tier_id, t.price_amount))
+        .map(|t| (t.tier_id, t.price.amount))
         .collect();
     assert_eq!(tiers_shown, vec![(new, 2900)]);
 }
@@ -293,8 +293,8 @@ async fn deactivating_a_tier_retires_its_pool_and_stops_sales() {
     assert_eq!(tokens_in_state(&world, world.tier, "retired").await, 3);
     for tier in [world.tier, agency] {
         assert_eq!(
-            conflict_code(checkout(&world, tier, None, "").await),
-            "tier_not_on_sale"
+            conflict(checkout(&world, tier, None, "").await),
+            Conflict::TierNotOnSale
         );
     }
     let shown = catalog::listings(world.pool(), None).await.unwrap();
@@ -398,8 +398,8 @@ async fn the_same_idempotency_key_gives_the_same_purchase_and_refuses_another_re
     assert!(!first.replayed && second.replayed);
     assert_eq!(second.purchase.purchase_id, first.purchase.purchase_id);
     assert_eq!(second.receipt_key, first.receipt_key);
-    assert_eq!(conflict_code(other_tier), "idempotency_key_reused");
-    assert_eq!(conflict_code(other_email), "idempotency_key_reused");
+    assert_eq!(conflict(other_tier), Conflict::IdempotencyKeyReused);
+    assert_eq!(conflict(other_email), Conflict::IdempotencyKeyReused);
     assert_ne!(fresh.purchase.purchase_id, first.purchase.purchase_id);
     assert_eq!(count(&world, "select count(*) from purchase").await, 2);
 }

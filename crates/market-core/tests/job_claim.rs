@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use market_core::health;
-use market_core::jobs::queue::{self, Finish, Job, JobKind};
+use market_core::queue::{self, Finish, Job, JobKind};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use testkit::TestDb;

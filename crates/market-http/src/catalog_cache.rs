@@ -22,7 +22,7 @@ use market_core::catalog;
 use sqlx::PgPool;
 
 use crate::error::ApiError;
-use crate::routes::catalog::{ListingBody, ListingsBody};
+use crate::wire::catalog::{ListingBody, ListingsBody};
 
 #[derive(Debug)]
 pub struct CatalogCache {

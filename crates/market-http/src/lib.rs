@@ -1,34 +1,34 @@
-//! `market-http`: how storefronts, Stripe and operators reach the marketplace.
+//! `market-http`: how storefronts, Stripe and operators reach the marketplace over HTTP. The
+//! `market` binary (the workspace's root package) parses flags into [`startup::Settings`] and runs
+//! the [`startup::Application`] this crate builds; nothing here reads the environment, starts a
+//! simulator or opens a transaction.
 //!
-//! Reading order:
-//! - [`cli`]: the `market` binary's commands (`serve`, `migrate`, `tiers apply`, `reconcile`, `sim`);
-//!   [`operator`]: its operators' commands (`purchases`, `instances`, `status`).
-//! - [`config`]: every flag and environment variable.
+//! Reading order, top floor first (a module imports only from floors below it; the workspace's
+//! `tests/architecture.rs` checks it):
 //! - [`startup`]: settings → a running [`startup::Application`] (server + job runner).
-//! - [`routes`]: the route table, then one module per resource; [`routes::webhooks`] is where Stripe's
-//!   events come in.
-//! - [`stripe`]: async-stripe, and Stripe objects → `market-core` facts.
-//! - [`error`]: the one error envelope and the one mapping from errors to HTTP statuses.
-//! - [`openapi`], [`metrics`], [`telemetry`].
-//! - `crashpoints` (only with the `failpoints` feature): `MARKET_CRASHPOINTS` arms fail points that
-//!   abort the process, for the chaos tests.
+//! - [`openapi`]: the API document, assembled from the handlers, and its two routes.
+//! - [`routes`]: the route table, then one module per resource; [`routes::webhooks`] is where
+//!   Stripe's events come in. Handlers parse, call one `market-core` function, and map.
+//! - [`state`], [`catalog_cache`]: what every handler can reach; the public catalog in memory.
+//! - [`extract`]: bearer credentials, idempotency keys, admins; [`wire`]: every request and
+//!   response body, built `From` the core types.
+//! - [`stripe`]: async-stripe, and Stripe objects → `market-core` facts; the domain's payment
+//!   provider.
+//! - [`error`]: the one error envelope, the table of error codes, the one mapping to HTTP statuses.
+//! - [`metrics`]; `crashpoints` (only with the `failpoints` feature): `MARKET_CRASHPOINTS` arms
+//!   fail points that abort the process, for the chaos tests.
 //!
 //! The domain (and every invariant) lives in `market-core`; nothing here decides what a purchase is.
 
 pub mod catalog_cache;
-pub mod cli;
-pub mod config;
 #[cfg(feature = "failpoints")]
 pub mod crashpoints;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 pub mod openapi;
-pub mod operator;
 pub mod routes;
-pub mod sandbox_mode;
-pub mod sim_cli;
 pub mod startup;
 pub mod state;
 pub mod stripe;
-pub mod telemetry;
-pub mod tiers_file;
+pub mod wire;

@@ -1,10 +1,21 @@
-//! The OpenAPI 3.1 document, assembled from the handlers' `#[utoipa::path]` annotations.
+//! The API's description: the OpenAPI 3.1 document, assembled from the handlers' `#[utoipa::path]`
+//! annotations, served at `/openapi.json`, and `/docs`, a page that renders it.
+//!
+//! It sits above [`crate::routes`] (it names every handler) and registers its own two routes, so
+//! the route table never has to name it back.
 
+use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::admin;
 use crate::routes::{catalog, checkout, ops, purchases, webhooks};
+
+/// The document's two routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/openapi.json").route(web::get().to(openapi_json)))
+        .service(web::resource("/docs").route(web::get().to(docs_page)));
+}
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -22,7 +33,7 @@ use crate::routes::{catalog, checkout, ops, purchases, webhooks};
         ops::healthz,
         ops::readyz,
         ops::metrics,
-        crate::routes::docs::openapi_json,
+        openapi_json,
         admin::catalog::list_listings,
         admin::catalog::put_listing,
         admin::catalog::put_tier,
@@ -76,3 +87,31 @@ impl Modify for Security {
         );
     }
 }
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "this document")))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// A page rendering the document with Scalar's viewer (loaded from its CDN by the reader's browser;
+/// the JSON itself is always at `/openapi.json`).
+pub async fn docs_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(DOCS_PAGE)
+}
+
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>market API</title>
+</head>
+<body>
+  <noscript>The API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+  <script id="api-reference" data-url="/openapi.json"></script>
+  <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
+</body>
+</html>
+"#;

@@ -19,35 +19,56 @@ use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::catalog_cache::CatalogCache;
-use crate::config::AdminToken;
-use crate::error;
-use crate::routes;
+use crate::state::AdminToken;
 use crate::state::{AppState, Mode, origin_of};
 use crate::stripe::StripeGateway;
+use crate::{error, openapi, routes};
 
 /// How long an instance answers the public catalog from memory before reading it again: how far
 /// behind a change made elsewhere (another instance, `market tiers apply`) it may be.
 const CATALOG_TTL: Duration = Duration::from_secs(1);
 
-/// Everything [`Application::build`] needs, already validated.
+/// Everything [`Application::build`] needs, already validated: built once, by the binary from its
+/// flags and environment, or by a test.
 #[derive(Debug)]
 pub struct Settings {
-    pub listener: TcpListener,
-    pub public_url: Option<Url>,
-    pub database: PgConnectOptions,
-    pub db_max_connections: u32,
+    pub http: HttpSettings,
+    pub db: DbSettings,
+    /// The Xano client every job uses (the real API, or a simulator in sandbox mode).
     pub xano: master_api::Client,
-    pub stripe_secret_key: SecretString,
-    pub stripe_api_base: Url,
-    pub stripe_webhook_secrets: Vec<SecretString>,
+    pub stripe: StripeSettings,
+    /// The workers' tuning; `None` runs no job runner in this process (tests of the HTTP layer
+    /// alone).
+    pub jobs: Option<JobsConfig>,
+    /// Whether `xano` and `stripe` are the real services or the simulators (`/readyz` says which).
+    pub mode: Mode,
+}
+
+/// The HTTP side: where to listen, who may call, and how long to wait at shutdown.
+#[derive(Debug)]
+pub struct HttpSettings {
+    pub listener: TcpListener,
+    /// Where buyers reach this service; defaults to `http://127.0.0.1:<port>/`.
+    pub public_url: Option<Url>,
+    /// Storefront origins allowed to call the API from browsers (and to be return pages).
+    pub cors_origins: Vec<Url>,
     pub admins: Vec<AdminToken>,
     pub receipt_secret: ReceiptSecret,
-    pub cors_origins: Vec<Url>,
-    pub jobs: JobsConfig,
-    /// Whether to run the job runner in this process (tests of the HTTP layer alone may not).
-    pub run_jobs: bool,
-    pub mode: Mode,
     pub shutdown_grace: Duration,
+}
+
+#[derive(Debug)]
+pub struct DbSettings {
+    /// A migrated database.
+    pub options: PgConnectOptions,
+    pub max_connections: u32,
+}
+
+#[derive(Debug)]
+pub struct StripeSettings {
+    pub secret_key: SecretString,
+    pub api_base: Url,
+    pub webhook_secrets: Vec<SecretString>,
 }
 
 /// A running instance: the HTTP server and its job runner.
@@ -72,39 +93,47 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Connects to the database (which must be migrated), builds the state and binds the server.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let port = settings.listener.local_addr()?.port();
-        let public_url = match settings.public_url {
+        // One TLS provider for every client of the process (Stripe's, Xano's), chosen here once.
+        master_api::install_crypto_provider();
+        let Settings {
+            http,
+            db,
+            xano,
+            stripe,
+            jobs,
+            mode,
+        } = settings;
+        let port = http.listener.local_addr()?.port();
+        let public_url = match http.public_url {
             Some(url) => url,
             None => Url::parse(&format!("http://127.0.0.1:{port}/"))?,
         };
         let db_config = market_core::db::DbConfig {
-            max_connections: settings.db_max_connections,
+            max_connections: db.max_connections,
             ..market_core::db::DbConfig::default()
         };
-        let db = market_core::db::connect(settings.database, &db_config).await?;
-        let market = Market::new(db, settings.xano, settings.jobs);
-        let stripe = StripeGateway::new(
-            &settings.stripe_secret_key,
-            &settings.stripe_api_base,
-            settings.stripe_webhook_secrets,
-        )
-        .map_err(anyhow::Error::msg)?;
+        let pool = market_core::db::connect(db.options, &db_config).await?;
+        let run_jobs = jobs.is_some();
+        let market = Market::new(pool, xano, jobs.unwrap_or_default());
+        let stripe =
+            StripeGateway::new(&stripe.secret_key, &stripe.api_base, stripe.webhook_secrets)
+                .map_err(anyhow::Error::msg)?;
 
-        let mut return_origins: Vec<String> = settings.cors_origins.iter().map(origin_of).collect();
+        let mut return_origins: Vec<String> = http.cors_origins.iter().map(origin_of).collect();
         return_origins.push(origin_of(&public_url));
         let state = web::Data::new(AppState {
             market: market.clone(),
             stripe,
-            receipts: settings.receipt_secret,
-            admins: settings.admins,
+            receipts: http.receipt_secret,
+            admins: http.admins,
             public_url: public_url.clone(),
             return_origins,
-            mode: settings.mode,
+            mode,
             metrics: crate::metrics::recorder(),
             catalog: CatalogCache::new(CATALOG_TTL),
         });
 
-        let cors_origins: Vec<String> = settings.cors_origins.iter().map(origin_of).collect();
+        let cors_origins: Vec<String> = http.cors_origins.iter().map(origin_of).collect();
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -112,9 +141,18 @@ impl Application {
                 .wrap(from_fn(crate::metrics::track_requests))
                 .wrap(
                     ErrorHandlers::new()
-                        .handler(StatusCode::METHOD_NOT_ALLOWED, error::envelope_bare_errors)
-                        .handler(StatusCode::NOT_FOUND, error::envelope_bare_errors)
-                        .handler(StatusCode::PAYLOAD_TOO_LARGE, error::envelope_bare_errors),
+                        .handler(
+                            StatusCode::METHOD_NOT_ALLOWED,
+                            error::framework::envelope_bare_errors,
+                        )
+                        .handler(
+                            StatusCode::NOT_FOUND,
+                            error::framework::envelope_bare_errors,
+                        )
+                        .handler(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            error::framework::envelope_bare_errors,
+                        ),
                 )
                 .wrap(from_fn(request_id_header))
                 .wrap(TracingLogger::default())
@@ -122,26 +160,27 @@ impl Application {
                 .app_data(
                     web::JsonConfig::default()
                         .limit(64 * 1024)
-                        .error_handler(error::json_error),
+                        .error_handler(error::framework::json_error),
                 )
-                .app_data(web::PathConfig::default().error_handler(error::path_error))
-                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .app_data(web::PathConfig::default().error_handler(error::framework::path_error))
+                .app_data(web::QueryConfig::default().error_handler(error::framework::query_error))
                 .configure(routes::configure)
-                .default_service(web::to(error::route_not_found))
+                .configure(openapi::configure)
+                .default_service(web::to(error::framework::route_not_found))
         })
-        .listen(settings.listener)?
-        .shutdown_timeout(settings.shutdown_grace.as_secs().max(1))
+        .listen(http.listener)?
+        .shutdown_timeout(http.shutdown_grace.as_secs().max(1))
         .disable_signals()
         .run();
 
-        let runner = settings.run_jobs.then(|| Runner::new(market));
+        let runner = run_jobs.then(|| Runner::new(market));
         Ok(Self {
             port,
             public_url,
             server,
             state,
             runner,
-            shutdown_grace: settings.shutdown_grace,
+            shutdown_grace: http.shutdown_grace,
         })
     }
 
@@ -231,7 +270,7 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-pub(crate) async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

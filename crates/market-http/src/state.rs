@@ -3,10 +3,10 @@
 use market_core::Market;
 use market_core::receipt::ReceiptSecret;
 use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::SecretString;
 use url::Url;
 
 use crate::catalog_cache::CatalogCache;
-use crate::config::AdminToken;
 use crate::stripe::StripeGateway;
 
 /// Whether the service talks to the real Xano and Stripe or to the in-process simulators.
@@ -23,6 +23,13 @@ impl Mode {
             Self::Live => "live",
         }
     }
+}
+
+/// An admin: a name for the audit log, and the token that proves it.
+#[derive(Clone, Debug)]
+pub struct AdminToken {
+    pub name: String,
+    pub token: SecretString,
 }
 
 #[derive(Debug)]

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use market_core::PurchaseId;
 use market_core::payments::{Fact, SessionFacts, SessionPayment};
+use market_core::provider::{ProviderError, Refunds};
+use market_core::{Money, PurchaseId};
 use secrecy::{ExposeSecret, SecretString};
 use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
@@ -38,8 +39,7 @@ impl std::fmt::Debug for StripeGateway {
 #[derive(Debug)]
 pub struct NewSession<'a> {
     pub purchase: PurchaseId,
-    pub amount: i64,
-    pub currency: &'a str,
+    pub price: &'a Money,
     pub product_name: &'a str,
     pub email: Option<&'a str>,
     pub success_url: &'a str,
@@ -72,7 +72,6 @@ impl StripeGateway {
         api_base: &Url,
         webhook_secrets: Vec<SecretString>,
     ) -> Result<Self, String> {
-        master_api::install_crypto_provider();
         let key = secret_key.expose_secret();
         let client = stripe::ClientBuilder::new(key)
             .url(api_base.as_str())
@@ -98,11 +97,13 @@ impl StripeGateway {
     pub async fn create_session(&self, new: &NewSession<'_>) -> Result<Session, StripeFailure> {
         let purchase = new.purchase.to_string();
         let currency = new
+            .price
             .currency
+            .as_str()
             .parse::<stripe_types::Currency>()
             .map_err(|_| StripeFailure::Failed("currency".into()))?;
         let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
-        price.unit_amount = Some(new.amount);
+        price.unit_amount = Some(new.price.amount);
         price.product_data = Some(ProductData::new(new.product_name));
         let mut item = CreateCheckoutSessionLineItems::new();
         item.price_data = Some(price);
@@ -180,6 +181,17 @@ impl StripeGateway {
             }
         }
         Err(failure)
+    }
+}
+
+/// Operators' refunds (`market_core::payments::request_refund`) go through Stripe.
+impl Refunds for StripeGateway {
+    async fn refund(
+        &self,
+        purchase: PurchaseId,
+        payment_intent: &str,
+    ) -> Result<(), ProviderError> {
+        Ok(Self::refund(self, purchase, payment_intent).await?)
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use market_core::PurchaseId;
+use market_core::{Currency, Money, PurchaseId};
 use market_http::stripe::{NewSession, StripeGateway};
 use sandbox::stripe::{StripeSim, StripeSimConfig};
 use secrecy::SecretString;
@@ -92,8 +92,7 @@ async fn a_checkout_session_is_created_once_when_the_first_attempt_meets_a_408()
     let session = gateway
         .create_session(&NewSession {
             purchase,
-            amount: 1900,
-            currency: "usd",
+            price: &usd(1900),
             product_name: "Transient",
             email: None,
             success_url: "http://market.test/success",
@@ -126,8 +125,7 @@ async fn a_checkout_session_fails_when_every_attempt_meets_a_408() {
     let session = gateway
         .create_session(&NewSession {
             purchase: PurchaseId::random(),
-            amount: 1900,
-            currency: "usd",
+            price: &usd(1900),
             product_name: "Transient",
             email: None,
             success_url: "http://market.test/success",
@@ -142,4 +140,8 @@ async fn a_checkout_session_fails_when_every_attempt_meets_a_408() {
         "three attempts, then give up"
     );
     assert!(sim.sessions().is_empty());
+}
+
+fn usd(amount: i64) -> Money {
+    Money::new(amount, Currency::parse("usd").unwrap()).unwrap()
 }

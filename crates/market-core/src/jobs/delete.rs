@@ -4,9 +4,9 @@
 //! `DELETE` is idempotent (the client counts "already gone" as success), so this job needs no fencing:
 //! two runs delete once and record the same end state.
 
-use super::JobError;
-use super::queue::Job;
+use super::error::JobError;
 use crate::audit::{Actor, Audit};
+use crate::queue::Job;
 use crate::{ListingId, Market, PurchaseId, TokenId, health};
 
 pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {

@@ -10,11 +10,13 @@
 //!    token, and assign it. A token this run cannot assign (lease lost, purchase refunded or served
 //!    meanwhile) goes into the tier's pool instead: tokens are fungible, and none is left untracked.
 
-use super::JobError;
-use super::queue::{self, Job};
+use super::error::JobError;
 use crate::audit::{Actor, Audit};
 use crate::payments::{Effect, fulfil_locked, lock, transition};
-use crate::{Market, PurchaseEvent, PurchaseId, PurchaseStatus, TokenId, health, pool, reconcile};
+use crate::queue::{self, Job};
+use crate::{
+    Conflict, Market, PurchaseEvent, PurchaseId, PurchaseStatus, TokenId, health, pool, reconcile,
+};
 
 pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let purchase_id: PurchaseId = job
@@ -87,10 +89,7 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
         // Reconciliation adopted the token and another purchase took it from the pool meanwhile.
         // Nothing is lost; the next attempt serves this purchase from the pool or mints again.
         tx.commit().await?;
-        return Err(JobError::Core(crate::Error::conflict(
-            "token_taken",
-            "minted token was sold from the pool",
-        )));
+        return Err(JobError::Core(Conflict::TokenTaken.into()));
     };
     Audit::new(&Actor::System, "xano.token_created")
         .listing(listing)

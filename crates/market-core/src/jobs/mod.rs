@@ -1,99 +1,32 @@
 //! Background work that talks to Xano, run by every instance of the service.
 //!
-//! - `queue`: the job table as a queue (claim with lease, fenced finish).
+//! - [`crate::queue`] (a floor below): the job table as a queue (claim with lease, fenced finish).
 //! - `overview`: what operators see of it.
-//! - `runner`: the worker loop of one instance, and its housekeeping sweep.
-//! - `replenish`, `mint`, `delete`: one module per job kind; reconciliation lives in
-//!   [`crate::reconcile`] because operators also run it on demand.
+//! - `runner`: the worker loop of one instance, and its housekeeping sweep; it calls [`execute`].
+//! - `replenish`, `mint`, `delete`, `reconcile_listing`: one module per job kind, each an adapter
+//!   from a claimed job to the domain (reconciliation itself lives in [`crate::reconcile`], because
+//!   operators also run it on demand);
+//! - `error`: how a job run fails, shared by the kinds.
 //!
 //! Every job holds no transaction and no pooled connection while it waits for Xano, and every job is
 //! safe to run twice: that is what at-least-once execution (leases that expire under a slow or paused
 //! worker) demands.
 
-pub(crate) mod delete;
-pub(crate) mod mint;
+mod delete;
+mod error;
+mod mint;
 pub mod overview;
-pub mod queue;
-pub(crate) mod replenish;
+mod reconcile_listing;
+mod replenish;
 pub mod runner;
 
 use std::time::Duration;
 
 use rand::Rng;
 
-use crate::health;
-use crate::{Error, Market};
-use queue::{Finish, Job, JobKind};
-
-/// Tuning of the workers; the defaults suit production, tests shorten them.
-#[derive(Clone, Debug)]
-pub struct JobsConfig {
-    /// Jobs one instance runs at the same time.
-    pub workers: usize,
-    /// How often an idle instance looks for due jobs.
-    pub poll_interval: Duration,
-    /// How long a claim lasts without a heartbeat. Must exceed the longest single Xano call
-    /// (client timeout × attempts), or a slow call loses its lease to another worker.
-    pub lease: Duration,
-    /// Backoff between retries: `retry_base × 2^attempt`, capped, with full jitter.
-    pub retry_base: Duration,
-    pub retry_cap: Duration,
-    /// How often each listing is reconciled with Xano.
-    pub reconcile_interval: Duration,
-    /// How often a refused credential is tried again.
-    pub probe_interval: Duration,
-    /// How often the housekeeping sweep runs (pools below low water, missing schedules, old jobs).
-    pub sweep_interval: Duration,
-    /// How long finished jobs are kept for operators.
-    pub keep_finished: Duration,
-}
-
-impl Default for JobsConfig {
-    fn default() -> Self {
-        Self {
-            workers: 4,
-            poll_interval: Duration::from_millis(250),
-            lease: Duration::from_secs(180),
-            retry_base: Duration::from_secs(1),
-            retry_cap: Duration::from_secs(300),
-            reconcile_interval: Duration::from_secs(15 * 60),
-            probe_interval: Duration::from_secs(30),
-            sweep_interval: Duration::from_secs(5),
-            keep_finished: Duration::from_secs(7 * 24 * 3600),
-        }
-    }
-}
-
-/// Why a job run did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum JobError {
-    #[error("Xano: {0}")]
-    Xano(#[from] master_api::Error),
-    #[error(transparent)]
-    Core(Error),
-    /// Another worker holds the job now; this one must not write anything about it.
-    #[error("lease lost to another worker")]
-    LostLease,
-    /// Retrying cannot help (the snippet is gone at Xano, the subject no longer parses, …).
-    #[error("{0}")]
-    Permanent(String),
-}
-
-impl From<Error> for JobError {
-    /// Xano errors keep their identity, so that a 401 met inside reconciliation still parks the job.
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Xano(e) => Self::Xano(e),
-            other => Self::Core(other),
-        }
-    }
-}
-
-impl From<sqlx::Error> for JobError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Core(Error::Database(e))
-    }
-}
+use crate::queue::{Finish, Job, JobKind};
+use crate::{JobsConfig, Market, health};
+use error::JobError;
 
 /// Runs one claimed job and says how it ended. `None`: the lease was lost, nothing to record.
 pub(crate) async fn execute(market: &Market, job: &Job) -> Option<Finish> {
@@ -102,7 +35,7 @@ pub(crate) async fn execute(market: &Market, job: &Job) -> Option<Finish> {
         JobKind::ReplenishPool => replenish::run(market, job).await,
         JobKind::MintForPurchase => mint::run(market, job).await,
         JobKind::DeleteToken => delete::run(market, job).await,
-        JobKind::ReconcileListing => crate::reconcile::run_job(market, job).await,
+        JobKind::ReconcileListing => reconcile_listing::run(market, job).await,
     };
     match result {
         Ok(()) if job.kind == JobKind::ReconcileListing => {

@@ -2,19 +2,19 @@
 //! kind and state, and the jobs that need a person's eye.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::Result;
+use crate::health::{self, Health};
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct JobCount {
     pub kind: String,
     pub state: String,
     pub count: i64,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct JobRow {
     pub job_id: i64,
     pub kind: String,
@@ -50,4 +50,21 @@ pub async fn needing_attention(pool: &PgPool) -> Result<Vec<JobRow>> {
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// Everything operators see of the jobs at once: counts, the jobs needing attention, and the
+/// Xano credential's health (parked jobs wait for it).
+#[derive(Debug)]
+pub struct Overview {
+    pub counts: Vec<JobCount>,
+    pub attention: Vec<JobRow>,
+    pub credential: Health,
+}
+
+pub async fn read(pool: &PgPool) -> Result<Overview> {
+    Ok(Overview {
+        counts: counts(pool).await?,
+        attention: needing_attention(pool).await?,
+        credential: health::get(pool).await?,
+    })
 }

@@ -8,9 +8,9 @@
 
 use chrono::Utc;
 
-use super::JobError;
-use super::queue::{self, Job};
+use super::error::JobError;
 use crate::audit::{Actor, Audit};
+use crate::queue::{self, Job};
 use crate::{Market, TierId, health, pool, reconcile, tiers};
 
 pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {

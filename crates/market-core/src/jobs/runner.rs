@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::queue::{self, Finish, Job};
+use crate::queue::{self, Finish, Job};
 use crate::{Market, Result, health};
 
 /// One instance's workers.

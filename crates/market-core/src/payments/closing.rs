@@ -4,11 +4,12 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use super::{Effect, Outcome, lock, locked_by_id, transition, unchanged};
+use super::locked::{Effect, Outcome, lock, locked_by_id, transition, unchanged};
 use crate::audit::{Actor, Audit};
-use crate::jobs::queue::{self, JobKind};
-use crate::purchases::Purchase;
-use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, TokenId, db};
+use crate::provider::Refunds;
+use crate::purchases::{self, Purchase};
+use crate::queue::{self, JobKind};
+use crate::{Conflict, Error, PurchaseEvent, PurchaseId, PurchaseStatus, Result, TokenId, db};
 
 pub(super) async fn refund(
     conn: &mut PgConnection,
@@ -124,7 +125,7 @@ pub async fn revoke_by_operator(
     db::retry_transient(|| async {
         let mut tx = pool.begin().await?;
         let Some(locked) = lock(&mut tx, purchase).await? else {
-            return Err(crate::Error::NotFound("purchase"));
+            return Err(Error::NotFound("purchase"));
         };
         let outcome = close(&mut tx, &locked, PurchaseEvent::Revoked, actor).await?;
         tx.commit().await?;
@@ -151,4 +152,36 @@ async fn revoke_locked(conn: &mut PgConnection, purchase: &Purchase, actor: &Act
             .await?;
     }
     Ok(tokens.len() as u64)
+}
+
+/// An operator refunds a purchase in full through the payment provider. Nothing changes here but
+/// the audit log: the token is revoked when the provider's refund event arrives, like any other
+/// refund. Asking twice refunds once (the provider's idempotency key is the purchase). Returns the
+/// purchase as it was when the refund was asked for.
+pub async fn request_refund(
+    pool: &PgPool,
+    purchase: PurchaseId,
+    refunds: &impl Refunds,
+    actor: &Actor,
+) -> Result<Purchase> {
+    let purchase = purchases::by_id(pool, purchase)
+        .await?
+        .ok_or(Error::NotFound("purchase"))?;
+    let Some(payment_intent) = purchase
+        .payment_intent_id
+        .as_deref()
+        .filter(|_| purchase.status.is_owed_a_token())
+    else {
+        return Err(Conflict::NotRefundable.into());
+    };
+    refunds
+        .refund(purchase.purchase_id, payment_intent)
+        .await
+        .map_err(Error::Payments)?;
+    let mut conn = pool.acquire().await?;
+    Audit::new(actor, "purchase.refund_requested")
+        .purchase(purchase.purchase_id)
+        .write(&mut conn)
+        .await?;
+    Ok(purchase)
 }

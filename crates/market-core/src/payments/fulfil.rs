@@ -3,10 +3,10 @@
 
 use sqlx::PgConnection;
 
-use super::{Effect, status_action, transition};
+use super::locked::{Effect, status_action, transition};
 use crate::audit::{Actor, Audit};
-use crate::jobs::queue::{self, JobKind};
 use crate::purchases::Purchase;
+use crate::queue::{self, JobKind};
 use crate::{PurchaseEvent, PurchaseStatus, Result, TokenId, pool};
 
 /// The launch-day case in few round trips: a locked, pending purchase is paid and its tier's pool

@@ -15,22 +15,27 @@
 //! Nothing here calls Xano: fulfilment takes a token from the pool, or queues a job when it is empty.
 //!
 //! Here: the facts, the transaction and Checkout Session facts; `fulfil.rs`: a paid purchase gets
-//! its token; `closing.rs`: refunds, disputes and revocations.
+//! its token; `closing.rs`: refunds, disputes and revocations (and an operator's refund request);
+//! `locked.rs`: the locked purchase row, its transitions and the outcomes every path reports.
 
 mod closing;
 mod fulfil;
+mod locked;
 
-pub use closing::revoke_by_operator;
 use closing::{dispute, refund, revoke_closed};
+pub use closing::{request_refund, revoke_by_operator};
 pub(crate) use fulfil::fulfil_locked;
 use fulfil::pay_from_pool;
+use locked::unchanged;
+pub use locked::{Effect, Outcome};
+pub(crate) use locked::{lock, transition};
 
 use sqlx::PgConnection;
 use sqlx::PgPool;
 
-use crate::audit::{Actor, Audit};
+use crate::audit::Actor;
 use crate::purchases::Purchase;
-use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, TokenId, db};
+use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, db};
 
 /// The inbox entry of a webhook delivery.
 #[derive(Clone, Copy, Debug)]
@@ -73,56 +78,6 @@ pub enum Fact {
     DisputeCreated {
         payment_intent: String,
     },
-}
-
-/// What applying a fact did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Effect {
-    /// The event id was seen before: nothing done.
-    Duplicate,
-    /// The purchase took a token from the pool.
-    Fulfilled { token: TokenId },
-    /// Paid, but the pool was empty: a job will mint a token.
-    AwaitingToken,
-    /// Paid and already holding its token.
-    AlreadyFulfilled,
-    /// Refunded or disputed: its live tokens are being deleted at Xano.
-    Revoking { tokens: u64 },
-    /// A refund or dispute for a payment we have not seen yet: it will close the purchase when it comes.
-    TombstoneRecorded,
-    /// A partial refund: recorded, the token stays.
-    PartialRefund,
-    /// The status changed, nothing else to do (expired, failed, unpaid completion, …).
-    StatusChanged,
-    /// Nothing to change (a late or repeated fact).
-    NoChange,
-    /// The fact names no purchase of ours (or a session that is not the purchase's).
-    UnknownPurchase,
-}
-
-impl Effect {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Duplicate => "duplicate",
-            Self::Fulfilled { .. } => "fulfilled",
-            Self::AwaitingToken => "awaiting_token",
-            Self::AlreadyFulfilled => "already_fulfilled",
-            Self::Revoking { .. } => "revoking",
-            Self::TombstoneRecorded => "tombstone_recorded",
-            Self::PartialRefund => "partial_refund",
-            Self::StatusChanged => "status_changed",
-            Self::NoChange => "no_change",
-            Self::UnknownPurchase => "unknown_purchase",
-        }
-    }
-}
-
-/// The result of [`apply`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub purchase: Option<PurchaseId>,
-    pub status: Option<PurchaseStatus>,
-    pub effect: Effect,
 }
 
 /// Applies `fact` (recording `delivery` in the inbox first, when it comes from a webhook) in one
@@ -324,73 +279,4 @@ async fn link_session(conn: &mut PgConnection, facts: &SessionFacts) -> Result<O
     .bind(&facts.payment_intent)
     .fetch_optional(&mut *conn)
     .await?)
-}
-
-fn unchanged(purchase: &Purchase) -> Outcome {
-    Outcome {
-        purchase: Some(purchase.purchase_id),
-        status: Some(purchase.status),
-        effect: Effect::NoChange,
-    }
-}
-
-/// Locks a purchase row for the rest of the transaction.
-pub(crate) async fn lock(conn: &mut PgConnection, id: PurchaseId) -> Result<Option<Purchase>> {
-    Ok(
-        sqlx::query_as::<_, Purchase>("select * from purchase where purchase_id = $1 for update")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
-    )
-}
-
-async fn locked_by_id(conn: &mut PgConnection, id: Option<PurchaseId>) -> Result<Option<Purchase>> {
-    match id {
-        Some(id) => lock(conn, id).await,
-        None => Ok(None),
-    }
-}
-
-/// Moves a locked purchase along the state machine, stamping the matching time. `None` when the
-/// event changes nothing.
-pub(crate) async fn transition(
-    conn: &mut PgConnection,
-    purchase: &Purchase,
-    event: PurchaseEvent,
-    actor: &Actor,
-) -> Result<Option<PurchaseStatus>> {
-    let Some(next) = purchase.status.next(event) else {
-        return Ok(None);
-    };
-    sqlx::query(
-        "update purchase
-         set status = $2,
-             paid_at = case when $2 in ('paid', 'fulfilled') then coalesce(paid_at, now()) else paid_at end,
-             fulfilled_at = case when $2 = 'fulfilled' then coalesce(fulfilled_at, now()) else fulfilled_at end,
-             closed_at = case when $2 in ('refunded', 'disputed', 'revoked', 'expired', 'failed') then now() else closed_at end
-         where purchase_id = $1",
-    )
-    .bind(purchase.purchase_id)
-    .bind(next)
-    .execute(&mut *conn)
-    .await?;
-    Audit::new(actor, status_action(next))
-        .purchase(purchase.purchase_id)
-        .detail(serde_json::json!({ "from": purchase.status, "to": next }))
-        .write(conn)
-        .await?;
-    Ok(Some(next))
-}
-
-fn status_action(status: PurchaseStatus) -> &'static str {
-    match status {
-        PurchaseStatus::Pending => "purchase.pending",
-        PurchaseStatus::Paid => "purchase.paid",
-        PurchaseStatus::Fulfilled => "purchase.fulfilled",
-        PurchaseStatus::Refunded => "purchase.refunded",
-        PurchaseStatus::Disputed => "purchase.disputed",
-        PurchaseStatus::Revoked => "purchase.revoked",
-        PurchaseStatus::Expired => "purchase.expired",
-        PurchaseStatus::Failed => "purchase.failed",
-    }
 }

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use market_core::audit::Actor;
-use market_core::jobs::{queue, runner::Runner};
+use market_core::jobs::runner::Runner;
 use market_core::listings::{self, ListingSpec};
 use market_core::payments::{self, Delivery, Effect};
 use market_core::purchases::{self, NewPurchase};
+use market_core::queue;
 use market_core::tiers::{self, TierChange};
 use market_core::{Canonical, ListingId, Market, PurchaseId, TierId, reconcile};
 use proptest::prelude::*;

@@ -1,27 +1,144 @@
 //! The one error envelope, and the one place errors become HTTP statuses.
 //!
 //! Every error response is `{"error": {"code": "<stable_snake_case>", "message": "<human text>"}}`.
-//! Codes are part of the API: clients branch on them, so they never change meaning. Messages are for
-//! people and never carry secrets or internals; a 5xx's cause goes to the log, once, with the
-//! request id that the response also carries.
+//! Codes are part of the API: clients branch on them, so they never change meaning; [`Code`] is
+//! their one table, each with its status. Messages are for people and never carry secrets or
+//! internals; a 5xx's cause (its whole source chain) goes to the log, once, with the request id
+//! that the response also carries.
+
+pub mod framework;
 
 use actix_web::body::BoxBody;
-use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpResponse, ResponseError};
+use market_core::Conflict;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// An API error: status, stable code, human message.
+/// Every error code this API sends, with its HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// 400: a field or header broke a rule.
+    InvalidRequest,
+    /// 400: the body is not JSON.
+    MalformedJson,
+    /// 400: a pagination cursor this API did not hand out.
+    InvalidCursor,
+    /// 400: a Stripe webhook whose signature does not verify.
+    InvalidSignature,
+    /// 400: a correctly signed Stripe event that cannot be read.
+    InvalidPayload,
+    /// 400: any other client error actix-web itself produced.
+    BadRequest,
+    /// 401: no valid admin token.
+    Unauthorized,
+    /// 404: the resource does not exist (or is not the caller's to know of).
+    NotFound,
+    /// 404: no route has this path.
+    RouteNotFound,
+    /// 405: the route does not take this method.
+    MethodNotAllowed,
+    /// 409: the tier is off sale.
+    TierNotOnSale,
+    /// 409: the `Idempotency-Key` came with a different request before.
+    IdempotencyKeyReused,
+    /// 409: the purchase has another Checkout Session.
+    CheckoutSessionMismatch,
+    /// 409: the purchase is not paid, or already refunded.
+    NotRefundable,
+    /// 409: a token minted for a purchase was sold meanwhile (workers only; retried).
+    TokenTaken,
+    /// 413: the body is too large.
+    PayloadTooLarge,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 500: our fault; the cause is in the log.
+    InternalError,
+    /// 502: Stripe or Xano did not answer as expected.
+    UpstreamUnavailable,
+    /// 503: the database is unreachable or the instance overloaded; try again.
+    Unavailable,
+    /// 503: Xano refuses the service's access token.
+    XanoCredentialRefused,
+    /// 503: Xano rate-limits the service.
+    XanoRateLimited,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::MalformedJson => "malformed_json",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::InvalidSignature => "invalid_signature",
+            Self::InvalidPayload => "invalid_payload",
+            Self::BadRequest => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::RouteNotFound => "route_not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::TierNotOnSale => "tier_not_on_sale",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::CheckoutSessionMismatch => "checkout_session_mismatch",
+            Self::NotRefundable => "not_refundable",
+            Self::TokenTaken => "token_taken",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::InternalError => "internal_error",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::Unavailable => "unavailable",
+            Self::XanoCredentialRefused => "xano_credential_refused",
+            Self::XanoRateLimited => "xano_rate_limited",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest
+            | Self::MalformedJson
+            | Self::InvalidCursor
+            | Self::InvalidSignature
+            | Self::InvalidPayload
+            | Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TierNotOnSale
+            | Self::IdempotencyKeyReused
+            | Self::CheckoutSessionMismatch
+            | Self::NotRefundable
+            | Self::TokenTaken => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Self::Unavailable | Self::XanoCredentialRefused | Self::XanoRateLimited => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+}
+
+impl From<Conflict> for Code {
+    fn from(conflict: Conflict) -> Self {
+        match conflict {
+            Conflict::TierNotOnSale => Self::TierNotOnSale,
+            Conflict::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            Conflict::CheckoutSessionMismatch => Self::CheckoutSessionMismatch,
+            Conflict::NotRefundable => Self::NotRefundable,
+            Conflict::TokenTaken => Self::TokenTaken,
+        }
+    }
+}
+
+/// An API error: a stable code (and so a status), a human message, and for failures on our side
+/// or upstream the cause, for the log only.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: Code,
     message: String,
-    /// The cause of a 5xx, for the log only.
-    cause: Option<String>,
+    cause: Option<anyhow::Error>,
 }
 
 /// The envelope.
@@ -38,84 +155,84 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             cause: None,
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidRequest, message)
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(Code::NotFound, format!("{what} not found"))
     }
 
     pub fn unauthorized() -> Self {
+        Self::new(Code::Unauthorized, "a valid admin token is required")
+    }
+
+    /// A failure of ours; `cause` (with its source chain) is logged, never sent.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid admin token is required",
+            Code::InternalError,
+            "something went wrong on our side; try again",
         )
+        .caused_by(cause)
     }
 
-    /// A failure of ours or of a service we depend on; `cause` is logged, never sent.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal_error",
-            message: "something went wrong on our side; try again".into(),
-            cause: Some(cause.to_string()),
-        }
+    /// A service we depend on failed; `cause` is logged, never sent.
+    pub fn upstream(service: &'static str, cause: impl Into<anyhow::Error>) -> Self {
+        Self::new(
+            Code::UpstreamUnavailable,
+            format!("{service} did not answer as expected; try again shortly"),
+        )
+        .caused_by(cause)
     }
 
-    pub fn upstream(service: &'static str, cause: impl std::fmt::Display) -> Self {
-        Self {
-            status: StatusCode::BAD_GATEWAY,
-            code: "upstream_unavailable",
-            message: format!("{service} did not answer as expected; try again shortly"),
-            cause: Some(cause.to_string()),
-        }
+    fn caused_by(mut self, cause: impl Into<anyhow::Error>) -> Self {
+        self.cause = Some(cause.into());
+        self
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         self.code
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.code)
+        write!(f, "{} ({})", self.message, self.code.as_str())
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.code.status()
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
         if let Some(cause) = &self.cause {
-            tracing::error!(error.code = self.code, error.cause = %cause, "request failed");
+            tracing::error!(error.code = self.code.as_str(), error.cause = %format!("{cause:#}"), "request failed");
         }
-        envelope(self.status, self.code, &self.message)
+        envelope(self.code, &self.message)
     }
 }
 
-pub fn envelope(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+pub fn envelope(code: Code, message: &str) -> HttpResponse {
+    envelope_with_status(code.status(), code, message)
+}
+
+/// The envelope with a status actix-web chose (for its own bare error responses).
+pub(crate) fn envelope_with_status(status: StatusCode, code: Code, message: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(ErrorBody {
             error: ErrorDetail {
-                code: code.to_owned(),
+                code: code.as_str().to_owned(),
                 message: message.to_owned(),
             },
         })
@@ -126,43 +243,33 @@ impl From<market_core::Error> for ApiError {
         use market_core::Error as E;
         match e {
             E::NotFound(what) => Self::not_found(what),
-            E::Invalid { field, message } => Self::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("{field}: {message}"),
-            ),
-            E::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            E::Invalid { field, message } => Self::invalid(format!("{field}: {message}")),
+            E::Conflict(conflict) => Self::new(conflict.into(), conflict.to_string()),
             E::Xano(e) => match e {
-                master_api::Error::Unauthorized | master_api::Error::Forbidden => Self {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    code: "xano_credential_refused",
-                    message: "Xano refused the service's access token; an operator must renew it"
-                        .into(),
-                    cause: Some(e.to_string()),
-                },
-                master_api::Error::RateLimited { .. } => Self {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    code: "xano_rate_limited",
-                    message: "Xano is rate-limiting us; try again shortly".into(),
-                    cause: Some(e.to_string()),
-                },
+                master_api::Error::Unauthorized | master_api::Error::Forbidden => Self::new(
+                    Code::XanoCredentialRefused,
+                    "Xano refused the service's access token; an operator must renew it",
+                )
+                .caused_by(e),
+                master_api::Error::RateLimited { .. } => Self::new(
+                    Code::XanoRateLimited,
+                    "Xano is rate-limiting us; try again shortly",
+                )
+                .caused_by(e),
                 other => Self::upstream("Xano", other),
             },
-            E::Database(e) => match &e {
-                e if connection_lost(e) => Self {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    code: "unavailable",
-                    message: "the service is overloaded or its database unreachable; try again"
-                        .into(),
-                    cause: Some(e.to_string()),
-                },
-                // 22021: PostgreSQL refuses a NUL in text. Our parameters are valid UTF-8, so only
-                // a NUL from the request gets here: the client's mistake, not ours.
-                sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
-                    Self::bad_request("invalid_request", "text must not contain NUL characters")
-                }
-                _ => Self::internal(e),
-            },
+            E::Payments(cause) => Self::upstream("Stripe", anyhow::Error::from_boxed(cause)),
+            E::Database(e) if connection_lost(&e) => Self::new(
+                Code::Unavailable,
+                "the service is overloaded or its database unreachable; try again",
+            )
+            .caused_by(e),
+            // 22021: PostgreSQL refuses a NUL in text. Our parameters are valid UTF-8, so only a
+            // NUL from the request gets here: the client's mistake, not ours.
+            E::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22021") => {
+                Self::invalid("text must not contain NUL characters")
+            }
+            E::Database(e) => Self::internal(e),
         }
     }
 }
@@ -189,103 +296,6 @@ impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         market_core::Error::Database(e).into()
     }
-}
-
-/// Malformed JSON, wrong content type, oversized bodies: the same envelope as everything else.
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature actix-web's error_handler requires"
-)]
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError as J;
-    let api = match &err {
-        J::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as application/json",
-        ),
-        J::OverflowKnownLength { .. } | J::Overflow { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is too large",
-        ),
-        J::Deserialize(e) if e.is_data() => ApiError::bad_request("invalid_request", e.to_string()),
-        J::Deserialize(_) | J::Serialize(_) => {
-            ApiError::bad_request("malformed_json", "the body is not valid JSON")
-        }
-        _ => ApiError::bad_request("malformed_json", "the body could not be read"),
-    };
-    api.into()
-}
-
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature actix-web's error_handler requires"
-)]
-pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("no such resource ({err})"),
-    )
-    .into()
-}
-
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "the signature actix-web's error_handler requires"
-)]
-pub fn query_error(
-    err: actix_web::error::QueryPayloadError,
-    _req: &HttpRequest,
-) -> actix_web::Error {
-    ApiError::bad_request("invalid_request", format!("query string: {err}")).into()
-}
-
-/// Unknown routes.
-pub async fn route_not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        StatusCode::NOT_FOUND,
-        "route_not_found",
-        "no such route",
-    ))
-}
-
-/// Rewrites responses actix itself produced without our envelope (405 for a wrong method on a
-/// known route, and any other empty error response) into the envelope.
-pub fn envelope_bare_errors<B>(
-    res: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
-    }
-    let status = res.status();
-    let (code, message) = match status {
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
-            "this route does not accept that method",
-        ),
-        StatusCode::NOT_FOUND => ("route_not_found", "no such route"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ("unsupported_media_type", "unsupported content type")
-        }
-        s if s.is_client_error() => ("bad_request", "the request could not be processed"),
-        _ => (
-            "internal_error",
-            "something went wrong on our side; try again",
-        ),
-    };
-    let (req, _) = res.into_parts();
-    let response = envelope(status, code, message);
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, response).map_into_right_body(),
-    ))
 }
 
 #[cfg(test)]
@@ -318,11 +328,8 @@ mod tests {
         let error = sqlx::query("select 1").execute(&mut *tx).await.unwrap_err();
 
         let api = ApiError::from(error);
-        assert_eq!(
-            (api.status, api.code),
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            "{api:?}"
-        );
+        assert_eq!(api.code, Code::Unavailable, "{api:?}");
+        assert_eq!(api.code.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[tokio::test]
@@ -335,10 +342,7 @@ mod tests {
             .unwrap_err();
 
         let api = ApiError::from(error);
-        assert_eq!(
-            (api.status, api.code),
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
-            "{api:?}"
-        );
+        assert_eq!(api.code, Code::InternalError, "{api:?}");
+        assert_eq!(api.code.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

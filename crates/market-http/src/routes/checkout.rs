@@ -4,54 +4,19 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use market_core::audit::Actor;
+use market_core::checkout;
 use market_core::payments::{self, Fact, SessionPayment};
+use market_core::provider::{CheckoutSessions, OpenedSession, ProviderError, SessionRequest};
 use market_core::purchases::{self, NewPurchase};
 use market_core::{Email, PurchaseStatus, TierId};
-use serde::{Deserialize, Serialize};
 use url::Url;
-use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::purchases::{PurchaseBody, bearer, receipt_body};
+use crate::extract::{IdempotencyKey, bearer};
 use crate::state::{AppState, origin_of};
-use crate::stripe::{NewSession, StripeFailure};
-
-/// A checkout request. Only these fields are accepted: price, amount and install counts come from
-/// the tier on the server, never from the request (unknown fields are refused).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CheckoutRequest {
-    pub tier_id: Uuid,
-    /// Pre-fills Stripe's form; Stripe collects it otherwise.
-    pub email: Option<String>,
-    /// Where Stripe sends the buyer after paying. Must be on this service's public URL or on a
-    /// storefront origin in the CORS allow-list. `{CHECKOUT_SESSION_ID}` is added if missing.
-    pub success_url: Option<Url>,
-    /// Where Stripe sends a buyer who gives up. Same origin rule.
-    pub cancel_url: Option<Url>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CheckoutResponse {
-    pub purchase_id: Uuid,
-    /// Send the buyer here to pay.
-    pub checkout_url: String,
-    /// The buyer's key to this purchase (`Authorization: Bearer <receipt_key>` on
-    /// `GET /v1/purchases/{id}`). Keep it: it is the only proof of ownership.
-    pub receipt_key: String,
-}
-
-/// The receipt key stays out of `Debug` (and so out of any log line).
-impl std::fmt::Debug for CheckoutResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckoutResponse")
-            .field("purchase_id", &self.purchase_id)
-            .field("checkout_url", &self.checkout_url)
-            .field("receipt_key", &"[redacted]")
-            .finish()
-    }
-}
+use crate::stripe::{NewSession, StripeFailure, StripeGateway};
+use crate::wire::checkout::{CheckoutRequest, CheckoutResponse};
+use crate::wire::purchases::PurchaseBody;
 
 /// Starts a checkout. The same `Idempotency-Key` returns the same purchase.
 #[utoipa::path(
@@ -68,68 +33,34 @@ impl std::fmt::Debug for CheckoutResponse {
 )]
 pub async fn create_checkout(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    idempotency_key: IdempotencyKey,
     body: web::Json<CheckoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let idempotency_key = match req.headers().get("idempotency-key") {
-        Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_request",
-                        "Idempotency-Key must be visible ASCII",
-                    )
-                })?
-                .to_owned(),
-        ),
-        None => None,
-    };
     let email = body.email.as_deref().map(Email::parse).transpose()?;
-    let success_url = return_url(&state, body.success_url.as_ref(), "success_url")?;
-    let cancel_url = return_url(&state, body.cancel_url.as_ref(), "cancel_url")?;
-
+    let sessions = Sessions {
+        stripe: &state.stripe,
+        public_url: &state.public_url,
+        success_url: return_url(&state, body.success_url.as_ref(), "success_url")?,
+        cancel_url: return_url(&state, body.cancel_url.as_ref(), "cancel_url")?,
+    };
     let new = NewPurchase {
         tier: TierId(body.tier_id),
         email,
-        idempotency_key,
+        idempotency_key: idempotency_key.0,
     };
-    let created = purchases::create(state.db(), &state.receipts, &new, &Actor::Buyer).await?;
-    let purchase = &created.purchase;
-
-    let checkout_url =
-        if let (Some(_), Some(url)) = (&purchase.checkout_session_id, &purchase.checkout_url) {
-            url.clone()
-        } else {
-            let success = success_url
-                .unwrap_or_else(|| default_success_url(&state.public_url, purchase.purchase_id));
-            let success = with_session_placeholder(&success);
-            let cancel = cancel_url.unwrap_or_else(|| state.public_url.clone());
-            let product_name = format!("{} — {}", created.canonical, created.tier_name);
-            let session = state
-                .stripe
-                .create_session(&NewSession {
-                    purchase: purchase.purchase_id,
-                    amount: purchase.amount,
-                    currency: &purchase.currency,
-                    product_name: &product_name,
-                    email: purchase.email.as_deref(),
-                    success_url: success.as_str(),
-                    cancel_url: cancel.as_str(),
-                })
-                .await
-                .map_err(|e| ApiError::upstream("Stripe", e))?;
-            let url = session
-                .url
-                .ok_or_else(|| ApiError::upstream("Stripe", "session without url"))?;
-            purchases::attach_checkout_session(state.db(), purchase.purchase_id, &session.id, &url)
-                .await?;
-            url
-        };
+    // Boxed: the Stripe request inside makes this future 16 kB, too large to keep on the stack.
+    let started = Box::pin(checkout::start(
+        state.db(),
+        &state.receipts,
+        &new,
+        &sessions,
+        &Actor::Buyer,
+    ))
+    .await?;
 
     fail::fail_point!("after_checkout_commit_before_response");
-    let status = if created.replayed {
+    let status = if started.replayed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
@@ -137,10 +68,48 @@ pub async fn create_checkout(
     Ok(HttpResponse::build(status)
         .insert_header(("cache-control", "no-store"))
         .json(CheckoutResponse {
-            purchase_id: purchase.purchase_id.0,
-            checkout_url,
-            receipt_key: created.receipt_key.expose().to_owned(),
+            purchase_id: started.purchase.purchase_id.0,
+            checkout_url: started.checkout_url,
+            receipt_key: started.receipt_key.expose().to_owned(),
         }))
+}
+
+/// Stripe's Checkout Sessions with the return pages this request asked for (or the storefront's).
+struct Sessions<'a> {
+    stripe: &'a StripeGateway,
+    public_url: &'a Url,
+    success_url: Option<Url>,
+    cancel_url: Option<Url>,
+}
+
+impl CheckoutSessions for Sessions<'_> {
+    async fn open(&self, request: &SessionRequest<'_>) -> Result<OpenedSession, ProviderError> {
+        let success = self
+            .success_url
+            .clone()
+            .unwrap_or_else(|| default_success_url(self.public_url, request.purchase));
+        let success = with_session_placeholder(&success);
+        let cancel = self
+            .cancel_url
+            .clone()
+            .unwrap_or_else(|| self.public_url.clone());
+        let session = self
+            .stripe
+            .create_session(&NewSession {
+                purchase: request.purchase,
+                price: request.price,
+                product_name: request.product_name,
+                email: request.email,
+                success_url: success.as_str(),
+                cancel_url: cancel.as_str(),
+            })
+            .await?;
+        let url = session.url.ok_or("Stripe returned a session without url")?;
+        Ok(OpenedSession {
+            id: session.id,
+            url,
+        })
+    }
 }
 
 /// A storefront-supplied return URL, accepted only on an allowed origin.
@@ -152,10 +121,9 @@ fn return_url(
     let Some(url) = url else { return Ok(None) };
     if !matches!(url.scheme(), "http" | "https") || !state.return_origins.contains(&origin_of(url))
     {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("{field} must be on this service's public URL or an allowed storefront origin"),
-        ));
+        return Err(ApiError::invalid(format!(
+            "{field} must be on this service's public URL or an allowed storefront origin"
+        )));
     }
     Ok(Some(url.clone()))
 }
@@ -252,5 +220,5 @@ async fn answer_with_receipt(
     });
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(receipt_body(receipt, owner)))
+        .json(PurchaseBody::of(receipt, owner)))
 }

@@ -1,4 +1,9 @@
-//! Every route of the service, in one table.
+//! Every route of the service, in one table (the API document adds its own two, in
+//! [`crate::openapi`]).
+//!
+//! Handlers parse (path, query, body into domain values; [`crate::extract`] for headers), call one
+//! `market-core` function, and map its answer to a [`crate::wire`] body; they never open a
+//! transaction.
 //!
 //! Routes are registered as resources (`web::resource(path).route(method)`), so a known path called
 //! with another method answers 405, and an unknown path 404, both in the error envelope.
@@ -6,7 +11,6 @@
 pub mod admin;
 pub mod catalog;
 pub mod checkout;
-pub mod docs;
 pub mod ops;
 pub mod purchases;
 pub mod storefront;
@@ -21,8 +25,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
-        .service(web::resource("/openapi.json").route(web::get().to(docs::openapi_json)))
-        .service(web::resource("/docs").route(web::get().to(docs::docs_page)))
         .service(web::resource("/v1/listings").route(web::get().to(catalog::list_listings)))
         .service(
             web::resource("/v1/listings/{canonical}").route(web::get().to(catalog::get_listing)),

@@ -2,12 +2,11 @@
 
 use actix_web::{HttpResponse, web};
 use market_core::health;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::metrics;
 use crate::state::AppState;
+use crate::wire::ops::Readiness;
 
 /// The process is up. Never touches the database: a liveness probe must not restart an instance
 /// because PostgreSQL is slow.
@@ -16,35 +15,12 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Readiness {
-    /// `ready` or `not_ready`.
-    pub status: &'static str,
-    /// `sandbox` or `live`.
-    pub mode: &'static str,
-    pub database: &'static str,
-    pub migrations: &'static str,
-    /// The Xano credential: `healthy`, `unauthorized` or `forbidden`. Sales go on while it is
-    /// refused (tokens come from the pool), so it does not make the instance unready.
-    pub xano_credential: String,
-}
-
 /// Ready to serve: the database answers and has every migration this build knows.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let latest = market_core::MIGRATOR
-        .iter()
-        .map(|m| m.version)
-        .max()
-        .unwrap_or_default();
-    let applied = sqlx::query_scalar::<_, Option<i64>>(
-        "select max(version) from _sqlx_migrations where success",
-    )
-    .fetch_one(state.db())
-    .await;
-    let (database, migrations) = match applied {
-        Ok(Some(version)) if version >= latest => ("ok", "ok"),
-        Ok(_) => ("ok", "pending"),
+    let (database, migrations) = match market_core::db::migrations_pending(state.db()).await {
+        Ok(false) => ("ok", "ok"),
+        Ok(true) => ("ok", "pending"),
         Err(_) => ("unreachable", "unknown"),
     };
     let xano_credential = match health::get(state.db()).await {

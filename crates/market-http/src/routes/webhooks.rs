@@ -12,25 +12,16 @@
 //!
 //! Nothing here calls Xano; the answer takes one short transaction.
 
+use crate::error::{ApiError, Code, ErrorBody};
+use crate::state::AppState;
+use crate::stripe::{WebhookFailure, fact_of};
+use crate::wire::ops::WebhookAck;
 use actix_web::{HttpRequest, HttpResponse, web};
 use market_core::audit::Actor;
 use market_core::payments::{self, Delivery};
-use serde::Serialize;
-use utoipa::ToSchema;
-
-use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
-use crate::stripe::{WebhookFailure, fact_of};
 
 /// Stripe events are a few kB; this leaves ample room and bounds what an attacker can make us hash.
 pub const MAX_BODY: usize = 256 * 1024;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookAck {
-    pub received: bool,
-    /// What the event did: `fulfilled`, `duplicate`, `ignored`, …
-    pub outcome: String,
-}
 
 #[utoipa::path(
     post,
@@ -46,8 +37,8 @@ pub async fn stripe_webhook(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let invalid_signature = || {
-        ApiError::bad_request(
-            "invalid_signature",
+        ApiError::new(
+            Code::InvalidSignature,
             "the Stripe-Signature header does not verify",
         )
     };
@@ -61,8 +52,8 @@ pub async fn stripe_webhook(
         Ok(event) => event,
         Err(WebhookFailure::Unparseable) => {
             tracing::warn!("a correctly signed Stripe event could not be parsed");
-            return Err(ApiError::bad_request(
-                "invalid_payload",
+            return Err(ApiError::new(
+                Code::InvalidPayload,
                 "the event could not be parsed",
             ));
         }

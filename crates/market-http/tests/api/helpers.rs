@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use market_core::JobsConfig;
 use market_core::receipt::ReceiptSecret;
-use market_http::config::AdminToken;
-use market_http::startup::{Application, Settings};
+use market_core::tiers_file::{self, TiersFile};
+use market_http::startup::{Application, DbSettings, HttpSettings, Settings, StripeSettings};
+use market_http::state::AdminToken;
 use market_http::state::Mode;
-use market_http::tiers_file::TiersFile;
 use reqwest::{Client, Response};
 use sandbox::stripe::{StripeSim, StripeSimConfig};
 use sandbox::xano::{XanoSim, XanoSimConfig};
@@ -115,7 +115,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     for (listing, _) in &tiers.listings {
         xano.add_snippet(listing.canonical.as_str(), &listing.title);
     }
-    market_http::tiers_file::apply(
+    tiers_file::apply(
         db.pool(),
         &xano_client,
         &tiers,
@@ -126,28 +126,33 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     .unwrap();
 
     let app = Application::build(Settings {
-        listener,
-        public_url: None,
-        database: db.connect_options(),
-        db_max_connections: 10,
+        http: HttpSettings {
+            listener,
+            public_url: None,
+            cors_origins: options.cors_origins,
+            admins: vec![AdminToken {
+                name: "tester".into(),
+                token: SecretString::from(ADMIN_TOKEN),
+            }],
+            receipt_secret: ReceiptSecret::random(),
+            shutdown_grace: Duration::from_secs(1),
+        },
+        db: DbSettings {
+            options: db.connect_options(),
+            max_connections: 10,
+        },
         xano: xano_client,
-        stripe_secret_key: SecretString::from(stripe.api_key()),
-        stripe_api_base: stripe.base_url(),
-        stripe_webhook_secrets: options
-            .webhook_secrets
-            .iter()
-            .map(|s| SecretString::from(s.clone()))
-            .collect(),
-        admins: vec![AdminToken {
-            name: "tester".into(),
-            token: SecretString::from(ADMIN_TOKEN),
-        }],
-        receipt_secret: ReceiptSecret::random(),
-        cors_origins: options.cors_origins,
-        jobs: jobs_config(),
-        run_jobs: options.run_jobs,
+        stripe: StripeSettings {
+            secret_key: SecretString::from(stripe.api_key()),
+            api_base: stripe.base_url(),
+            webhook_secrets: options
+                .webhook_secrets
+                .iter()
+                .map(|s| SecretString::from(s.clone()))
+                .collect(),
+        },
+        jobs: options.run_jobs.then(jobs_config),
         mode: Mode::Sandbox,
-        shutdown_grace: Duration::from_secs(1),
     })
     .await
     .unwrap();

@@ -6,13 +6,13 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use market_core::receipt::ReceiptSecret;
-use market_http::startup::{Application, Settings};
+use market_http::startup::{Application, DbSettings, HttpSettings, Settings, StripeSettings};
 use market_http::state::Mode;
 use secrecy::SecretString;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::helpers::{Options, TestApp, WEBHOOK_SECRET, jobs_config, spawn_app, spawn_app_with};
+use crate::helpers::{Options, TestApp, WEBHOOK_SECRET, spawn_app, spawn_app_with};
 use crate::webhooks::{last_event, now, paid_but_undelivered, rows, signed};
 
 /// A second instance on the same database, with a live-mode secret key (the service takes its
@@ -25,21 +25,26 @@ async fn live_instance(app: &TestApp) -> (String, oneshot::Sender<()>) {
         .build()
         .unwrap();
     let live = Application::build(Settings {
-        listener,
-        public_url: None,
-        database: app.db.connect_options(),
-        db_max_connections: 4,
+        http: HttpSettings {
+            listener,
+            public_url: None,
+            cors_origins: Vec::new(),
+            admins: Vec::new(),
+            receipt_secret: ReceiptSecret::random(),
+            shutdown_grace: Duration::from_secs(1),
+        },
+        db: DbSettings {
+            options: app.db.connect_options(),
+            max_connections: 4,
+        },
         xano,
-        stripe_secret_key: SecretString::from("sk_live_sandbox_0123456789"),
-        stripe_api_base: app.stripe.base_url(),
-        stripe_webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
-        admins: Vec::new(),
-        receipt_secret: ReceiptSecret::random(),
-        cors_origins: Vec::new(),
-        jobs: jobs_config(),
-        run_jobs: false,
+        stripe: StripeSettings {
+            secret_key: SecretString::from("sk_live_sandbox_0123456789"),
+            api_base: app.stripe.base_url(),
+            webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
+        },
+        jobs: None,
         mode: Mode::Live,
-        shutdown_grace: Duration::from_secs(1),
     })
     .await
     .unwrap();

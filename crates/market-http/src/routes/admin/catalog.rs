@@ -2,109 +2,18 @@
 
 use actix_web::{HttpResponse, web};
 use futures::TryStreamExt;
-use market_core::listings::{self, ListingSpec};
+use market_core::listings::{self, Listing, ListingSpec};
 use market_core::tiers::{self, TierSpec};
 use market_core::{Canonical, Currency, Money, Slug, TierId};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::catalog::PriceBody;
+use crate::extract::Admin;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListingRequest {
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default = "yes")]
-    pub active: bool,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TierRequest {
-    pub name: String,
-    pub price: PriceRequest,
-    pub max_installs: i64,
-    #[serde(default = "default_low_water")]
-    pub pool_low_water: i32,
-    #[serde(default = "default_target")]
-    pub pool_target: i32,
-    #[serde(default = "yes")]
-    pub active: bool,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PriceRequest {
-    /// Minor units (cents).
-    pub amount: i64,
-    pub currency: String,
-}
-
-fn yes() -> bool {
-    true
-}
-fn default_low_water() -> i32 {
-    5
-}
-fn default_target() -> i32 {
-    10
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AdminListing {
-    pub listing_id: Uuid,
-    pub canonical: String,
-    pub title: String,
-    pub description: String,
-    pub active: bool,
-    pub tiers: Vec<AdminTier>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AdminTier {
-    pub id: Uuid,
-    pub slug: String,
-    pub version: i32,
-    pub name: String,
-    pub price: PriceBody,
-    pub max_installs: i64,
-    pub pool_low_water: i32,
-    pub pool_target: i32,
-    pub active: bool,
-}
-
-impl From<tiers::Tier> for AdminTier {
-    fn from(t: tiers::Tier) -> Self {
-        Self {
-            id: t.tier_id.0,
-            slug: t.slug,
-            version: t.version,
-            name: t.name,
-            price: PriceBody {
-                amount: t.price_amount,
-                currency: t.currency,
-            },
-            max_installs: t.max_installs,
-            pool_low_water: t.pool_low_water,
-            pool_target: t.pool_target,
-            active: t.active,
-        }
-    }
-}
-
-/// What a change did, as `market-core` reports it (`{"change": "created" | "new_version" | …}`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChangeBody {
-    #[schema(value_type = Object)]
-    pub change: serde_json::Value,
-    pub listing: AdminListing,
-}
+use crate::wire::admin_catalog::{
+    AdminListing, ListingChangeBody, ListingRequest, SnippetBody, TierChangeBody, TierChangeKind,
+    TierRequest,
+};
 
 /// Every listing (active or not) with every tier version.
 #[utoipa::path(get, path = "/v1/admin/listings", tag = "admin", security(("admin_token" = [])),
@@ -120,27 +29,16 @@ pub async fn list_listings(
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn admin_listing(
-    state: &AppState,
-    listing: listings::Listing,
-) -> Result<AdminListing, ApiError> {
-    let mut conn = state.db().acquire().await?;
-    let tiers = tiers::for_listing(&mut conn, listing.listing_id).await?;
-    Ok(AdminListing {
-        listing_id: listing.listing_id.0,
-        canonical: listing.canonical,
-        title: listing.title,
-        description: listing.description,
-        active: listing.active,
-        tiers: tiers.into_iter().map(Into::into).collect(),
-    })
+async fn admin_listing(state: &AppState, listing: Listing) -> Result<AdminListing, ApiError> {
+    let tiers = tiers::of_listing(state.db(), listing.listing_id).await?;
+    Ok(AdminListing::of(listing, tiers))
 }
 
 /// Creates or updates a listing. The snippet must exist in the Xano account; its install access
 /// becomes `token`.
 #[utoipa::path(put, path = "/v1/admin/listings/{canonical}", tag = "admin", security(("admin_token" = [])),
     params(("canonical" = String, Path)), request_body = ListingRequest,
-    responses((status = 200, body = ChangeBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = ListingChangeBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn put_listing(
     admin: Admin,
     state: web::Data<AppState>,
@@ -154,15 +52,11 @@ pub async fn put_listing(
         description: body.description,
         active: body.active,
     };
-    spec.validate()?;
-    listings::prepare_snippet(&state.market.xano, &spec).await?;
-    let mut tx = state.db().begin().await?;
-    let (listing, change) = listings::upsert(&mut tx, &spec, &admin.actor()).await?;
-    tx.commit().await?;
+    let (listing, change) =
+        listings::save(state.db(), &state.market.xano, &spec, &admin.actor()).await?;
     state.catalog.invalidate();
-    let change = serde_json::to_value(change).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(ChangeBody {
-        change,
+    Ok(HttpResponse::Ok().json(ListingChangeBody {
+        change: change.into(),
         listing: admin_listing(&state, listing).await?,
     }))
 }
@@ -171,7 +65,7 @@ pub async fn put_listing(
 /// old one stops selling; earlier buyers keep exactly what they bought).
 #[utoipa::path(put, path = "/v1/admin/listings/{canonical}/tiers/{slug}", tag = "admin", security(("admin_token" = [])),
     params(("canonical" = String, Path), ("slug" = String, Path)), request_body = TierRequest,
-    responses((status = 200, body = ChangeBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TierChangeBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn put_tier(
     admin: Admin,
     state: web::Data<AppState>,
@@ -189,16 +83,10 @@ pub async fn put_tier(
         pool_target: body.pool_target,
         active: body.active,
     };
-    let listing = listings::by_canonical(state.db(), &canonical)
-        .await?
-        .ok_or_else(|| ApiError::not_found("listing"))?;
-    let mut tx = state.db().begin().await?;
-    let change = tiers::apply(&mut tx, listing.listing_id, &spec, &admin.actor()).await?;
-    tx.commit().await?;
+    let (listing, change) = tiers::save(state.db(), &canonical, &spec, &admin.actor()).await?;
     state.catalog.invalidate();
-    let change = serde_json::to_value(change).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(ChangeBody {
-        change,
+    Ok(HttpResponse::Ok().json(TierChangeBody {
+        change: change.into(),
         listing: admin_listing(&state, listing).await?,
     }))
 }
@@ -206,27 +94,15 @@ pub async fn put_tier(
 /// Takes a tier version off sale; its unsold tokens are deleted at Xano.
 #[utoipa::path(post, path = "/v1/admin/tiers/{tier_id}/deactivate", tag = "admin", security(("admin_token" = [])),
     params(("tier_id" = Uuid, Path)),
-    responses((status = 200, description = "the change"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TierChangeKind), (status = 404, body = ErrorBody)))]
 pub async fn deactivate_tier(
     admin: Admin,
     state: web::Data<AppState>,
     tier: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut tx = state.db().begin().await?;
-    let change = tiers::deactivate(&mut tx, TierId(*tier), &admin.actor()).await?;
-    tx.commit().await?;
+    let change = tiers::take_off_sale(state.db(), TierId(*tier), &admin.actor()).await?;
     state.catalog.invalidate();
-    Ok(HttpResponse::Ok().json(change))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SnippetBody {
-    pub canonical: String,
-    pub name: Option<String>,
-    /// `public`, `link`, `token`, or what Xano says.
-    pub install_access: Option<String>,
-    /// Whether a listing sells it.
-    pub listed: bool,
+    Ok(HttpResponse::Ok().json(TierChangeKind::from(change)))
 }
 
 /// The Xano account's snippets, and whether each is listed here.

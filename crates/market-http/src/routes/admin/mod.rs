@@ -1,7 +1,6 @@
 //! The admin API, under `/v1/admin`, for operators. Every route requires an admin token
-//! ([`auth::Admin`]); every change is written to the audit log with the admin's name.
+//! ([`crate::extract::Admin`]); every change is written to the audit log with the admin's name.
 
-pub mod auth;
 pub mod catalog;
 pub mod ops;
 pub mod purchases;

@@ -1,0 +1,35 @@
+//! How a job run fails. The kinds share it, so that the runner can classify every failure the same
+//! way: park on a refused credential, back off on a rate limit, give up on what cannot pass.
+
+use crate::Error;
+
+/// Why a job run did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum JobError {
+    #[error("Xano: {0}")]
+    Xano(#[from] master_api::Error),
+    #[error(transparent)]
+    Core(Error),
+    /// Another worker holds the job now; this one must not write anything about it.
+    #[error("lease lost to another worker")]
+    LostLease,
+    /// Retrying cannot help (the snippet is gone at Xano, the subject no longer parses, …).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<Error> for JobError {
+    /// Xano errors keep their identity, so that a 401 met inside reconciliation still parks the job.
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Xano(e) => Self::Xano(e),
+            other => Self::Core(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Core(Error::Database(e))
+    }
+}

@@ -1,0 +1,92 @@
+//! What handlers take from a request beside its body and path: the bearer credential, an
+//! idempotency key, and an authenticated admin. Each is parsed here once, so a handler receives a
+//! checked value or the request is refused in the error envelope before the handler runs.
+
+use std::future::{Ready, ready};
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use market_core::audit::Actor;
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The `Authorization: Bearer <value>` of a request.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The optional `Idempotency-Key` header, as text. Its rules (length, characters) are the
+/// domain's (`market_core::purchases`); here it only has to be a visible-ASCII header value.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = match req.headers().get("idempotency-key") {
+            None => Ok(Self(None)),
+            Some(value) => value
+                .to_str()
+                .map(|key| Self(Some(key.to_owned())))
+                .map_err(|_| ApiError::invalid("Idempotency-Key must be visible ASCII")),
+        };
+        ready(key)
+    }
+}
+
+/// An authenticated operator: `Authorization: Bearer <admin token>`, compared in constant time
+/// with every configured token. The matching token's name is the actor in the audit log.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub name: String,
+}
+
+impl Admin {
+    pub fn actor(&self) -> Actor {
+        Actor::Admin(self.name.clone())
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Admin, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(ApiError::unauthorized)?;
+    let presented = bearer(req).ok_or_else(ApiError::unauthorized)?.as_bytes();
+    // Every token is compared (no early exit), so timing says nothing about which one came close.
+    let mut found = None;
+    for admin in &state.admins {
+        let matches: bool = admin
+            .token
+            .expose_secret()
+            .as_bytes()
+            .ct_eq(presented)
+            .into();
+        if matches {
+            found = Some(admin.name.clone());
+        }
+    }
+    found.map(|name| Admin { name }).ok_or_else(|| {
+        metrics::counter!("market_admin_auth_failures_total").increment(1);
+        ApiError::unauthorized()
+    })
+}

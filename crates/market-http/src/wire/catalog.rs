@@ -1,0 +1,76 @@
+//! The public catalog on the wire (`GET /v1/listings`, `GET /v1/listings/{canonical}`), and money
+//! as every body writes it.
+
+use market_core::Money;
+use market_core::catalog::CatalogListing;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListingsBody {
+    pub listings: Vec<ListingBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListingBody {
+    /// The Xano snippet's id.
+    pub canonical: String,
+    pub title: String,
+    pub description: String,
+    /// Where the snippet is installed, with the token from a purchase.
+    pub snippet_url: String,
+    pub tiers: Vec<TierBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierBody {
+    /// Pass this to `POST /v1/checkout`.
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub price: PriceBody,
+    /// How many installs the token of this tier allows.
+    pub max_installs: i64,
+    /// Whether a checkout can start now.
+    pub purchasable: bool,
+}
+
+/// Money in the currency's minor unit: `{"amount": 1900, "currency": "usd"}` is $19.00.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceBody {
+    pub amount: i64,
+    pub currency: String,
+}
+
+impl From<&Money> for PriceBody {
+    fn from(money: &Money) -> Self {
+        Self {
+            amount: money.amount,
+            currency: money.currency.to_string(),
+        }
+    }
+}
+
+impl From<CatalogListing> for ListingBody {
+    fn from(listing: CatalogListing) -> Self {
+        Self {
+            canonical: listing.canonical,
+            title: listing.title,
+            description: listing.description,
+            snippet_url: listing.snippet_url,
+            tiers: listing
+                .tiers
+                .into_iter()
+                .map(|t| TierBody {
+                    id: t.tier_id.0,
+                    slug: t.slug,
+                    name: t.name,
+                    price: (&t.price).into(),
+                    max_installs: t.max_installs,
+                    purchasable: t.purchasable,
+                })
+                .collect(),
+        }
+    }
+}

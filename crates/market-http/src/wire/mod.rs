@@ -1,0 +1,13 @@
+//! Wire types: every request and response body of the API, apart from the domain's types.
+//!
+//! The domain (`market-core`) does not derive `Serialize` for the wire: each body here is built
+//! `From` the core type it shows, so renaming a field in core cannot silently change the API, and
+//! the OpenAPI document is typed everywhere. The CLI prints the same bodies, so `jq` filters work
+//! on both.
+
+pub mod admin_catalog;
+pub mod admin_purchases;
+pub mod catalog;
+pub mod checkout;
+pub mod ops;
+pub mod purchases;

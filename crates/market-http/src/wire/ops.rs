@@ -1,0 +1,230 @@
+//! Operations on the wire: pools, jobs, the Xano credential's health, reconciliation reports and
+//! Xano instances (admin API and `market status`), readiness, and the webhook acknowledgement.
+
+use chrono::{DateTime, Utc};
+use market_core::health::Health;
+use market_core::jobs::overview::{JobCount, JobRow, Overview};
+use market_core::pool::PoolLevel;
+use market_core::reconcile::Report;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// How full one tier version's pool is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolLevelBody {
+    pub tier_id: Uuid,
+    pub listing_id: Uuid,
+    pub slug: String,
+    pub version: i32,
+    pub active: bool,
+    /// Unsold tokens.
+    pub available: i64,
+    /// Tokens held by purchases.
+    pub assigned: i64,
+    pub pool_low_water: i32,
+    pub pool_target: i32,
+}
+
+impl From<PoolLevel> for PoolLevelBody {
+    fn from(p: PoolLevel) -> Self {
+        Self {
+            tier_id: p.tier_id.0,
+            listing_id: p.listing_id.0,
+            slug: p.slug,
+            version: p.version,
+            active: p.active,
+            available: p.available,
+            assigned: p.assigned,
+            pool_low_water: p.pool_low_water,
+            pool_target: p.pool_target,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobsBody {
+    /// Every kind and state present, with its count.
+    pub counts: Vec<JobCountBody>,
+    /// Jobs that need an operator's eye: failed, parked, or retried more than 5 times.
+    pub attention: Vec<JobRowBody>,
+    pub xano_credential: HealthBody,
+}
+
+impl From<Overview> for JobsBody {
+    fn from(o: Overview) -> Self {
+        Self {
+            counts: o.counts.into_iter().map(Into::into).collect(),
+            attention: o.attention.into_iter().map(Into::into).collect(),
+            xano_credential: o.credential.into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobCountBody {
+    /// `replenish_pool`, `mint_for_purchase`, `delete_token` or `reconcile_listing`.
+    pub kind: String,
+    /// `queued`, `running`, `done`, `failed` or `parked`.
+    pub state: String,
+    pub count: i64,
+}
+
+impl From<JobCount> for JobCountBody {
+    fn from(c: JobCount) -> Self {
+        Self {
+            kind: c.kind,
+            state: c.state,
+            count: c.count,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobRowBody {
+    pub job_id: i64,
+    pub kind: String,
+    /// What the job is about: a tier, purchase, token or listing id.
+    pub subject: String,
+    pub state: String,
+    pub attempt: i32,
+    pub due_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<JobRow> for JobRowBody {
+    fn from(j: JobRow) -> Self {
+        Self {
+            job_id: j.job_id,
+            kind: j.kind,
+            subject: j.subject,
+            state: j.state,
+            attempt: j.attempt,
+            due_at: j.due_at,
+            last_error: j.last_error,
+            updated_at: j.updated_at,
+        }
+    }
+}
+
+/// The Xano credential's health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthBody {
+    /// `healthy`, `unauthorized` (401: unknown or expired token) or `forbidden` (403: no rights).
+    pub state: String,
+    pub since: DateTime<Utc>,
+    pub last_checked_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+impl From<Health> for HealthBody {
+    fn from(h: Health) -> Self {
+        Self {
+            state: h.state,
+            since: h.since,
+            last_checked_at: h.last_checked_at,
+            last_error: h.last_error,
+        }
+    }
+}
+
+/// What one reconciliation of one listing did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportBody {
+    pub listing_id: Option<Uuid>,
+    pub canonical: String,
+    /// Tokens Xano listed.
+    pub at_xano: u64,
+    /// Unknown unused tokens taken into a pool.
+    pub adopted: u64,
+    /// Unknown unused tokens matching no tier, deleted.
+    pub removed: u64,
+    /// Unknown used tokens, recorded and left alone.
+    pub foreign: u64,
+    /// Tokens we hold that Xano no longer lists.
+    pub missing: u64,
+    /// Purchases whose token went missing, queued for a new one.
+    pub reissued: u64,
+    /// Deletions we had asked for and Xano has done.
+    pub confirmed_deleted: u64,
+    /// Tokens we had recorded as deleted that Xano still lists: deleted again.
+    pub redeleted: u64,
+    /// Tokens whose `current_installs` changed.
+    pub refreshed: u64,
+}
+
+impl From<Report> for ReportBody {
+    fn from(r: Report) -> Self {
+        Self {
+            listing_id: r.listing_id.map(|id| id.0),
+            canonical: r.canonical,
+            at_xano: r.at_xano,
+            adopted: r.adopted,
+            removed: r.removed,
+            foreign: r.foreign,
+            missing: r.missing,
+            reissued: r.reissued,
+            confirmed_deleted: r.confirmed_deleted,
+            redeleted: r.redeleted,
+            refreshed: r.refreshed,
+        }
+    }
+}
+
+/// An instance of the Xano account, as an instance switcher or agency dashboard needs it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceBody {
+    /// The instance's key (`name`, or the `id` some older responses carry).
+    pub name: Option<String>,
+    pub display: Option<String>,
+    /// Host of the instance (`x1234-….xano.io`).
+    pub host: Option<String>,
+    pub custom_domain: Option<String>,
+    /// The instance's own Metadata API.
+    pub meta_api: Option<String>,
+    pub meta_swagger: Option<String>,
+    /// Whether the free-plan rate limit applies.
+    pub rate_limit: Option<bool>,
+}
+
+impl From<master_api::Instance> for InstanceBody {
+    fn from(i: master_api::Instance) -> Self {
+        Self {
+            host: i.host().map(str::to_owned),
+            display: i.label().map(str::to_owned),
+            meta_api: i.meta_api_url().map(String::from),
+            meta_swagger: i.swagger_url().map(str::to_owned),
+            custom_domain: i.custom_domain,
+            rate_limit: i.rate_limit,
+            name: i.name.or(i.id),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// `sandbox` or `live`.
+    pub mode: &'static str,
+    pub database: &'static str,
+    pub migrations: &'static str,
+    /// The Xano credential: `healthy`, `unauthorized` or `forbidden`. Sales go on while it is
+    /// refused (tokens come from the pool), so it does not make the instance unready.
+    pub xano_credential: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAck {
+    pub received: bool,
+    /// What the event did: `fulfilled`, `duplicate`, `ignored`, …
+    pub outcome: String,
+}
+
+/// `market status`: what `GET /v1/admin/pools` and `GET /v1/admin/jobs` show, together.
+#[derive(Debug, Serialize)]
+pub struct StatusBody {
+    pub pools: Vec<PoolLevelBody>,
+    pub jobs: JobsBody,
+}

@@ -1,0 +1,45 @@
+//! One module per command; [`run`] dispatches. Every command that needs the database creates it
+//! when missing and applies pending migrations first ([`migrate`]).
+//!
+//! The operators' commands keep the conventions of `conventions.rs`: JSON in the admin API's
+//! shapes, changes audited as `cli:$USER`.
+
+mod conventions;
+mod migrate;
+mod operator;
+mod serve;
+#[cfg(feature = "sandbox")]
+pub mod sim;
+mod tiers;
+
+use crate::cli::{Command, TiersCommand};
+use crate::settings::DbSettings;
+
+use migrate::migrate;
+
+/// Runs one command to its end.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve::serve(*args).await,
+        Command::Migrate(db) => {
+            migrate(&DbSettings::from_args(&db)?).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Tiers {
+            command:
+                TiersCommand::Apply {
+                    file,
+                    dry_run,
+                    db,
+                    xano,
+                },
+        } => tiers::apply(&file, dry_run, &db, &xano).await,
+        Command::Reconcile { db, xano } => operator::reconcile(&db, &xano).await,
+        Command::Purchases { command } => operator::purchases(command).await,
+        Command::Instances { name, xano } => operator::instances(name.as_deref(), &xano).await,
+        Command::Status { db } => operator::status(&db).await,
+        #[cfg(feature = "sandbox")]
+        Command::Sim { which } => sim::run(which).await,
+    }
+}

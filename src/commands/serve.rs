@@ -1,0 +1,128 @@
+//! `market serve` (and `market` alone): settings, database, simulators when in sandbox mode, then
+//! the application until SIGTERM.
+
+use std::net::TcpListener;
+
+use market_http::startup::{self, Application, DbSettings, HttpSettings};
+use market_http::state::Mode;
+#[cfg(not(feature = "sandbox"))]
+use secrecy as _;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::migrate::migrate;
+use crate::config::ServeArgs;
+use crate::settings::{Backends, Settings};
+
+/// The simulators, while sandbox mode runs (a build without them never has any).
+#[cfg(feature = "sandbox")]
+type RunningSandbox = crate::sandbox_mode::Sandbox;
+#[cfg(not(feature = "sandbox"))]
+type RunningSandbox = std::convert::Infallible;
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::from_args(args)?;
+    #[cfg(feature = "failpoints")]
+    market_http::crashpoints::activate_from_env()?;
+    migrate(&settings.db).await?;
+    let bind = settings.http.bind;
+    let listener =
+        TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("MARKET_BIND {bind}: {e}"))?;
+
+    let Settings {
+        db,
+        http,
+        xano,
+        jobs,
+        backends,
+    } = settings;
+    #[cfg_attr(
+        not(feature = "sandbox"),
+        expect(unused_variables, reason = "no simulators to show")
+    )]
+    let (mode, xano_client, stripe, sandbox) = match backends {
+        Backends::Live { xano_token, stripe } => (
+            Mode::Live,
+            xano.client(xano_token)?,
+            stripe,
+            None::<RunningSandbox>,
+        ),
+        #[cfg(feature = "sandbox")]
+        Backends::Sandbox {
+            duplicate_events,
+            tiers,
+        } => {
+            let port = listener.local_addr()?.port();
+            let webhook = url::Url::parse(&format!("http://127.0.0.1:{port}/v1/webhooks/stripe"))?;
+            let sandbox = crate::sandbox_mode::Sandbox::start(webhook, duplicate_events).await?;
+            let simulated = crate::settings::XanoSettings {
+                base_url: sandbox.xano.base_url(),
+                ..xano
+            };
+            let client = simulated.client(SecretString::from(sandbox.xano.access_token()))?;
+            let pool =
+                market_core::db::connect(db.options.clone(), &market_core::db::DbConfig::default())
+                    .await?;
+            sandbox.seed(&pool, &client, tiers.as_deref()).await?;
+            pool.close().await;
+            let stripe = startup::StripeSettings {
+                secret_key: SecretString::from(sandbox.stripe.api_key()),
+                api_base: sandbox.stripe.base_url(),
+                webhook_secrets: vec![sandbox.webhook_secret.clone()],
+            };
+            (Mode::Sandbox, client, stripe, Some(sandbox))
+        }
+    };
+
+    let generated_admin = http.generated_admin;
+    let app = Application::build(startup::Settings {
+        http: HttpSettings {
+            listener,
+            public_url: http.public_url,
+            cors_origins: http.cors_origins,
+            admins: http.admins,
+            receipt_secret: http.receipt_secret,
+            shutdown_grace: http.shutdown_grace,
+        },
+        db: DbSettings {
+            options: db.options,
+            max_connections: db.max_connections,
+        },
+        xano: xano_client,
+        stripe,
+        jobs: Some(jobs),
+        mode,
+    })
+    .await?;
+    print_banner(&app, mode, generated_admin.as_ref());
+    #[cfg(feature = "sandbox")]
+    if let Some(sandbox) = &sandbox {
+        println!("  xano sim     {}", sandbox.xano.base_url());
+        println!("  stripe sim   {}", sandbox.stripe.base_url());
+        println!();
+    }
+    // The simulators (in sandbox mode) live until the application has stopped.
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+fn print_banner(app: &Application, mode: Mode, admin_token: Option<&SecretString>) {
+    let url = app.public_url();
+    let mode_line = match mode {
+        Mode::Sandbox => {
+            "SANDBOX mode: Xano and Stripe are simulated in-process; nothing real is charged or minted"
+        }
+        Mode::Live => "LIVE mode: real Xano and Stripe",
+    };
+    println!();
+    println!("  market is up — {mode_line}");
+    println!("  storefront   {url}");
+    println!("  API docs     {url}docs   (OpenAPI: {url}openapi.json)");
+    println!("  metrics      {url}metrics");
+    if let Some(token) = admin_token {
+        println!(
+            "  admin token  {}   (generated for this run: Authorization: Bearer …)",
+            token.expose_secret()
+        );
+    }
+    println!();
+}

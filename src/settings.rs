@@ -1,0 +1,229 @@
+//! `market serve`'s settings, built once from its flags and environment before anything starts:
+//! every value checked, every secret present where it must be, and the choice between the real
+//! Xano and Stripe and the simulators made here, once ([`Backends`]).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use market_core::JobsConfig;
+use market_core::receipt::ReceiptSecret;
+use market_http::state::AdminToken;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::PgConnectOptions;
+use url::Url;
+
+use crate::config::{self, DbArgs, Environment, ServeArgs, XanoArgs};
+
+/// Everything `market serve` runs with.
+#[derive(Debug)]
+pub struct Settings {
+    pub db: DbSettings,
+    pub http: HttpSettings,
+    pub xano: XanoSettings,
+    pub jobs: JobsConfig,
+    pub backends: Backends,
+}
+
+#[derive(Debug)]
+pub struct DbSettings {
+    /// As given: creating a missing database needs the URL itself.
+    pub url: String,
+    pub options: PgConnectOptions,
+    pub max_connections: u32,
+}
+
+#[derive(Debug)]
+pub struct HttpSettings {
+    pub bind: SocketAddr,
+    pub public_url: Option<Url>,
+    pub cors_origins: Vec<Url>,
+    pub admins: Vec<AdminToken>,
+    /// An admin token made up for this run (sandbox mode without `MARKET_ADMIN_TOKENS`): the
+    /// banner shows it, once.
+    pub generated_admin: Option<SecretString>,
+    pub receipt_secret: ReceiptSecret,
+    pub shutdown_grace: Duration,
+}
+
+/// How to reach the Xano Metadata API, whichever account answers there.
+#[derive(Debug, Clone)]
+pub struct XanoSettings {
+    pub base_url: Url,
+    pub rate_limit: master_api::RateLimit,
+    pub timeout: Duration,
+}
+
+/// The real services, or the simulators.
+#[derive(Debug)]
+pub enum Backends {
+    Live {
+        xano_token: SecretString,
+        stripe: market_http::startup::StripeSettings,
+    },
+    #[cfg(feature = "sandbox")]
+    Sandbox {
+        /// Deliver every Stripe event twice and out of order.
+        duplicate_events: bool,
+        /// A tiers file to seed instead of the demo catalog.
+        tiers: Option<std::path::PathBuf>,
+    },
+}
+
+impl Settings {
+    pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
+        let live = args.xano.xano_access_token.is_some() || args.stripe.stripe_secret_key.is_some();
+        if args.environment == Environment::Production || live {
+            check_live_settings(&args)?;
+        }
+        let mut admins =
+            config::parse_admin_tokens(&args.admin_tokens).map_err(anyhow::Error::msg)?;
+        let receipt_secret = match &args.receipt_secret {
+            Some(secret) => ReceiptSecret::new(secret.expose_secret().as_bytes().to_vec())
+                .context("MARKET_RECEIPT_SECRET must be at least 32 bytes")?,
+            None => ReceiptSecret::random(),
+        };
+        let backends = if live {
+            Backends::Live {
+                xano_token: args
+                    .xano
+                    .xano_access_token
+                    .clone()
+                    .context("XANO_ACCESS_TOKEN is required")?,
+                stripe: market_http::startup::StripeSettings {
+                    secret_key: args
+                        .stripe
+                        .stripe_secret_key
+                        .clone()
+                        .context("STRIPE_SECRET_KEY is required")?,
+                    api_base: args.stripe.stripe_api_base.clone(),
+                    webhook_secrets: args.stripe.stripe_webhook_secrets.clone(),
+                },
+            }
+        } else {
+            sandbox(&args)?
+        };
+        let mut generated_admin = None;
+        if admins.is_empty() && !matches!(backends, Backends::Live { .. }) {
+            let token = SecretString::from(format!("adm_{}", uuid::Uuid::new_v4().simple()));
+            admins.push(AdminToken {
+                name: "sandbox".into(),
+                token: token.clone(),
+            });
+            generated_admin = Some(token);
+        }
+        Ok(Self {
+            db: DbSettings::from_args(&args.db)?,
+            http: HttpSettings {
+                bind: args.bind,
+                public_url: args.public_url,
+                cors_origins: args.cors_origins,
+                admins,
+                generated_admin,
+                receipt_secret,
+                shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+            },
+            xano: XanoSettings::from_args(&args.xano),
+            jobs: JobsConfig {
+                workers: args.job_workers.max(1),
+                lease: Duration::from_secs(args.job_lease_secs),
+                retry_cap: Duration::from_secs(args.job_retry_cap_secs.max(1)),
+                reconcile_interval: Duration::from_secs(args.reconcile_minutes.max(1) * 60),
+                ..JobsConfig::default()
+            },
+            backends,
+        })
+    }
+}
+
+#[cfg(feature = "sandbox")]
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "the same signature as the build without a sandbox"
+)]
+fn sandbox(args: &ServeArgs) -> anyhow::Result<Backends> {
+    Ok(Backends::Sandbox {
+        duplicate_events: args.sandbox_duplicate_events,
+        tiers: args.sandbox_tiers.clone(),
+    })
+}
+
+#[cfg(not(feature = "sandbox"))]
+fn sandbox(_: &ServeArgs) -> anyhow::Result<Backends> {
+    anyhow::bail!(
+        "this build has no sandbox (built without the `sandbox` feature): set XANO_ACCESS_TOKEN, \
+         STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRETS, MARKET_ADMIN_TOKENS and MARKET_RECEIPT_SECRET"
+    )
+}
+
+impl DbSettings {
+    pub fn from_args(db: &DbArgs) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = db
+            .database_url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a PostgreSQL URL: {e}"))?;
+        Ok(Self {
+            url: db.database_url.clone(),
+            options,
+            max_connections: db.db_max_connections,
+        })
+    }
+}
+
+impl XanoSettings {
+    pub fn from_args(xano: &XanoArgs) -> Self {
+        Self {
+            base_url: xano.xano_base_url.clone(),
+            rate_limit: xano.xano_rate_limit,
+            timeout: Duration::from_secs(xano.xano_timeout_secs),
+        }
+    }
+
+    /// A client of the Metadata API at `base_url`, authenticated with `token`.
+    pub fn client(&self, token: SecretString) -> anyhow::Result<master_api::Client> {
+        Ok(master_api::Client::builder(token)
+            .base_url(self.base_url.clone())
+            .rate_limit(self.rate_limit)
+            .timeout(self.timeout)
+            .build()?)
+    }
+}
+
+/// The operators' commands that call Xano need `XANO_ACCESS_TOKEN`.
+pub fn required_xano(xano: &XanoArgs) -> anyhow::Result<master_api::Client> {
+    let token = xano
+        .xano_access_token
+        .clone()
+        .context("XANO_ACCESS_TOKEN is required")?;
+    XanoSettings::from_args(xano).client(token)
+}
+
+/// In production (or whenever real credentials are given) every secret must be configured; the
+/// message names each one missing.
+fn check_live_settings(args: &ServeArgs) -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    if args.xano.xano_access_token.is_none() {
+        missing.push("XANO_ACCESS_TOKEN");
+    }
+    if args.stripe.stripe_secret_key.is_none() {
+        missing.push("STRIPE_SECRET_KEY");
+    }
+    if args.stripe.stripe_webhook_secrets.is_empty() {
+        missing.push("STRIPE_WEBHOOK_SECRETS");
+    }
+    if args.admin_tokens.is_empty() {
+        missing.push("MARKET_ADMIN_TOKENS");
+    }
+    if args.receipt_secret.is_none() {
+        missing.push("MARKET_RECEIPT_SECRET");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let why = if args.environment == Environment::Production {
+        "MARKET_ENV=production needs real credentials (no sandbox fallback)"
+    } else {
+        "with real Xano or Stripe credentials, all of them are needed"
+    };
+    anyhow::bail!("{why}; missing: {}", missing.join(", "))
+}
