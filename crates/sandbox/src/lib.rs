@@ -5,8 +5,10 @@
 //! - [`stripe`]: a simulator of Stripe's Checkout Sessions and refunds API, its hosted checkout
 //!   page and its signed webhooks, so payments run without Stripe.
 //!
-//! What the two share is written once: `shared` is the lock each keeps its state behind.
+//! What the two share is written once: `server` binds, serves, stops and mounts the common part of
+//! the `/__sim` control API; `shared` is the lock each keeps its state behind.
 
+mod server;
 mod shared;
 pub mod stripe;
 pub mod xano;
