@@ -31,12 +31,7 @@ async fn no_key_or_signing_secret_reaches_tracing_or_debug_output() {
     let session = h.create_session_with_key("purchase:secret-test").await;
     h.press_pay(&session).await;
     h.hook.wait_for(2).await;
-    let pi = h
-        .sim
-        .session(session.id.as_str())
-        .unwrap()
-        .payment_intent
-        .unwrap();
+    let pi = h.payment_intent(&session);
     CreateRefund::new()
         .payment_intent(pi.clone())
         .amount(100)
