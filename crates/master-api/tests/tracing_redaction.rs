@@ -2,49 +2,16 @@
 //! bridged in) of a run that exercises every endpoint, retries and every error class, then
 //! checks that neither the access token nor any install-token value appears in it.
 //!
-//! Its own test binary: it installs a global subscriber, which must not leak into other tests.
+//! Its own test binary: it installs a global subscriber (`testkit::LogCapture`, with span events),
+//! which must not leak into other tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::TryStreamExt;
 use master_api::{Client, InstallAccess, RateLimit, RetryPolicy, SecretString, TokenValue};
 use sandbox::xano::{Endpoint, Fault, SimInstance, TokenState, XanoSim, XanoSimConfig};
-use tracing_subscriber::fmt::format::FmtSpan;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// Sends every log line of the process, at every level, into `capture`.
-fn install_capture(capture: &Capture) {
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(FmtSpan::NEW | FmtSpan::CLOSE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .try_init()
-        .unwrap();
-}
+use testkit::LogCapture;
 
 async fn seeded_sim() -> XanoSim {
     let sim = XanoSim::start(XanoSimConfig::default()).await.unwrap();
@@ -155,8 +122,7 @@ async fn provoke_errors(client: &Client, sim: &XanoSim, token: &TokenValue) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_run_at_trace_level_never_logs_the_access_token_or_an_install_token() {
     // Arrange
-    let capture = Capture::default();
-    install_capture(&capture);
+    let capture = LogCapture::install_with_span_events();
     let sim = seeded_sim().await;
     let access_token = sim.access_token();
     let client = Client::builder(SecretString::from(access_token.clone()))
@@ -188,7 +154,7 @@ async fn a_full_run_at_trace_level_never_logs_the_access_token_or_an_install_tok
     sim.stop().await;
 
     // Assert
-    let output = capture.text();
+    let output = capture.contents();
     assert!(
         output.contains("/snippet/{canonical}/token/{token}"),
         "capture works:\n{output}"
@@ -199,14 +165,8 @@ async fn a_full_run_at_trace_level_never_logs_the_access_token_or_an_install_tok
         "created 3 + 2 ambiguous tokens: {}",
         secrets.len()
     );
-    assert!(
-        !output.contains(&access_token),
-        "the access token leaked into tracing output"
-    );
+    capture.assert_absent("the access token", &access_token);
     for secret in &secrets {
-        assert!(
-            !output.contains(secret.as_str()),
-            "an install token leaked into tracing output"
-        );
+        capture.assert_absent("an install token", secret);
     }
 }

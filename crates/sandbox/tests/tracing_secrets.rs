@@ -3,52 +3,11 @@
 //! whole run that touches every endpoint, error path and fault, then searches it for secrets.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{self, Write};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sandbox::xano::{Endpoint, Fault, XanoSim, XanoSimConfig};
 use serde_json::{Value, json};
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::util::SubscriberInitExt;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-/// Sends everything from TRACE up, `log` records included, to one in-memory buffer.
-fn capture_all_tracing() -> Capture {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(capture.clone())
-        .finish()
-        .try_init()
-        .unwrap();
-    capture
-}
+use testkit::LogCapture;
 
 struct Driver {
     sim: XanoSim,
@@ -169,7 +128,7 @@ async fn exercise_everything(driver: &Driver) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_access_token_or_install_token_reaches_tracing_output_in_a_whole_run() {
-    let capture = capture_all_tracing();
+    let capture = LogCapture::install();
     let sim = XanoSim::start(XanoSimConfig::default()).await.unwrap();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -191,28 +150,19 @@ async fn no_access_token_or_install_token_reaches_tracing_output_in_a_whole_run(
     } = driver;
     sim.stop().await;
 
-    let output = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let output = capture.contents();
     assert!(
         output.contains("xano sim answered"),
         "the capture works and saw the simulator:\n{output}"
     );
-    assert!(
-        !output.contains(&access_token),
-        "the access token leaked into tracing output"
-    );
-    assert!(
-        !output.contains("some-unknown-token-value"),
-        "a presented bearer token leaked"
-    );
+    capture.assert_absent("the access token", &access_token);
+    capture.assert_absent("a presented bearer token", "some-unknown-token-value");
     assert_eq!(
         install_tokens.len(),
         3,
         "two created plainly, one by commit-then-drop"
     );
     for token in &install_tokens {
-        assert!(
-            !output.contains(token.as_str()),
-            "install token {token} leaked into tracing output"
-        );
+        capture.assert_absent("an install token", token);
     }
 }

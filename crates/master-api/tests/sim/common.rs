@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use master_api::{Client, ClientBuilder, RetryPolicy, SecretString};
+use master_api::{Client, ClientBuilder, RetryPolicy, SecretString, TokenValue};
 use sandbox::xano::{XanoSim, XanoSimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -41,6 +41,15 @@ pub async fn within<F: Future>(future: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(30), future)
         .await
         .expect("the call hung for 30 s")
+}
+
+/// Creates a one-install token on [`CANONICAL`] through `client`, for tests about what happens to
+/// an existing token; returns its value.
+pub async fn existing_token(client: &Client) -> TokenValue {
+    within(client.create_token(CANONICAL, 1))
+        .await
+        .unwrap()
+        .token
 }
 
 /// A one-shot HTTP server that answers every request with `status` and `body`, for responses the

@@ -4,7 +4,7 @@ use futures::TryStreamExt;
 use master_api::{InstallAccess, TokenValue};
 use sandbox::xano::SimInstance;
 
-use crate::common::{CANONICAL, client_for, start_sim, within};
+use crate::common::{CANONICAL, client_for, existing_token, start_sim, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn me_returns_the_account_behind_the_access_token() {
@@ -119,10 +119,7 @@ async fn deleting_a_token_that_is_already_gone_counts_as_success() {
     // Arrange
     let sim = start_sim().await;
     let client = client_for(&sim).build().unwrap();
-    let token = within(client.create_token(CANONICAL, 1))
-        .await
-        .unwrap()
-        .token;
+    let token = existing_token(&client).await;
     within(client.delete_token(CANONICAL, &token))
         .await
         .unwrap();

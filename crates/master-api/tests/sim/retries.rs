@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use master_api::{Error, InstallAccess, RetryPolicy, StatusCode};
 use sandbox::xano::{Endpoint, Fault};
 
-use crate::common::{CANONICAL, client_for, fast_retry, start_sim, within};
+use crate::common::{CANONICAL, client_for, existing_token, fast_retry, start_sim, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_with_retry_after_1_is_waited_out_for_at_least_a_second_then_succeeds() {
@@ -160,10 +160,7 @@ async fn idempotent_writes_are_retried_through_timeouts_and_dropped_connections(
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let token = within(client.create_token(CANONICAL, 1))
-        .await
-        .unwrap()
-        .token;
+    let token = existing_token(&client).await;
     sim.clear_calls();
     sim.inject(Fault::DropConnection {
         count: 1,
@@ -206,10 +203,7 @@ async fn a_delete_is_retried_through_a_gateway_timeout_and_a_dropped_connection(
     // Arrange
     let sim = start_sim().await;
     let client = client_for(&sim).build().unwrap();
-    let token = within(client.create_token(CANONICAL, 1))
-        .await
-        .unwrap()
-        .token;
+    let token = existing_token(&client).await;
     sim.clear_calls();
     sim.inject(Fault::ServerError {
         count: 1,

@@ -28,7 +28,7 @@
 
 use std::time::Duration;
 
-use actix_web::error::InternalError;
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
@@ -39,18 +39,12 @@ use super::error::SimError;
 use super::ops::RefundRequest;
 use super::state::{Origin, Shared};
 use super::webhook::signature_header;
+use crate::server::control_error;
 
+/// This simulator's control routes; `GET /health` and the handling of malformed JSON bodies are
+/// the same on both simulators, in [`crate::server`].
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    let json_config = web::JsonConfig::default().error_handler(|error, _| {
-        let body = json!({ "error": "bad_request", "message": error.to_string() });
-        InternalError::from_response(error, HttpResponse::BadRequest().json(body)).into()
-    });
-    cfg.app_data(json_config)
-        .route(
-            "/health",
-            web::get().to(|| async { HttpResponse::Ok().json(json!({ "ok": true })) }),
-        )
-        .route("/api-key", web::get().to(api_key))
+    cfg.route("/api-key", web::get().to(api_key))
         .route("/sessions", web::get().to(sessions))
         .route("/sessions/{id}", web::get().to(session))
         .route("/sessions/{id}/pay", web::post().to(pay))
@@ -73,12 +67,11 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn failure(error: &SimError) -> HttpResponse {
-    HttpResponse::build(error.status())
-        .json(json!({ "error": error.code(), "message": error.to_string() }))
+    control_error(error.status(), error.code(), &error.to_string())
 }
 
 fn bad_request(message: &str) -> HttpResponse {
-    HttpResponse::BadRequest().json(json!({ "error": "bad_request", "message": message }))
+    control_error(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
 /// The session's view after a control ran, or the control's failure.

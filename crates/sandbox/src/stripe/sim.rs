@@ -5,8 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use tokio::task::JoinHandle;
 use url::Url;
 
@@ -19,6 +18,7 @@ use super::model::{CallRecord, DeliveryRecord, SimDispute, SimEvent, SimRefund, 
 use super::ops::RefundRequest;
 use super::state::{Origin, Shared, SimState};
 use super::webhook::{self, signature_header};
+use crate::server::{Bound, Server};
 
 /// How often open sessions past their `expires_at` are looked for.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
@@ -29,10 +29,8 @@ const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 /// stops it and waits.
 pub struct StripeSim {
     shared: Shared,
-    addr: SocketAddr,
     base_url: Url,
-    handle: ServerHandle,
-    server: Option<JoinHandle<io::Result<()>>>,
+    server: Server,
     /// The webhook dispatcher and the expiry sweeper.
     background: Vec<JoinHandle<()>>,
 }
@@ -45,9 +43,9 @@ impl StripeSim {
         reason = "async in the contract, so starting can later wait for readiness without a breaking change"
     )]
     pub async fn start(config: StripeSimConfig) -> io::Result<Self> {
-        let listener = std::net::TcpListener::bind(config.bind)?;
-        let addr = listener.local_addr()?;
-        let base_url = Url::parse(&format!("http://{addr}/")).map_err(io::Error::other)?;
+        let bound = Bound::bind(config.bind)?;
+        let base_url =
+            Url::parse(&format!("http://{}/", bound.addr())).map_err(io::Error::other)?;
         let public_base = config
             .public_url
             .clone()
@@ -61,32 +59,13 @@ impl StripeSim {
             .map_err(io::Error::other)?;
         let (outbox, jobs) = tokio::sync::mpsc::unbounded_channel();
         let shared = Shared::new(SimState::new(&config, public_base, outbox));
-        let data = web::Data::new(shared.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .service(web::scope("/__sim").configure(control::routes))
-                .service(web::scope("/pay").configure(hosted::routes))
-                .service(web::scope("/v1").default_service(web::to(api::serve)))
-                .default_service(web::to(api::unrecognized))
-        })
-        .workers(config.workers.max(1))
-        // Tests own the process's signals; a simulator must not stop (or stop them) on Ctrl-C.
-        .disable_signals()
-        // Stalled requests must not hold up `stop()`.
-        .shutdown_timeout(0)
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        let server = tokio::spawn(server);
+        let server = bound.serve(config.workers, shared.clone(), control::routes, routes)?;
         let dispatcher = tokio::spawn(webhook::dispatch(shared.clone(), jobs, http));
         let sweeper = tokio::spawn(sweep_expired(shared.clone()));
         Ok(Self {
             shared,
-            addr,
             base_url,
-            handle,
-            server: Some(server),
+            server,
             background: vec![dispatcher, sweeper],
         })
     }
@@ -106,11 +85,7 @@ impl StripeSim {
         for task in self.background.drain(..) {
             task.abort();
         }
-        self.handle.stop(false).await;
-        if let Some(server) = self.server.take() {
-            // The server's own result is of no interest once it is asked to stop.
-            let _ = server.await;
-        }
+        self.server.stop().await;
     }
 
     /// What `async_stripe::ClientBuilder::url` takes: `http://127.0.0.1:PORT/`.
@@ -119,12 +94,12 @@ impl StripeSim {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The control API base, e.g. `http://127.0.0.1:40123/__sim`.
     pub fn control_url(&self) -> String {
-        format!("http://{}/__sim", self.addr)
+        self.server.control_url()
     }
 
     /// The secret key the API accepts.
@@ -289,6 +264,14 @@ impl StripeSim {
     }
 }
 
+/// The hosted page, the `/v1` API and Stripe's answer to any other path; the control API is
+/// mounted by [`Bound::serve`].
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::scope("/pay").configure(hosted::routes))
+        .service(web::scope("/v1").default_service(web::to(api::serve)))
+        .default_service(web::to(api::unrecognized));
+}
+
 async fn sweep_expired(shared: Shared) {
     let mut interval = tokio::time::interval(EXPIRY_SWEEP);
     loop {
@@ -302,11 +285,7 @@ impl Drop for StripeSim {
         for task in &self.background {
             task.abort();
         }
-        if self.server.is_some() {
-            // `stop` sends its command at once; the returned future only waits for completion,
-            // which a synchronous `drop` cannot do.
-            drop(self.handle.stop(false));
-        }
+        // The server stops when `self.server` is dropped, right after this.
     }
 }
 
@@ -315,7 +294,7 @@ impl Drop for StripeSim {
 impl fmt::Debug for StripeSim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StripeSim")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }

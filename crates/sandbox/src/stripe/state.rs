@@ -4,7 +4,6 @@
 //! Locking rule: take the lock, do synchronous work, let go. Nothing awaits while holding it;
 //! events are handed to the dispatcher through a channel, never delivered under the lock.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -174,17 +173,4 @@ impl SimState {
 }
 
 /// The shared handle on [`SimState`].
-#[derive(Clone)]
-pub(crate) struct Shared(Arc<Mutex<SimState>>);
-
-impl Shared {
-    pub(crate) fn new(state: SimState) -> Self {
-        Self(Arc::new(Mutex::new(state)))
-    }
-
-    /// Locks the state. A panic while locked (only possible in a test) leaves data that is still
-    /// consistent enough for a simulator, so poisoning is ignored rather than spread.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+pub(crate) type Shared = crate::shared::Shared<SimState>;

@@ -20,7 +20,6 @@
 //!
 //! Setters answer `204 No Content`. An `access_token` naming no account is a 404.
 
-use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
@@ -31,18 +30,12 @@ use super::calls::CallRecordJson;
 use super::faults::Fault;
 use super::model::{InstallError, SimAccount, SimInstance, TokenState};
 use super::state::Shared;
+use crate::server::control_error;
 
+/// This simulator's control routes; `GET /health` and the handling of malformed JSON bodies are
+/// the same on both simulators, in [`crate::server`].
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    let json_config = web::JsonConfig::default().error_handler(|error, _| {
-        let body = json!({ "error": "bad_request", "message": error.to_string() });
-        InternalError::from_response(error, HttpResponse::BadRequest().json(body)).into()
-    });
-    cfg.app_data(json_config)
-        .route(
-            "/health",
-            web::get().to(|| async { HttpResponse::Ok().json(json!({ "ok": true })) }),
-        )
-        .route("/access-token", web::get().to(access_token))
+    cfg.route("/access-token", web::get().to(access_token))
         .route("/page-size", web::post().to(set_page_size))
         .route("/accounts", web::post().to(add_account))
         .route("/instances", web::post().to(add_instance))
@@ -65,12 +58,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn error(status: StatusCode, kind: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "error": kind, "message": message }))
-}
-
 fn unknown_account() -> HttpResponse {
-    error(
+    control_error(
         StatusCode::NOT_FOUND,
         "unknown_account",
         "no account holds that access token",
@@ -144,7 +133,7 @@ async fn add_snippet(shared: web::Data<Shared>, body: web::Json<NewSnippet>) -> 
 async fn snippet(shared: web::Data<Shared>, canonical: web::Path<String>) -> HttpResponse {
     match shared.lock().store.snippet_view(&canonical) {
         Some(snippet) => HttpResponse::Ok().json(snippet),
-        None => error(StatusCode::NOT_FOUND, "unknown_snippet", "no such snippet"),
+        None => control_error(StatusCode::NOT_FOUND, "unknown_snippet", "no such snippet"),
     }
 }
 
@@ -226,7 +215,7 @@ async fn faults(shared: web::Data<Shared>) -> HttpResponse {
 async fn inject(shared: web::Data<Shared>, body: web::Json<Fault>) -> HttpResponse {
     let fault = body.into_inner();
     if let Some(problem) = fault.problem() {
-        return error(StatusCode::BAD_REQUEST, "bad_fault", problem);
+        return control_error(StatusCode::BAD_REQUEST, "bad_fault", problem);
     }
     shared.lock().faults.push(fault);
     HttpResponse::NoContent().finish()

@@ -4,10 +4,8 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use chrono::Utc;
-use tokio::task::JoinHandle;
 use url::Url;
 
 use super::api::{self, BASE_PATH};
@@ -17,16 +15,15 @@ use super::control;
 use super::faults::Fault;
 use super::model::{InstallError, SimAccount, SimInstance, SimSnippet, SimToken, TokenState};
 use super::state::{Shared, SimState};
+use crate::server::{Bound, Server};
 
 /// A Xano Master API simulator listening on a loopback port, plus the handle that controls it.
 ///
 /// Dropping it stops the server (without waiting); [`XanoSim::stop`] stops it and waits.
 pub struct XanoSim {
     shared: Shared,
-    addr: SocketAddr,
     base_url: Url,
-    handle: ServerHandle,
-    task: Option<JoinHandle<io::Result<()>>>,
+    server: Server,
 }
 
 impl XanoSim {
@@ -37,33 +34,15 @@ impl XanoSim {
         reason = "async in the contract, so starting can later wait for readiness without a breaking change"
     )]
     pub async fn start(config: XanoSimConfig) -> io::Result<Self> {
-        let listener = std::net::TcpListener::bind(config.bind)?;
-        let addr = listener.local_addr()?;
+        let bound = Bound::bind(config.bind)?;
         let base_url =
-            Url::parse(&format!("http://{addr}{BASE_PATH}")).map_err(io::Error::other)?;
+            Url::parse(&format!("http://{}{BASE_PATH}", bound.addr())).map_err(io::Error::other)?;
         let shared = Shared::new(SimState::new(&config));
-        let data = web::Data::new(shared.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .service(web::scope("/__sim").configure(control::routes))
-                .service(web::scope(BASE_PATH).default_service(web::to(api::serve)))
-        })
-        .workers(config.workers.max(1))
-        // Tests own the process's signals; a simulator must not stop (or stop them) on Ctrl-C.
-        .disable_signals()
-        // Stalled requests must not hold up `stop()`.
-        .shutdown_timeout(0)
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        let task = tokio::spawn(server);
+        let server = bound.serve(config.workers, shared.clone(), control::routes, routes)?;
         Ok(Self {
             shared,
-            addr,
             base_url,
-            handle,
-            task: Some(task),
+            server,
         })
     }
 
@@ -78,11 +57,7 @@ impl XanoSim {
 
     /// Stops the server and waits until it has stopped.
     pub async fn stop(mut self) {
-        self.handle.stop(false).await;
-        if let Some(task) = self.task.take() {
-            // The server's own result is of no interest once it is asked to stop.
-            let _ = task.await;
-        }
+        self.server.stop().await;
     }
 
     /// The API base, e.g. `http://127.0.0.1:40123/api:meta`, without a trailing slash.
@@ -91,12 +66,12 @@ impl XanoSim {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The control API base, e.g. `http://127.0.0.1:40123/__sim`.
     pub fn control_url(&self) -> String {
-        format!("http://{}/__sim", self.addr)
+        self.server.control_url()
     }
 
     /// The default account's access token.
@@ -221,21 +196,16 @@ impl XanoSim {
     }
 }
 
-impl Drop for XanoSim {
-    fn drop(&mut self) {
-        if self.task.is_some() {
-            // `stop` sends its command at once; the returned future only waits for completion,
-            // which a synchronous `drop` cannot do.
-            drop(self.handle.stop(false));
-        }
-    }
+/// The Master API under [`BASE_PATH`]; the control API is mounted by [`Bound::serve`].
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::scope(BASE_PATH).default_service(web::to(api::serve)));
 }
 
 // Written by hand: the state holds access tokens, which must not reach a log through `{:?}`.
 impl fmt::Debug for XanoSim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("XanoSim")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }

@@ -71,12 +71,7 @@ async fn delivery_never_holds_up_the_call_that_caused_it() {
 
     let started = Instant::now();
     let paid = h.press_pay(&session).await;
-    let pi = h
-        .sim
-        .session(session.id.as_str())
-        .unwrap()
-        .payment_intent
-        .unwrap();
+    let pi = h.payment_intent(&session);
     h.sim.refund(&pi, None).unwrap();
 
     assert_eq!(paid.status(), StatusCode::SEE_OTHER);

@@ -121,13 +121,7 @@ async fn expiring_sends_checkout_session_expired() {
 #[tokio::test(flavor = "multi_thread")]
 async fn refunds_send_charge_refunded_with_cumulative_amounts() {
     let h = Harness::start().await;
-    let session = h.create_session().await;
-    let pi = h
-        .sim
-        .pay(session.id.as_str())
-        .unwrap()
-        .payment_intent
-        .unwrap();
+    let pi = h.paid_intent().await;
 
     let partial = h.sim.refund(&pi, Some(200)).unwrap();
     assert!(!partial.charge_refunded);

@@ -83,6 +83,25 @@ impl Harness {
             .expect("session is created")
     }
 
+    /// Creates a session and pays it by card at once; returns its PaymentIntent (`pi_…`).
+    pub async fn paid_intent(&self) -> String {
+        let session = self.create_session().await;
+        self.sim
+            .pay(session.id.as_str())
+            .expect("an open session can be paid")
+            .payment_intent
+            .expect("paying creates a PaymentIntent")
+    }
+
+    /// The PaymentIntent (`pi_…`) that paying `session` created.
+    pub fn payment_intent(&self, session: &CheckoutSession) -> String {
+        self.sim
+            .session(session.id.as_str())
+            .expect("the session exists")
+            .payment_intent
+            .expect("the session is paid")
+    }
+
     /// `path` under the simulator, e.g. `/v1/checkout/sessions`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.sim.base_url(), path.trim_start_matches('/'))

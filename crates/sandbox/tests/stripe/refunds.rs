@@ -8,15 +8,6 @@ use stripe_webhook::EventObject;
 
 use crate::helpers::{Harness, NEW_SECRET, verify};
 
-async fn paid_intent(h: &Harness) -> String {
-    let session = h.create_session().await;
-    h.sim
-        .pay(session.id.as_str())
-        .unwrap()
-        .payment_intent
-        .unwrap()
-}
-
 fn stripe_error(error: StripeError) -> (Box<stripe::ApiErrors>, u16) {
     match error {
         StripeError::Stripe(error, status) => (error, status),
@@ -27,7 +18,7 @@ fn stripe_error(error: StripeError) -> (Box<stripe::ApiErrors>, u16) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refund_through_the_api_sends_charge_refunded_naming_the_request() {
     let h = Harness::start().await;
-    let pi = paid_intent(&h).await;
+    let pi = h.paid_intent().await;
 
     let refund = CreateRefund::new()
         .payment_intent(pi.clone())
@@ -66,7 +57,7 @@ async fn a_refund_through_the_api_sends_charge_refunded_naming_the_request() {
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_refunds_add_up_and_cannot_exceed_the_charge() {
     let h = Harness::start().await;
-    let pi = paid_intent(&h).await;
+    let pi = h.paid_intent().await;
 
     let first = CreateRefund::new()
         .payment_intent(pi.clone())
@@ -123,7 +114,7 @@ async fn refunding_an_unknown_or_disputed_payment_is_refused() {
     let neither = CreateRefund::new().send(&h.client).await.unwrap_err();
     assert_eq!(stripe_error(neither).1, 400);
 
-    let pi = paid_intent(&h).await;
+    let pi = h.paid_intent().await;
     h.sim.dispute(&pi).unwrap();
     let disputed = CreateRefund::new()
         .payment_intent(pi)

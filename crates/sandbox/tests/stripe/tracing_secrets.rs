@@ -15,51 +15,15 @@
 )]
 mod helpers;
 
-use std::io::{self, Write};
-use std::sync::{Arc, Mutex, PoisonError};
-
 use serde_json::json;
 use stripe_core::refund::CreateRefund;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::util::SubscriberInitExt;
+use testkit::LogCapture;
 
 use helpers::{Harness, NEW_SECRET, OLD_SECRET, checkout_request, client_for};
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn no_key_or_signing_secret_reaches_tracing_or_debug_output() {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(capture.clone())
-        .finish()
-        .try_init()
-        .unwrap();
+    let capture = LogCapture::install();
     let h = Harness::start().await;
     let key = h.sim.api_key();
     h.hook.answer_next(&[500]);
@@ -67,12 +31,7 @@ async fn no_key_or_signing_secret_reaches_tracing_or_debug_output() {
     let session = h.create_session_with_key("purchase:secret-test").await;
     h.press_pay(&session).await;
     h.hook.wait_for(2).await;
-    let pi = h
-        .sim
-        .session(session.id.as_str())
-        .unwrap()
-        .payment_intent
-        .unwrap();
+    let pi = h.payment_intent(&session);
     CreateRefund::new()
         .payment_intent(pi.clone())
         .amount(100)
@@ -102,7 +61,7 @@ async fn no_key_or_signing_secret_reaches_tracing_or_debug_output() {
     };
     let debug = format!("{config:?} {:?}", h.sim);
 
-    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let output = capture.contents();
     assert!(output.contains("stripe sim answered"), "the capture works");
     assert!(output.contains("stripe sim webhook attempt"));
     for secret in [
@@ -111,7 +70,7 @@ async fn no_key_or_signing_secret_reaches_tracing_or_debug_output() {
         NEW_SECRET,
         config.api_key.as_str(),
     ] {
-        assert!(!output.contains(secret), "a secret reached tracing output");
+        capture.assert_absent("a secret", secret);
         assert!(!debug.contains(secret), "a secret reached Debug output");
     }
 }

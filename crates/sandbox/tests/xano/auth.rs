@@ -18,6 +18,21 @@ const EVERY_ENDPOINT: [(Method, &str); 10] = [
     (Method::DELETE, "/snippet/abc/token/ABCD1234"),
 ];
 
+/// Calls every endpoint with the default account's access token and expects each to answer
+/// `status` with Xano's error `code`.
+async fn assert_every_endpoint_refuses(app: &TestSim, status: u16, code: &str) {
+    for (method, path) in EVERY_ENDPOINT {
+        let response = app
+            .http
+            .request(method, app.url(path))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap();
+        assert_xano_error(response, status, code).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_me_identifies_the_account_behind_the_access_token() {
     let app = TestSim::start().await;
@@ -70,28 +85,10 @@ async fn an_expired_access_token_is_a_401_and_a_token_without_rights_is_a_403_on
     app.sim.add_snippet("abc", "Snippet");
 
     app.sim.set_access_token_state(TokenState::Expired);
-    for (method, path) in EVERY_ENDPOINT {
-        let response = app
-            .http
-            .request(method, app.url(path))
-            .bearer_auth(&app.token)
-            .send()
-            .await
-            .unwrap();
-        assert_xano_error(response, 401, "ERROR_CODE_UNAUTHORIZED").await;
-    }
+    assert_every_endpoint_refuses(&app, 401, "ERROR_CODE_UNAUTHORIZED").await;
 
     app.sim.set_access_token_state(TokenState::Forbidden);
-    for (method, path) in EVERY_ENDPOINT {
-        let response = app
-            .http
-            .request(method, app.url(path))
-            .bearer_auth(&app.token)
-            .send()
-            .await
-            .unwrap();
-        assert_xano_error(response, 403, "ERROR_CODE_ACCESS_DENIED").await;
-    }
+    assert_every_endpoint_refuses(&app, 403, "ERROR_CODE_ACCESS_DENIED").await;
 
     app.sim.set_access_token_state(TokenState::Valid);
     assert_eq!(app.get("/auth/me").await.status(), 200);
