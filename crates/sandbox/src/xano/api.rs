@@ -19,7 +19,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::body::Fields;
-use super::calls::CallGuard;
+use super::call_guard::CallGuard;
 use super::endpoint::{Endpoint, Route};
 use super::error::XanoError;
 use super::faults::{AfterCommit, Disruption};

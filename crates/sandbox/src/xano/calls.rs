@@ -1,12 +1,12 @@
 //! The call log: one record per request that reached `/api:meta`, so tests can count what really
 //! got to "Xano" (retries, rate, minted tokens) rather than trusting the client's own account.
+//! The records live in the simulator's state; `call_guard` writes them.
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use super::endpoint::Endpoint;
-use super::state::Shared;
 
 /// One request to the Master API as the simulator saw it.
 ///
@@ -56,53 +56,6 @@ impl CallRecordJson {
             status: record.status,
             started_ms: ms(record.started_at),
             ended_ms: ms(record.at),
-        }
-    }
-}
-
-/// Records its call when dropped. The record is written even if the handler future is cancelled
-/// mid-way (the client hung up during a stall), which a plain "log at the end" would miss.
-pub(crate) struct CallGuard {
-    shared: Shared,
-    record: Option<CallRecord>,
-}
-
-impl CallGuard {
-    pub(crate) fn start(shared: Shared, method: &str, path: &str, query: &str) -> Self {
-        let now = Instant::now();
-        let record = CallRecord {
-            method: method.to_owned(),
-            path: path.to_owned(),
-            query: query.to_owned(),
-            endpoint: None,
-            status: CallRecord::NO_RESPONSE,
-            started_at: now,
-            at: now,
-        };
-        Self {
-            shared,
-            record: Some(record),
-        }
-    }
-
-    pub(crate) fn set_endpoint(&mut self, endpoint: Endpoint) {
-        if let Some(record) = &mut self.record {
-            record.endpoint = Some(endpoint);
-        }
-    }
-
-    pub(crate) fn set_status(&mut self, status: u16) {
-        if let Some(record) = &mut self.record {
-            record.status = status;
-        }
-    }
-}
-
-impl Drop for CallGuard {
-    fn drop(&mut self) {
-        if let Some(mut record) = self.record.take() {
-            record.at = Instant::now();
-            self.shared.lock().calls.push(record);
         }
     }
 }

@@ -33,6 +33,7 @@
 
 mod api;
 mod body;
+mod call_guard;
 pub mod calls;
 pub mod config;
 mod control;
