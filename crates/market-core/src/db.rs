@@ -22,7 +22,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 /// purchase wait on them. PostgreSQL must end the stalled transaction before those waits give
 /// up, or one frozen instance makes every other one answer 500. No code path awaits anything but
 /// PostgreSQL inside a transaction (Xano is never called with one open), so a transaction idle
-/// for two seconds is a stalled one. (`tests/stalled_instance.rs`; found by `tests/chaos.rs`.)
+/// for two seconds is a stalled one. (`tests/core/stalled_instance.rs`; found by the chaos suite.)
 #[derive(Clone, Debug)]
 pub struct DbConfig {
     pub max_connections: u32,

@@ -4,7 +4,7 @@
 //! and marks them running. The CTE matters: written as `where job_id in (select … limit n)`, PostgreSQL
 //! may plan the subquery as the inner side of a nested loop and run it again per row, claiming more
 //! than `n` rows (odd-jobs#115, delayed_job_active_record#177). A materialized CTE runs exactly once.
-//! `tests/job_claim.rs` pins this with hash and merge joins disabled.
+//! `tests/core/job_claim.rs` pins this with hash and merge joins disabled.
 //!
 //! **Fencing.** A claim bumps `attempt` and sets `lease_owner`. Every later write of the worker is
 //! conditional on `(job_id, lease_owner, attempt)`; when the lease ran out and another worker claimed

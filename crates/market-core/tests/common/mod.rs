@@ -2,7 +2,7 @@
 //! snippet, a listing of it with one tier, and a job runner (one "instance"; tests add more).
 #![allow(
     dead_code,
-    reason = "each test binary uses a different part of the harness"
+    reason = "each test module uses a different part of the harness"
 )]
 
 use std::time::Duration;

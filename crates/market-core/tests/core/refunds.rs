@@ -5,18 +5,10 @@
 //! and repeats change nothing; a partial refund keeps the token; a refund that lands while the
 //! purchase waits for a token leaves the minted token in the pool, never with the buyer; expiry
 //! and failed delayed payments are final.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{CANONICAL, World, payment_intent_of};
+use crate::common::{CANONICAL, World, payment_intent_of};
 use market_core::audit::Actor;
 use market_core::jobs::runner::Runner;
 use market_core::payments::{self, Effect, Fact, Outcome, SessionPayment};

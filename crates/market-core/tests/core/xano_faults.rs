@@ -5,19 +5,11 @@
 //! tokens are exactly the database's live tokens, no token exists at Xano that the database does
 //! not know, and every paid purchase holds exactly one live token. A refused credential parks the
 //! jobs (no hot loop: only the periodic probe reaches Xano) and work resumes once it is restored.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{CANONICAL, World};
+use crate::common::{CANONICAL, World};
 use market_core::audit::Actor;
 use market_core::jobs::runner::Runner;
 use market_core::payments::Effect;

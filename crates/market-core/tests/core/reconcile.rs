@@ -6,16 +6,8 @@
 //! behind our back are flagged missing, and a buyer whose token vanished gets a new one; installs
 //! counts are refreshed. The Report counts each of these, and a second run right after the first
 //! (before or after the jobs it queued have run) changes nothing.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
 
-mod common;
-
-use common::{CANONICAL, World};
+use crate::common::{CANONICAL, World};
 use market_core::audit::Actor;
 use market_core::payments::Effect;
 use market_core::purchases;
@@ -72,7 +64,7 @@ async fn row_of(world: &World, token: &str) -> (String, String, bool, i64) {
 async fn unknown_tokens_at_xano_are_adopted_removed_or_recorded_as_foreign() {
     // Arrange: someone else's client creates four tokens on our snippet.
     let (world, _, _) = world_with_two_sales().await;
-    let other = common::xano_client(&world.sim);
+    let other = crate::common::xano_client(&world.sim);
     let mut seed = Vec::new();
     for max_installs in [5, 7, 3, 5] {
         let token = other.create_token(CANONICAL, max_installs).await.unwrap();
@@ -162,7 +154,7 @@ async fn deleted_behind_our_back(unsold_deleted: i64) {
     .unwrap();
     let bought = world.live_tokens_of(buyer).await.remove(0);
     gone.push(bought.clone());
-    let other = common::xano_client(&world.sim);
+    let other = crate::common::xano_client(&world.sim);
     for token in &gone {
         other
             .delete_token(CANONICAL, &TokenValue::new(token.as_str()))

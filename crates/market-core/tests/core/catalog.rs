@@ -6,16 +6,8 @@
 //! `max_installs` retires the old pool at Xano; deactivation retires the pool and stops sales.
 //! Also: `prepare_snippet` puts the snippet on token access, the public catalog shows only what
 //! is on sale, the same Idempotency-Key gives the same purchase, and a receipt needs its key.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
 
-mod common;
-
-use common::{CANONICAL, World, tier_spec};
+use crate::common::{CANONICAL, World, tier_spec};
 use market_core::audit::Actor;
 use market_core::listings::{self, ListingSpec};
 use market_core::payments::Effect;

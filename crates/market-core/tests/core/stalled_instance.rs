@@ -6,18 +6,10 @@
 //! Found by the chaos suite (`tests/chaos.rs`): with the idle timeout (30 s) far above the lock
 //! timeout (5 s), every webhook and success page for a purchase whose row a paused instance had
 //! locked answered 500 on the healthy instances for as long as the pause lasted.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::World;
+use crate::common::World;
 use market_core::audit::Actor;
 use market_core::db::{self, DbConfig};
 use market_core::payments::{self, Delivery, Effect, Fact, SessionPayment};

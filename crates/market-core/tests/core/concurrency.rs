@@ -6,21 +6,13 @@
 //! - 500 concurrent purchases of one tier (pool target 50, low water 20) served while three
 //!   instances run their workers: 500 distinct tokens, each live at Xano, one per purchase, and the
 //!   tier's replenisher runs never overlap in time.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
-
-mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::{World, test_jobs_config, xano_client};
 use chrono::{DateTime, Utc};
-use common::{World, test_jobs_config, xano_client};
 use market_core::audit::Actor;
 use market_core::jobs::runner::Runner;
 use market_core::payments::{self, Delivery, Effect, Fact, SessionPayment};

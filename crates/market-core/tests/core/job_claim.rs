@@ -9,14 +9,6 @@
 //!   when the new claim is by the same instance (same lease owner), where only the attempt differs.
 //! - A job parked for a refused credential is never left parked once the credential works again,
 //!   whichever of the park and the heal commits first.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
-
-mod common;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,14 +1,6 @@
 //! The whole path once, end to end inside market-core: pool fill, payment, fulfilment, refund.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
 
-mod common;
-
-use common::World;
+use crate::common::World;
 use market_core::payments::Effect;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,19 +10,11 @@
 //!
 //! Both workers of a takeover are driven with `Runner::drain`, and every "meanwhile" is a state the
 //! test waits for (a lease that ran out, a token at the simulator), not a guess at timing.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
-
-mod common;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use common::{CANONICAL, World, test_jobs_config};
+use crate::common::{CANONICAL, World, test_jobs_config};
 use market_core::jobs::runner::Runner;
 use market_core::payments::Effect;
 use market_core::{JobsConfig, Market, PurchaseId};

@@ -1,0 +1,34 @@
+//! `market-core`'s integration tests, as one test binary (one link instead of nine): a database of
+//! its own per test, the Xano simulator in-process, the job runner as the service runs it. One
+//! module per concern:
+//! - `smoke`: the whole path once: pool fill, payment, fulfilment, refund;
+//! - `catalog`: listings, tiers and their versioning rule, checkout against them;
+//! - `concurrency`: many deliveries, many buyers, several instances, one database;
+//! - `refunds`: refunds, disputes and the other ways a purchase closes, in every order;
+//! - `job_claim`: the job queue's claim and fence;
+//! - `leases`: slow Xano calls and shutdowns; execution at least once, effects exactly once;
+//! - `reconcile`: a listing reconciled with what Xano really holds;
+//! - `xano_faults`: 429 storms, 5xx, creations whose answers were lost;
+//! - `stalled_instance`: an instance that stalls mid-transaction does not fail the others.
+//!
+//! The model test (`tests/model.rs`) stays a binary of its own: its cases use 60 ms leases, and
+//! alone it measures the engine rather than a neighbouring test's load.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail by panicking"
+)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod catalog;
+mod concurrency;
+mod job_claim;
+mod leases;
+mod reconcile;
+mod refunds;
+mod smoke;
+mod stalled_instance;
+mod xano_faults;
