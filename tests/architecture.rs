@@ -8,6 +8,12 @@
 //! bare name. Re-exports (`pub use`) are followed to the module that defines the item, so importing
 //! `crate::Money` is an import of `money.rs`, not of `lib.rs`. A `mod child;` declaration is not an
 //! import. Code after `#[cfg(test)]` (a file's unit tests) is left out.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail by panicking"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -298,12 +304,11 @@ fn re_exports(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for statement in use_statements(text).filter(|(public, _)| *public) {
         for path in expand(&statement.1) {
-            let (path, alias) = match path.split_once(" as ") {
-                Some((path, alias)) => (path.trim().to_owned(), alias.trim().to_owned()),
-                None => {
-                    let name = path.rsplit("::").next().unwrap_or_default().to_owned();
-                    (path, name)
-                }
+            let (path, alias) = if let Some((path, alias)) = path.split_once(" as ") {
+                (path.trim().to_owned(), alias.trim().to_owned())
+            } else {
+                let name = path.rsplit("::").next().unwrap_or_default().to_owned();
+                (path, name)
             };
             if alias != "*" && alias != "self" {
                 out.insert(alias, split(&path));

@@ -83,14 +83,8 @@ struct Shop<'a> {
 impl<'a> Shop<'a> {
     async fn new(market: &Market, db: &'a testkit::TestDb, browser: Client) -> Self {
         let http = reqwest::Client::new();
-        let catalog: Value = http
-            .get(format!("{}/v1/listings", market.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let catalog: Value =
+            testkit::http::json(http.get(format!("{}/v1/listings", market.url))).await;
         let tier_id = |slug: &str| -> String {
             let listing = catalog["listings"]
                 .as_array()
@@ -287,15 +281,7 @@ impl<'a> Shop<'a> {
             .xano_control
             .join("snippets/auth-flow_01/tokens")
             .unwrap();
-        let at_xano: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let at_xano: Value = testkit::http::json(self.http.get(url)).await;
         let live = at_xano
             .as_array()
             .unwrap()

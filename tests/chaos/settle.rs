@@ -90,17 +90,8 @@ pub async fn xano_tokens(cluster: &Cluster) -> HashMap<String, Vec<Value>> {
     let http = reqwest::Client::new();
     let mut all = HashMap::new();
     for canonical in &cluster.canonicals {
-        let tokens: Vec<Value> = http
-            .get(format!(
-                "{}/snippets/{canonical}/tokens",
-                cluster.xano_control
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = format!("{}/snippets/{canonical}/tokens", cluster.xano_control);
+        let tokens: Vec<Value> = testkit::http::json(http.get(url)).await;
         all.insert(canonical.clone(), tokens);
     }
     all

@@ -124,17 +124,18 @@ impl StripeGateway {
         if let Some(email) = new.email {
             request = request.customer_email(email);
         }
-        let key = IdempotencyKey::new(format!("checkout:{purchase}"))
-            .map_err(|e| StripeFailure::Failed(e.to_string()))?;
-        let session = idempotent_retries(|| {
-            request
-                .customize()
-                .request_strategy(RequestStrategy::Idempotent(key.clone()))
-                .send(&self.client)
-        })
-        .await
-        .map_err(|e| failure(&e));
-        Ok(session_of(&counted("create_checkout_session", session)?))
+        let session = keyed(
+            "create_checkout_session",
+            format!("checkout:{purchase}"),
+            |strategy| {
+                request
+                    .customize()
+                    .request_strategy(strategy)
+                    .send(&self.client)
+            },
+        )
+        .await?;
+        Ok(session_of(&session))
     }
 
     /// Reads a Checkout Session from Stripe (the success page trusts nothing else).
@@ -152,18 +153,15 @@ impl StripeGateway {
         purchase: PurchaseId,
         payment_intent: &str,
     ) -> Result<(), StripeFailure> {
-        let key = IdempotencyKey::new(format!("refund:{purchase}"))
-            .map_err(|e| StripeFailure::Failed(e.to_string()))?;
         let request = CreateRefund::new().payment_intent(payment_intent);
-        let refund = idempotent_retries(|| {
+        keyed("create_refund", format!("refund:{purchase}"), |strategy| {
             request
                 .customize()
-                .request_strategy(RequestStrategy::Idempotent(key.clone()))
+                .request_strategy(strategy)
                 .send(&self.client)
         })
         .await
-        .map_err(|e| failure(&e));
-        counted("create_refund", refund).map(|_| ())
+        .map(|_| ())
     }
 
     /// Verifies a webhook delivery against every configured secret (during a secret roll Stripe
@@ -216,6 +214,20 @@ fn counted<T>(
     metrics::counter!("stripe_calls_total", "operation" => operation, "outcome" => outcome)
         .increment(1);
     result
+}
+
+/// Sends a request under our idempotency `key` (retried by [`idempotent_retries`]) and counts it
+/// as `operation`. `send` builds the request with the strategy that carries the key.
+async fn keyed<T, F, Fut>(operation: &'static str, key: String, send: F) -> Result<T, StripeFailure>
+where
+    F: Fn(RequestStrategy) -> Fut,
+    Fut: std::future::Future<Output = Result<T, stripe::StripeError>>,
+{
+    let key = IdempotencyKey::new(key).map_err(|e| StripeFailure::Failed(e.to_string()))?;
+    let result = idempotent_retries(|| send(RequestStrategy::Idempotent(key.clone())))
+        .await
+        .map_err(|e| failure(&e));
+    counted(operation, result)
 }
 
 /// Attempts of a request that carries our own idempotency key (async-stripe sends those once).

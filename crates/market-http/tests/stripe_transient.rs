@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use market_core::{Currency, Money, PurchaseId};
-use market_http::stripe::{NewSession, StripeGateway};
+use market_http::stripe::{NewSession, Session, StripeFailure, StripeGateway};
 use sandbox::stripe::{StripeSim, StripeSimConfig};
 use secrecy::SecretString;
 use url::Url;
@@ -80,25 +80,11 @@ async fn a_checkout_session_is_created_once_when_the_first_attempt_meets_a_408()
     // Arrange: the simulator behind a proxy that refuses the first connection with a 408.
     let sim = StripeSim::start(StripeSimConfig::default()).await.unwrap();
     let (proxy, accepted) = flaky_proxy(sim.addr(), 1);
-    let gateway = StripeGateway::new(
-        &SecretString::from(sim.api_key()),
-        &Url::parse(&format!("http://{proxy}/")).unwrap(),
-        Vec::new(),
-    )
-    .unwrap();
+    let gateway = gateway_through(&sim, proxy);
     let purchase = PurchaseId::random();
 
     // Act
-    let session = gateway
-        .create_session(&NewSession {
-            purchase,
-            price: &usd(1900),
-            product_name: "Transient",
-            email: None,
-            success_url: "http://market.test/success",
-            cancel_url: "http://market.test/cancel",
-        })
-        .await;
+    let session = create_session(&gateway, purchase).await;
 
     // Assert: the second attempt created the session, and only one exists.
     let session = session.unwrap_or_else(|e| panic!("checkout failed on a single 408: {e}"));
@@ -115,23 +101,9 @@ async fn a_checkout_session_is_created_once_when_the_first_attempt_meets_a_408()
 async fn a_checkout_session_fails_when_every_attempt_meets_a_408() {
     let sim = StripeSim::start(StripeSimConfig::default()).await.unwrap();
     let (proxy, accepted) = flaky_proxy(sim.addr(), usize::MAX);
-    let gateway = StripeGateway::new(
-        &SecretString::from(sim.api_key()),
-        &Url::parse(&format!("http://{proxy}/")).unwrap(),
-        Vec::new(),
-    )
-    .unwrap();
+    let gateway = gateway_through(&sim, proxy);
 
-    let session = gateway
-        .create_session(&NewSession {
-            purchase: PurchaseId::random(),
-            price: &usd(1900),
-            product_name: "Transient",
-            email: None,
-            success_url: "http://market.test/success",
-            cancel_url: "http://market.test/cancel",
-        })
-        .await;
+    let session = create_session(&gateway, PurchaseId::random()).await;
 
     assert!(session.is_err(), "no session can come out of 408s");
     assert_eq!(
@@ -142,6 +114,29 @@ async fn a_checkout_session_fails_when_every_attempt_meets_a_408() {
     assert!(sim.sessions().is_empty());
 }
 
-fn usd(amount: i64) -> Money {
-    Money::new(amount, Currency::parse("usd").unwrap()).unwrap()
+/// The gateway, talking to the simulator through `proxy`.
+fn gateway_through(sim: &StripeSim, proxy: SocketAddr) -> StripeGateway {
+    StripeGateway::new(
+        &SecretString::from(sim.api_key()),
+        &Url::parse(&format!("http://{proxy}/")).unwrap(),
+        Vec::new(),
+    )
+    .unwrap()
+}
+
+/// A $19 Checkout Session for `purchase`.
+async fn create_session(
+    gateway: &StripeGateway,
+    purchase: PurchaseId,
+) -> Result<Session, StripeFailure> {
+    gateway
+        .create_session(&NewSession {
+            purchase,
+            price: &Money::new(1900, Currency::parse("usd").unwrap()).unwrap(),
+            product_name: "Transient",
+            email: None,
+            success_url: "http://market.test/success",
+            cancel_url: "http://market.test/cancel",
+        })
+        .await
 }

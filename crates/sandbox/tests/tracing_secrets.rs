@@ -32,14 +32,8 @@ impl Driver {
     async fn create_token(&self, max_installs: i64) -> String {
         let url = format!("{}/snippet/abc/token", self.sim.base_url());
         let response = self.http.post(url).bearer_auth(&self.access_token);
-        let created: Value = response
-            .json(&json!({ "max_installs": max_installs }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created: Value =
+            testkit::http::json(response.json(&json!({ "max_installs": max_installs }))).await;
         created["token"].as_str().unwrap().to_owned()
     }
 }

@@ -3,6 +3,7 @@
 //! - [`TestDb`]: a fresh PostgreSQL database per test, with the project's migrations applied.
 //!   The server comes from `DATABASE_URL`; without it, from a `postgres:16` container started by
 //!   testcontainers where Docker runs; otherwise the test fails with a message saying how to provide one.
+//! - [`http::json`]: an HTTP call that must answer JSON.
 //! - [`LogCapture`]: every `tracing` event of the test process, at TRACE, in a buffer that a test can
 //!   search for secrets.
 //!
@@ -14,6 +15,7 @@
 )]
 
 mod db;
+pub mod http;
 mod logs;
 
 pub use db::{TestDb, server_url};

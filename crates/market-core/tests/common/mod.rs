@@ -262,3 +262,36 @@ impl World {
 pub fn payment_intent_of(session: &str) -> String {
     format!("pi_{}", session.trim_start_matches("cs_test_"))
 }
+
+/// A job's row, as the lease and fence tests compare it before and after.
+#[derive(Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct JobRow {
+    pub state: String,
+    pub attempt: i32,
+    pub lease_owner: Option<uuid::Uuid>,
+    pub due_at: chrono::DateTime<chrono::Utc>,
+    pub last_error: Option<String>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn job_row(pool: &sqlx::PgPool, job_id: i64) -> JobRow {
+    sqlx::query_as::<_, JobRow>(
+        "select state::text as state, attempt, lease_owner, due_at, last_error, updated_at, finished_at
+         from job where job_id = $1",
+    )
+    .bind(job_id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// How many audit entries of `action` a purchase has.
+pub async fn audit_count(pool: &sqlx::PgPool, action: &str, purchase: PurchaseId) -> i64 {
+    sqlx::query_scalar("select count(*) from audit_event where action = $1 and purchase_id = $2")
+        .bind(action)
+        .bind(purchase)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::{World, test_jobs_config, xano_client};
+use crate::common::{World, audit_count, test_jobs_config, xano_client};
 use chrono::{DateTime, Utc};
 use market_core::audit::Actor;
 use market_core::jobs::runner::Runner;
@@ -27,15 +27,6 @@ const PURCHASES: usize = 500;
 
 async fn count(world: &World, sql: &str) -> i64 {
     sqlx::query_scalar(sql)
-        .fetch_one(world.pool())
-        .await
-        .unwrap()
-}
-
-async fn audit_count(world: &World, action: &str, purchase: PurchaseId) -> i64 {
-    sqlx::query_scalar("select count(*) from audit_event where action = $1 and purchase_id = $2")
-        .bind(action)
-        .bind(purchase)
         .fetch_one(world.pool())
         .await
         .unwrap()
@@ -110,9 +101,18 @@ async fn two_hundred_concurrent_paid_deliveries_of_one_session_make_one_purchase
     let tokens = world.live_tokens_of(purchase).await;
     assert_eq!(tokens.len(), 1);
     assert!(world.sim_tokens().contains(&tokens[0]));
-    assert_eq!(audit_count(&world, "purchase.paid", purchase).await, 1);
-    assert_eq!(audit_count(&world, "token.assigned", purchase).await, 1);
-    assert_eq!(audit_count(&world, "purchase.fulfilled", purchase).await, 1);
+    assert_eq!(
+        audit_count(world.pool(), "purchase.paid", purchase).await,
+        1
+    );
+    assert_eq!(
+        audit_count(world.pool(), "token.assigned", purchase).await,
+        1
+    );
+    assert_eq!(
+        audit_count(world.pool(), "purchase.fulfilled", purchase).await,
+        1
+    );
     // The inbox holds each event id once; the purchase path never called Xano or queued a mint.
     let distinct_events = 1 + (0..CALLS).filter(|i| matches!(i % 4, 1 | 2)).count();
     assert_eq!(

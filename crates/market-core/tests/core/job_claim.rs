@@ -22,6 +22,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::common::job_row;
+
 const JOBS: i64 = 1000;
 const LIMIT: i64 = 10;
 const INSTANCES: usize = 3;
@@ -53,28 +55,6 @@ async fn queue_jobs(pool: &PgPool, n: i64) {
     .execute(pool)
     .await
     .unwrap();
-}
-
-#[derive(Debug, PartialEq, Eq, sqlx::FromRow)]
-struct JobRow {
-    state: String,
-    attempt: i32,
-    lease_owner: Option<Uuid>,
-    due_at: chrono::DateTime<chrono::Utc>,
-    last_error: Option<String>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-    finished_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-async fn job_row(pool: &PgPool, job_id: i64) -> JobRow {
-    sqlx::query_as::<_, JobRow>(
-        "select state::text as state, attempt, lease_owner, due_at, last_error, updated_at, finished_at
-         from job where job_id = $1",
-    )
-    .bind(job_id)
-    .fetch_one(pool)
-    .await
-    .unwrap()
 }
 
 /// Claims for `owner` as soon as something is claimable (a lease ran out); fails after 20 s.

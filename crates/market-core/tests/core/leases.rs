@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::common::{CANONICAL, World, test_jobs_config};
+use crate::common::{CANONICAL, World, audit_count, job_row, test_jobs_config};
 use market_core::jobs::runner::Runner;
 use market_core::payments::Effect;
 use market_core::{JobsConfig, Market, PurchaseId};
@@ -69,28 +69,6 @@ async fn mint_job_of(world: &World, purchase: PurchaseId) -> i64 {
         .unwrap()
 }
 
-#[derive(Debug, PartialEq, Eq, sqlx::FromRow)]
-struct JobRow {
-    state: String,
-    attempt: i32,
-    lease_owner: Option<Uuid>,
-    due_at: chrono::DateTime<chrono::Utc>,
-    last_error: Option<String>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-    finished_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-async fn job_row(world: &World, job_id: i64) -> JobRow {
-    sqlx::query_as::<_, JobRow>(
-        "select state::text as state, attempt, lease_owner, due_at, last_error, updated_at, finished_at
-         from job where job_id = $1",
-    )
-    .bind(job_id)
-    .fetch_one(world.pool())
-    .await
-    .unwrap()
-}
-
 /// Polls `check` until it holds; fails the test after `limit`.
 async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
@@ -119,15 +97,6 @@ async fn wait_for_expired_lease_of(world: &World, job_id: i64, owner: Uuid) {
     .await;
 }
 
-async fn audit_count(world: &World, action: &str, purchase: PurchaseId) -> i64 {
-    sqlx::query_scalar("select count(*) from audit_event where action = $1 and purchase_id = $2")
-        .bind(action)
-        .bind(purchase)
-        .fetch_one(world.pool())
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_lease_expires_while_its_worker_calls_xano_is_taken_over_and_the_late_finish_changes_nothing()
  {
@@ -150,7 +119,7 @@ async fn a_job_whose_lease_expires_while_its_worker_calls_xano_is_taken_over_and
     wait_for(
         "worker 1 to reach Xano",
         Duration::from_secs(30),
-        || async move { audit_count(w, "purchase.awaiting_token", purchase).await == 2 },
+        || async move { audit_count(w.pool(), "purchase.awaiting_token", purchase).await == 2 },
     )
     .await;
     wait_for_expired_lease_of(&world, job_id, owner1).await;
@@ -160,7 +129,7 @@ async fn a_job_whose_lease_expires_while_its_worker_calls_xano_is_taken_over_and
     world.sim.clear_faults();
     assert_eq!(worker2.drain().await.unwrap(), 1);
     let taken_over = Instant::now();
-    let done = job_row(&world, job_id).await;
+    let done = job_row(world.pool(), job_id).await;
     assert_eq!(
         (done.state.as_str(), done.attempt, done.lease_owner),
         ("done", 2, None)
@@ -191,7 +160,7 @@ async fn a_job_whose_lease_expires_while_its_worker_calls_xano_is_taken_over_and
 
     // The late worker changed nothing about the job or the purchase.
     assert_eq!(
-        job_row(&world, job_id).await,
+        job_row(world.pool(), job_id).await,
         done,
         "the fenced finish wrote"
     );
@@ -200,8 +169,14 @@ async fn a_job_whose_lease_expires_while_its_worker_calls_xano_is_taken_over_and
         world.live_tokens_of(purchase).await,
         std::slice::from_ref(&second_workers_token)
     );
-    assert_eq!(audit_count(&world, "token.assigned", purchase).await, 1);
-    assert_eq!(audit_count(&world, "purchase.fulfilled", purchase).await, 1);
+    assert_eq!(
+        audit_count(world.pool(), "token.assigned", purchase).await,
+        1
+    );
+    assert_eq!(
+        audit_count(world.pool(), "purchase.fulfilled", purchase).await,
+        1
+    );
     // Its token is not lost: it waits in the pool for the next buyer.
     let pooled: Vec<String> = sqlx::query_scalar(
         "select token from install_token where state = 'available' and origin = 'minted'",
@@ -242,7 +217,7 @@ async fn a_worker_stalled_after_xano_created_its_token_loses_the_job_and_the_tak
     wait_for_expired_lease_of(&world, job_id, owner1).await;
     let orphan = world.sim_tokens().remove(0);
     assert_eq!(worker2.drain().await.unwrap(), 1);
-    let done = job_row(&world, job_id).await;
+    let done = job_row(world.pool(), job_id).await;
     assert_eq!(
         world.live_tokens_of(purchase).await,
         std::slice::from_ref(&orphan)
@@ -267,7 +242,7 @@ async fn a_worker_stalled_after_xano_created_its_token_loses_the_job_and_the_tak
         ("done", 2, None)
     );
     assert_eq!(
-        job_row(&world, job_id).await,
+        job_row(world.pool(), job_id).await,
         done,
         "the fenced finish wrote"
     );
@@ -276,7 +251,10 @@ async fn a_worker_stalled_after_xano_created_its_token_loses_the_job_and_the_tak
         world.live_tokens_of(purchase).await,
         std::slice::from_ref(&orphan)
     );
-    assert_eq!(audit_count(&world, "token.assigned", purchase).await, 1);
+    assert_eq!(
+        audit_count(world.pool(), "token.assigned", purchase).await,
+        1
+    );
     assert_eq!(world.sim_tokens(), [orphan]);
     assert_eq!(world.db_live_tokens().await, world.sim_tokens());
 }
@@ -338,7 +316,7 @@ async fn a_runner_shut_down_with_jobs_in_flight_hands_their_leases_back_for_anot
 
     // Assert: every lease was handed back, due now, nothing recorded about the abandoned runs.
     for (purchase, job_id) in &purchases {
-        let row = job_row(&world, *job_id).await;
+        let row = job_row(world.pool(), *job_id).await;
         assert_eq!(
             (
                 row.state.as_str(),
@@ -367,7 +345,7 @@ async fn a_runner_shut_down_with_jobs_in_flight_hands_their_leases_back_for_anot
     let instance2 = Runner::new(market.clone());
     assert_eq!(instance2.drain().await.unwrap(), 3);
     for (purchase, job_id) in &purchases {
-        let row = job_row(&world, *job_id).await;
+        let row = job_row(world.pool(), *job_id).await;
         assert_eq!((row.state.as_str(), row.attempt), ("done", 2));
         assert_eq!(world.status_of(*purchase).await, "fulfilled");
         assert_eq!(world.live_tokens_of(*purchase).await.len(), 1);

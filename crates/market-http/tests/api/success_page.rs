@@ -167,17 +167,13 @@ async fn an_unknown_malformed_or_foreign_session_id_answers_404_and_mints_nothin
         ("line_items[0][price_data][product_data][name]", "not ours"),
         ("line_items[0][quantity]", "1"),
     ];
-    let foreign: Value = app
-        .client
-        .post(app.stripe.base_url().join("v1/checkout/sessions").unwrap())
-        .bearer_auth(app.stripe.api_key())
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let foreign: Value = testkit::http::json(
+        app.client
+            .post(app.stripe.base_url().join("v1/checkout/sessions").unwrap())
+            .bearer_auth(app.stripe.api_key())
+            .form(&form),
+    )
+    .await;
     let foreign = foreign["id"].as_str().unwrap().to_owned();
     app.stripe.pay(&foreign).unwrap();
     let unknown = app
