@@ -1,5 +1,6 @@
 //! The README's curl tour (`scripts/tour.sh`), run step by step against the real binary in sandbox
-//! mode on a fresh database: catalog, checkout, pay, purchase with token, refund, token revoked.
+//! mode on a fresh database, started outside the repository: catalog, checkout, pay, purchase with
+//! token, refund, token revoked.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,10 +16,17 @@ use support::{Market, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_tour_works_as_written_against_a_fresh_sandbox() {
-    // Arrange: `market` with nothing configured but where its database and port are.
+    // Arrange: `market` with nothing configured but where its database and port are, started
+    // from a directory that holds nothing of the repository (the demo catalog is built in).
     let db = testkit::TestDb::empty().await;
     let bind = format!("127.0.0.1:{}", free_port());
-    let market = Market::start(&[], &[("DATABASE_URL", &db.url()), ("MARKET_BIND", &bind)]);
+    let elsewhere = std::env::temp_dir().join(format!("market-tour-{}", std::process::id()));
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let market = Market::start_in(
+        &elsewhere,
+        &[],
+        &[("DATABASE_URL", &db.url()), ("MARKET_BIND", &bind)],
+    );
     assert!(
         market.lines.iter().any(|l| l.contains("SANDBOX mode")),
         "the banner says sandbox mode: {:?}",
@@ -55,6 +63,8 @@ async fn the_readme_tour_works_as_written_against_a_fresh_sandbox() {
         revoked, 1,
         "the refunded purchase's token was deleted at Xano"
     );
+    drop(market);
+    std::fs::remove_dir_all(&elsewhere).unwrap();
 }
 
 #[test]

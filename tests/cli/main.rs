@@ -1,4 +1,5 @@
-//! The real `market` binary as an operator runs it: `tiers apply` (`tiers.rs`), `purchases`,
+//! The real `market` binary as an operator runs it: `migrate` (`migrate.rs`), `tiers apply`
+//! (`tiers.rs`), `purchases`,
 //! `instances` and `status` (`operator.rs`), and its settings: `--help` documents the environment
 //! variables, a bad value stops start-up naming the variable, and production without (all)
 //! credentials refuses to start, naming exactly what is missing (`settings.rs`).
@@ -9,6 +10,7 @@
     reason = "tests fail by panicking"
 )]
 
+mod migrate;
 mod operator;
 mod settings;
 mod tiers;

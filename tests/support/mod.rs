@@ -21,10 +21,15 @@ pub struct Market {
 impl Market {
     /// Starts `market <args>` with `env`, from the workspace root, and waits for its banner.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_in(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), args, env)
+    }
+
+    /// [`Market::start`] with `dir` as the working directory.
+    pub fn start_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_market"));
         command
             .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(dir)
             .env("MARKET_LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
