@@ -353,3 +353,12 @@ pub async fn list(pool: &PgPool, filter: &PurchaseFilter) -> Result<Vec<Purchase
     .fetch_all(pool)
     .await?)
 }
+
+/// How many purchases are in each status (statuses without any are absent).
+pub async fn count_by_status(pool: &PgPool) -> Result<Vec<(PurchaseStatus, i64)>> {
+    Ok(sqlx::query_as::<_, (PurchaseStatus, i64)>(
+        "select status, count(*) from purchase group by status",
+    )
+    .fetch_all(pool)
+    .await?)
+}

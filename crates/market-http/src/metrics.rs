@@ -51,29 +51,20 @@ pub async fn track_requests(
 }
 
 /// Sets the state-shaped gauges from the database.
-pub async fn refresh_gauges(db: &PgPool) -> Result<(), sqlx::Error> {
-    let purchases: Vec<(String, i64)> =
-        sqlx::query_as("select status::text, count(*) from purchase group by status")
-            .fetch_all(db)
-            .await?;
+pub async fn refresh_gauges(db: &PgPool) -> Result<(), market_core::Error> {
+    let purchases = market_core::purchases::count_by_status(db).await?;
     for status in market_core::PurchaseStatus::ALL {
         let count = purchases
             .iter()
-            .find(|(s, _)| s == status.as_str())
+            .find(|(s, _)| *s == status)
             .map_or(0, |(_, n)| *n);
         metrics::gauge!("market_purchases", "status" => status.as_str()).set(count as f64);
     }
-    let jobs: Vec<(String, String, i64)> =
-        sqlx::query_as("select kind, state::text, count(*) from job group by kind, state")
-            .fetch_all(db)
-            .await?;
-    for (kind, state, count) in jobs {
-        metrics::gauge!("market_jobs", "kind" => kind, "state" => state).set(count as f64);
+    for job in market_core::jobs::overview::counts(db).await? {
+        metrics::gauge!("market_jobs", "kind" => job.kind, "state" => job.state)
+            .set(job.count as f64);
     }
-    for level in market_core::pool::levels(db).await.map_err(|e| match e {
-        market_core::Error::Database(e) => e,
-        other => sqlx::Error::Protocol(other.to_string()),
-    })? {
+    for level in market_core::pool::levels(db).await? {
         if level.active {
             let tier = level.tier_id.to_string();
             metrics::gauge!("market_pool_available", "tier" => tier.clone(), "slug" => level.slug.clone())
