@@ -117,7 +117,8 @@ pub struct ServeArgs {
     pub public_url: Option<Url>,
 
     /// Admin API tokens, comma-separated, each `name:token` (the name goes into the audit log) or a
-    /// bare token (named `admin`). Sandbox mode generates one when none is given.
+    /// bare token (named `admin`); each token at least 32 characters. Sandbox mode generates one when
+    /// none is given.
     #[arg(
         long,
         env = "MARKET_ADMIN_TOKENS",
@@ -182,34 +183,68 @@ pub struct ServeArgs {
     pub stripe: StripeArgs,
 }
 
-/// Splits `name:token` entries; a bare token is named `admin`.
+/// Shortest admin token accepted: as hard to guess as a random UUID's 122 bits, and more.
+const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// Splits `name:token` entries; a bare token is named `admin`. Each entry is trimmed and must be a
+/// whole one: an empty entry (a trailing comma, or `${NEW},${OLD}` with `OLD` unset) or a short
+/// token stops start-up with the entry's position, never its value.
 pub fn parse_admin_tokens(entries: &[SecretString]) -> Result<Vec<AdminToken>, String> {
     entries
         .iter()
-        .map(|entry| {
+        .enumerate()
+        .map(|(index, entry)| {
+            let at = index + 1;
             let raw = entry.expose_secret().trim();
+            if raw.is_empty() {
+                return Err(format!("MARKET_ADMIN_TOKENS: entry {at} is empty"));
+            }
             let (name, token) = match raw.split_once(':') {
                 Some((name, token)) => (name.trim(), token.trim()),
                 None => ("admin", raw),
             };
-            if token.len() < 16 {
-                return Err(format!(
-                    "MARKET_ADMIN_TOKENS: the token of `{name}` is shorter than 16 characters"
-                ));
-            }
             if name.is_empty()
                 || !name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(
-                    "MARKET_ADMIN_TOKENS: names are letters, digits, '-' and '_'".to_owned(),
-                );
+                return Err(format!(
+                    "MARKET_ADMIN_TOKENS: entry {at}: names are letters, digits, '-' and '_'"
+                ));
+            }
+            if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+                return Err(format!(
+                    "MARKET_ADMIN_TOKENS: entry {at} (`{name}`): the token is shorter than \
+                     {MIN_ADMIN_TOKEN_CHARS} characters"
+                ));
             }
             Ok(AdminToken {
                 name: name.to_owned(),
                 token: SecretString::from(token.to_owned()),
             })
+        })
+        .collect()
+}
+
+/// Stripe's webhook signing secrets, each trimmed. An empty entry would make a signature computed
+/// with the empty key verify (anyone can compute it), and a value that is not a `whsec_…` secret
+/// is a paste of the wrong thing: both stop start-up with the entry's position, never its value.
+pub fn parse_webhook_secrets(entries: &[SecretString]) -> Result<Vec<SecretString>, String> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let at = index + 1;
+            let secret = entry.expose_secret().trim();
+            if secret.is_empty() {
+                return Err(format!("STRIPE_WEBHOOK_SECRETS: entry {at} is empty"));
+            }
+            if !secret.starts_with("whsec_") || secret.len() <= "whsec_".len() {
+                return Err(format!(
+                    "STRIPE_WEBHOOK_SECRETS: entry {at} is not a webhook signing secret (whsec_…)"
+                ));
+            }
+            Ok(SecretString::from(secret.to_owned()))
         })
         .collect()
 }
@@ -280,17 +315,70 @@ pub fn name_environment_variable(mut error: clap::Error, cli: &clap::Command) ->
 mod tests {
     use super::*;
 
+    const LONG: &str = "0123456789abcdef0123456789abcdef";
+
+    fn secrets(entries: &[&str]) -> Vec<SecretString> {
+        entries.iter().map(|e| SecretString::from(*e)).collect()
+    }
+
     #[test]
     fn admin_tokens_carry_names_and_refuse_short_tokens() {
-        let tokens = parse_admin_tokens(&[
-            SecretString::from("alice:0123456789abcdef0123"),
-            SecretString::from("0123456789abcdefXYZ"),
-        ])
-        .unwrap();
+        let tokens =
+            parse_admin_tokens(&secrets(&[&format!("alice:{LONG}"), &format!(" {LONG}X ")]))
+                .unwrap();
         assert_eq!(tokens[0].name, "alice");
         assert_eq!(tokens[1].name, "admin");
-        assert!(parse_admin_tokens(&[SecretString::from("bob:short")]).is_err());
-        assert!(parse_admin_tokens(&[SecretString::from("b o b:0123456789abcdef0123")]).is_err());
+        assert_eq!(tokens[1].token.expose_secret(), format!("{LONG}X"));
+        assert!(parse_admin_tokens(&secrets(&["bob:short"])).is_err());
+        assert!(parse_admin_tokens(&secrets(&[&format!("b o b:{LONG}")])).is_err());
+    }
+
+    /// Found from outside (security issue, finding 2): `${NEW},${OLD}` with `OLD` unset leaves an
+    /// empty last entry. Before: a 16-character minimum, and an empty entry only failed by length.
+    #[test]
+    fn every_refused_admin_entry_is_named_by_position_never_by_value() {
+        let short = "0123456789abcdef0123456789abcde"; // 31 characters: refused since the fix
+        for (entries, position) in [
+            (
+                vec![format!("alice:{LONG}"), String::new()],
+                "entry 2 is empty",
+            ),
+            (
+                vec![format!("alice:{LONG}"), "   ".to_owned()],
+                "entry 2 is empty",
+            ),
+            (vec![format!("alice:{short}")], "entry 1 (`alice`)"),
+            (vec![format!(":{LONG}")], "entry 1: names"),
+        ] {
+            let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
+            let error = parse_admin_tokens(&secrets(&entries)).unwrap_err();
+            assert!(error.starts_with("MARKET_ADMIN_TOKENS: "), "{error}");
+            assert!(error.contains(position), "{error}");
+            assert!(!error.contains(short) && !error.contains(LONG), "{error}");
+        }
+    }
+
+    /// Found from outside (security issue, finding 2): `STRIPE_WEBHOOK_SECRETS=whsec_…,` started in
+    /// production with an empty second secret, and an event signed with the empty key was accepted.
+    #[test]
+    fn every_refused_webhook_secret_is_named_by_position_never_by_value() {
+        let good = "whsec_0123456789abcdef";
+        let parsed = parse_webhook_secrets(&secrets(&[good, &format!(" {good}2 ")])).unwrap();
+        assert_eq!(parsed[1].expose_secret(), format!("{good}2"));
+        for (entries, message) in [
+            (vec![good, ""], "entry 2 is empty"),
+            (vec![good, "  "], "entry 2 is empty"),
+            (
+                vec!["sk_test_0123456789", good],
+                "entry 1 is not a webhook signing secret",
+            ),
+            (vec!["whsec_"], "entry 1 is not a webhook signing secret"),
+        ] {
+            let error = parse_webhook_secrets(&secrets(&entries)).unwrap_err();
+            assert!(error.starts_with("STRIPE_WEBHOOK_SECRETS: "), "{error}");
+            assert!(error.contains(message), "{error}");
+            assert!(!error.contains("0123456789"), "{error}");
+        }
     }
 
     #[test]

@@ -97,7 +97,10 @@ impl Settings {
                         .clone()
                         .context("STRIPE_SECRET_KEY is required")?,
                     api_base: args.stripe.stripe_api_base.clone(),
-                    webhook_secrets: args.stripe.stripe_webhook_secrets.clone(),
+                    webhook_secrets: config::parse_webhook_secrets(
+                        &args.stripe.stripe_webhook_secrets,
+                    )
+                    .map_err(anyhow::Error::msg)?,
                 },
             }
         } else {

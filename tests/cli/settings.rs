@@ -123,3 +123,44 @@ async fn production_without_all_credentials_refuses_to_start_and_names_what_is_m
     }
     assert_eq!(tables(&db).await, 0, "start-up stopped before the database");
 }
+
+/// Found from outside (security issue, finding 2): `STRIPE_WEBHOOK_SECRETS=whsec_…,` (a rotation
+/// template with its second variable unset) started in production, and an event signed with the
+/// empty secret fulfilled a purchase nobody paid for. Now start-up stops, naming the entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_secret_list_with_an_empty_entry_stops_production_start_up_naming_the_entry() {
+    // Arrange
+    let db = TestDb::empty().await;
+    let url = db.url();
+    let secret = "whsec_given_0123456789abcdef";
+    let admin = "ops:0123456789abcdef0123456789abcdef";
+
+    // Act
+    let run = market(
+        &["serve"],
+        &[
+            ("DATABASE_URL", &url),
+            ("MARKET_ENV", "production"),
+            ("XANO_ACCESS_TOKEN", "xano_given_0123456789abcdef"),
+            ("STRIPE_SECRET_KEY", "sk_test_given_0123456789abcdef"),
+            ("STRIPE_WEBHOOK_SECRETS", &format!("{secret},")),
+            ("MARKET_ADMIN_TOKENS", admin),
+            (
+                "MARKET_RECEIPT_SECRET",
+                "0123456789abcdef0123456789abcdef0123",
+            ),
+        ],
+    )
+    .await;
+
+    // Assert
+    assert!(!run.success, "started with an empty webhook secret");
+    assert!(
+        run.stderr
+            .contains("STRIPE_WEBHOOK_SECRETS: entry 2 is empty"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret));
+    assert_eq!(tables(&db).await, 0, "start-up stopped before the database");
+}
