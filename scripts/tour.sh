@@ -25,8 +25,10 @@ curl -sf "$MARKET/v1/listings" | jq '.listings[] | {canonical, tiers: [.tiers[] 
 TIER=$(curl -sf "$MARKET/v1/listings" | jq -r '.listings[0].tiers[0].id')
 
 step "2. Checkout: a pending purchase and a Stripe Checkout Session"
+# A retry with the same Idempotency-Key gets the same purchase back, so the key must be random and
+# at least 32 characters (a UUID): it is as secret as the receipt key it returns.
 curl -sf -X POST "$MARKET/v1/checkout" \
-  -H 'content-type: application/json' -H "idempotency-key: tour-$(date +%s%N)" \
+  -H 'content-type: application/json' -H "idempotency-key: $(cat /proc/sys/kernel/random/uuid)" \
   -d "{\"tier_id\": \"$TIER\", \"email\": \"buyer@example.com\"}" | tee /tmp/market-checkout.json | jq
 PURCHASE=$(jq -r .purchase_id /tmp/market-checkout.json)
 KEY=$(jq -r .receipt_key /tmp/market-checkout.json)

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use master_api::TokenValue;
+use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
 use crate::audit::{Actor, Audit};
@@ -25,7 +26,8 @@ pub struct Purchase {
     pub status: PurchaseStatus,
     pub checkout_session_id: Option<String>,
     pub checkout_url: Option<String>,
-    pub checkout_idempotency_key: Option<String>,
+    /// SHA-256 of the storefront's `Idempotency-Key`, while the key is kept (24 h).
+    pub checkout_key_hash: Option<Vec<u8>>,
     pub payment_intent_id: Option<String>,
     pub amount_refunded: i64,
     pub receipt_hash: Vec<u8>,
@@ -41,9 +43,18 @@ pub struct Purchase {
 pub struct NewPurchase {
     pub tier: TierId,
     pub email: Option<Email>,
-    /// The storefront's `Idempotency-Key`: the same key returns the same purchase.
+    /// The storefront's `Idempotency-Key`: the same key returns the same purchase (and its receipt
+    /// key) for 24 hours, so it must be a secret: at least [`MIN_IDEMPOTENCY_KEY_CHARS`] characters.
     pub idempotency_key: Option<String>,
 }
+
+/// Shortest `Idempotency-Key` accepted: a random UUID (36 characters) passes, an order number does
+/// not. A replay answers with the purchase's receipt key, so guessing a key must be as hard as
+/// guessing a random 128-bit value.
+pub const MIN_IDEMPOTENCY_KEY_CHARS: usize = 32;
+
+/// How long a key is kept: after that, the same key starts a new purchase (as at Stripe).
+const IDEMPOTENCY_KEY_HOURS: i32 = 24;
 
 /// A purchase as checkout returns it: with its receipt key, the only time the key is handed out.
 #[derive(Debug)]
@@ -78,10 +89,12 @@ async fn create_once(
     actor: &Actor,
 ) -> Result<Created> {
     let mut tx = pool.begin().await?;
-    if let Some(key) = &new.idempotency_key
-        && let Some(existing) = by_idempotency_key(&mut tx, key).await?
-    {
-        return replay(&mut tx, secret, existing, new).await;
+    let key_hash = new.idempotency_key.as_deref().map(key_hash);
+    if let Some(hash) = &key_hash {
+        forget_expired_key(&mut tx, hash).await?;
+        if let Some(existing) = by_key_hash(&mut tx, hash).await? {
+            return replay(&mut tx, secret, existing, new).await;
+        }
     }
 
     let offer = sqlx::query_as::<_, (i64, String, i64, bool, String, String)>(
@@ -103,9 +116,9 @@ async fn create_once(
     let receipt_key = secret.key_for(purchase_id);
     let inserted = sqlx::query_as::<_, Purchase>(
         "insert into purchase (purchase_id, tier_id, amount, currency, max_installs, email,
-                               checkout_idempotency_key, receipt_hash)
+                               checkout_key_hash, receipt_hash)
          values ($1, $2, $3, $4, $5, $6, $7, $8)
-         on conflict (checkout_idempotency_key) do nothing
+         on conflict (checkout_key_hash) do nothing
          returning *",
     )
     .bind(purchase_id)
@@ -114,15 +127,15 @@ async fn create_once(
     .bind(price.currency.as_str())
     .bind(max_installs)
     .bind(new.email.as_ref().map(Email::as_str))
-    .bind(&new.idempotency_key)
+    .bind(&key_hash)
     .bind(receipt_key.hash().as_slice())
     .fetch_optional(&mut *tx)
     .await?;
 
     let Some(purchase) = inserted else {
         // A concurrent request with the same idempotency key won the insert; answer as it did.
-        let key = new.idempotency_key.as_deref().unwrap_or_default();
-        let existing = by_idempotency_key(&mut tx, key)
+        let hash = key_hash.unwrap_or_default();
+        let existing = by_key_hash(&mut tx, &hash)
             .await?
             .ok_or(Error::NotFound("purchase"))?;
         return replay(&mut tx, secret, existing, new).await;
@@ -175,19 +188,44 @@ async fn replay(
 }
 
 fn validate_idempotency_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if key.len() < MIN_IDEMPOTENCY_KEY_CHARS
+        || key.len() > 255
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(Error::invalid(
             "Idempotency-Key",
-            "must be 1-255 visible ASCII characters",
+            format!(
+                "must be {MIN_IDEMPOTENCY_KEY_CHARS}-255 visible ASCII characters, and random (a \
+                 UUID will do): the key is what proves a retry is the same buyer's"
+            ),
         ));
     }
     Ok(())
 }
 
-async fn by_idempotency_key(conn: &mut PgConnection, key: &str) -> Result<Option<Purchase>> {
+/// Only the key's SHA-256 is stored: a database dump cannot replay a checkout.
+fn key_hash(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+/// A key older than [`IDEMPOTENCY_KEY_HOURS`] no longer names its purchase: its hash is cleared, so
+/// the same key starts a new purchase.
+async fn forget_expired_key(conn: &mut PgConnection, hash: &[u8]) -> Result<()> {
+    sqlx::query(
+        "update purchase set checkout_key_hash = null
+         where checkout_key_hash = $1 and created_at < now() - make_interval(hours => $2)",
+    )
+    .bind(hash)
+    .bind(IDEMPOTENCY_KEY_HOURS)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn by_key_hash(conn: &mut PgConnection, hash: &[u8]) -> Result<Option<Purchase>> {
     Ok(
-        sqlx::query_as::<_, Purchase>("select * from purchase where checkout_idempotency_key = $1")
-            .bind(key)
+        sqlx::query_as::<_, Purchase>("select * from purchase where checkout_key_hash = $1")
+            .bind(hash)
             .fetch_optional(conn)
             .await?,
     )

@@ -380,11 +380,11 @@ async fn the_same_idempotency_key_gives_the_same_purchase_and_refuses_another_re
     let agency = add_tier(&world, world.listing, &tier_spec("agency", 4900, 20, 0, 0)).await;
 
     // Act
-    let first = checkout(&world, world.tier, None, "idem-1").await.unwrap();
-    let second = checkout(&world, world.tier, None, "idem-1").await.unwrap();
-    let other_tier = checkout(&world, agency, None, "idem-1").await;
-    let other_email = checkout(&world, world.tier, Some("a@example.com"), "idem-1").await;
-    let fresh = checkout(&world, world.tier, None, "idem-2").await.unwrap();
+    let first = checkout(&world, world.tier, None, KEY_1).await.unwrap();
+    let second = checkout(&world, world.tier, None, KEY_1).await.unwrap();
+    let other_tier = checkout(&world, agency, None, KEY_1).await;
+    let other_email = checkout(&world, world.tier, Some("a@example.com"), KEY_1).await;
+    let fresh = checkout(&world, world.tier, None, KEY_2).await.unwrap();
 
     // Assert
     assert!(!first.replayed && second.replayed);
@@ -394,6 +394,102 @@ async fn the_same_idempotency_key_gives_the_same_purchase_and_refuses_another_re
     assert_eq!(conflict(other_email), Conflict::IdempotencyKeyReused);
     assert_ne!(fresh.purchase.purchase_id, first.purchase.purchase_id);
     assert_eq!(count(&world, "select count(*) from purchase").await, 2);
+}
+
+const KEY_1: &str = "3f1c2a9e-6b7d-4e1f-9a2b-5c8d7e6f1a01";
+const KEY_2: &str = "3f1c2a9e-6b7d-4e1f-9a2b-5c8d7e6f1a02";
+
+/// Found from outside (security issue, finding 1): a second client sending the first buyer's
+/// `Idempotency-Key: order-1001` got the first buyer's purchase and receipt key. Before the fix a
+/// one-character key was accepted; now a key shorter than a random UUID's hex is refused, and
+/// nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_shorter_than_32_characters_is_refused_and_creates_nothing() {
+    let world = World::new(0, 0).await;
+    for key in [
+        "order-1001",
+        "1",
+        &"k".repeat(31),
+        &format!("{} ", "k".repeat(32)),
+    ] {
+        let refused = checkout(&world, world.tier, None, key).await;
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Invalid {
+                    field: "Idempotency-Key",
+                    ..
+                })
+            ),
+            "{key:?}: {refused:?}"
+        );
+    }
+    assert!(
+        checkout(&world, world.tier, None, &"k".repeat(32))
+            .await
+            .is_ok()
+    );
+    assert_eq!(count(&world, "select count(*) from purchase").await, 1);
+}
+
+/// The key is a secret: the database keeps its SHA-256 only, so a dump cannot replay a checkout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_is_stored_only_as_its_hash() {
+    let world = World::new(0, 0).await;
+    let created = checkout(&world, world.tier, None, KEY_1).await.unwrap();
+
+    let row: String = sqlx::query_scalar("select row_to_json(p)::text from purchase p")
+        .fetch_one(world.pool())
+        .await
+        .unwrap();
+    let stored: Vec<u8> =
+        sqlx::query_scalar("select checkout_key_hash from purchase where purchase_id = $1")
+            .bind(created.purchase.purchase_id)
+            .fetch_one(world.pool())
+            .await
+            .unwrap();
+
+    assert!(!row.contains(KEY_1), "{row}");
+    assert_eq!(stored, sha2_of(KEY_1));
+}
+
+/// As at Stripe, a key is kept 24 hours: after that the same key is a new checkout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_older_than_24_hours_starts_a_new_purchase() {
+    let world = World::new(0, 0).await;
+    let old = checkout(&world, world.tier, None, KEY_1).await.unwrap();
+    let recent = checkout(&world, world.tier, None, KEY_2).await.unwrap();
+    sqlx::query(
+        "update purchase set created_at = now() - interval '25 hours' where purchase_id = $1",
+    )
+    .bind(old.purchase.purchase_id)
+    .execute(world.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "update purchase set created_at = now() - interval '23 hours' where purchase_id = $1",
+    )
+    .bind(recent.purchase.purchase_id)
+    .execute(world.pool())
+    .await
+    .unwrap();
+
+    let again_old = checkout(&world, world.tier, None, KEY_1).await.unwrap();
+    let again_recent = checkout(&world, world.tier, None, KEY_2).await.unwrap();
+
+    assert!(!again_old.replayed);
+    assert_ne!(again_old.purchase.purchase_id, old.purchase.purchase_id);
+    assert!(again_recent.replayed);
+    assert_eq!(
+        again_recent.purchase.purchase_id,
+        recent.purchase.purchase_id
+    );
+    assert_eq!(count(&world, "select count(*) from purchase").await, 3);
+}
+
+fn sha2_of(key: &str) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(key.as_bytes()).to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

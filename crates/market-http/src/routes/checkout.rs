@@ -18,13 +18,14 @@ use crate::stripe::{NewSession, StripeFailure, StripeGateway};
 use crate::wire::checkout::{CheckoutRequest, CheckoutResponse};
 use crate::wire::purchases::PurchaseBody;
 
-/// Starts a checkout. The same `Idempotency-Key` returns the same purchase.
+/// Starts a checkout. The same `Idempotency-Key` returns the same purchase for 24 hours; keys are
+/// secrets (at least 32 random characters), since a replay answers with the receipt key.
 #[utoipa::path(
     post,
     path = "/v1/checkout",
     tag = "checkout",
     request_body = CheckoutRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "retry-safe key, 1-255 characters")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the same purchase (and its receipt key) for 24 hours. Must be random and secret: 32-255 visible ASCII characters, such as a UUID; shorter keys are refused with 400.")),
     responses(
         (status = 201, body = CheckoutResponse),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),

@@ -10,6 +10,11 @@ use serde_json::{Value, json};
 use crate::errors::assert_envelope;
 use crate::helpers::{CANONICAL, TestApp, spawn_app};
 
+/// Random keys, as the API asks for (at least 32 characters).
+const ORDER_KEY: &str = "0b6f3d3e-8d0c-4c55-9a57-0d5e4f2b7a42";
+const DOUBLE_CLICK_KEY: &str = "9c1e7a44-2f3b-4d6e-8a1c-5b7d9e0f1a2b";
+const OTHER_KEY: &str = "5e2d8c1a-7b4f-4a3e-9d6c-1f0e2b3a4c5d";
+
 async fn checkout_with_key(app: &TestApp, key: &str, body: &Value) -> Response {
     app.client
         .post(app.url("/v1/checkout"))
@@ -43,8 +48,8 @@ async fn the_same_idempotency_key_twice_returns_the_same_purchase_url_and_receip
     let body = json!({ "tier_id": app.tier_id(CANONICAL, "solo").await, "email": "a@example.com" });
 
     // Act
-    let first = checkout_with_key(&app, "order-42", &body).await;
-    let second = checkout_with_key(&app, "order-42", &body).await;
+    let first = checkout_with_key(&app, ORDER_KEY, &body).await;
+    let second = checkout_with_key(&app, ORDER_KEY, &body).await;
 
     // Assert
     assert_eq!(first.status(), 201);
@@ -75,7 +80,7 @@ async fn eight_concurrent_checkouts_with_one_idempotency_key_make_one_purchase_a
 
     // Act
     let answers = futures::future::join_all((0..8).map(|_| async {
-        let response = checkout_with_key(&app, "double-click", &body).await;
+        let response = checkout_with_key(&app, DOUBLE_CLICK_KEY, &body).await;
         assert!(response.status().is_success(), "{}", response.status());
         response.json::<Value>().await.unwrap()
     }))
@@ -99,7 +104,7 @@ async fn a_different_request_under_a_used_idempotency_key_answers_409() {
     let agency = app.tier_id(CANONICAL, "agency").await;
     let original = checkout_with_key(
         &app,
-        "key-1",
+        OTHER_KEY,
         &json!({ "tier_id": solo, "email": "a@example.com" }),
     )
     .await;
@@ -111,7 +116,7 @@ async fn a_different_request_under_a_used_idempotency_key_answers_409() {
         json!({ "tier_id": solo }),
     ] {
         // Act
-        let response = checkout_with_key(&app, "key-1", &other).await;
+        let response = checkout_with_key(&app, OTHER_KEY, &other).await;
         // Assert
         assert_envelope(response, 409, "idempotency_key_reused").await;
     }
@@ -126,6 +131,8 @@ async fn a_malformed_idempotency_key_answers_400_and_creates_nothing() {
     let body = json!({ "tier_id": app.tier_id(CANONICAL, "solo").await });
     for key in [
         String::new(),
+        "order-1001".to_owned(),
+        "k".repeat(31),
         "k".repeat(256),
         "with space".to_owned(),
         "tab\there".to_owned(),
