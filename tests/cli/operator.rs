@@ -44,6 +44,7 @@ async fn shop(
     .unwrap();
     let (secret, buyer, stripe) = (ReceiptSecret::random(), Actor::Buyer, Actor::Stripe);
     let mut bought = Vec::new();
+    let mut price = None;
     for email in ["buyer@example.com", "other@example.com"] {
         let new = NewPurchase {
             tier,
@@ -53,6 +54,7 @@ async fn shop(
         let created = purchases::create(db.pool(), &secret, &new, &buyer)
             .await
             .unwrap();
+        price = Some(created.purchase.price.clone());
         bought.push(created.purchase.purchase_id);
     }
     let paid = SessionFacts {
@@ -60,6 +62,7 @@ async fn shop(
         session_id: "cs_test_operator".into(),
         payment_intent: Some("pi_operator".into()),
         payment: SessionPayment::Paid,
+        charge: price,
     };
     payments::apply(db.pool(), None, &Fact::CheckoutCompleted(paid), &stripe)
         .await

@@ -46,6 +46,7 @@ pub async fn count_round_trips(database_url: &str) -> anyhow::Result<wire::Trips
             session_id: format!("cs_pgb_{n}"),
             payment_intent: Some(format!("pi_pgb_{n}")),
             payment: SessionPayment::Paid,
+            charge: None,
         };
         let event_id = format!("evt_pgb_{n}");
         // Let the pool settle (its connection open and idle) before counting.

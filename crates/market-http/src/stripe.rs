@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use market_core::payments::{Fact, SessionFacts, SessionPayment};
 use market_core::provider::{ProviderError, Refunds};
-use market_core::{Money, PurchaseId};
+use market_core::{Currency, Money, PurchaseId};
 use secrecy::{ExposeSecret, SecretString};
 use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
@@ -332,6 +332,19 @@ pub fn session_facts(session: &CheckoutSession) -> Option<SessionFacts> {
             .as_ref()
             .map(|pi| pi.id().to_string()),
         payment,
+        charge: charge_of(session),
+    })
+}
+
+/// What a one-time-payment session charges; `None` for other modes or a session without a total.
+fn charge_of(session: &CheckoutSession) -> Option<Money> {
+    if session.mode != CheckoutSessionMode::Payment {
+        return None;
+    }
+    let currency = Currency::parse(&session.currency.as_ref()?.to_string()).ok()?;
+    Some(Money {
+        amount: session.amount_total?,
+        currency,
     })
 }
 

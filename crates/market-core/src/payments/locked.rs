@@ -29,8 +29,10 @@ pub enum Effect {
     StatusChanged,
     /// Nothing to change (a late or repeated fact).
     NoChange,
-    /// The fact names no purchase of ours (or a session that is not the purchase's).
+    /// The fact names no purchase of ours.
     UnknownPurchase,
+    /// The session names a purchase of ours but is not its session: nothing was linked or changed.
+    ForeignSession,
 }
 
 impl Effect {
@@ -46,6 +48,7 @@ impl Effect {
             Self::StatusChanged => "status_changed",
             Self::NoChange => "no_change",
             Self::UnknownPurchase => "unknown_purchase",
+            Self::ForeignSession => "foreign_session",
         }
     }
 }

@@ -33,9 +33,9 @@ pub(crate) use locked::{lock, transition};
 use sqlx::PgConnection;
 use sqlx::PgPool;
 
-use crate::audit::Actor;
+use crate::audit::{Actor, Audit};
 use crate::purchases::Purchase;
-use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, db};
+use crate::{Money, PurchaseEvent, PurchaseId, PurchaseStatus, Result, db};
 
 /// The inbox entry of a webhook delivery.
 #[derive(Clone, Copy, Debug)]
@@ -56,11 +56,16 @@ pub enum SessionPayment {
 /// What a Checkout Session says, as far as we need it.
 #[derive(Clone, Debug)]
 pub struct SessionFacts {
-    /// Our purchase id, which we put in the session's `client_reference_id` and metadata.
+    /// The purchase the session names (its `client_reference_id` or metadata). Anyone who can make
+    /// a session on the account (a Payment Link lets the payer set it) can name any purchase, so
+    /// this alone proves nothing: see [`apply`].
     pub purchase: PurchaseId,
     pub session_id: String,
     pub payment_intent: Option<String>,
     pub payment: SessionPayment,
+    /// What the session charges, when it is a one-time payment (mode `payment`) with an amount and
+    /// a currency; `None` otherwise.
+    pub charge: Option<Money>,
 }
 
 /// A fact from Stripe, already checked and parsed by the caller.
@@ -82,6 +87,12 @@ pub enum Fact {
 
 /// Applies `fact` (recording `delivery` in the inbox first, when it comes from a webhook) in one
 /// transaction, run again if PostgreSQL aborts it as a deadlock victim.
+///
+/// A Checkout Session's fact applies to the purchase it names only when the session is that
+/// purchase's: its id is the session recorded on the purchase, or, before one is recorded, it
+/// charges exactly the purchase's price in a one-time payment. Otherwise nothing is linked or
+/// changed ([`Effect::ForeignSession`], audited on the purchase): a session made elsewhere on the
+/// account cannot pay for, nor through its refund or dispute close, a stranger's purchase.
 pub async fn apply(
     pool: &PgPool,
     delivery: Option<Delivery<'_>>,
@@ -178,35 +189,27 @@ async fn session(
     event: Option<PurchaseEvent>,
     actor: &Actor,
 ) -> Result<Outcome> {
-    // Lock order: stripe_payment, then purchase (as in `refund`).
+    // Lock order: stripe_payment, then purchase (as in `refund`). The payment's row is locked (made
+    // if new, to hold a refund or dispute that comes first) but linked to the purchase only by
+    // `link_session`, once the session is known to be the purchase's.
     let tombstone = match &facts.payment_intent {
         Some(pi) => Some(
             sqlx::query_as::<_, (bool, bool)>(
-                "insert into stripe_payment (payment_intent_id, purchase_id)
-                 select $1, $2 where exists (select 1 from purchase where purchase_id = $2)
+                "insert into stripe_payment (payment_intent_id) values ($1)
                  on conflict (payment_intent_id) do update
-                     set purchase_id = coalesce(stripe_payment.purchase_id, excluded.purchase_id)
+                     set payment_intent_id = excluded.payment_intent_id
                  returning fully_refunded, disputed",
             )
             .bind(pi)
-            .bind(facts.purchase)
-            .fetch_optional(&mut *conn)
+            .fetch_one(&mut *conn)
             .await?,
         ),
         None => None,
-    }
-    .flatten();
+    };
 
     let linked = link_session(conn, facts).await?;
     let Some(purchase) = linked else {
-        if lock(conn, facts.purchase).await?.is_some() {
-            tracing::warn!(purchase.id = %facts.purchase, "Checkout Session does not belong to the purchase; ignored");
-        }
-        return Ok(Outcome {
-            purchase: None,
-            status: None,
-            effect: Effect::UnknownPurchase,
-        });
+        return foreign_or_unknown(conn, facts, actor).await;
     };
 
     // A refund or dispute recorded before the payment arrived wins over the payment.
@@ -215,6 +218,12 @@ async fn session(
         Some((_, true)) => Some(PurchaseEvent::Disputed),
         _ => event,
     };
+    // "No payment required" pays only for a purchase that costs nothing (none does today).
+    let event = event.filter(|e| {
+        *e != PurchaseEvent::Paid
+            || facts.payment != SessionPayment::NoPaymentRequired
+            || purchase.price.amount == 0
+    });
     let Some(event) = event else {
         return Ok(unchanged(&purchase));
     };
@@ -264,19 +273,61 @@ async fn session(
     }
 }
 
-/// Locks the purchase and links the session in one statement; a session that is not the
-/// purchase's matches no row (and changes nothing).
+/// Locks the purchase and links the session (and the payment row) in one statement, when the
+/// session is the purchase's: the recorded one, or, with none recorded yet, one charging exactly
+/// the purchase's price. Any other session matches no row and changes nothing.
 async fn link_session(conn: &mut PgConnection, facts: &SessionFacts) -> Result<Option<Purchase>> {
+    let (amount, currency) = facts.charge.as_ref().map_or((None, None), |c| {
+        (Some(c.amount), Some(c.currency.as_str()))
+    });
     Ok(sqlx::query_as::<_, Purchase>(
-        "update purchase
-         set checkout_session_id = coalesce(checkout_session_id, $2),
-             payment_intent_id = coalesce(payment_intent_id, $3)
-         where purchase_id = $1 and (checkout_session_id is null or checkout_session_id = $2)
-         returning *",
+        "with linked as (
+             update purchase
+             set checkout_session_id = coalesce(checkout_session_id, $2),
+                 payment_intent_id = coalesce(payment_intent_id, $3)
+             where purchase_id = $1
+               and (checkout_session_id = $2
+                    or (checkout_session_id is null and amount = $4 and currency = $5))
+             returning *
+         ), payment as (
+             update stripe_payment set purchase_id = coalesce(stripe_payment.purchase_id, linked.purchase_id)
+             from linked
+             where stripe_payment.payment_intent_id = $3
+         )
+         select * from linked",
     )
     .bind(facts.purchase)
     .bind(&facts.session_id)
     .bind(&facts.payment_intent)
+    .bind(amount)
+    .bind(currency)
     .fetch_optional(&mut *conn)
     .await?)
+}
+
+/// A session that is not the purchase's it names: recorded on that purchase's audit trail (and,
+/// through the outcome, in the inbox and the webhook metric) when the purchase exists.
+async fn foreign_or_unknown(
+    conn: &mut PgConnection,
+    facts: &SessionFacts,
+    actor: &Actor,
+) -> Result<Outcome> {
+    let Some(named) = lock(conn, facts.purchase).await? else {
+        return Ok(Outcome {
+            purchase: None,
+            status: None,
+            effect: Effect::UnknownPurchase,
+        });
+    };
+    tracing::warn!(purchase.id = %named.purchase_id, "a Checkout Session that is not the purchase's names it; ignored");
+    Audit::new(actor, "payment.foreign_session")
+        .purchase(named.purchase_id)
+        .detail(serde_json::json!({ "session_id": facts.session_id }))
+        .write(conn)
+        .await?;
+    Ok(Outcome {
+        purchase: Some(named.purchase_id),
+        status: Some(named.status),
+        effect: Effect::ForeignSession,
+    })
 }

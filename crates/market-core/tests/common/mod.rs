@@ -179,6 +179,8 @@ impl World {
             session_id: session.to_owned(),
             payment_intent: Some(payment_intent_of(session)),
             payment,
+            // The session is recorded on the purchase (see `checkout_tier`): its id is enough.
+            charge: None,
         }
     }
 

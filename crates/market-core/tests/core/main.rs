@@ -5,6 +5,7 @@
 //! - `catalog`: listings, tiers and their versioning rule, checkout against them;
 //! - `concurrency`: many deliveries, many buyers, several instances, one database;
 //! - `refunds`: refunds, disputes and the other ways a purchase closes, in every order;
+//! - `foreign_sessions`: a session made elsewhere cannot pay for, or close, a stranger's purchase;
 //! - `job_claim`: the job queue's claim and fence;
 //! - `leases`: slow Xano calls and shutdowns; execution at least once, effects exactly once;
 //! - `reconcile`: a listing reconciled with what Xano really holds;
@@ -25,6 +26,7 @@ mod common;
 
 mod catalog;
 mod concurrency;
+mod foreign_sessions;
 mod job_claim;
 mod leases;
 mod reconcile;

@@ -116,6 +116,7 @@ impl Purchase {
             session_id: self.session.clone(),
             payment_intent: Some(payment_intent.clone()),
             payment,
+            charge: None,
         };
         let (paid, unpaid) = (SessionPayment::Paid, SessionPayment::Unpaid);
         match fact {
