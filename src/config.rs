@@ -156,6 +156,16 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKET_RECONCILE_MINUTES", default_value_t = 15)]
     pub reconcile_minutes: u64,
 
+    /// Address of the metrics listener (`GET /metrics`, Prometheus). Metrics reveal sales volumes,
+    /// so they are never on the public listener; keep this on loopback or a private network.
+    #[arg(long, env = "MARKET_METRICS_BIND", default_value = "127.0.0.1:9464")]
+    pub metrics_bind: SocketAddr,
+
+    /// Seconds between refreshes of the gauges read from the database (purchases, pools, jobs);
+    /// a scrape itself runs no query.
+    #[arg(long, env = "MARKET_METRICS_REFRESH_SECS", default_value_t = 15)]
+    pub metrics_refresh_secs: u64,
+
     /// Seconds to let in-flight requests and jobs finish after SIGTERM.
     #[arg(long, env = "MARKET_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

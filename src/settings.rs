@@ -36,6 +36,9 @@ pub struct DbSettings {
 #[derive(Debug)]
 pub struct HttpSettings {
     pub bind: SocketAddr,
+    /// The metrics listener's address, and how often its gauges are read.
+    pub metrics_bind: SocketAddr,
+    pub metrics_refresh: Duration,
     pub public_url: Option<Url>,
     pub cors_origins: Vec<Url>,
     pub admins: Vec<AdminToken>,
@@ -119,6 +122,8 @@ impl Settings {
             db: DbSettings::from_args(&args.db)?,
             http: HttpSettings {
                 bind: args.bind,
+                metrics_bind: args.metrics_bind,
+                metrics_refresh: Duration::from_secs(args.metrics_refresh_secs.max(1)),
                 public_url: args.public_url,
                 cors_origins: args.cors_origins,
                 admins,

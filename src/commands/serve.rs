@@ -27,6 +27,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let bind = settings.http.bind;
     let listener =
         TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("MARKET_BIND {bind}: {e}"))?;
+    let metrics_bind = settings.http.metrics_bind;
+    let metrics_listener = TcpListener::bind(metrics_bind)
+        .map_err(|e| anyhow::anyhow!("MARKET_METRICS_BIND {metrics_bind}: {e}"))?;
 
     let Settings {
         db,
@@ -91,9 +94,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stripe,
         jobs: Some(jobs),
         mode,
+        metrics: Some(startup::MetricsSettings {
+            listener: metrics_listener,
+            refresh: http.metrics_refresh,
+        }),
     })
     .await?;
-    print_banner(&app, mode, generated_admin.as_ref());
+    print_banner(&app, mode, generated_admin.as_ref(), metrics_bind.ip());
     #[cfg(feature = "sandbox")]
     if let Some(sandbox) = &sandbox {
         println!("  xano sim     {}", sandbox.xano.base_url());
@@ -105,7 +112,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(app: &Application, mode: Mode, admin_token: Option<&SecretString>) {
+fn print_banner(
+    app: &Application,
+    mode: Mode,
+    admin_token: Option<&SecretString>,
+    metrics_ip: std::net::IpAddr,
+) {
     let url = app.public_url();
     let mode_line = match mode {
         Mode::Sandbox => {
@@ -117,7 +129,10 @@ fn print_banner(app: &Application, mode: Mode, admin_token: Option<&SecretString
     println!("  market is up — {mode_line}");
     println!("  storefront   {url}");
     println!("  API docs     {url}docs   (OpenAPI: {url}openapi.json)");
-    println!("  metrics      {url}metrics");
+    if let Some(port) = app.metrics_port() {
+        let ip = metrics_ip;
+        println!("  metrics      http://{ip}:{port}/metrics   (its own listener, not public)");
+    }
     if let Some(token) = admin_token {
         println!(
             "  admin token  {}   (generated for this run: Authorization: Bearer …)",

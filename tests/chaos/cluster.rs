@@ -265,6 +265,7 @@ impl Cluster {
             let port = crate::support::free_port();
             let mut env = common.clone();
             env.push(("MARKET_BIND".into(), format!("127.0.0.1:{port}")));
+            env.push(("MARKET_METRICS_BIND".into(), "127.0.0.1:0".into()));
             instances.push(Instance {
                 index,
                 url: format!("http://127.0.0.1:{port}"),

@@ -31,6 +31,8 @@ impl Market {
             .args(args)
             .current_dir(dir)
             .env("MARKET_LOG_FORMAT", "json")
+            // Any free port: tests may run beside another `market` using the default one.
+            .env("MARKET_METRICS_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -82,6 +82,7 @@ impl ServerConfig {
         let child = self
             .command(&["serve"])?
             .env("MARKET_BIND", addr.to_string())
+            .env("MARKET_METRICS_BIND", "127.0.0.1:0")
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))?;
         let pid = child.id().context("child pid")?;

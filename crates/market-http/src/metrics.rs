@@ -2,18 +2,23 @@
 //!
 //! Counters are incremented where things happen (HTTP middleware here, Stripe webhooks in the
 //! handler, Xano calls in `master-api`). State-shaped figures (purchases by status, pool levels, jobs
-//! by state) are read from PostgreSQL at scrape time: they are the same whichever instance is
-//! scraped, and no instance has to keep them in memory.
+//! by state) are read from PostgreSQL by [`refresh_every`], in the background, so a scrape costs
+//! no query: they are the same whichever instance is scraped.
+//!
+//! Metrics are served on a listener of their own ([`serve`], `MARKET_METRICS_BIND`, loopback by
+//! default), never on the public one: they reveal sales volumes.
 
+use std::net::TcpListener;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use actix_web::Error;
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::{App, Error, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 /// Installs the process-wide recorder once (several apps in one test process share it).
 pub fn recorder() -> Option<PrometheusHandle> {
@@ -74,4 +79,43 @@ pub async fn refresh_gauges(db: &PgPool) -> Result<(), market_core::Error> {
         }
     }
     Ok(())
+}
+
+/// The metrics listener: `GET /metrics` in Prometheus' text format, and nothing else. It renders
+/// what the recorder holds; it never queries the database.
+pub fn serve(listener: TcpListener, handle: PrometheusHandle) -> std::io::Result<Server> {
+    let handle = web::Data::new(handle);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(handle.clone())
+            .route("/metrics", web::get().to(scrape))
+    })
+    .workers(1)
+    .listen(listener)?
+    .disable_signals()
+    .run())
+}
+
+async fn scrape(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render())
+}
+
+/// Refreshes the gauges now and every `interval` until `stop` turns true. A failed refresh keeps the
+/// last figures (and is logged); the next one tries again.
+pub async fn refresh_every(db: PgPool, interval: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = refresh_gauges(&db).await {
+            tracing::warn!(error = %e, "metrics gauges not refreshed");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+        }
+    }
 }

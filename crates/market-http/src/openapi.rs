@@ -32,7 +32,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         webhooks::stripe_webhook,
         ops::healthz,
         ops::readyz,
-        ops::metrics,
         openapi_json,
         admin::catalog::list_listings,
         admin::catalog::put_listing,

@@ -42,6 +42,15 @@ pub struct Settings {
     pub jobs: Option<JobsConfig>,
     /// Whether `xano` and `stripe` are the real services or the simulators (`/readyz` says which).
     pub mode: Mode,
+    /// Where to serve Prometheus metrics; `None` serves none (the public listener never does).
+    pub metrics: Option<MetricsSettings>,
+}
+
+/// The metrics listener, and how often the gauges read from the database are refreshed.
+#[derive(Debug)]
+pub struct MetricsSettings {
+    pub listener: TcpListener,
+    pub refresh: Duration,
 }
 
 /// The HTTP side: where to listen, who may call, and how long to wait at shutdown.
@@ -71,14 +80,22 @@ pub struct StripeSettings {
     pub webhook_secrets: Vec<SecretString>,
 }
 
-/// A running instance: the HTTP server and its job runner.
+/// A running instance: the HTTP server, its job runner, and its metrics listener.
 pub struct Application {
     port: u16,
     public_url: Url,
     server: Server,
     state: web::Data<AppState>,
     runner: Option<Runner>,
+    metrics: Option<Metrics>,
     shutdown_grace: Duration,
+}
+
+/// The metrics listener while it runs.
+struct Metrics {
+    port: u16,
+    server: Server,
+    refresh: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -102,6 +119,7 @@ impl Application {
             stripe,
             jobs,
             mode,
+            metrics,
         } = settings;
         let port = http.listener.local_addr()?.port();
         let public_url = match http.public_url {
@@ -129,7 +147,6 @@ impl Application {
             public_url: public_url.clone(),
             return_origins,
             mode,
-            metrics: crate::metrics::recorder(),
             catalog: CatalogCache::new(CATALOG_TTL),
         });
 
@@ -174,12 +191,24 @@ impl Application {
         .run();
 
         let runner = run_jobs.then(|| Runner::new(market));
+        // Counters are recorded whether or not this instance serves them.
+        let recorder = crate::metrics::recorder();
+        let metrics = match (metrics, recorder) {
+            (Some(settings), Some(handle)) => Some(Metrics {
+                port: settings.listener.local_addr()?.port(),
+                server: crate::metrics::serve(settings.listener, handle)?,
+                refresh: settings.refresh,
+            }),
+            (Some(_), None) => anyhow::bail!("the metrics recorder could not be installed"),
+            (None, _) => None,
+        };
         Ok(Self {
             port,
             public_url,
             server,
             state,
             runner,
+            metrics,
             shutdown_grace: http.shutdown_grace,
         })
     }
@@ -190,6 +219,11 @@ impl Application {
 
     pub fn public_url(&self) -> &Url {
         &self.public_url
+    }
+
+    /// The metrics listener's port, when this instance serves metrics.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.port)
     }
 
     pub fn state(&self) -> &AppState {
@@ -223,6 +257,18 @@ impl Application {
                         .await;
             })
         });
+        let metrics = self.metrics.map(|metrics| {
+            let refresh = tokio::spawn(crate::metrics::refresh_every(
+                self.state.db().clone(),
+                metrics.refresh,
+                jobs_stopped.clone(),
+            ));
+            (
+                metrics.server.handle(),
+                tokio::spawn(metrics.server),
+                refresh,
+            )
+        });
         let server = tokio::spawn(self.server);
         stop.await;
         tracing::info!("shutting down: no new requests, finishing the ones in flight");
@@ -230,6 +276,11 @@ impl Application {
         handle.stop(true).await;
         if let Some(runner) = runner {
             let _ = runner.await;
+        }
+        if let Some((handle, server, refresh)) = metrics {
+            handle.stop(true).await;
+            let _ = server.await;
+            let _ = refresh.await;
         }
         server.await.unwrap_or(Ok(()))
     }

@@ -2,7 +2,6 @@
 
 use market_core::Market;
 use market_core::receipt::ReceiptSecret;
-use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
 use url::Url;
 
@@ -44,7 +43,6 @@ pub struct AppState {
     /// public URL's and the CORS allow-list's. Anything else would make checkout an open redirect.
     pub return_origins: Vec<String>,
     pub mode: Mode,
-    pub metrics: Option<PrometheusHandle>,
     /// The public catalog, in memory; admin handlers invalidate it after their commits.
     pub catalog: CatalogCache,
 }

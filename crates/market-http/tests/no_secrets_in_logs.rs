@@ -143,10 +143,11 @@ async fn operators_read(app: &TestApp, purchase: &str) {
         "/v1/admin/instances",
         "/v1/admin/instances/x1234-5678-9012",
         "/readyz",
-        "/metrics",
     ] {
         assert!(app.admin_get(path).await.status().is_success(), "{path}");
     }
+    let metrics = app.client.get(format!("{}/metrics", app.metrics_address));
+    assert!(metrics.send().await.unwrap().status().is_success());
     let wrong = app.client.get(app.url("/v1/admin/jobs"));
     let wrong = wrong.bearer_auth("adm_wrong_0123456789abcdef").send().await;
     assert_eq!(wrong.unwrap().status(), 401);

@@ -24,7 +24,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/static/app.js").route(web::get().to(storefront::js)))
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
-        .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
         .service(web::resource("/v1/listings").route(web::get().to(catalog::list_listings)))
         .service(
             web::resource("/v1/listings/{canonical}").route(web::get().to(catalog::get_listing)),

@@ -1,10 +1,9 @@
-//! Operations: `/healthz` (alive), `/readyz` (able to serve), `/metrics` (Prometheus).
+//! Operations: `/healthz` (alive), `/readyz` (able to serve). Metrics are not here: they have a
+//! listener of their own (`crate::metrics::serve`).
 
 use actix_web::{HttpResponse, web};
 use market_core::health;
 
-use crate::error::ApiError;
-use crate::metrics;
 use crate::state::AppState;
 use crate::wire::ops::Readiness;
 
@@ -40,17 +39,4 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
-}
-
-/// Prometheus metrics: HTTP by route and status, purchases by status, pool levels, jobs by state,
-/// Xano and Stripe calls by outcome.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let Some(handle) = &state.metrics else {
-        return Err(ApiError::not_found("metrics"));
-    };
-    metrics::refresh_gauges(state.db()).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(handle.render()))
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use market_core::JobsConfig;
 use market_core::receipt::ReceiptSecret;
 use market_core::tiers_file::{self, TiersFile};
-use market_http::startup::{Application, DbSettings, HttpSettings, Settings, StripeSettings};
+use market_http::startup::{
+    Application, DbSettings, HttpSettings, MetricsSettings, Settings, StripeSettings,
+};
 use market_http::state::AdminToken;
 use market_http::state::Mode;
 use reqwest::{Client, Response};
@@ -29,6 +31,8 @@ pub const CANONICAL: &str = "auth-flow_01";
 
 pub struct TestApp {
     pub address: String,
+    /// The metrics listener (`GET /metrics`), apart from the public one.
+    pub metrics_address: String,
     pub db: TestDb,
     pub xano: XanoSim,
     pub stripe: StripeSim,
@@ -72,6 +76,45 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
+/// A client of the simulator with test-speed retries.
+fn xano_client(xano: &XanoSim) -> master_api::Client {
+    master_api::Client::builder(SecretString::from(xano.access_token()))
+        .base_url(xano.base_url())
+        .retry(master_api::RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+            max_elapsed: Duration::from_secs(2),
+        })
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap()
+}
+
+/// The demo catalog, seeded the way `market tiers apply` does it.
+async fn seed_demo_catalog(db: &TestDb, xano: &XanoSim, client: &master_api::Client) {
+    let tiers = TiersFile::parse(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/tiers.toml"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for (listing, _) in &tiers.listings {
+        xano.add_snippet(listing.canonical.as_str(), &listing.title);
+    }
+    tiers_file::apply(
+        db.pool(),
+        client,
+        &tiers,
+        false,
+        &market_core::audit::Actor::System,
+    )
+    .await
+    .unwrap();
+}
+
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let db = TestDb::new(&market_core::MIGRATOR).await;
     let xano = XanoSim::start(XanoSimConfig::default()).await.unwrap();
@@ -91,39 +134,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     .await
     .unwrap();
 
-    let xano_client = master_api::Client::builder(SecretString::from(xano.access_token()))
-        .base_url(xano.base_url())
-        .retry(master_api::RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(100),
-            max_elapsed: Duration::from_secs(2),
-        })
-        .timeout(Duration::from_secs(3))
-        .build()
-        .unwrap();
-
-    // The demo catalog, seeded the way `market tiers apply` does it.
-    let tiers = TiersFile::parse(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/tiers.toml"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    for (listing, _) in &tiers.listings {
-        xano.add_snippet(listing.canonical.as_str(), &listing.title);
-    }
-    tiers_file::apply(
-        db.pool(),
-        &xano_client,
-        &tiers,
-        false,
-        &market_core::audit::Actor::System,
-    )
-    .await
-    .unwrap();
+    let xano_client = xano_client(&xano);
+    seed_demo_catalog(&db, &xano, &xano_client).await;
 
     let app = Application::build(Settings {
         http: HttpSettings {
@@ -153,15 +165,24 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         },
         jobs: options.run_jobs.then(jobs_config),
         mode: Mode::Sandbox,
+        metrics: Some(MetricsSettings {
+            listener: TcpListener::bind("127.0.0.1:0").unwrap(),
+            refresh: Duration::from_millis(100),
+        }),
     })
     .await
     .unwrap();
+    let metrics_address = format!(
+        "http://127.0.0.1:{}",
+        app.metrics_port().expect("a metrics listener")
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
     TestApp {
         address,
+        metrics_address,
         db,
         xano,
         stripe,

@@ -11,6 +11,7 @@ use reqwest::Method;
 use sandbox::xano::TokenState;
 use serde_json::Value;
 
+use crate::errors::assert_envelope;
 use crate::helpers::{TestApp, spawn_app};
 
 async fn readiness(app: &TestApp) -> Value {
@@ -97,8 +98,23 @@ async fn metrics_count_requests_by_route_pattern_and_show_purchases_pools_jobs_a
     })
     .await;
 
-    // Act
-    let response = app.get("/metrics").await;
+    // Act: the gauges are refreshed in the background (every 100 ms here), so wait for them.
+    let metrics = format!("{}/metrics", app.metrics_address);
+    let text = app
+        .eventually("the gauges", Duration::from_secs(10), || async {
+            let text = app
+                .client
+                .get(&metrics)
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            sample(&text, "market_purchases", &[r#"status="fulfilled""#]).map(|_| text.clone())
+        })
+        .await;
+    let response = app.client.get(&metrics).send().await.unwrap();
 
     // Assert
     assert_eq!(response.status(), 200);
@@ -107,7 +123,6 @@ async fn metrics_count_requests_by_route_pattern_and_show_purchases_pools_jobs_a
         .unwrap()
         .to_owned();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
-    let text = response.text().await.unwrap();
     let requests = "market_http_requests_total";
     assert!(
         sample(
@@ -141,11 +156,23 @@ async fn metrics_count_requests_by_route_pattern_and_show_purchases_pools_jobs_a
     app.stop().await;
 }
 
+/// Found from outside (security issue, finding 5): `/metrics` answered on the public listener,
+/// showing sales volumes to anyone, and each scrape ran aggregate queries over the purchase, job
+/// and token tables. Before the fix this answered 200 with the gauges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_listener_serves_no_metrics() {
+    let app = spawn_app().await;
+
+    let response = app.get("/metrics").await;
+
+    assert_envelope(response, 404, "route_not_found").await;
+    app.stop().await;
+}
+
 /// Every operation the router serves, as `(method, OpenAPI path)`.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
-    ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/v1/listings"),
     ("get", "/v1/listings/{canonical}"),

@@ -45,6 +45,7 @@ async fn live_instance(app: &TestApp) -> (String, oneshot::Sender<()>) {
         },
         jobs: None,
         mode: Mode::Live,
+        metrics: None,
     })
     .await
     .unwrap();
