@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
+use market_http::limits::{Limit, RateLimits};
 use market_http::state::AdminToken;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -156,6 +158,23 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKET_RECONCILE_MINUTES", default_value_t = 15)]
     pub reconcile_minutes: u64,
 
+    /// Per-client rate limits of the public endpoints: `none`, or comma-separated `CLASS=N/SECONDS`
+    /// (a burst of N, refilled over SECONDS, per client IP) for `checkout`, `success_page`,
+    /// `purchase_read` and `catalog`; a class not named keeps its default. Over the limit a
+    /// client gets 429 with Retry-After.
+    #[arg(
+        long,
+        env = "MARKET_RATE_LIMITS",
+        default_value = "checkout=30/60,success_page=120/60,purchase_read=120/60,catalog=1200/60",
+        value_parser = parse_rate_limits
+    )]
+    pub rate_limits: RateLimits,
+
+    /// Proxies (IPs or CIDR blocks, comma-separated) whose `Forwarded` / `X-Forwarded-For` headers
+    /// name the client for rate limiting; from anyone else the headers are ignored.
+    #[arg(long, env = "MARKET_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+
     /// Address of the metrics listener (`GET /metrics`, Prometheus). Metrics reveal sales volumes,
     /// so they are never on the public listener; keep this on loopback or a private network.
     #[arg(long, env = "MARKET_METRICS_BIND", default_value = "127.0.0.1:9464")]
@@ -259,23 +278,68 @@ pub fn parse_webhook_secrets(entries: &[SecretString]) -> Result<Vec<SecretStrin
         .collect()
 }
 
+fn parse_rate_limits(value: &str) -> Result<RateLimits, String> {
+    if value.trim() == "none" {
+        return Ok(RateLimits::NONE);
+    }
+    let mut limits = RateLimits::DEFAULT;
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (class, limit) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("`{entry}`: expected CLASS=N/SECONDS"))?;
+        let slot = match class.trim() {
+            "checkout" => &mut limits.checkout,
+            "success_page" => &mut limits.success_page,
+            "purchase_read" => &mut limits.purchase_read,
+            "catalog" => &mut limits.catalog,
+            other => {
+                return Err(format!(
+                    "`{other}`: the classes are checkout, success_page, purchase_read and catalog"
+                ));
+            }
+        };
+        let (requests, seconds) = parse_per_seconds(limit.trim())?;
+        *slot = Some(Limit {
+            requests: std::num::NonZeroU32::new(requests)
+                .ok_or_else(|| "both numbers must be positive".to_owned())?,
+            period: Duration::from_secs(seconds),
+        });
+    }
+    Ok(limits)
+}
+
+fn parse_proxy(value: &str) -> Result<IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{value}` is neither an IP address nor a CIDR block"))
+}
+
+/// `N/SECONDS`, both positive.
+fn parse_per_seconds(value: &str) -> Result<(u32, u64), String> {
+    let (requests, seconds) = value
+        .split_once('/')
+        .ok_or_else(|| format!("`{value}`: expected N/SECONDS"))?;
+    let requests: u32 = requests
+        .parse()
+        .map_err(|_| format!("`{requests}` is not a number"))?;
+    let seconds: u64 = seconds
+        .parse()
+        .map_err(|_| format!("`{seconds}` is not a number"))?;
+    if requests == 0 || seconds == 0 {
+        return Err("both numbers must be positive".to_owned());
+    }
+    Ok((requests, seconds))
+}
+
 fn parse_rate_limit(value: &str) -> Result<master_api::RateLimit, String> {
     match value {
         "none" => Ok(master_api::RateLimit::unlimited()),
         "free-plan" => Ok(master_api::RateLimit::XANO_FREE_PLAN),
         other => {
-            let (requests, seconds) = other
-                .split_once('/')
-                .ok_or_else(|| format!("`{other}`: expected none, free-plan or N/SECONDS"))?;
-            let requests: u32 = requests
-                .parse()
-                .map_err(|_| format!("`{requests}` is not a number"))?;
-            let seconds: u64 = seconds
-                .parse()
-                .map_err(|_| format!("`{seconds}` is not a number"))?;
-            if requests == 0 || seconds == 0 {
-                return Err("both numbers must be positive".to_owned());
-            }
+            let (requests, seconds) =
+                parse_per_seconds(other).map_err(|e| format!("{e} (or none, free-plan)"))?;
             Ok(master_api::RateLimit::new(
                 requests,
                 Duration::from_secs(seconds),
@@ -389,6 +453,30 @@ mod tests {
             assert!(error.contains(message), "{error}");
             assert!(!error.contains("0123456789"), "{error}");
         }
+    }
+
+    #[test]
+    fn client_rate_limits_parse_overrides_none_and_refuse_unknown_classes() {
+        let limits = parse_rate_limits("checkout=5/10").unwrap();
+        assert_eq!(limits.checkout.unwrap().requests.get(), 5);
+        assert_eq!(limits.checkout.unwrap().period, Duration::from_secs(10));
+        assert_eq!(
+            limits.catalog,
+            RateLimits::DEFAULT.catalog,
+            "others keep their default"
+        );
+        assert_eq!(parse_rate_limits("none").unwrap(), RateLimits::NONE);
+        for bad in [
+            "checkout",
+            "checkout=0/1",
+            "checkout=5/0",
+            "kitchen=5/1",
+            "catalog=x/1",
+        ] {
+            assert!(parse_rate_limits(bad).is_err(), "{bad}");
+        }
+        assert!(parse_proxy("10.0.0.0/8").is_ok() && parse_proxy("192.0.2.1").is_ok());
+        assert!(parse_proxy("proxy.example").is_err());
     }
 
     #[test]

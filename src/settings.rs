@@ -36,6 +36,8 @@ pub struct DbSettings {
 #[derive(Debug)]
 pub struct HttpSettings {
     pub bind: SocketAddr,
+    pub rate_limits: market_http::limits::RateLimits,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The metrics listener's address, and how often its gauges are read.
     pub metrics_bind: SocketAddr,
     pub metrics_refresh: Duration,
@@ -122,6 +124,8 @@ impl Settings {
             db: DbSettings::from_args(&args.db)?,
             http: HttpSettings {
                 bind: args.bind,
+                rate_limits: args.rate_limits,
+                trusted_proxies: args.trusted_proxies,
                 metrics_bind: args.metrics_bind,
                 metrics_refresh: Duration::from_secs(args.metrics_refresh_secs.max(1)),
                 public_url: args.public_url,

@@ -41,7 +41,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
         "lib.rs",
         &[
             &["error", "metrics", "crashpoints", "wire"],
-            &["stripe", "catalog_cache"],
+            &["stripe", "catalog_cache", "limits"],
             &["state"],
             &["extract"],
             &["routes"],

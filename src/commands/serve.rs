@@ -85,6 +85,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             admins: http.admins,
             receipt_secret: http.receipt_secret,
             shutdown_grace: http.shutdown_grace,
+            rate_limits: http.rate_limits,
+            trusted_proxies: http.trusted_proxies,
         },
         db: DbSettings {
             options: db.options,

@@ -266,6 +266,8 @@ impl Cluster {
             let mut env = common.clone();
             env.push(("MARKET_BIND".into(), format!("127.0.0.1:{port}")));
             env.push(("MARKET_METRICS_BIND".into(), "127.0.0.1:0".into()));
+            // The workload is many buyers on one address; limits are tested elsewhere.
+            env.push(("MARKET_RATE_LIMITS".into(), "none".into()));
             instances.push(Instance {
                 index,
                 url: format!("http://127.0.0.1:{port}"),

@@ -83,6 +83,8 @@ impl ServerConfig {
             .command(&["serve"])?
             .env("MARKET_BIND", addr.to_string())
             .env("MARKET_METRICS_BIND", "127.0.0.1:0")
+            // The load comes from one address; the limits would measure themselves.
+            .env("MARKET_RATE_LIMITS", "none")
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))?;
         let pid = child.id().context("child pid")?;

@@ -10,6 +10,7 @@
 //! - [`routes`]: the route table, then one module per resource; [`routes::webhooks`] is where
 //!   Stripe's events come in. Handlers parse, call one `market-core` function, and map.
 //! - [`state`], [`catalog_cache`]: what every handler can reach; the public catalog in memory.
+//! - [`limits`]: per-client rate limits of the public endpoints (a middleware per class).
 //! - [`extract`]: bearer credentials, idempotency keys, admins; [`wire`]: every request and
 //!   response body, built `From` the core types.
 //! - [`stripe`]: async-stripe, and Stripe objects → `market-core` facts; the domain's payment
@@ -25,6 +26,7 @@ pub mod catalog_cache;
 pub mod crashpoints;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

@@ -9,6 +9,7 @@ use actix_web::dev::Server;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
+use ipnet::IpNet;
 use market_core::jobs::runner::Runner;
 use market_core::receipt::ReceiptSecret;
 use market_core::{JobsConfig, Market};
@@ -19,8 +20,8 @@ use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::catalog_cache::CatalogCache;
-use crate::state::AdminToken;
-use crate::state::{AppState, Mode, origin_of};
+use crate::limits::{Limiters, RateLimits};
+use crate::state::{AdminToken, AppState, Mode, origin_of};
 use crate::stripe::StripeGateway;
 use crate::{error, openapi, routes};
 
@@ -64,6 +65,10 @@ pub struct HttpSettings {
     pub admins: Vec<AdminToken>,
     pub receipt_secret: ReceiptSecret,
     pub shutdown_grace: Duration,
+    /// Per-client limits of the public endpoints.
+    pub rate_limits: RateLimits,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client; nobody else's are read.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Debug)]
@@ -148,6 +153,7 @@ impl Application {
             return_origins,
             mode,
             catalog: CatalogCache::new(CATALOG_TTL),
+            limits: Limiters::new(&http.rate_limits, http.trusted_proxies.clone()),
         });
 
         let cors_origins: Vec<String> = http.cors_origins.iter().map(origin_of).collect();
@@ -269,6 +275,10 @@ impl Application {
                 refresh,
             )
         });
+        let forgetting = tokio::spawn(forget_idle_clients(
+            self.state.clone(),
+            jobs_stopped.clone(),
+        ));
         let server = tokio::spawn(self.server);
         stop.await;
         tracing::info!("shutting down: no new requests, finishing the ones in flight");
@@ -277,12 +287,28 @@ impl Application {
         if let Some(runner) = runner {
             let _ = runner.await;
         }
+        let _ = forgetting.await;
         if let Some((handle, server, refresh)) = metrics {
             handle.stop(true).await;
             let _ = server.await;
             let _ = refresh.await;
         }
         server.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Every minute, drops the rate-limit state of clients whose limits are full again, so memory
+/// follows the clients of the last minutes, not every address ever seen.
+async fn forget_idle_clients(state: web::Data<AppState>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => state.limits.forget_idle(),
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::catalog_cache::CatalogCache;
+use crate::limits::Limiters;
 use crate::stripe::StripeGateway;
 
 /// Whether the service talks to the real Xano and Stripe or to the in-process simulators.
@@ -45,6 +46,8 @@ pub struct AppState {
     pub mode: Mode,
     /// The public catalog, in memory; admin handlers invalidate it after their commits.
     pub catalog: CatalogCache,
+    /// Per-client rate limits of the public endpoints.
+    pub limits: Limiters,
 }
 
 impl AppState {

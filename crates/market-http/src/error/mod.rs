@@ -53,6 +53,8 @@ pub enum Code {
     PayloadTooLarge,
     /// 415: the body is not `application/json`.
     UnsupportedMediaType,
+    /// 429: this client is over its rate limit; `Retry-After` says when to come back.
+    RateLimited,
     /// 500: our fault; the cause is in the log.
     InternalError,
     /// 502: Stripe or Xano did not answer as expected.
@@ -85,6 +87,7 @@ impl Code {
             Self::TokenTaken => "token_taken",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited => "rate_limited",
             Self::InternalError => "internal_error",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::Unavailable => "unavailable",
@@ -111,6 +114,7 @@ impl Code {
             | Self::TokenTaken => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::Unavailable | Self::XanoCredentialRefused | Self::XanoRateLimited => {
@@ -139,6 +143,8 @@ pub struct ApiError {
     code: Code,
     message: String,
     cause: Option<anyhow::Error>,
+    /// Sent as `Retry-After` (whole seconds, rounded up).
+    retry_after: Option<std::time::Duration>,
 }
 
 /// The envelope.
@@ -160,7 +166,18 @@ impl ApiError {
             code,
             message: message.into(),
             cause: None,
+            retry_after: None,
         }
+    }
+
+    /// Over a rate limit: come back after `wait`.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let mut error = Self::new(
+            Code::RateLimited,
+            "too many requests from this client; try again after the Retry-After seconds",
+        );
+        error.retry_after = Some(wait);
+        error
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -218,7 +235,14 @@ impl ResponseError for ApiError {
         if let Some(cause) = &self.cause {
             tracing::error!(error.code = self.code.as_str(), error.cause = %format!("{cause:#}"), "request failed");
         }
-        envelope(self.code, &self.message)
+        let mut response = envelope(self.code, &self.message);
+        if let Some(wait) = self.retry_after {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        response
     }
 }
 

@@ -9,7 +9,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 
 /// Active listings with their active tiers.
-#[utoipa::path(get, path = "/v1/listings", tag = "catalog", responses((status = 200, body = ListingsBody)))]
+#[utoipa::path(get, path = "/v1/listings", tag = "catalog", responses((status = 200, body = ListingsBody), (status = 429, body = ErrorBody)))]
 pub async fn list_listings(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let catalog = state.catalog.get(state.db()).await?;
     Ok(json(catalog.all.clone()))
@@ -21,7 +21,7 @@ pub async fn list_listings(state: web::Data<AppState>) -> Result<HttpResponse, A
     path = "/v1/listings/{canonical}",
     tag = "catalog",
     params(("canonical" = String, Path, description = "the snippet's canonical")),
-    responses((status = 200, body = ListingBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = ListingBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody))
 )]
 pub async fn get_listing(
     state: web::Data<AppState>,

@@ -29,7 +29,7 @@ use crate::wire::purchases::PurchaseBody;
     responses(
         (status = 201, body = CheckoutResponse),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody),
     )
 )]
 pub async fn create_checkout(
@@ -156,7 +156,7 @@ fn with_session_placeholder(url: &Url) -> String {
     path = "/v1/checkout/sessions/{session_id}",
     tag = "checkout",
     params(("session_id" = String, Path, description = "Stripe's Checkout Session id (cs_…)")),
-    responses((status = 200, body = PurchaseBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
+    responses((status = 200, body = PurchaseBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)),
     security((), ("receipt_key" = []))
 )]
 pub async fn checkout_session(

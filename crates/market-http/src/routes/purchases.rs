@@ -17,7 +17,7 @@ use crate::wire::purchases::PurchaseBody;
     path = "/v1/purchases/{id}",
     tag = "purchases",
     params(("id" = Uuid, Path, description = "the purchase id")),
-    responses((status = 200, body = PurchaseBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = PurchaseBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("receipt_key" = []))
 )]
 pub async fn get_purchase(

@@ -8,9 +8,11 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use market_core::JobsConfig;
 use market_core::receipt::ReceiptSecret;
 use market_core::tiers_file::{self, TiersFile};
+use market_http::limits::RateLimits;
 use market_http::startup::{
     Application, DbSettings, HttpSettings, MetricsSettings, Settings, StripeSettings,
 };
@@ -60,6 +62,9 @@ pub struct Options {
     pub webhook_secrets: Vec<String>,
     pub cors_origins: Vec<Url>,
     pub run_jobs: bool,
+    /// None by default: the tests of other things make many requests from one address.
+    pub rate_limits: RateLimits,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for Options {
@@ -68,6 +73,8 @@ impl Default for Options {
             webhook_secrets: vec![WEBHOOK_SECRET.to_owned()],
             cors_origins: Vec::new(),
             run_jobs: true,
+            rate_limits: RateLimits::NONE,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -148,6 +155,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             }],
             receipt_secret: ReceiptSecret::random(),
             shutdown_grace: Duration::from_secs(1),
+            rate_limits: options.rate_limits,
+            trusted_proxies: options.trusted_proxies,
         },
         db: DbSettings {
             options: db.connect_options(),

@@ -16,6 +16,7 @@ mod errors;
 mod helpers;
 mod ops;
 mod purchase_flow;
+mod rate_limits;
 mod security;
 mod success_page;
 mod webhook_effects;

@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use market_core::receipt::ReceiptSecret;
+use market_http::limits::RateLimits;
 use market_http::startup::{Application, DbSettings, HttpSettings, Settings, StripeSettings};
 use market_http::state::Mode;
 use secrecy::SecretString;
@@ -32,6 +33,8 @@ async fn live_instance(app: &TestApp) -> (String, oneshot::Sender<()>) {
             admins: Vec::new(),
             receipt_secret: ReceiptSecret::random(),
             shutdown_grace: Duration::from_secs(1),
+            rate_limits: RateLimits::NONE,
+            trusted_proxies: Vec::new(),
         },
         db: DbSettings {
             options: app.db.connect_options(),
