@@ -5,8 +5,9 @@
 //! (409, tier taken off sale) shows the server's message in the alert region; leaving the payment
 //! page with Cancel comes back calmly; then a purchase made with the keyboard only is paid on the
 //! Stripe simulator's page, and the token the page shows is the one in the database and live at
-//! the Xano simulator. Leaves screenshots at `target/storefront-purchase.png` (the purchase) and
-//! `target/storefront-refused.png` (the refused checkout).
+//! the Xano simulator; last, the API reference at `/docs` renders under the pages' CSP. Leaves
+//! screenshots at `target/storefront-purchase.png` (the purchase), `target/storefront-refused.png`
+//! (the refused checkout) and `target/api-reference.png`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them). Without them this
 //! test fails with a message saying so; it never passes silently. `CHROMIUM` and `CHROMEDRIVER`
@@ -62,6 +63,7 @@ async fn a_buyer_buys_a_tier_in_a_real_browser_and_sees_the_token_that_xano_hold
     shop.the_token_is_the_databases(purchase, &token).await;
     shop.the_token_is_live_at_xano(&token).await;
     shop.a_reload_shows_it_again(&token).await;
+    shop.the_api_reference_renders_under_the_pages_csp().await;
 
     shop.browser.close().await.unwrap();
 }
@@ -300,6 +302,21 @@ impl<'a> Shop<'a> {
 }
 
 /// Waits for a fulfilled purchase's token on the page.
+impl Shop<'_> {
+    /// `/docs` renders the API document with the service's own script, which the page's
+    /// Content-Security-Policy (same origin only) lets run.
+    async fn the_api_reference_renders_under_the_pages_csp(&self) {
+        let browser = &self.browser;
+        browser
+            .goto(&format!("{}docs", self.storefront))
+            .await
+            .unwrap();
+        wait_for_text(browser, "#docs", "/v1/checkout").await;
+        wait_for_text(browser, "#docs", "CheckoutRequest").await;
+        screenshot(browser, "api-reference.png").await;
+    }
+}
+
 async fn shown_token(browser: &Client) -> String {
     wait_until("the token on the page", || async {
         let token = browser

@@ -1,5 +1,6 @@
 //! The API's description: the OpenAPI 3.1 document, assembled from the handlers' `#[utoipa::path]`
-//! annotations, served at `/openapi.json`, and `/docs`, a page that renders it.
+//! annotations, served at `/openapi.json`, and `/docs`, a page of this service's own that renders it
+//! (no third-party script: the Content-Security-Policy allows none).
 //!
 //! It sits above [`crate::routes`] (it names every handler) and registers its own two routes, so
 //! the route table never has to name it back.
@@ -11,10 +12,12 @@ use utoipa::{Modify, OpenApi};
 use crate::routes::admin;
 use crate::routes::{catalog, checkout, ops, purchases, webhooks};
 
-/// The document's two routes.
+/// The document's routes: the JSON, and the page (with its two assets) that renders it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/openapi.json").route(web::get().to(openapi_json)))
-        .service(web::resource("/docs").route(web::get().to(docs_page)));
+        .service(web::resource("/docs").route(web::get().to(docs_page)))
+        .service(web::resource("/static/docs.js").route(web::get().to(docs_js)))
+        .service(web::resource("/static/docs.css").route(web::get().to(docs_css)));
 }
 
 #[derive(Debug, OpenApi)]
@@ -92,25 +95,27 @@ pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
-/// A page rendering the document with Scalar's viewer (loaded from its CDN by the reader's browser;
-/// the JSON itself is always at `/openapi.json`).
+/// The page that renders the document: HTML, CSS and JavaScript of this service's own (compiled
+/// in), so it works offline and loads nothing from anywhere else.
 pub async fn docs_page() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(DOCS_PAGE)
+    asset("text/html; charset=utf-8", DOCS_HTML)
 }
 
-const DOCS_PAGE: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>market API</title>
-</head>
-<body>
-  <noscript>The API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-  <script id="api-reference" data-url="/openapi.json"></script>
-  <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
-</body>
-</html>
-"#;
+async fn docs_js() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", DOCS_JS)
+}
+
+async fn docs_css() -> HttpResponse {
+    asset("text/css; charset=utf-8", DOCS_CSS)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache"))
+        .body(body)
+}
+
+const DOCS_HTML: &str = include_str!("../static/docs.html");
+const DOCS_JS: &str = include_str!("../static/docs.js");
+const DOCS_CSS: &str = include_str!("../static/docs.css");

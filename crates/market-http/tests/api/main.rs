@@ -15,6 +15,7 @@ mod checkout;
 mod errors;
 mod helpers;
 mod ops;
+mod pages;
 mod purchase_flow;
 mod rate_limits;
 mod security;
