@@ -34,7 +34,7 @@ impl ListingSpec {
         if self.title.trim().is_empty() {
             return Err(Error::invalid("title", "must not be empty"));
         }
-        if self.title.len() > 200 || self.description.len() > 4000 {
+        if self.title.chars().count() > 200 || self.description.chars().count() > 4000 {
             return Err(Error::invalid(
                 "title",
                 "title ≤ 200 and description ≤ 4000 characters",
@@ -60,12 +60,8 @@ pub enum ListingChange {
 /// the whole thing again is harmless because both writes set absolute values.
 pub async fn prepare_snippet(xano: &master_api::Client, spec: &ListingSpec) -> Result<()> {
     let snippet = match xano.snippet(spec.canonical.as_str()).await {
-        Err(master_api::Error::NotFound) => {
-            return Err(Error::invalid(
-                "canonical",
-                "no snippet with this canonical in the Xano account",
-            ));
-        }
+        // The snippet is the resource the request names: a 404, like any unknown id.
+        Err(master_api::Error::NotFound) => return Err(Error::NotFound("snippet")),
         other => other?,
     };
     let wanted_description = sale_description(spec);

@@ -69,7 +69,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(s: &str) -> Result<Self, Error> {
         let s = s.trim();
-        let ok = s.len() <= 254
+        let ok = s.chars().count() <= 254
             && s.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && domain.contains('.')

@@ -68,7 +68,7 @@ pub struct TierSpec {
 
 impl TierSpec {
     pub fn validate(&self) -> Result<()> {
-        if self.name.trim().is_empty() || self.name.len() > 100 {
+        if self.name.trim().is_empty() || self.name.chars().count() > 100 {
             return Err(Error::invalid("name", "must be 1-100 characters"));
         }
         if self.max_installs <= 0 {

@@ -5,12 +5,19 @@
 //! It sits above [`crate::routes`] (it names every handler) and registers its own two routes, so
 //! the route table never has to name it back.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpResponse, web};
+use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use crate::error::Code;
 use crate::routes::admin;
 use crate::routes::{catalog, checkout, ops, purchases, webhooks};
+use crate::state::AppState;
 
 /// The document's routes: the JSON, and the page (with its two assets) that renders it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -52,7 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         admin::ops::instances,
         admin::ops::instance,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &ErrorResponses),
     tags(
         (name = "catalog", description = "What is for sale"),
         (name = "checkout", description = "Buying"),
@@ -64,7 +71,119 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 )]
 pub struct ApiDoc;
 
+/// The methods each route of the document takes, as an `Allow` header value (`GET, POST`), by
+/// route pattern: what a 405 names. Routes outside the document (the pages and their assets) take
+/// `GET` alone.
+pub fn allowed_methods() -> HashMap<String, String> {
+    ApiDoc::openapi()
+        .paths
+        .paths
+        .into_iter()
+        .map(|(path, item)| {
+            let methods: Vec<&str> = [
+                ("GET", item.get.is_some()),
+                ("PUT", item.put.is_some()),
+                ("POST", item.post.is_some()),
+                ("DELETE", item.delete.is_some()),
+                ("PATCH", item.patch.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(method, present)| present.then_some(method))
+            .collect();
+            (path, methods.join(", "))
+        })
+        .collect()
+}
+
 struct Security;
+
+/// The errors any operation can meet beside its own, added to every operation in this one place so
+/// that the document lists every status the API can return, each with the error envelope: a bad
+/// body or parameter (400), a missing admin token (401), an unparseable id in the path (404), a
+/// body too large (413) or not JSON (415), and our own failures (500, 503).
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                // A header is absent or a string: never JSON's null (which an `Option` would say).
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if parameter.parameter_in == ParameterIn::Header
+                        && let Some(RefOr::T(Schema::Object(schema))) = &mut parameter.schema
+                        && let SchemaType::Array(types) = &schema.schema_type
+                        && types.contains(&Type::Null)
+                    {
+                        schema.schema_type = SchemaType::Type(Type::String);
+                    }
+                }
+                let admin = serde_json::to_string(&operation.security)
+                    .unwrap_or_default()
+                    .contains("admin_token");
+                let body = operation.request_body.is_some();
+                let parameters =
+                    operation.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Header)
+                    });
+                let mut add = |code: Code, what: &str| {
+                    let status = code.status().as_u16().to_string();
+                    operation
+                        .responses
+                        .responses
+                        .entry(status)
+                        .or_insert_with(|| error_response(code, what));
+                };
+                if body || parameters {
+                    add(
+                        Code::InvalidRequest,
+                        "the request breaks a rule the message names",
+                    );
+                }
+                if admin {
+                    add(Code::Unauthorized, "no valid admin token");
+                }
+                if path.contains('{') {
+                    add(Code::NotFound, "no such resource");
+                }
+                if body {
+                    add(Code::PayloadTooLarge, "the body is too large");
+                    add(
+                        Code::UnsupportedMediaType,
+                        "the body is not application/json",
+                    );
+                }
+                add(
+                    Code::InternalError,
+                    "a failure on our side, logged with the request id",
+                );
+                add(
+                    Code::Unavailable,
+                    "the database is unreachable or the instance overloaded",
+                );
+            }
+        }
+    }
+}
+
+fn error_response(code: Code, what: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(format!("`{}` (and kin): {what}", code.as_str()))
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
+}
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -91,8 +210,34 @@ impl Modify for Security {
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "this document")))]
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    with_return_origins(&mut document, &state.return_origins);
+    HttpResponse::Ok().json(document)
+}
+
+/// The checkout's return URLs must be on this deployment's public URL or an allowed storefront
+/// origin: the served document says which, as a pattern on both fields.
+fn with_return_origins(document: &mut serde_json::Value, origins: &[String]) {
+    let escaped: Vec<String> = origins
+        .iter()
+        .map(|origin| {
+            origin
+                .chars()
+                .flat_map(|c| {
+                    let special = ".*+?^${}()|[]\\/".contains(c);
+                    special.then_some('\\').into_iter().chain([c])
+                })
+                .collect()
+        })
+        .collect();
+    let pattern = format!("^({})/", escaped.join("|"));
+    let properties = &mut document["components"]["schemas"]["CheckoutRequest"]["properties"];
+    for field in ["success_url", "cancel_url"] {
+        if let Some(property) = properties.get_mut(field).and_then(|p| p.as_object_mut()) {
+            property.insert("pattern".to_owned(), pattern.clone().into());
+        }
+    }
 }
 
 /// The page that renders the document: HTML, CSS and JavaScript of this service's own (compiled

@@ -157,45 +157,7 @@ impl Application {
         });
 
         let cors_origins: Vec<String> = http.cors_origins.iter().map(origin_of).collect();
-        let server_state = state.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(cors(&cors_origins))
-                .wrap(from_fn(crate::metrics::track_requests))
-                .wrap(
-                    ErrorHandlers::new()
-                        .handler(
-                            StatusCode::METHOD_NOT_ALLOWED,
-                            error::framework::envelope_bare_errors,
-                        )
-                        .handler(
-                            StatusCode::NOT_FOUND,
-                            error::framework::envelope_bare_errors,
-                        )
-                        .handler(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            error::framework::envelope_bare_errors,
-                        ),
-                )
-                .wrap(from_fn(request_id_header))
-                .wrap(security_headers())
-                .wrap(TracingLogger::default())
-                .app_data(server_state.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(64 * 1024)
-                        .error_handler(error::framework::json_error),
-                )
-                .app_data(web::PathConfig::default().error_handler(error::framework::path_error))
-                .app_data(web::QueryConfig::default().error_handler(error::framework::query_error))
-                .configure(routes::configure)
-                .configure(openapi::configure)
-                .default_service(web::to(error::framework::route_not_found))
-        })
-        .listen(http.listener)?
-        .shutdown_timeout(http.shutdown_grace.as_secs().max(1))
-        .disable_signals()
-        .run();
+        let server = http_server(&state, cors_origins, http.listener, http.shutdown_grace)?;
 
         let runner = run_jobs.then(|| Runner::new(market));
         // Counters are recorded whether or not this instance serves them.
@@ -296,6 +258,56 @@ impl Application {
         }
         server.await.unwrap_or(Ok(()))
     }
+}
+
+/// The public listener's server: the middleware stack, in the order a request meets it from the
+/// bottom up (request id and log span first, CORS last), then the routes.
+fn http_server(
+    state: &web::Data<AppState>,
+    cors_origins: Vec<String>,
+    listener: TcpListener,
+    shutdown_grace: Duration,
+) -> std::io::Result<Server> {
+    let allowed = std::sync::Arc::new(openapi::allowed_methods());
+    let server_state = state.clone();
+    Ok(HttpServer::new(move || {
+        App::new()
+            .wrap(cors(&cors_origins))
+            .wrap(from_fn(crate::metrics::track_requests))
+            .wrap(
+                ErrorHandlers::new()
+                    .handler(StatusCode::METHOD_NOT_ALLOWED, {
+                        let allowed = allowed.clone();
+                        move |res| error::framework::method_not_allowed(res, &allowed)
+                    })
+                    .handler(
+                        StatusCode::NOT_FOUND,
+                        error::framework::envelope_bare_errors,
+                    )
+                    .handler(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        error::framework::envelope_bare_errors,
+                    ),
+            )
+            .wrap(from_fn(request_id_header))
+            .wrap(security_headers())
+            .wrap(TracingLogger::default())
+            .app_data(server_state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(64 * 1024)
+                    .error_handler(error::framework::json_error),
+            )
+            .app_data(web::PathConfig::default().error_handler(error::framework::path_error))
+            .app_data(web::QueryConfig::default().error_handler(error::framework::query_error))
+            .configure(routes::configure)
+            .configure(openapi::configure)
+            .default_service(web::to(error::framework::route_not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(shutdown_grace.as_secs().max(1))
+    .disable_signals()
+    .run())
 }
 
 /// Every minute, drops the rate-limit state of clients whose limits are full again, so memory

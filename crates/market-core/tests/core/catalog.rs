@@ -319,7 +319,7 @@ async fn prepare_snippet_puts_the_snippet_on_token_access_and_refuses_an_unknown
     assert_eq!(access(&world, CANONICAL), InstallAccess::Token);
     let updates = calls_to(&world, Endpoint::UpdateSnippet);
     assert_eq!(updates, 0, "a prepared snippet is left as it is");
-    let refused = matches!(&unknown, Err(Error::Invalid { field, .. }) if *field == "canonical");
+    let refused = matches!(&unknown, Err(Error::NotFound("snippet")));
     assert!(refused, "{unknown:?}");
 }
 

@@ -2,9 +2,12 @@
 //! query that does not parse, an unknown route, a wrong method), put into the same envelope as
 //! everything else. `startup` installs each.
 
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse};
 
@@ -56,6 +59,26 @@ pub fn query_error(
 /// Unknown routes.
 pub async fn route_not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(Code::RouteNotFound, "no such route"))
+}
+
+/// A 405 in the envelope, with the `Allow` header RFC 9110 asks for: the methods of the matched
+/// route, from `allowed` (route pattern → `GET, POST`); `GET` for a route it does not list.
+pub fn method_not_allowed<B, S: BuildHasher>(
+    res: ServiceResponse<B>,
+    allowed: &HashMap<String, String, S>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let allow = res
+        .request()
+        .match_pattern()
+        .and_then(|pattern| allowed.get(&pattern).cloned())
+        .unwrap_or_else(|| "GET".to_owned());
+    let mut handled = envelope_bare_errors(res)?;
+    if let ErrorHandlerResponse::Response(response) = &mut handled
+        && let Ok(value) = HeaderValue::from_str(&allow)
+    {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(handled)
 }
 
 /// Rewrites responses actix itself produced without our envelope (405 for a wrong method on a

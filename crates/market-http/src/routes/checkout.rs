@@ -25,7 +25,7 @@ use crate::wire::purchases::PurchaseBody;
     path = "/v1/checkout",
     tag = "checkout",
     request_body = CheckoutRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the same purchase (and its receipt key) for 24 hours. Must be random and secret: 32-255 visible ASCII characters, such as a UUID; shorter keys are refused with 400.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the same purchase (and its receipt key) for 24 hours. Must be random and secret: 32-255 visible ASCII characters, such as a UUID; shorter keys are refused with 400.", min_length = 32, max_length = 255, pattern = "^[\\x21-\\x7e]+$")),
     responses(
         (status = 201, body = CheckoutResponse),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),

@@ -12,8 +12,12 @@ use super::catalog::PriceBody;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListingRequest {
+    /// 1-200 characters, not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
+    /// At most 4000 characters.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub description: String,
     #[serde(default = "yes")]
     pub active: bool,
@@ -22,12 +26,21 @@ pub struct ListingRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierRequest {
+    /// 1-100 characters, not blank.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     pub price: PriceRequest,
+    /// Installs the token of this tier allows.
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "integer")]
     pub max_installs: i64,
-    #[serde(default = "default_low_water")]
+    /// Refill the pool when fewer unsold tokens than this are left (at most `pool_target`).
+    #[serde(default = "default_low_water", deserialize_with = "integer")]
+    #[schema(minimum = 0, maximum = 1000)]
     pub pool_low_water: i32,
-    #[serde(default = "default_target")]
+    /// Tokens to keep minted ahead of sales (at least `pool_low_water`).
+    #[serde(default = "default_target", deserialize_with = "integer")]
+    #[schema(minimum = 0, maximum = 1000)]
     pub pool_target: i32,
     #[serde(default = "yes")]
     pub active: bool,
@@ -36,9 +49,36 @@ pub struct TierRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceRequest {
-    /// Minor units (cents).
+    /// Minor units (cents), positive.
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "integer")]
     pub amount: i64,
+    /// ISO 4217, three letters (`usd`).
+    #[schema(pattern = "^[A-Za-z]{3}$")]
     pub currency: String,
+}
+
+/// An integer as JSON Schema counts them: `5` or `5.0`, never `5.5`. A client that writes every
+/// number as a float (as JavaScript's JSON may) still sends integers.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a whole float below 2^53 converts exactly; both are checked first"
+)]
+fn integer<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole = number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    });
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number in range")))
 }
 
 fn yes() -> bool {

@@ -14,12 +14,21 @@ use super::purchases::PurchaseBody;
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// pending, paid, fulfilled, refunded, disputed, revoked, expired, failed
+    #[param(pattern = "^(pending|paid|fulfilled|refunded|disputed|revoked|expired|failed)$")]
     pub status: Option<String>,
+    /// A tier version's id, in any form a UUID is written.
+    #[param(
+        pattern = "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\}|urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
     pub tier_id: Option<Uuid>,
+    /// The buyer's e-mail address, compared without case.
+    #[param(max_length = 254)]
     pub email: Option<String>,
     /// 1-200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,16}\\.[0-9a-f]{32}$")]
     pub cursor: Option<String>,
 }
 

@@ -11,7 +11,12 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
     pub tier_id: Uuid,
-    /// Pre-fills Stripe's form; Stripe collects it otherwise.
+    /// Pre-fills Stripe's form; Stripe collects it otherwise. Checked for shape only: one `@`, a
+    /// dotted domain, no spaces or control characters, at most 254 characters.
+    #[schema(
+        max_length = 254,
+        pattern = "^[^@\\s\\x00-\\x1f\\x7f-\\x9f]+@[^@\\s\\x00-\\x1f\\x7f-\\x9f.][^@\\s\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s\\x00-\\x1f\\x7f-\\x9f]*[^@\\s\\x00-\\x1f\\x7f-\\x9f.]$"
+    )]
     pub email: Option<String>,
     /// Where Stripe sends the buyer after paying. Must be on this service's public URL or on a
     /// storefront origin in the CORS allow-list. `{CHECKOUT_SESSION_ID}` is added if missing.

@@ -141,7 +141,7 @@ async fn a_listing_is_made_for_a_snippet_at_xano_which_becomes_token_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listing_for_a_canonical_the_xano_account_lacks_is_a_400_that_writes_nothing() {
+async fn a_listing_for_a_canonical_the_xano_account_lacks_is_a_404_that_writes_nothing() {
     // Arrange
     let app = spawn_app().await;
     let (listings, audit) = (
@@ -158,13 +158,13 @@ async fn a_listing_for_a_canonical_the_xano_account_lacks_is_a_400_that_writes_n
         .await;
 
     // Assert
-    let body = json_of(response, 400).await;
-    assert_eq!(body["error"]["code"], "invalid_request");
+    let body = json_of(response, 404).await;
+    assert_eq!(body["error"]["code"], "not_found");
     assert!(
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("canonical"),
+            .contains("snippet"),
         "{body}"
     );
     assert_eq!(count(&app, "listing").await, listings);

@@ -16,7 +16,7 @@ use crate::wire::admin_catalog::{
 };
 
 /// Every listing (active or not) with every tier version.
-#[utoipa::path(get, path = "/v1/admin/listings", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/v1/admin/listings", tag = "admin", operation_id = "admin_list_listings", security(("admin_token" = [])),
     responses((status = 200, body = [AdminListing]), (status = 401, body = ErrorBody)))]
 pub async fn list_listings(
     _admin: Admin,
@@ -37,7 +37,7 @@ async fn admin_listing(state: &AppState, listing: Listing) -> Result<AdminListin
 /// Creates or updates a listing. The snippet must exist in the Xano account; its install access
 /// becomes `token`.
 #[utoipa::path(put, path = "/v1/admin/listings/{canonical}", tag = "admin", security(("admin_token" = [])),
-    params(("canonical" = String, Path)), request_body = ListingRequest,
+    params(("canonical" = String, Path, description = "the snippet's canonical", pattern = "^[A-Za-z0-9_-]{1,64}$")), request_body = ListingRequest,
     responses((status = 200, body = ListingChangeBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn put_listing(
     admin: Admin,
@@ -64,7 +64,7 @@ pub async fn put_listing(
 /// Creates or changes a tier. Changing price, currency or `max_installs` makes a new version (the
 /// old one stops selling; earlier buyers keep exactly what they bought).
 #[utoipa::path(put, path = "/v1/admin/listings/{canonical}/tiers/{slug}", tag = "admin", security(("admin_token" = [])),
-    params(("canonical" = String, Path), ("slug" = String, Path)), request_body = TierRequest,
+    params(("canonical" = String, Path, description = "the snippet's canonical"), ("slug" = String, Path, description = "lowercase letters, digits and '-'", pattern = "^[a-z0-9][a-z0-9-]{0,62}$")), request_body = TierRequest,
     responses((status = 200, body = TierChangeBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn put_tier(
     admin: Admin,

@@ -24,6 +24,13 @@ pub async fn list_purchases(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
+    if query
+        .email
+        .as_deref()
+        .is_some_and(|e| e.chars().count() > 254)
+    {
+        return Err(ApiError::invalid("email: at most 254 characters"));
+    }
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit must be 1-200"));
@@ -65,7 +72,7 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, PurchaseId), ApiError> 
 }
 
 /// One purchase: its row, what the buyer sees (token included), and its audit trail.
-#[utoipa::path(get, path = "/v1/admin/purchases/{id}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/v1/admin/purchases/{id}", tag = "admin", operation_id = "admin_get_purchase", security(("admin_token" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = AdminPurchase), (status = 404, body = ErrorBody)))]
 pub async fn get_purchase(
     _admin: Admin,
