@@ -16,20 +16,12 @@ const DOUBLE_CLICK_KEY: &str = "9c1e7a44-2f3b-4d6e-8a1c-5b7d9e0f1a2b";
 const OTHER_KEY: &str = "5e2d8c1a-7b4f-4a3e-9d6c-1f0e2b3a4c5d";
 
 async fn checkout_with_key(app: &TestApp, key: &str, body: &Value) -> Response {
-    app.client
-        .post(app.url("/v1/checkout"))
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
+    app.checkout_with_header(Some(("idempotency-key", key)), body)
         .await
-        .unwrap()
 }
 
 async fn purchases(app: &TestApp) -> i64 {
-    sqlx::query_scalar("select count(*) from purchase")
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap()
+    app.purchase_count().await
 }
 
 fn sessions_of(app: &TestApp, purchase: &str) -> usize {

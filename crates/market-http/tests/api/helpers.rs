@@ -237,10 +237,26 @@ impl TestApp {
     }
 
     pub async fn checkout(&self, body: &Value) -> Response {
-        self.client
-            .post(self.url("/v1/checkout"))
-            .json(body)
-            .send()
+        self.checkout_with_header(None, body).await
+    }
+
+    /// `POST /v1/checkout` with one more header (`idempotency-key`, `x-forwarded-for`, …).
+    pub async fn checkout_with_header(
+        &self,
+        header: Option<(&str, &str)>,
+        body: &Value,
+    ) -> Response {
+        let mut request = self.client.post(self.url("/v1/checkout")).json(body);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// How many purchases the database holds.
+    pub async fn purchase_count(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from purchase")
+            .fetch_one(self.db.pool())
             .await
             .unwrap()
     }

@@ -22,20 +22,8 @@ fn three_checkouts_a_minute() -> RateLimits {
 }
 
 async fn checkout_from(app: &TestApp, client: &str, body: &Value) -> Response {
-    app.client
-        .post(app.url("/v1/checkout"))
-        .header("x-forwarded-for", client)
-        .json(body)
-        .send()
+    app.checkout_with_header(Some(("x-forwarded-for", client)), body)
         .await
-        .unwrap()
-}
-
-async fn purchases(app: &TestApp) -> i64 {
-    sqlx::query_scalar("select count(*) from purchase")
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap()
 }
 
 /// Found from outside (security issue, finding 4): 300 checkouts in a burst from one client were
@@ -71,7 +59,7 @@ async fn a_client_over_its_checkout_limit_gets_429_with_retry_after_and_others_b
     assert!(statuses.iter().all(|s| s.as_u16() == 201), "{statuses:?}");
     assert!((1..=20).contains(&retry_after), "{retry_after}");
     assert_eq!(neighbour.status(), 201, "another client is not limited");
-    assert_eq!(purchases(&app).await, 4);
+    assert_eq!(app.purchase_count().await, 4);
     assert_eq!(
         app.stripe.sessions().len(),
         4,
