@@ -168,12 +168,25 @@ fn sandbox(_: &ServeArgs) -> anyhow::Result<Backends> {
     )
 }
 
+/// PostgreSQL's longest identifier (`NAMEDATALEN - 1`).
+const MAX_DATABASE_NAME_BYTES: usize = 63;
+
 impl DbSettings {
     pub fn from_args(db: &DbArgs) -> anyhow::Result<Self> {
         let options: PgConnectOptions = db
             .database_url
             .parse()
             .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a PostgreSQL URL: {e}"))?;
+        // PostgreSQL cuts longer names to 63 bytes without a word: the database would be created
+        // under another name, and found missing (and created again, failing) on the next start.
+        if let Some(name) = options.get_database()
+            && name.len() > MAX_DATABASE_NAME_BYTES
+        {
+            anyhow::bail!(
+                "DATABASE_URL: the database name is {} bytes; PostgreSQL allows {MAX_DATABASE_NAME_BYTES}",
+                name.len()
+            );
+        }
         Ok(Self {
             url: db.database_url.clone(),
             options,
@@ -238,4 +251,24 @@ fn check_live_settings(args: &ServeArgs) -> anyhow::Result<()> {
         "with real Xano or Stripe credentials, all of them are needed"
     };
     anyhow::bail!("{why}; missing: {}", missing.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+    use super::*;
+
+    /// Found while testing `market migrate`: a 64-byte name was created truncated, then the next
+    /// start found it missing and failed creating it again.
+    #[test]
+    fn a_database_name_postgresql_would_truncate_is_refused_naming_the_variable() {
+        let db = |name: &str| DbArgs {
+            database_url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            db_max_connections: 1,
+        };
+        assert!(DbSettings::from_args(&db(&"m".repeat(63))).is_ok());
+        let error = DbSettings::from_args(&db(&"m".repeat(64))).unwrap_err();
+        assert!(error.to_string().starts_with("DATABASE_URL: "), "{error}");
+    }
 }
