@@ -39,7 +39,8 @@ for (let attempt = 0; attempt < 100; attempt++) {
     params: { path: { id: purchase_id } },
     headers: { authorization: `Bearer ${receipt_key}` },
   });
-  if (read.data?.token?.value) {
+  // Done when the purchase is fulfilled and its token shown (the webhook lands asynchronously).
+  if (read.data?.status === "fulfilled" && read.data.token?.value) {
     purchase = read.data;
     break;
   }
