@@ -314,46 +314,70 @@ pub async fn receipt(pool: &PgPool, id: PurchaseId, key: &ReceiptKey) -> Result<
 }
 
 /// The receipt of a purchase the caller is entitled to (operators, or after checking the key).
+///
+/// One statement, so one snapshot: the status and the token always agree (two reads could show a
+/// purchase still `pending` beside the token its fulfilment had just assigned).
 pub async fn receipt_of(pool: &PgPool, purchase: &Purchase) -> Result<Receipt> {
-    let (tier_name, canonical) = sqlx::query_as::<_, (String, String)>(
-        "select t.name, l.canonical from tier t join listing l using (listing_id) where t.tier_id = $1",
-    )
-    .bind(purchase.tier_id)
-    .fetch_one(pool)
-    .await?;
-    // The live token if there is one, else the most recent one (to show that it was revoked).
-    let token = sqlx::query_as::<_, (TokenId, String, String, i64, i64)>(
-        "select install_token_id, state::text, token, max_installs, current_installs
-         from install_token where purchase_id = $1
-         order by (state in ('assigned', 'revoking')) desc, install_token_id desc
-         limit 1",
+    let row = sqlx::query_as::<_, ReceiptRow>(
+        "select p.status, p.paid_at, p.fulfilled_at, p.closed_at,
+                t.name as tier_name, l.canonical,
+                it.install_token_id, it.state::text as token_state, it.token,
+                it.max_installs as token_max_installs, it.current_installs
+         from purchase p
+         join tier t on t.tier_id = p.tier_id
+         join listing l on l.listing_id = t.listing_id
+         -- The live token if there is one, else the most recent one (to show it was revoked).
+         left join lateral (
+             select install_token_id, state, token, max_installs, current_installs
+             from install_token where purchase_id = p.purchase_id
+             order by (state in ('assigned', 'revoking')) desc, install_token_id desc
+             limit 1
+         ) it on true
+         where p.purchase_id = $1",
     )
     .bind(purchase.purchase_id)
-    .fetch_optional(pool)
-    .await?
-    .map(
-        |(install_token_id, state, value, max_installs, current_installs)| ReceiptToken {
+    .fetch_one(pool)
+    .await?;
+    let token = match (row.install_token_id, row.token_state, row.token) {
+        (Some(install_token_id), Some(state), Some(value)) => Some(ReceiptToken {
             value: (state == "assigned").then(|| TokenValue::new(value)),
             install_token_id,
             state,
-            max_installs,
-            current_installs,
-        },
-    );
+            max_installs: row.token_max_installs.unwrap_or(purchase.max_installs),
+            current_installs: row.current_installs.unwrap_or(0),
+        }),
+        _ => None,
+    };
     Ok(Receipt {
         purchase_id: purchase.purchase_id,
-        status: purchase.status,
+        status: row.status,
         tier_id: purchase.tier_id,
-        tier_name,
-        canonical,
+        tier_name: row.tier_name,
+        canonical: row.canonical,
         price: purchase.price.clone(),
         max_installs: purchase.max_installs,
         token,
         created_at: purchase.created_at,
-        paid_at: purchase.paid_at,
-        fulfilled_at: purchase.fulfilled_at,
-        closed_at: purchase.closed_at,
+        paid_at: row.paid_at,
+        fulfilled_at: row.fulfilled_at,
+        closed_at: row.closed_at,
     })
+}
+
+/// A purchase's receipt as one statement reads it.
+#[derive(sqlx::FromRow)]
+struct ReceiptRow {
+    status: PurchaseStatus,
+    paid_at: Option<DateTime<Utc>>,
+    fulfilled_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    tier_name: String,
+    canonical: String,
+    install_token_id: Option<TokenId>,
+    token_state: Option<String>,
+    token: Option<String>,
+    token_max_installs: Option<i64>,
+    current_installs: Option<i64>,
 }
 
 /// Filters for operators' purchase lists.
