@@ -1,9 +1,11 @@
 //! Closed-loop load: `concurrency` connections, each sending its next request as soon as the last
-//! one answered, for a warm-up and then a measured window (or until the work runs out).
+//! one answered, for a warm-up and then a measured window (or until the work runs out). A
+//! finite piece of work spends at most a quarter of itself on the warm-up, so a fast server
+//! cannot use it all up before the measurement starts.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -16,6 +18,8 @@ pub struct Work {
     pub request: Box<dyn Fn(u64) -> Option<Arc<[u8]>> + Send + Sync>,
     /// Whether a response is the expected one.
     pub check: Box<dyn Fn(&Response) -> bool + Send + Sync>,
+    /// How many requests there are, when the work is finite.
+    pub size: Option<u64>,
 }
 
 /// Latency histogram in microseconds, 1 µs .. 60 s (longer values are clamped), 3 significant
@@ -59,17 +63,20 @@ pub async fn run(
     duration: Duration,
     work: Work,
 ) -> Measured {
+    let warm_requests = work.size.map_or(u64::MAX, |n| n / 4);
     let work = Arc::new(work);
     let next = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let measure_from = start + warmup;
-    let deadline = measure_from + duration;
+    // The measured window opens at the end of the warm-up, or earlier, with the first request
+    // past the warm-up's share of finite work; the first worker to get there sets it.
+    let opened = Arc::new(OnceLock::<Instant>::new());
     let mut tasks = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         let work = Arc::clone(&work);
         let next = Arc::clone(&next);
         let sent = Arc::clone(&sent);
+        let opened = Arc::clone(&opened);
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::new(addr);
             let mut me = Worker {
@@ -80,13 +87,19 @@ pub async fn run(
                 samples: Vec::new(),
             };
             loop {
-                if Instant::now() >= deadline {
+                let now = Instant::now();
+                let measure_from = *opened.get().unwrap_or(&(start + warmup));
+                if now >= measure_from + duration {
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(request) = (work.request)(i) else {
                     break;
                 };
+                let warming = now < start + warmup && i < warm_requests;
+                if !warming {
+                    let _ = opened.set(now.min(start + warmup));
+                }
                 sent.fetch_add(1, Ordering::Relaxed);
                 let started = Instant::now();
                 let result = conn.send(&request).await;
@@ -95,7 +108,7 @@ pub async fn run(
                     Ok(response) => (work.check)(response),
                     Err(_) => false,
                 };
-                if started < measure_from {
+                if warming {
                     continue;
                 }
                 me.last = Some(done);
@@ -106,14 +119,7 @@ pub async fn run(
                 } else {
                     me.errors += 1;
                     if me.samples.len() < 3 {
-                        me.samples.push(match result {
-                            Ok(r) => format!(
-                                "status {}: {}",
-                                r.status,
-                                String::from_utf8_lossy(&r.body[..r.body.len().min(300)])
-                            ),
-                            Err(e) => format!("{e:#}"),
-                        });
+                        me.samples.push(describe(&result));
                     }
                 }
             }
@@ -144,6 +150,8 @@ pub async fn run(
         }
     }
     total.issued = sent.load(Ordering::Relaxed);
+    let measure_from = *opened.get().unwrap_or(&(start + warmup));
+    let deadline = measure_from + duration;
     // Every worker stopped before the deadline: the work ran out.
     total.exhausted = Instant::now() < deadline;
     let end = if total.exhausted {
@@ -153,4 +161,16 @@ pub async fn run(
     };
     total.elapsed = end.saturating_duration_since(measure_from);
     total
+}
+
+/// One failed request, for the log.
+fn describe(result: &anyhow::Result<Response>) -> String {
+    match result {
+        Ok(r) => format!(
+            "status {}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body[..r.body.len().min(300)])
+        ),
+        Err(e) => format!("{e:#}"),
+    }
 }

@@ -50,6 +50,7 @@ pub async fn fulfilment(
             payload.as_bytes(),
         )));
     }
+    let size = u64::try_from(requests.len())?;
     let requests = Arc::new(requests);
     let list = Arc::clone(&requests);
     server.reset_peak_rss();
@@ -66,6 +67,7 @@ pub async fn fulfilment(
                         .windows(br#""outcome":"fulfilled""#.len())
                         .any(|w| w == br#""outcome":"fulfilled""#)
             }),
+            size: Some(size),
         },
     )
     .await;
@@ -133,6 +135,7 @@ pub async fn fixed_request(server: &Server, plan: &Plan, name: &str, path: &str)
         Work {
             request: Box::new(move |_| Some(Arc::clone(&request))),
             check: Box::new(|r| r.status == 200),
+            size: None,
         },
     )
     .await;
