@@ -72,6 +72,12 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// The keys install tokens are sealed with (`MARKET_DATA_KEY`): make one, or re-seal
+    /// everything under the first key of the list.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Run a simulator standalone (for local stacks and the multi-instance tests).
     #[cfg(feature = "sandbox")]
     Sim {
@@ -104,6 +110,30 @@ pub enum TiersCommand {
         #[command(flatten)]
         xano: XanoArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new `MARKET_DATA_KEY` entry (`id:base64`, 32 random bytes). It is shown once and
+    /// stored nowhere: put it in your secret store.
+    Generate {
+        /// The key's id, stored beside every value it seals (1-32 of letters, digits, `_`, `-`).
+        #[arg(long, default_value_t = default_key_id())]
+        id: String,
+    },
+    /// Seal every stored secret again under the first key of `MARKET_DATA_KEY` (and seal tokens
+    /// left in plain text from before sealing). Safe while instances run. To roll a key: put the
+    /// new one first in every instance's list, keeping the old one after it; restart them; run
+    /// this; then drop the old key.
+    Rotate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// `k` and today's date (UTC), e.g. `k20261202`.
+fn default_key_id() -> String {
+    format!("k{}", chrono::Utc::now().format("%Y%m%d"))
 }
 
 #[derive(Debug, Subcommand)]

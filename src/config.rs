@@ -26,6 +26,13 @@ pub struct DbArgs {
     /// Largest number of connections this instance opens.
     #[arg(long, env = "MARKET_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
+
+    /// Keys install tokens are sealed with (AES-256-GCM), comma-separated `id:base64-of-32-bytes`:
+    /// the first seals, every one opens (list the new key first during a roll, then run `market
+    /// keys rotate`). `market keys generate` makes one. Required in production; without it the
+    /// sandbox uses a key derived from the database name, which protects nothing.
+    #[arg(long, env = "MARKET_DATA_KEY", hide_env_values = true)]
+    pub data_key: Option<SecretString>,
 }
 
 /// How to reach Xano's Master Metadata API.

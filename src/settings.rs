@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use market_core::JobsConfig;
+use market_core::envelope::{DataKeys, KeyId};
 use market_core::receipt::ReceiptSecret;
 use market_http::state::AdminToken;
 use secrecy::{ExposeSecret, SecretString};
@@ -31,6 +32,8 @@ pub struct DbSettings {
     pub url: String,
     pub options: PgConnectOptions,
     pub max_connections: u32,
+    /// `MARKET_DATA_KEY`, or the sandbox's key.
+    pub data_keys: DataKeys,
 }
 
 #[derive(Debug)]
@@ -168,6 +171,10 @@ fn sandbox(_: &ServeArgs) -> anyhow::Result<Backends> {
     )
 }
 
+/// The id of the key sandbox mode derives from the database name when `MARKET_DATA_KEY` is unset.
+/// It says what it is: a database whose tokens are under it has nothing worth protecting.
+const SANDBOX_KEY_ID: &str = "sandbox-not-secret";
+
 /// PostgreSQL's longest identifier (`NAMEDATALEN - 1`).
 const MAX_DATABASE_NAME_BYTES: usize = 63;
 
@@ -187,10 +194,18 @@ impl DbSettings {
                 name.len()
             );
         }
+        let data_keys = match &db.data_key {
+            Some(keys) => DataKeys::parse(keys.expose_secret()).map_err(anyhow::Error::msg)?,
+            None => DataKeys::derived(
+                KeyId::parse(SANDBOX_KEY_ID).context("the sandbox key id")?,
+                options.get_database().unwrap_or_default().as_bytes(),
+            ),
+        };
         Ok(Self {
             url: db.database_url.clone(),
             options,
             max_connections: db.db_max_connections,
+            data_keys,
         })
     }
 }
@@ -242,6 +257,9 @@ fn check_live_settings(args: &ServeArgs) -> anyhow::Result<()> {
     if args.receipt_secret.is_none() {
         missing.push("MARKET_RECEIPT_SECRET");
     }
+    if args.db.data_key.is_none() {
+        missing.push("MARKET_DATA_KEY");
+    }
     if missing.is_empty() {
         return Ok(());
     }
@@ -266,9 +284,31 @@ mod tests {
         let db = |name: &str| DbArgs {
             database_url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
             db_max_connections: 1,
+            data_key: None,
         };
         assert!(DbSettings::from_args(&db(&"m".repeat(63))).is_ok());
         let error = DbSettings::from_args(&db(&"m".repeat(64))).unwrap_err();
         assert!(error.to_string().starts_with("DATABASE_URL: "), "{error}");
+    }
+
+    /// A key list with a hole (`${NEW},${OLD}` with `OLD` unset) or a short key stops start-up
+    /// naming the variable and the entry, never a key.
+    #[test]
+    fn a_data_key_list_with_an_empty_or_short_entry_is_refused_by_position() {
+        let key = market_core::envelope::DataKeys::generate_entry(&KeyId::parse("k1").unwrap());
+        let db = |keys: &str| DbArgs {
+            database_url: "postgres://postgres@127.0.0.1:5432/market".into(),
+            db_max_connections: 1,
+            data_key: Some(SecretString::from(keys.to_owned())),
+        };
+        assert!(DbSettings::from_args(&db(&key)).is_ok());
+        for (keys, entry) in [(format!("{key},"), 2), ("k1:c2hvcnQ=".to_owned(), 1)] {
+            let error = DbSettings::from_args(&db(&keys)).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("MARKET_DATA_KEY entry {entry} ")),
+                "{error}"
+            );
+            assert!(!error.contains(key.split_once(':').unwrap().1), "{error}");
+        }
     }
 }

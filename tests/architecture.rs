@@ -26,8 +26,10 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
         "crates/market-core/src",
         "lib.rs",
         &[
-            &["error", "text", "ids", "money", "names", "status"],
-            &["db", "receipt", "provider", "market"],
+            &[
+                "envelope", "error", "text", "ids", "money", "names", "status",
+            ],
+            &["db", "receipt", "provider", "market", "keys"],
             &["audit", "queue"],
             &["health", "pool", "listings", "catalog"],
             &["tiers", "purchases", "tiers_file"],

@@ -277,8 +277,16 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     pump.poll(&reqwest::Client::new(), &cluster).await.unwrap();
     let xano_tokens = xano_tokens(&cluster).await;
     let exits = nemesis.unexpected_exits.lock().unwrap().clone();
-    let mut report =
-        checker::check(&pool, &driver, &history, &xano_tokens, LEASE_SECS, &exits).await;
+    let mut report = checker::check(
+        &pool,
+        &cluster.secrets.data_key,
+        &driver,
+        &history,
+        &xano_tokens,
+        LEASE_SECS,
+        &exits,
+    )
+    .await;
     for what in monitor.stuck.lock().unwrap().iter() {
         report.checks += 1;
         report.violations.push(checker::Violation {

@@ -85,6 +85,7 @@ fn production_without_credentials_refuses_to_start_and_names_what_is_missing() {
         "STRIPE_WEBHOOK_SECRETS",
         "MARKET_ADMIN_TOKENS",
         "MARKET_RECEIPT_SECRET",
+        "MARKET_DATA_KEY",
     ] {
         assert!(stderr.contains(name), "{name} missing from: {stderr}");
     }

@@ -3,7 +3,11 @@
 //! (`market_http::wire`, so the same `jq` filters work on both), and audits its changes as
 //! `cli:$USER`.
 
+use std::sync::Arc;
+
 use market_core::audit::Actor;
+use market_core::envelope::Envelope;
+use market_core::keys;
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -13,9 +17,18 @@ use crate::settings::DbSettings;
 
 /// A pool on the (created, migrated) database, for a command that runs and exits.
 pub async fn connect(db: &DbArgs) -> anyhow::Result<PgPool> {
+    Ok(connect_sealed(db).await?.0)
+}
+
+/// [`connect`], and the envelope install tokens are sealed with in that database, for a command
+/// that reads or writes them.
+pub async fn connect_sealed(db: &DbArgs) -> anyhow::Result<(PgPool, Arc<Envelope>)> {
     let settings = DbSettings::from_args(db)?;
     migrate(&settings).await?;
-    Ok(market_core::db::connect(settings.options, &market_core::db::DbConfig::default()).await?)
+    let pool =
+        market_core::db::connect(settings.options, &market_core::db::DbConfig::default()).await?;
+    let envelope = keys::open(&pool, settings.data_keys).await?;
+    Ok((pool, Arc::new(envelope)))
 }
 
 /// The operator running a command, for the audit log: `cli:$USER`.

@@ -5,6 +5,7 @@
 //! shapes, changes audited as `cli:$USER`.
 
 mod conventions;
+mod keys;
 mod migrate;
 mod operator;
 mod serve;
@@ -12,7 +13,7 @@ mod serve;
 pub mod sim;
 mod tiers;
 
-use crate::cli::{Command, TiersCommand};
+use crate::cli::{Command, KeysCommand, TiersCommand};
 use crate::settings::DbSettings;
 
 use migrate::migrate;
@@ -39,6 +40,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Purchases { command } => operator::purchases(command).await,
         Command::Instances { name, xano } => operator::instances(name.as_deref(), &xano).await,
         Command::Status { db } => operator::status(&db).await,
+        Command::Keys {
+            command: KeysCommand::Generate { id },
+        } => keys::generate(&id),
+        Command::Keys {
+            command: KeysCommand::Rotate { db },
+        } => keys::rotate(&db).await,
         #[cfg(feature = "sandbox")]
         Command::Sim { which } => sim::run(which).await,
     }

@@ -16,7 +16,7 @@ use market_http::wire::purchases::PurchaseBody;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::conventions::{connect, operator, print_json};
+use super::conventions::{connect, connect_sealed, operator, print_json};
 use crate::cli::PurchasesCommand;
 use crate::config::{DbArgs, XanoArgs};
 use crate::settings::required_xano;
@@ -36,9 +36,9 @@ pub async fn purchases(command: PurchasesCommand) -> anyhow::Result<()> {
             print_json(&page.iter().map(PurchaseRow::from).collect::<Vec<_>>())
         }
         PurchasesCommand::Show { id, db } => {
-            let db = connect(&db).await?;
+            let (db, envelope) = connect_sealed(&db).await?;
             let purchase = load(&db, id).await?;
-            let receipt = purchases::receipt_of(&db, &purchase).await?;
+            let receipt = purchases::receipt_of(&db, &envelope, &purchase).await?;
             let audit = audit::for_purchase(&db, purchase.purchase_id).await?;
             print_json(&AdminPurchase {
                 purchase: (&purchase).into(),
@@ -89,8 +89,8 @@ pub async fn status(db: &DbArgs) -> anyhow::Result<()> {
 
 /// Reconciles every listing with Xano now and prints one report per listing.
 pub async fn reconcile(db: &DbArgs, xano: &XanoArgs) -> anyhow::Result<()> {
-    let pool = connect(db).await?;
-    let market = Market::new(pool, required_xano(xano)?, JobsConfig::default());
+    let (pool, envelope) = connect_sealed(db).await?;
+    let market = Market::new(pool, required_xano(xano)?, envelope, JobsConfig::default());
     let reports = reconcile::all(&market, &operator()).await?;
     print_json(
         &reports

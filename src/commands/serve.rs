@@ -91,6 +91,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         db: DbSettings {
             options: db.options,
             max_connections: db.max_connections,
+            data_keys: db.data_keys,
         },
         xano: xano_client,
         stripe,

@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use market_core::envelope::DataKeys;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -49,7 +50,11 @@ struct TokenRow {
     purchase_id: Option<Uuid>,
     state: String,
     max_installs: i64,
+    /// Opened from `token_sealed` after the read.
+    #[sqlx(skip)]
     token: String,
+    token_key_id: String,
+    token_sealed: Vec<u8>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -95,6 +100,7 @@ impl Checker {
 /// Runs every check once.
 pub async fn check(
     db: &PgPool,
+    data_key: &str,
     driver: &Driver,
     history: &History,
     xano_tokens: &HashMap<String, Vec<Value>>,
@@ -110,14 +116,27 @@ pub async fn check(
             .fetch_all(db)
             .await
             .expect("read purchases");
-    let tokens: Vec<TokenRow> = sqlx::query_as(
+    let mut tokens: Vec<TokenRow> = sqlx::query_as(
         "select it.install_token_id, it.listing_id, l.canonical, it.tier_id, it.purchase_id,
-                it.state::text as state, it.max_installs, it.token
+                it.state::text as state, it.max_installs, it.token_key_id, it.token_sealed
          from install_token it join listing l using (listing_id)",
     )
     .fetch_all(db)
     .await
     .expect("read tokens");
+    // The instances' key opens every token: the checker compares values with Xano's.
+    let keys = DataKeys::parse(data_key).expect("the run's data key");
+    let envelope = market_core::keys::open(db, keys)
+        .await
+        .expect("open the envelope");
+    for row in &mut tokens {
+        let listing = market_core::ListingId(row.listing_id);
+        let sealed = std::mem::take(&mut row.token_sealed);
+        let key_id = row.token_key_id.clone();
+        let token = market_core::keys::open_token(&envelope, listing, key_id, sealed)
+            .expect("a token the run's key opens");
+        token.expose().clone_into(&mut row.token);
+    }
     let tier_installs: HashMap<Uuid, i64> =
         sqlx::query_as::<_, (Uuid, i64)>("select tier_id, max_installs from tier")
             .fetch_all(db)

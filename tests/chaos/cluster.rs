@@ -87,6 +87,8 @@ pub struct Secrets {
     pub webhook_secret: String,
     pub admin_token: String,
     pub receipt_secret: String,
+    /// `MARKET_DATA_KEY`: one random key per run.
+    pub data_key: String,
 }
 
 impl Secrets {
@@ -98,6 +100,9 @@ impl Secrets {
             webhook_secret: format!("whsec_chaos_{tag}"),
             admin_token: format!("chaos_admin_{tag}_0123456789"),
             receipt_secret: format!("chaos-receipt-secret-{tag}-0123456789abcdef"),
+            data_key: market_core::envelope::DataKeys::generate_entry(
+                &market_core::envelope::KeyId::parse("chaos").expect("a valid key id"),
+            ),
         }
     }
 }
@@ -224,6 +229,7 @@ impl Cluster {
                 "MARKET_RECEIPT_SECRET".into(),
                 secrets.receipt_secret.clone(),
             ),
+            ("MARKET_DATA_KEY".into(), secrets.data_key.clone()),
             (
                 "MARKET_JOB_LEASE_SECS".into(),
                 settings.lease_secs.to_string(),

@@ -10,6 +10,7 @@
     reason = "tests fail by panicking"
 )]
 
+mod keys;
 mod migrate;
 mod operator;
 mod settings;
@@ -31,12 +32,16 @@ const SNIPPETS: [(&str, &str); 2] = [
     ("stripe-billing_02", "Stripe billing"),
 ];
 
+/// The data key the operator tests' commands and job runners seal tokens with (32 bytes of `B`).
+const DATA_KEY: &str = "test:QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+
 /// A migrated, empty database and a Xano account holding the snippets `examples/tiers.toml` lists.
 struct Account {
     db: TestDb,
     xano: XanoSim,
-    /// `DATABASE_URL`, `XANO_ACCESS_TOKEN` and `XANO_BASE_URL` pointing `market` at both.
-    env: [(&'static str, String); 3],
+    /// `DATABASE_URL`, `XANO_ACCESS_TOKEN` and `XANO_BASE_URL` pointing `market` at both, and
+    /// `MARKET_DATA_KEY` ([`DATA_KEY`]).
+    env: [(&'static str, String); 4],
 }
 
 impl Account {
@@ -50,11 +55,12 @@ impl Account {
             ("DATABASE_URL", db.url()),
             ("XANO_ACCESS_TOKEN", xano.access_token()),
             ("XANO_BASE_URL", xano.base_url().to_string()),
+            ("MARKET_DATA_KEY", DATA_KEY.to_owned()),
         ];
         Self { db, xano, env }
     }
 
-    fn env(&self) -> [(&str, &str); 3] {
+    fn env(&self) -> [(&str, &str); 4] {
         self.env
             .each_ref()
             .map(|(name, value)| (*name, value.as_str()))

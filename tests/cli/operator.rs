@@ -2,8 +2,12 @@
 //! binary against a database and a Xano simulator that a `market-core` job runner (standing in for
 //! a serving instance) keeps working on.
 
+use std::sync::Arc;
+
 use market_core::audit::Actor;
+use market_core::envelope::DataKeys;
 use market_core::jobs::runner::Runner;
+use market_core::keys;
 use market_core::payments::{self, Fact, SessionFacts, SessionPayment};
 use market_core::purchases::{self, NewPurchase};
 use market_core::receipt::ReceiptSecret;
@@ -13,11 +17,11 @@ use secrecy::SecretString;
 use serde_json::Value;
 use testkit::TestDb;
 
-use crate::{Account, Run, SNIPPETS, market};
+use crate::{Account, DATA_KEY, Run, SNIPPETS, market};
 
 /// The example catalog applied through the CLI, pools filled, and two purchases of its first tier:
 /// `(fulfilled, pending)`. The fulfilled one was bought by `buyer@example.com`.
-async fn shop(
+pub(crate) async fn shop(
     db: &TestDb,
     xano: &XanoSim,
     env: &[(&str, &str)],
@@ -28,9 +32,13 @@ async fn shop(
         .base_url(xano.base_url())
         .build()
         .unwrap();
+    let envelope = keys::open(db.pool(), DataKeys::parse(DATA_KEY).unwrap())
+        .await
+        .unwrap();
     let runner = Runner::new(Market::new(
         db.pool().clone(),
         client,
+        Arc::new(envelope),
         JobsConfig::default(),
     ));
     runner.drain().await.unwrap();
@@ -70,7 +78,7 @@ async fn shop(
     (runner, bought[0], bought[1])
 }
 
-fn json(run: &Run) -> Value {
+pub(crate) fn json(run: &Run) -> Value {
     assert!(run.success, "exit failed:\n{}\n{}", run.stdout, run.stderr);
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
 }

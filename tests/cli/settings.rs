@@ -18,6 +18,7 @@ async fn help_documents_the_environment_variables() {
             "MARKET_ENV",
             "MARKET_ADMIN_TOKENS",
             "MARKET_RECEIPT_SECRET",
+            "MARKET_DATA_KEY",
             "XANO_ACCESS_TOKEN",
             "XANO_BASE_URL",
             "XANO_RATE_LIMIT",
@@ -82,6 +83,7 @@ async fn production_without_all_credentials_refuses_to_start_and_names_what_is_m
         "STRIPE_WEBHOOK_SECRETS",
         "MARKET_ADMIN_TOKENS",
         "MARKET_RECEIPT_SECRET",
+        "MARKET_DATA_KEY",
     ];
     let production = [("MARKET_ENV", "production"), ("DATABASE_URL", url.as_str())];
     let given = [
@@ -93,7 +95,7 @@ async fn production_without_all_credentials_refuses_to_start_and_names_what_is_m
     let bare = market(&["serve"], &production).await;
     let partial = market(&["serve"], &[&production[..], &given].concat()).await;
 
-    // Assert: nothing given names all five; two given names the other three and shows no secret.
+    // Assert: nothing given names all six; two given names the other four and shows no secret.
     assert!(!bare.success);
     for var in all {
         assert!(

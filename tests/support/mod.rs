@@ -118,3 +118,29 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// A `MARKET_DATA_KEY` for instances whose tokens a test reads back (32 bytes of `B`).
+pub const DATA_KEY: &str = "test:QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+
+/// The token strings of the `install_token` rows `condition` picks, opened with [`DATA_KEY`] (the
+/// table holds no plain token).
+pub async fn tokens_where(db: &sqlx::PgPool, condition: &str) -> Vec<String> {
+    let keys = market_core::envelope::DataKeys::parse(DATA_KEY).expect("the test key parses");
+    let envelope = market_core::keys::open(db, keys)
+        .await
+        .expect("open the envelope");
+    let rows: Vec<(market_core::ListingId, String, Vec<u8>)> = sqlx::query_as(&format!(
+        "select listing_id, token_key_id, token_sealed from install_token
+         where {condition} order by install_token_id"
+    ))
+    .fetch_all(db)
+    .await
+    .expect("read tokens");
+    rows.into_iter()
+        .map(|(listing, key_id, sealed)| {
+            let token = market_core::keys::open_token(&envelope, listing, key_id, sealed)
+                .expect("a token DATA_KEY opens");
+            token.expose().to_owned()
+        })
+        .collect()
+}

@@ -209,6 +209,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         webhook_secret: webhook_secret.clone(),
         admin_token: admin_token.clone(),
         receipt_secret: format!("receipt_bench_{}", Uuid::new_v4().simple()),
+        data_key: "bench:QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=".to_owned(),
         rust_log: args.server_rust_log.clone(),
         log_file: log_file.clone(),
         extra_env: args.server_env.clone(),

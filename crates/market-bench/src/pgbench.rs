@@ -70,8 +70,15 @@ pub async fn prepare(db: &PgPool, tiers: &[uuid::Uuid], count: u64) -> anyhow::R
     // Each tier gets its share and a margin, so the pool never runs dry under pgbench either.
     let per_tier = total / k + 100;
     sqlx::query(
-        "insert into install_token (listing_id, tier_id, max_installs, token, state, origin)
-         select t.listing_id, t.tier_id, t.max_installs, 'pgb_' || t.tier_id || '_' || i, 'available', 'minted'
+        // Shaped as the service stores tokens (sealed, fingerprinted); pgbench's script never
+        // opens one, so the bytes need only be of the right size and unique.
+        "insert into install_token (listing_id, tier_id, max_installs, token_key_id, token_sealed,
+                                    token_fingerprint, state, origin)
+         select t.listing_id, t.tier_id, t.max_installs, 'pgbench',
+                sha256(convert_to('s' || t.tier_id || i, 'UTF8'))
+                    || sha256(convert_to('t' || t.tier_id || i, 'UTF8')),
+                sha256(convert_to('f' || t.tier_id || i, 'UTF8')),
+                'available', 'minted'
          from tier t, generate_series(1, $2) i
          where t.tier_id = any($1)",
     )

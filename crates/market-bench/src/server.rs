@@ -23,6 +23,8 @@ pub struct ServerConfig {
     pub webhook_secret: String,
     pub admin_token: String,
     pub receipt_secret: String,
+    /// `MARKET_DATA_KEY`: tokens are sealed as in production.
+    pub data_key: String,
     pub rust_log: String,
     pub log_file: PathBuf,
     /// Extra variables (`MARKET_DB_MAX_CONNECTIONS=…`), passed through from `--server-env`.
@@ -49,6 +51,7 @@ impl ServerConfig {
             .env("STRIPE_WEBHOOK_SECRETS", &self.webhook_secret)
             .env("MARKET_ADMIN_TOKENS", format!("bench:{}", self.admin_token))
             .env("MARKET_RECEIPT_SECRET", &self.receipt_secret)
+            .env("MARKET_DATA_KEY", &self.data_key)
             .env("MARKET_LOG_FORMAT", "json")
             .env("RUST_LOG", &self.rust_log)
             // The bench inserts pgbench's tokens with SQL, unknown to the Xano simulator: no second

@@ -28,6 +28,10 @@ pub enum Error {
     #[error("payment provider: {0}")]
     Payments(#[source] Box<dyn std::error::Error + Send + Sync>),
 
+    /// A stored secret did not open (its data key is not configured, or the row was altered).
+    #[error(transparent)]
+    Sealed(#[from] crate::envelope::EnvelopeError),
+
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }

@@ -16,6 +16,8 @@
 //!   change: new versions); [`catalog`]: what storefronts read of it.
 //! - [`checkout`], [`purchases`], [`receipt`]: starting a purchase, and the buyer's receipt;
 //!   [`provider`]: what the domain asks of the payment provider (Stripe, in `market-http`).
+//! - [`envelope`], [`keys`]: tokens sealed at rest (AES-256-GCM, a key id per value, keys that
+//!   roll) and found by an HMAC fingerprint.
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
 //! - [`Market`]: the database, the Xano client and the workers' tuning, bundled once.
@@ -24,8 +26,8 @@
 //!
 //! **Floors.** Modules import only from their own floor or below, never up, and no two import each
 //! other (`tests/architecture.rs` at the workspace root checks both):
-//! 1. values: `error`, `text`, `ids`, `money`, `names`, `status`;
-//! 2. plumbing: `db`, `receipt`, `provider`, `market`, then `audit`, `queue`;
+//! 1. values: `envelope`, `error`, `text`, `ids`, `money`, `names`, `status`;
+//! 2. plumbing: `db`, `receipt`, `provider`, `market`, `keys`, then `audit`, `queue`;
 //! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`;
 //! 4. flows: `payments`, `checkout`, then `reconcile`;
 //! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
@@ -38,10 +40,12 @@ pub mod audit;
 pub mod catalog;
 pub mod checkout;
 pub mod db;
+pub mod envelope;
 mod error;
 pub mod health;
 mod ids;
 pub mod jobs;
+pub mod keys;
 pub mod listings;
 mod market;
 mod money;

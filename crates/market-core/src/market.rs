@@ -1,22 +1,38 @@
 //! [`Market`]: what the domain needs from the outside world, bundled once at start-up, and the
-//! workers' tuning it carries. It sits on a low floor: every module that talks to Xano takes it,
-//! and it imports nothing of the domain.
+//! workers' tuning it carries. It sits on a low floor: every module that talks to Xano or reads a
+//! token takes it, and it imports nothing of the domain.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
 
-/// The database, the Xano client and the workers' tuning. Cheap to clone (all three are handles).
+use crate::envelope::Envelope;
+
+/// The database, the Xano client, the keys tokens are sealed with, and the workers' tuning. Cheap
+/// to clone (all are handles).
 #[derive(Clone, Debug)]
 pub struct Market {
     pub db: PgPool,
     pub xano: master_api::Client,
+    /// Seals and opens install tokens (`keys::open` makes it for this database).
+    pub envelope: Arc<Envelope>,
     pub jobs: JobsConfig,
 }
 
 impl Market {
-    pub fn new(db: PgPool, xano: master_api::Client, jobs: JobsConfig) -> Self {
-        Self { db, xano, jobs }
+    pub fn new(
+        db: PgPool,
+        xano: master_api::Client,
+        envelope: Arc<Envelope>,
+        jobs: JobsConfig,
+    ) -> Self {
+        Self {
+            db,
+            xano,
+            envelope,
+            jobs,
+        }
     }
 }
 

@@ -11,6 +11,8 @@ use master_api::InstallToken;
 use sqlx::{PgConnection, PgPool};
 
 use crate::audit::{Actor, Audit};
+use crate::envelope::Envelope;
+use crate::keys::SealedToken;
 use crate::queue::{self, JobKind};
 use crate::{ListingId, PurchaseId, Result, TierId, TokenId};
 
@@ -84,29 +86,34 @@ pub async fn top_up_if_low(conn: &mut PgConnection, tier: TierId) -> Result<()> 
     Ok(())
 }
 
-/// Records a token Xano just created for `tier`'s pool. Called right after Xano answers, in a
+/// Records a token Xano just created for `tier`'s pool, sealed. Called right after Xano answers, in a
 /// transaction of its own, so the window in which a crash leaves an unknown token is as short as it
 /// can be. A token already known (reconciliation got there first) is left as it is; a token for a
 /// tier taken off sale meanwhile is retired at once.
 pub async fn record_minted(
     conn: &mut PgConnection,
+    envelope: &Envelope,
     listing: ListingId,
     tier: TierId,
     token: &InstallToken,
     actor: &Actor,
 ) -> Result<Option<TokenId>> {
+    let sealed = SealedToken::new(envelope, listing, &token.token)?;
     let row = sqlx::query_as::<_, (TokenId, bool)>(
-        "insert into install_token (listing_id, tier_id, max_installs, token, current_installs, state, origin)
-         select $1, $2, $3, $4, $5,
+        "insert into install_token (listing_id, tier_id, max_installs, token_key_id, token_sealed,
+                                    token_fingerprint, current_installs, state, origin)
+         select $1, $2, $3, $4, $5, $6, $7,
                 (case when t.active then 'available' else 'retiring' end)::token_state, 'minted'
          from tier t where t.tier_id = $2
-         on conflict (listing_id, token) do nothing
+         on conflict (listing_id, token_fingerprint) do nothing
          returning install_token_id, state = 'retiring'",
     )
     .bind(listing)
     .bind(tier)
     .bind(token.max_installs)
-    .bind(token.token.expose())
+    .bind(&sealed.key_id)
+    .bind(&sealed.sealed)
+    .bind(&sealed.fingerprint)
     .bind(token.current_installs)
     .fetch_optional(&mut *conn)
     .await?;

@@ -24,9 +24,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use master_api::TokenValue;
 use sqlx::PgConnection;
 
 use crate::audit::{Actor, Audit};
+use crate::envelope::Envelope;
+use crate::keys::{self, SealedToken};
 use crate::queue::{self, JobKind};
 use crate::{ListingId, Market, PurchaseId, Result, TierId, TokenId, health, listings};
 
@@ -69,7 +72,9 @@ impl Report {
 #[derive(sqlx::FromRow)]
 struct Known {
     install_token_id: TokenId,
-    token: String,
+    /// The token's fingerprint (`keys`); a row from before tokens were sealed has only `token`.
+    token_fingerprint: Option<Vec<u8>>,
+    token: Option<String>,
     state: String,
     current_installs: i64,
     purchase_id: Option<PurchaseId>,
@@ -82,7 +87,8 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
         listings::by_id(&mut conn, listing_id).await?
     };
     let known = sqlx::query_as::<_, Known>(
-        "select install_token_id, token, state::text as state, current_installs, purchase_id
+        "select install_token_id, token_fingerprint, token, state::text as state,
+                current_installs, purchase_id
          from install_token where listing_id = $1",
     )
     .bind(listing_id)
@@ -107,18 +113,31 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
         at_xano: at_xano.len() as u64,
         ..Report::default()
     };
-    let by_token: HashMap<&str, &Known> = known.iter().map(|k| (k.token.as_str(), k)).collect();
-    let listed: HashSet<&str> = at_xano.iter().map(|t| t.token.expose()).collect();
+    // Tokens are compared by fingerprint: ours are sealed, Xano's are fingerprinted here.
+    let print = |token: &TokenValue| keys::fingerprint(&market.envelope, token).to_vec();
+    let known_prints: Vec<Vec<u8>> = known
+        .iter()
+        .map(|k| match (&k.token_fingerprint, &k.token) {
+            (Some(fingerprint), _) => fingerprint.clone(),
+            (None, Some(plain)) => print(&TokenValue::new(plain.as_str())),
+            (None, None) => Vec::new(),
+        })
+        .collect();
+    let by_print: HashMap<&[u8], &Known> =
+        known_prints.iter().map(Vec::as_slice).zip(&known).collect();
+    let xano_prints: Vec<Vec<u8>> = at_xano.iter().map(|t| print(&t.token)).collect();
+    let listed: HashSet<&[u8]> = xano_prints.iter().map(Vec::as_slice).collect();
 
     let mut tx = market.db.begin().await?;
-    for token in &at_xano {
-        match by_token.get(token.token.expose()) {
+    for (token, token_print) in at_xano.iter().zip(&xano_prints) {
+        match by_print.get(token_print.as_slice()) {
             Some(known) => {
                 refresh(&mut tx, known, token.current_installs, actor, &mut report).await?;
             }
             None => {
                 adopt_or_remove(
                     &mut tx,
+                    &market.envelope,
                     listing_id,
                     &active_tiers,
                     token,
@@ -129,7 +148,11 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
             }
         }
     }
-    for known in known.iter().filter(|k| !listed.contains(k.token.as_str())) {
+    let gone = known_prints
+        .iter()
+        .zip(&known)
+        .filter(|(p, _)| !listed.contains(p.as_slice()));
+    for (_, known) in gone {
         gone_at_xano(&mut tx, listing_id, known, actor, &mut report).await?;
     }
     tx.commit().await?;
@@ -193,6 +216,7 @@ async fn refresh(
 
 async fn adopt_or_remove(
     conn: &mut PgConnection,
+    envelope: &Envelope,
     listing: ListingId,
     active_tiers: &HashMap<i64, TierId>,
     token: &master_api::InstallToken,
@@ -206,16 +230,20 @@ async fn adopt_or_remove(
         _ => ("foreign", "found", "reconcile.foreign"),
     };
     let tier = tier.filter(|_| origin == "adopted");
+    let sealed = SealedToken::new(envelope, listing, &token.token)?;
     let id = sqlx::query_scalar::<_, TokenId>(
-        "insert into install_token (listing_id, tier_id, max_installs, token, current_installs, state, origin, seen_at)
-         values ($1, $2, $3, $4, $5, $6::token_state, $7, now())
-         on conflict (listing_id, token) do nothing
+        "insert into install_token (listing_id, tier_id, max_installs, token_key_id, token_sealed,
+                                    token_fingerprint, current_installs, state, origin, seen_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8::token_state, $9, now())
+         on conflict (listing_id, token_fingerprint) do nothing
          returning install_token_id",
     )
     .bind(listing)
     .bind(tier)
     .bind(token.max_installs)
-    .bind(token.token.expose())
+    .bind(&sealed.key_id)
+    .bind(&sealed.sealed)
+    .bind(&sealed.fingerprint)
     .bind(token.current_installs)
     .bind(state)
     .bind(origin)

@@ -75,7 +75,12 @@ async fn env() -> Env {
         .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
-    let market = Market::new(world.pool().clone(), xano, jobs_config());
+    let market = Market::new(
+        world.pool().clone(),
+        xano,
+        world.market.envelope.clone(),
+        jobs_config(),
+    );
     let runner = Runner::new(market.clone());
     Env {
         world,

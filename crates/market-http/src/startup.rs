@@ -2,6 +2,7 @@
 //! exactly as `market serve` does.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -10,7 +11,9 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use ipnet::IpNet;
+use market_core::envelope::DataKeys;
 use market_core::jobs::runner::Runner;
+use market_core::keys;
 use market_core::receipt::ReceiptSecret;
 use market_core::{JobsConfig, Market};
 use secrecy::SecretString;
@@ -76,6 +79,8 @@ pub struct DbSettings {
     /// A migrated database.
     pub options: PgConnectOptions,
     pub max_connections: u32,
+    /// The keys install tokens are sealed with in this database (`MARKET_DATA_KEY`).
+    pub data_keys: DataKeys,
 }
 
 #[derive(Debug)]
@@ -136,8 +141,17 @@ impl Application {
             ..market_core::db::DbConfig::default()
         };
         let pool = market_core::db::connect(db.options, &db_config).await?;
+        let envelope = Arc::new(keys::open(&pool, db.data_keys).await?);
+        // Before any worker runs: tokens stored before they were sealed are sealed now.
+        let sealed = keys::seal_plain_tokens(&pool, &envelope).await?;
+        if sealed > 0 {
+            tracing::info!(
+                tokens = sealed,
+                "sealed install tokens stored in plain text"
+            );
+        }
         let run_jobs = jobs.is_some();
-        let market = Market::new(pool, xano, jobs.unwrap_or_default());
+        let market = Market::new(pool, xano, envelope, jobs.unwrap_or_default());
         let stripe =
             StripeGateway::new(&stripe.secret_key, &stripe.api_base, stripe.webhook_secrets)
                 .map_err(anyhow::Error::msg)?;

@@ -55,13 +55,7 @@ async fn gone_at_xano(app: &TestApp, purchase: &str) {
 /// Every install token value that ever existed: recorded by the service, live at the simulator,
 /// or named in a call to it (deleted ones).
 async fn every_token(app: &TestApp) -> BTreeSet<String> {
-    let mut tokens: BTreeSet<String> =
-        sqlx::query_scalar::<_, String>("select token from install_token")
-            .fetch_all(app.db.pool())
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
+    let mut tokens: BTreeSet<String> = app.tokens_where("true").await.into_iter().collect();
     for canonical in [CANONICAL, "stripe-billing_02"] {
         tokens.extend(app.xano.tokens(canonical).into_iter().map(|t| t.token));
     }

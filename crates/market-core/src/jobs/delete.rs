@@ -7,7 +7,7 @@
 use super::error::JobError;
 use crate::audit::{Actor, Audit};
 use crate::queue::Job;
-use crate::{ListingId, Market, PurchaseId, TokenId, health};
+use crate::{ListingId, Market, PurchaseId, TokenId, health, keys};
 
 pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let id = TokenId(
@@ -15,15 +15,26 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
             .parse()
             .map_err(|_| JobError::Permanent("bad token id".into()))?,
     );
-    let row = sqlx::query_as::<_, (ListingId, String, String, String, Option<PurchaseId>)>(
-        "select it.listing_id, l.canonical, it.token, it.state::text, it.purchase_id
+    let row = sqlx::query_as::<
+        _,
+        (
+            ListingId,
+            String,
+            String,
+            Vec<u8>,
+            String,
+            Option<PurchaseId>,
+        ),
+    >(
+        "select it.listing_id, l.canonical, it.token_key_id, it.token_sealed, it.state::text,
+                it.purchase_id
          from install_token it join listing l using (listing_id)
          where it.install_token_id = $1",
     )
     .bind(id)
     .fetch_optional(&market.db)
     .await?;
-    let Some((listing, canonical, token, state, purchase)) = row else {
+    let Some((listing, canonical, key_id, sealed, state, purchase)) = row else {
         return Ok(());
     };
     let (done_state, action) = match state.as_str() {
@@ -32,10 +43,8 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
         _ => return Ok(()),
     };
 
-    market
-        .xano
-        .delete_token(&canonical, &master_api::TokenValue::new(token))
-        .await?;
+    let token = keys::open_token(&market.envelope, listing, key_id, sealed)?;
+    market.xano.delete_token(&canonical, &token).await?;
     health::record_success(&market.db).await?;
 
     let mut tx = market.db.begin().await?;

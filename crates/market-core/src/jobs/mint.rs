@@ -12,6 +12,7 @@
 
 use super::error::JobError;
 use crate::audit::{Actor, Audit};
+use crate::keys::SealedToken;
 use crate::payments::{Effect, fulfil_locked, lock, transition};
 use crate::queue::{self, Job};
 use crate::{
@@ -59,7 +60,15 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     };
     let Some(purchase) = purchase.filter(|_| needs_token) else {
         // Not ours to assign any more: the token joins the pool (or is retired with its tier).
-        pool::record_minted(&mut tx, listing, tier, &token, &Actor::System).await?;
+        pool::record_minted(
+            &mut tx,
+            &market.envelope,
+            listing,
+            tier,
+            &token,
+            &Actor::System,
+        )
+        .await?;
         tx.commit().await?;
         return if still_ours {
             Ok(())
@@ -68,11 +77,13 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
         };
     };
 
+    let sealed = SealedToken::new(&market.envelope, listing, &token.token)?;
     let token_id = sqlx::query_scalar::<_, TokenId>(
-        "insert into install_token (listing_id, tier_id, max_installs, token, current_installs, state, origin,
+        "insert into install_token (listing_id, tier_id, max_installs, token_key_id, token_sealed,
+                                    token_fingerprint, current_installs, state, origin,
                                     purchase_id, assigned_at)
-         values ($1, $2, $3, $4, $5, 'assigned', 'minted', $6, now())
-         on conflict (listing_id, token) do update
+         values ($1, $2, $3, $4, $5, $6, $7, 'assigned', 'minted', $8, now())
+         on conflict (listing_id, token_fingerprint) do update
              set state = 'assigned', purchase_id = excluded.purchase_id, assigned_at = now()
              where install_token.state = 'available'
          returning install_token_id",
@@ -80,7 +91,9 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     .bind(listing)
     .bind(tier)
     .bind(token.max_installs)
-    .bind(token.token.expose())
+    .bind(&sealed.key_id)
+    .bind(&sealed.sealed)
+    .bind(&sealed.fingerprint)
     .bind(token.current_installs)
     .bind(purchase_id)
     .fetch_optional(&mut *tx)

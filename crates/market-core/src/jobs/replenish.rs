@@ -78,7 +78,15 @@ async fn replenish(
         fail::fail_point!("after_xano_mint_before_record");
         health::record_success(&market.db).await?;
         let mut tx = market.db.begin().await?;
-        pool::record_minted(&mut tx, tier.listing_id, tier_id, &token, &Actor::System).await?;
+        pool::record_minted(
+            &mut tx,
+            &market.envelope,
+            tier.listing_id,
+            tier_id,
+            &token,
+            &Actor::System,
+        )
+        .await?;
         tx.commit().await?;
         *minted += 1;
     }

@@ -5,10 +5,13 @@
     reason = "each test module uses a different part of the harness"
 )]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use market_core::audit::Actor;
+use market_core::envelope::{DataKeys, Envelope};
 use market_core::jobs::runner::Runner;
+use market_core::keys;
 use market_core::listings::{self, ListingSpec};
 use market_core::payments::{self, Delivery, Fact, Outcome, SessionFacts, SessionPayment};
 use market_core::purchases::{self, NewPurchase};
@@ -74,6 +77,39 @@ pub fn tier_spec(slug: &str, price: i64, max_installs: i64, low: i32, target: i3
     }
 }
 
+/// The `MARKET_DATA_KEY` entry tests seal tokens with (32 bytes of `B`; `envelope`'s own tests
+/// attack the cipher itself).
+pub const TEST_KEY: &str = "test:QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+
+pub fn test_keys() -> DataKeys {
+    DataKeys::parse(TEST_KEY).unwrap()
+}
+
+/// The envelope of a test database: every "instance" of one test opens the same.
+pub async fn envelope(db: &sqlx::PgPool) -> Arc<Envelope> {
+    Arc::new(keys::open(db, test_keys()).await.unwrap())
+}
+
+/// The token strings of the `install_token` rows `condition` picks, in row order, opened from
+/// their seals (the table holds no plain token).
+pub async fn tokens_where(db: &sqlx::PgPool, envelope: &Envelope, condition: &str) -> Vec<String> {
+    let rows: Vec<(ListingId, String, Vec<u8>)> = sqlx::query_as(&format!(
+        "select listing_id, token_key_id, token_sealed from install_token
+         where {condition} order by install_token_id"
+    ))
+    .fetch_all(db)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(listing, key_id, sealed)| {
+            keys::open_token(envelope, listing, key_id, sealed)
+                .unwrap()
+                .expose()
+                .to_owned()
+        })
+        .collect()
+}
+
 impl World {
     /// A listing with one tier (`solo`: $19, 5 installs) whose pool is `low`..`target`.
     pub async fn new(low: i32, target: i32) -> Self {
@@ -84,7 +120,12 @@ impl World {
         let db = TestDb::new(&market_core::MIGRATOR).await;
         let sim = XanoSim::start(XanoSimConfig::default()).await.unwrap();
         sim.add_snippet(CANONICAL, "A snippet");
-        let market = Market::new(db.pool().clone(), xano_client(&sim), jobs);
+        let market = Market::new(
+            db.pool().clone(),
+            xano_client(&sim),
+            envelope(db.pool()).await,
+            jobs,
+        );
 
         let spec = ListingSpec {
             canonical: Canonical::parse(CANONICAL).unwrap(),
@@ -219,13 +260,21 @@ impl World {
 
     /// Live tokens (assigned or revoking) held by `purchase`, as token strings.
     pub async fn live_tokens_of(&self, purchase: PurchaseId) -> Vec<String> {
-        sqlx::query_scalar(
-            "select token from install_token where purchase_id = $1 and state in ('assigned', 'revoking')",
-        )
-        .bind(purchase)
-        .fetch_all(self.pool())
+        self.tokens_where(&format!(
+            "purchase_id = '{}' and state in ('assigned', 'revoking')",
+            purchase.0
+        ))
         .await
-        .unwrap()
+    }
+
+    /// The fingerprint rows of `token` carry, to find them by it.
+    pub fn fingerprint(&self, token: &str) -> Vec<u8> {
+        keys::fingerprint(&self.market.envelope, &master_api::TokenValue::new(token)).to_vec()
+    }
+
+    /// [`tokens_where`] in this world's database.
+    pub async fn tokens_where(&self, condition: &str) -> Vec<String> {
+        tokens_where(self.pool(), &self.market.envelope, condition).await
     }
 
     pub async fn status_of(&self, purchase: PurchaseId) -> String {
@@ -238,12 +287,9 @@ impl World {
 
     /// Token strings the database believes live at Xano.
     pub async fn db_live_tokens(&self) -> Vec<String> {
-        let mut tokens: Vec<String> = sqlx::query_scalar(
-            "select token from install_token where state in ('available', 'assigned', 'revoking', 'retiring', 'foreign')",
-        )
-        .fetch_all(self.pool())
-        .await
-        .unwrap();
+        let mut tokens = self
+            .tokens_where("state in ('available', 'assigned', 'revoking', 'retiring', 'foreign')")
+            .await;
         tokens.sort();
         tokens
     }

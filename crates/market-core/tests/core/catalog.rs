@@ -148,7 +148,9 @@ async fn bought_terms(world: &World, purchase: PurchaseId) -> (TierId, i64, i64)
         .await
         .unwrap()
         .unwrap();
-    let receipt = purchases::receipt_of(world.pool(), &row).await.unwrap();
+    let receipt = purchases::receipt_of(world.pool(), &world.market.envelope, &row)
+        .await
+        .unwrap();
     (receipt.tier_id, receipt.price.amount, receipt.max_installs)
 }
 
@@ -225,11 +227,7 @@ async fn a_price_change_makes_version_two_and_keeps_what_earlier_buyers_got() {
 async fn a_max_installs_change_retires_the_old_pool_at_xano() {
     // Arrange
     let (world, buyer, token) = world_with_a_sale().await;
-    let unsold: Vec<String> =
-        sqlx::query_scalar("select token from install_token where state = 'available'")
-            .fetch_all(world.pool())
-            .await
-            .unwrap();
+    let unsold: Vec<String> = world.tokens_where("state = 'available'").await;
 
     // Act
     let change = apply(&world, world.listing, &tier_spec("solo", 1900, 10, 2, 3)).await;
@@ -499,7 +497,11 @@ async fn a_receipt_is_shown_only_with_its_own_key() {
     let mine = checkout(&world, world.tier, None, "").await.unwrap();
     let theirs = checkout(&world, world.tier, None, "").await.unwrap();
     let id = mine.purchase.purchase_id;
-    let read = async |id, key| purchases::receipt(world.pool(), id, key).await.unwrap();
+    let read = async |id, key| {
+        purchases::receipt(world.pool(), &world.market.envelope, id, key)
+            .await
+            .unwrap()
+    };
 
     // Act
     let right = read(id, &mine.receipt_key).await;

@@ -153,7 +153,12 @@ async fn start_instances(world: &World, n: usize) -> (watch::Sender<bool>, Vec<J
             .connect_with(world.db.connect_options())
             .await
             .unwrap();
-        let market = Market::new(db, xano_client(&world.sim), test_jobs_config());
+        let market = Market::new(
+            db,
+            xano_client(&world.sim),
+            world.market.envelope.clone(),
+            test_jobs_config(),
+        );
         let mut stopped = stopped.clone();
         instances.push(tokio::spawn(Runner::new(market).run(
             async move {
@@ -212,11 +217,7 @@ async fn assert_one_distinct_live_token_each(world: &World, purchases: &HashSet<
         assert!(purchases.contains(purchase));
         assert_eq!(*live, 1, "purchase {purchase} holds {live} live tokens");
     }
-    let sold: Vec<String> =
-        sqlx::query_scalar("select token from install_token where state = 'assigned'")
-            .fetch_all(world.pool())
-            .await
-            .unwrap();
+    let sold: Vec<String> = world.tokens_where("state = 'assigned'").await;
     let sold: HashSet<String> = sold.into_iter().collect();
     assert_eq!(sold.len(), purchases.len(), "tokens are not distinct");
     let at_xano: HashSet<String> = world.sim_tokens().into_iter().collect();

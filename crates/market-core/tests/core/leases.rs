@@ -42,6 +42,7 @@ fn patient_market(world: &World) -> Market {
     Market::new(
         world.pool().clone(),
         patient_client(&world.sim),
+        world.market.envelope.clone(),
         world.market.jobs.clone(),
     )
 }
@@ -178,12 +179,9 @@ async fn a_job_whose_lease_expires_while_its_worker_calls_xano_is_taken_over_and
         1
     );
     // Its token is not lost: it waits in the pool for the next buyer.
-    let pooled: Vec<String> = sqlx::query_scalar(
-        "select token from install_token where state = 'available' and origin = 'minted'",
-    )
-    .fetch_all(world.pool())
-    .await
-    .unwrap();
+    let pooled: Vec<String> = world
+        .tokens_where("state = 'available' and origin = 'minted'")
+        .await;
     assert_eq!(pooled.len(), 1);
     assert_ne!(pooled[0], second_workers_token);
     assert_eq!(world.sim_tokens().len(), 2);

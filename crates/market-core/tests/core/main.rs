@@ -9,6 +9,7 @@
 //! - `job_claim`: the job queue's claim and fence;
 //! - `leases`: slow Xano calls and shutdowns; execution at least once, effects exactly once;
 //! - `reconcile`: a listing reconciled with what Xano really holds;
+//! - `sealed_tokens`: tokens at rest sealed, found by fingerprint, and keys that roll;
 //! - `xano_faults`: 429 storms, 5xx, creations whose answers were lost;
 //! - `stalled_instance`: an instance that stalls mid-transaction does not fail the others.
 //!
@@ -31,6 +32,7 @@ mod job_claim;
 mod leases;
 mod reconcile;
 mod refunds;
+mod sealed_tokens;
 mod smoke;
 mod stalled_instance;
 mod xano_faults;

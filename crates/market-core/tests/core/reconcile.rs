@@ -52,9 +52,9 @@ fn expected(world: &World, at_xano: u64) -> Report {
 async fn row_of(world: &World, token: &str) -> (String, String, bool, i64) {
     sqlx::query_as(
         "select state::text, origin, tier_id is not null, current_installs
-         from install_token where token = $1",
+         from install_token where token_fingerprint = $1",
     )
-    .bind(token)
+    .bind(world.fingerprint(token))
     .fetch_one(world.pool())
     .await
     .unwrap()
@@ -92,8 +92,8 @@ async fn unknown_tokens_at_xano_are_adopted_removed_or_recorded_as_foreign() {
     let adopted_row = row_of(&world, &unused).await;
     assert_eq!(adopted_row, ("available".into(), "adopted".into(), true, 0));
     let tier: market_core::TierId =
-        sqlx::query_scalar("select tier_id from install_token where token = $1")
-            .bind(&unused)
+        sqlx::query_scalar("select tier_id from install_token where token_fingerprint = $1")
+            .bind(world.fingerprint(&unused))
             .fetch_one(world.pool())
             .await
             .unwrap();
@@ -145,13 +145,12 @@ async fn a_buyers_vanished_token_is_reminted_when_the_pool_is_empty_too() {
 async fn deleted_behind_our_back(unsold_deleted: i64) {
     // Arrange: unsold tokens and a buyer's token are deleted at Xano by someone else.
     let (world, buyer, _) = world_with_two_sales().await;
-    let mut gone: Vec<String> = sqlx::query_scalar(
-        "select token from install_token where state = 'available' order by install_token_id limit $1",
-    )
-    .bind(unsold_deleted)
-    .fetch_all(world.pool())
-    .await
-    .unwrap();
+    let mut gone: Vec<String> = world
+        .tokens_where(&format!(
+            "install_token_id in (select install_token_id from install_token
+                                  where state = 'available' order by install_token_id limit {unsold_deleted})"
+        ))
+        .await;
     let bought = world.live_tokens_of(buyer).await.remove(0);
     gone.push(bought.clone());
     let other = crate::common::xano_client(&world.sim);
@@ -195,7 +194,7 @@ async fn deleted_behind_our_back(unsold_deleted: i64) {
         .await
         .unwrap()
         .unwrap();
-    let receipt = purchases::receipt_of(world.pool(), &purchase)
+    let receipt = purchases::receipt_of(world.pool(), &world.market.envelope, &purchase)
         .await
         .unwrap();
     assert_eq!(receipt.status, PurchaseStatus::Fulfilled);
@@ -235,7 +234,7 @@ async fn installs_counts_are_refreshed_from_xano() {
         .await
         .unwrap()
         .unwrap();
-    let receipt = purchases::receipt_of(world.pool(), &purchase)
+    let receipt = purchases::receipt_of(world.pool(), &world.market.envelope, &purchase)
         .await
         .unwrap();
     assert_eq!(receipt.token.unwrap().current_installs, 2);

@@ -94,7 +94,9 @@ async fn receipt_token(world: &World, purchase: PurchaseId) -> (String, Option<S
         .await
         .unwrap()
         .unwrap();
-    let receipt = purchases::receipt_of(world.pool(), &row).await.unwrap();
+    let receipt = purchases::receipt_of(world.pool(), &world.market.envelope, &row)
+        .await
+        .unwrap();
     let token = receipt.token.expect("the receipt names the token");
     (token.state, token.value.map(|v| v.expose().to_owned()))
 }

@@ -150,12 +150,7 @@ async fn heal_and_check(world: &World, purchases: &[(PurchaseId, String)], refun
         sim,
         "Xano's live tokens = ours"
     );
-    let known: BTreeSet<String> = sqlx::query_scalar("select token from install_token")
-        .fetch_all(world.pool())
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
+    let known: BTreeSet<String> = world.tokens_where("true").await.into_iter().collect();
     let unknown: Vec<&String> = sim.iter().filter(|t| !known.contains(*t)).collect();
     assert!(unknown.is_empty(), "{} tokens unknown to us", unknown.len());
     assert!(

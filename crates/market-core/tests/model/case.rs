@@ -9,9 +9,9 @@ use market_core::jobs::runner::Runner;
 use market_core::listings::{self, ListingSpec};
 use market_core::payments::{self, Delivery, Effect};
 use market_core::purchases::{self, NewPurchase};
-use market_core::queue;
 use market_core::tiers::{self, TierChange};
 use market_core::{Canonical, ListingId, Market, PurchaseId, TierId, reconcile};
+use market_core::{keys, queue};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sandbox::xano::TokenState;
@@ -37,7 +37,19 @@ impl<T, E: std::fmt::Debug> OrFail<T> for Result<T, E> {
     }
 }
 
+/// A token row as stored: sealed.
 #[derive(sqlx::FromRow)]
+struct SealedTokenRow {
+    listing_id: ListingId,
+    token_key_id: String,
+    token_sealed: Vec<u8>,
+    state: String,
+    purchase_id: Option<PurchaseId>,
+    max_installs: i64,
+    status: Option<String>,
+}
+
+/// A token row, its token opened.
 pub(crate) struct TokenRow {
     pub(crate) token: String,
     pub(crate) state: String,
@@ -213,7 +225,8 @@ impl<'a> Case<'a> {
                     .max_connections(4)
                     .connect_lazy_with(options);
                 let xano = self.env.market.xano.clone();
-                let runner = Runner::new(Market::new(db.clone(), xano, jobs_config()));
+                let envelope = self.env.market.envelope.clone();
+                let runner = Runner::new(Market::new(db.clone(), xano, envelope, jobs_config()));
                 self.instance_db = Some(db);
                 self.instance.spawn(async move {
                     loop {
@@ -304,13 +317,33 @@ impl<'a> Case<'a> {
     }
 
     pub(crate) async fn tokens(&self) -> Result<Vec<TokenRow>, TestCaseError> {
-        let rows = sqlx::query_as::<_, TokenRow>(
-            "select it.token, it.state::text as state, it.purchase_id, it.max_installs, p.status::text as status
+        let rows = sqlx::query_as::<_, SealedTokenRow>(
+            "select it.listing_id, it.token_key_id, it.token_sealed, it.state::text as state,
+                    it.purchase_id, it.max_installs, p.status::text as status
              from install_token it left join purchase p using (purchase_id) where it.listing_id = $1",
         );
-        rows.bind(self.listing)
+        let rows = rows
+            .bind(self.listing)
             .fetch_all(self.pool())
             .await
-            .or_fail("tokens")
+            .or_fail("tokens")?;
+        rows.into_iter()
+            .map(|row| {
+                let token = keys::open_token(
+                    &self.env.market.envelope,
+                    row.listing_id,
+                    row.token_key_id,
+                    row.token_sealed,
+                )
+                .or_fail("open a token")?;
+                Ok(TokenRow {
+                    token: token.expose().to_owned(),
+                    state: row.state,
+                    purchase_id: row.purchase_id,
+                    max_installs: row.max_installs,
+                    status: row.status,
+                })
+            })
+            .collect()
     }
 }

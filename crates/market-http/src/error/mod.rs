@@ -293,6 +293,8 @@ impl From<market_core::Error> for ApiError {
             E::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22021") => {
                 Self::invalid("text must not contain NUL characters")
             }
+            // A key missing from MARKET_DATA_KEY or an altered row: the operator's to fix.
+            E::Sealed(e) => Self::internal(e),
             E::Database(e) => Self::internal(e),
         }
     }

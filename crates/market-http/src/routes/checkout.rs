@@ -215,7 +215,7 @@ async fn answer_with_receipt(
     req: &HttpRequest,
     purchase: &purchases::Purchase,
 ) -> Result<HttpResponse, ApiError> {
-    let receipt = purchases::receipt_of(state.db(), purchase).await?;
+    let receipt = purchases::receipt_of(state.db(), &state.market.envelope, purchase).await?;
     let owner = bearer(req).is_some_and(|key| {
         market_core::receipt::ReceiptKey::presented(key).matches(&purchase.receipt_hash)
     });

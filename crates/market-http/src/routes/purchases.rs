@@ -28,9 +28,14 @@ pub async fn get_purchase(
     let not_found = || ApiError::not_found("purchase");
     let id: PurchaseId = id.parse().map_err(|_| not_found())?;
     let key = bearer(&req).ok_or_else(not_found)?;
-    let receipt = purchases::receipt(state.db(), id, &ReceiptKey::presented(key))
-        .await?
-        .ok_or_else(not_found)?;
+    let receipt = purchases::receipt(
+        state.db(),
+        &state.market.envelope,
+        id,
+        &ReceiptKey::presented(key),
+    )
+    .await?
+    .ok_or_else(not_found)?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(PurchaseBody::of(receipt, true)))

@@ -40,11 +40,8 @@ async fn put_tier(app: &TestApp, slug: &str, spec: &Value) -> Value {
 
 /// `(token, state)` of every token of a tier version in the database.
 async fn tokens_of_tier(app: &TestApp, tier: &str) -> Vec<(String, String)> {
-    sqlx::query_as("select token, state::text from install_token where tier_id = $1::uuid")
-        .bind(tier)
-        .fetch_all(app.db.pool())
-        .await
-        .unwrap()
+    let tier = uuid::Uuid::parse_str(tier).unwrap();
+    app.token_states_where(&format!("tier_id = '{tier}'")).await
 }
 
 /// The unsold tokens of a tier version.

@@ -244,9 +244,9 @@ async fn reconcile_now_adopts_an_orphan_made_at_xano_removes_a_stray_and_then_fi
     );
     assert_eq!(report(&reports, "stripe-billing_02")["adopted"], 0);
     let adopted: (String, String, String) = sqlx::query_as(
-        "select state::text, origin, tier_id::text from install_token where token = $1",
+        "select state::text, origin, tier_id::text from install_token where token_fingerprint = $1",
     )
-    .bind(&orphan)
+    .bind(app.fingerprint(&orphan).await)
     .fetch_one(app.db.pool())
     .await
     .unwrap();
@@ -266,12 +266,13 @@ async fn reconcile_now_adopts_an_orphan_made_at_xano_removes_a_stray_and_then_fi
         "the stray deleted at Xano and recorded",
         Duration::from_secs(20),
         || async {
-            let state: String =
-                sqlx::query_scalar("select state::text from install_token where token = $1")
-                    .bind(&stray)
-                    .fetch_one(app.db.pool())
-                    .await
-                    .ok()?;
+            let state: String = sqlx::query_scalar(
+                "select state::text from install_token where token_fingerprint = $1",
+            )
+            .bind(app.fingerprint(&stray).await)
+            .fetch_one(app.db.pool())
+            .await
+            .ok()?;
             (state == "retired" && !app.xano_tokens().contains(&stray)).then_some(())
         },
     )

@@ -32,13 +32,12 @@ async fn a_paid_checkout_gives_the_buyer_the_token_the_xano_simulator_holds() {
         body["install"]["snippet_url"],
         "https://www.xano.com/snippet/auth-flow_01/"
     );
-    let in_db: String = sqlx::query_scalar(
-        "select token from install_token where purchase_id = $1::uuid and state = 'assigned'",
-    )
-    .bind(&purchase)
-    .fetch_one(app.db.pool())
-    .await
-    .unwrap();
-    assert_eq!(in_db, token);
+    let purchase = uuid::Uuid::parse_str(&purchase).unwrap();
+    let in_db = app
+        .tokens_where(&format!(
+            "purchase_id = '{purchase}' and state = 'assigned'"
+        ))
+        .await;
+    assert_eq!(in_db, [token]);
     app.stop().await;
 }

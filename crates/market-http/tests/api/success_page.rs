@@ -41,14 +41,14 @@ async fn tokens_and_mints(app: &TestApp, purchase: &str) -> (i64, i64) {
 
 /// The live tokens of the demo listing in the database, sorted.
 async fn live_in_db(app: &TestApp) -> Vec<String> {
-    sqlx::query_scalar(
-        "select t.token from install_token t join listing l using (listing_id)
-         where l.canonical = $1 and t.state in ('available', 'assigned') order by t.token",
-    )
-    .bind(CANONICAL)
-    .fetch_all(app.db.pool())
-    .await
-    .unwrap()
+    let mut tokens = app
+        .tokens_where(&format!(
+            "listing_id = (select listing_id from listing where canonical = '{CANONICAL}')
+             and state in ('available', 'assigned')"
+        ))
+        .await;
+    tokens.sort();
+    tokens
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use market_core::envelope::DataKeys;
 use market_core::receipt::ReceiptSecret;
 use market_http::limits::RateLimits;
 use market_http::startup::{Application, DbSettings, HttpSettings, Settings, StripeSettings};
@@ -13,7 +14,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::helpers::{Options, TestApp, WEBHOOK_SECRET, spawn_app, spawn_app_with};
+use crate::helpers::{DATA_KEY, Options, TestApp, WEBHOOK_SECRET, spawn_app, spawn_app_with};
 use crate::webhooks::{last_event, now, paid_but_undelivered, rows, signed};
 
 /// A second instance on the same database, with a live-mode secret key (the service takes its
@@ -39,6 +40,7 @@ async fn live_instance(app: &TestApp) -> (String, oneshot::Sender<()>) {
         db: DbSettings {
             options: app.db.connect_options(),
             max_connections: 4,
+            data_keys: DataKeys::parse(DATA_KEY).unwrap(),
         },
         xano,
         stripe: StripeSettings {

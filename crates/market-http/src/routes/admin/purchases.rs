@@ -80,7 +80,7 @@ pub async fn get_purchase(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let purchase = load(&state, *id).await?;
-    let receipt = purchases::receipt_of(state.db(), &purchase).await?;
+    let receipt = purchases::receipt_of(state.db(), &state.market.envelope, &purchase).await?;
     let audit = audit::for_purchase(state.db(), purchase.purchase_id).await?;
     Ok(HttpResponse::Ok().json(AdminPurchase {
         purchase: (&purchase).into(),

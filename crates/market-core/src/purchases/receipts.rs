@@ -1,0 +1,141 @@
+//! A purchase as its buyer sees it: status, price and the live token, opened from its seal.
+
+use chrono::{DateTime, Utc};
+use master_api::TokenValue;
+use sqlx::PgPool;
+
+use super::{Purchase, by_id};
+use crate::envelope::Envelope;
+use crate::receipt::ReceiptKey;
+use crate::{ListingId, Money, PurchaseId, PurchaseStatus, Result, TierId, TokenId, keys};
+
+/// A purchase as its buyer sees it.
+#[derive(Clone, Debug)]
+pub struct Receipt {
+    pub purchase_id: PurchaseId,
+    pub status: PurchaseStatus,
+    pub tier_id: TierId,
+    pub tier_name: String,
+    pub canonical: String,
+    pub price: Money,
+    pub max_installs: i64,
+    pub token: Option<ReceiptToken>,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub fulfilled_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// The purchase's token. `value` is only there while the token is live and assigned: a revoked
+/// token's string is of no use to anyone.
+#[derive(Clone, Debug)]
+pub struct ReceiptToken {
+    pub install_token_id: TokenId,
+    pub state: String,
+    pub value: Option<TokenValue>,
+    pub max_installs: i64,
+    pub current_installs: i64,
+}
+
+/// The receipt of `id` if `key` is its receipt key. A wrong key and an unknown purchase look the
+/// same (`None`), so a caller learns nothing about purchases that are not theirs.
+pub async fn receipt(
+    db: &PgPool,
+    envelope: &Envelope,
+    id: PurchaseId,
+    key: &ReceiptKey,
+) -> Result<Option<Receipt>> {
+    let Some(purchase) = by_id(db, id).await? else {
+        return Ok(None);
+    };
+    if !key.matches(&purchase.receipt_hash) {
+        return Ok(None);
+    }
+    receipt_of(db, envelope, &purchase).await.map(Some)
+}
+
+/// The receipt of a purchase the caller is entitled to (operators, or after checking the key).
+///
+/// One statement, so one snapshot: the status and the token always agree (two reads could show a
+/// purchase still `pending` beside the token its fulfilment had just assigned). The token is opened
+/// only while it is live.
+pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -> Result<Receipt> {
+    let row = sqlx::query_as::<_, ReceiptRow>(
+        "select p.status, p.paid_at, p.fulfilled_at, p.closed_at,
+                t.name as tier_name, l.listing_id, l.canonical,
+                it.install_token_id, it.state::text as token_state, it.token,
+                it.token_key_id, it.token_sealed,
+                it.max_installs as token_max_installs, it.current_installs
+         from purchase p
+         join tier t on t.tier_id = p.tier_id
+         join listing l on l.listing_id = t.listing_id
+         -- The live token if there is one, else the most recent one (to show it was revoked).
+         left join lateral (
+             select install_token_id, state, token, token_key_id, token_sealed, max_installs,
+                    current_installs
+             from install_token where purchase_id = p.purchase_id
+             order by (state in ('assigned', 'revoking')) desc, install_token_id desc
+             limit 1
+         ) it on true
+         where p.purchase_id = $1",
+    )
+    .bind(purchase.purchase_id)
+    .fetch_one(db)
+    .await?;
+    let token = match (row.install_token_id, row.token_state) {
+        (Some(install_token_id), Some(state)) => {
+            let value = if state == "assigned" {
+                match (row.token_key_id, row.token_sealed, row.token) {
+                    (Some(key_id), Some(sealed), _) => {
+                        Some(keys::open_token(envelope, row.listing_id, key_id, sealed)?)
+                    }
+                    (_, _, plain) => plain.map(TokenValue::new),
+                }
+            } else {
+                None
+            };
+            Some(ReceiptToken {
+                value,
+                install_token_id,
+                state,
+                max_installs: row.token_max_installs.unwrap_or(purchase.max_installs),
+                current_installs: row.current_installs.unwrap_or(0),
+            })
+        }
+        _ => None,
+    };
+    Ok(Receipt {
+        purchase_id: purchase.purchase_id,
+        status: row.status,
+        tier_id: purchase.tier_id,
+        tier_name: row.tier_name,
+        canonical: row.canonical,
+        price: purchase.price.clone(),
+        max_installs: purchase.max_installs,
+        token,
+        created_at: purchase.created_at,
+        paid_at: row.paid_at,
+        fulfilled_at: row.fulfilled_at,
+        closed_at: row.closed_at,
+    })
+}
+
+/// A purchase's receipt as one statement reads it.
+#[derive(sqlx::FromRow)]
+struct ReceiptRow {
+    status: PurchaseStatus,
+    paid_at: Option<DateTime<Utc>>,
+    fulfilled_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    tier_name: String,
+    listing_id: ListingId,
+    canonical: String,
+    install_token_id: Option<TokenId>,
+    token_state: Option<String>,
+    /// Only in a row from before tokens were sealed (`keys::seal_plain_tokens`).
+    token: Option<String>,
+    token_key_id: Option<String>,
+    token_sealed: Option<Vec<u8>>,
+    token_max_installs: Option<i64>,
+    current_installs: Option<i64>,
+}
