@@ -151,6 +151,7 @@ async fn a_webhook_secret_list_with_an_empty_entry_stops_production_start_up_nam
                 "MARKET_RECEIPT_SECRET",
                 "0123456789abcdef0123456789abcdef0123",
             ),
+            ("MARKET_DATA_KEY", crate::DATA_KEY),
         ],
     )
     .await;

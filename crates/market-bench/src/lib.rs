@@ -12,11 +12,14 @@
 //!    simulator (which delivers nothing), then their signed `checkout.session.completed` events
 //!    posted at the set concurrency; each must answer `fulfilled`, and the database is checked;
 //! 4. the same while Xano answers in 2 s and 429s a third of calls, with replenishers busy on it;
-//! 5. limit (a): the SQL of one fulfilment replayed by pgbench at the same concurrency.
+//! 5. limit (a): the SQL of one fulfilment replayed by pgbench at the same concurrency;
+//! 6. the defences' cost (`defences.rs`): a second server with per-client rate limiting on, the
+//!    catalog and half of the fulfilments through it, and tokens sealed and opened in-process.
 //!
 //! `--smoke` does all of it with a tiny load in a few seconds; the workspace's tests run it
 //! (`tests/bench_smoke.rs` at the root), so the tool cannot rot.
 
+mod defences;
 mod http;
 mod load;
 mod pgbench;

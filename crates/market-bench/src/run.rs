@@ -15,7 +15,7 @@ use crate::purchases::{self, Pending};
 use crate::report::{Check, Report, Row};
 use crate::seed::{self, Admin};
 use crate::server::{Server, ServerConfig};
-use crate::{Plan, http, pgbench, say, scenarios, trips, verdict};
+use crate::{Plan, defences, http, pgbench, say, scenarios, trips, verdict};
 
 /// Pool settings of the fulfilment tiers: sales never bring a pool below its low-water mark, so no
 /// replenisher runs (and calls Xano) during scenario 1.
@@ -73,20 +73,37 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
     };
 
     let mut rows = storefront(ctx, &server, &admin, &db).await?;
+    let limited = defences::limited_server(ctx.config).await?;
+    let (on, again) = defences::catalog(ctx.plan, &server, &limited).await;
+    rows.extend([on, again]);
     let tiers = tiers(ctx, &admin, &db).await?;
     let prepared = prepare(ctx, &server, &db, &tiers).await?;
 
-    let (row, fulfil_check) = scenarios::fulfilment(
-        &server,
-        &db,
-        ctx.plan,
-        "fulfilment: webhook",
-        &prepared.fulfil,
-        &prepared.payloads,
-        ctx.webhook_secret,
-    )
-    .await?;
-    rows.push(row);
+    // Half of the prepared purchases through each server: without rate limits, then with.
+    let (plain_half, limited_half) = prepared.fulfil.split_at(prepared.fulfil.len() / 2);
+    let mut fulfil_checks = Vec::new();
+    for (through, name, half) in [
+        (&server, "fulfilment: webhook", plain_half),
+        (
+            &limited,
+            "defences: fulfilment, rate limits on",
+            limited_half,
+        ),
+    ] {
+        let (row, check) = scenarios::fulfilment(
+            through,
+            &db,
+            ctx.plan,
+            name,
+            half,
+            &prepared.payloads,
+            ctx.webhook_secret,
+        )
+        .await?;
+        rows.push(row);
+        fulfil_checks.push(check);
+    }
+    limited.stop(Duration::from_secs(10)).await?;
     say(ctx.begun, "fulfilment done");
     let (row, slow_check) = slow_xano(ctx, &server, &admin, &db, &tiers, &prepared).await?;
     rows.push(row);
@@ -100,7 +117,12 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
     server.stop(Duration::from_secs(10)).await?;
 
     let startup_median_ms = verdict::median(&startup);
-    let (ratios, targets) = verdict::assess(&rows, startup_median_ms, rss_pgbench)?;
+    let (mut ratios, mut targets) = verdict::assess(&rows, startup_median_ms, rss_pgbench)?;
+    let sealing = defences::sealing_micros(&ctx.config.data_key, 20_000)?;
+    let (more_ratios, more_targets, more_notes) = defences::assess(&rows, sealing)?;
+    ratios.extend(more_ratios);
+    targets.extend(more_targets);
+    notes.extend(more_notes);
     notes.push(prepared.refill.clone());
     if ctx.plan.smoke {
         notes.push("smoke mode: tiny load; the figures say nothing about performance".into());
@@ -116,7 +138,7 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
         startup_ms: startup,
         startup_median_ms,
         round_trips,
-        verification: vec![fulfil_check, slow_check],
+        verification: fulfil_checks.into_iter().chain([slow_check]).collect(),
         notes,
     })
 }

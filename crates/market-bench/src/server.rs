@@ -77,8 +77,14 @@ impl ServerConfig {
         Ok(())
     }
 
-    /// Starts `market serve` on a free loopback port.
+    /// Starts `market serve` on a free loopback port, without rate limits: the load comes from one
+    /// address, and the limits would measure themselves.
     pub fn spawn(&self) -> anyhow::Result<Server> {
+        self.spawn_limited("none")
+    }
+
+    /// [`spawn`](Self::spawn) with `MARKET_RATE_LIMITS` set to `limits`.
+    pub fn spawn_limited(&self, limits: &str) -> anyhow::Result<Server> {
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let started = Instant::now();
@@ -86,8 +92,7 @@ impl ServerConfig {
             .command(&["serve"])?
             .env("MARKET_BIND", addr.to_string())
             .env("MARKET_METRICS_BIND", "127.0.0.1:0")
-            // The load comes from one address; the limits would measure themselves.
-            .env("MARKET_RATE_LIMITS", "none")
+            .env("MARKET_RATE_LIMITS", limits)
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))?;
         let pid = child.id().context("child pid")?;

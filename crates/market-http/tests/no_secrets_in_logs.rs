@@ -3,7 +3,7 @@
 //! success pages with and without the receipt key, receipts, the admin API, a refund through
 //! Stripe, a revoke, reconciliation and Xano faults (429, 500, a dropped connection) — with a
 //! process-wide `tracing` capture at TRACE; then the capture must hold no Xano access token, Stripe
-//! secret key, webhook secret, admin token, receipt key or install token ever minted.
+//! secret key, webhook secret, admin token, data key, receipt key or install token ever minted.
 //!
 //! Its own test binary, because the capture is the process's global subscriber.
 #![allow(
@@ -19,7 +19,7 @@ mod helpers;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use helpers::{ADMIN_TOKEN, CANONICAL, TestApp, WEBHOOK_SECRET, spawn_app};
+use helpers::{ADMIN_TOKEN, CANONICAL, DATA_KEY, TestApp, WEBHOOK_SECRET, spawn_app};
 use sandbox::stripe::signature_header;
 use sandbox::xano::{Endpoint, Fault, SimInstance};
 use serde_json::{Value, json};
@@ -222,6 +222,7 @@ async fn a_whole_suite_like_scenario_at_trace_level_logs_no_secret() {
     capture.assert_absent("the Stripe secret key", &stripe_key);
     capture.assert_absent("the webhook secret", WEBHOOK_SECRET);
     capture.assert_absent("the admin token", ADMIN_TOKEN);
+    capture.assert_absent("the data key", DATA_KEY.split_once(':').unwrap().1);
     for (i, key) in receipt_keys.iter().enumerate() {
         capture.assert_absent(&format!("receipt key #{i}"), key);
     }

@@ -5,8 +5,10 @@
 //! [`receipts`].
 
 mod receipts;
+mod row;
 
 pub use receipts::{Receipt, ReceiptToken, receipt, receipt_of};
+pub use row::{Purchase, by_checkout_session, by_id};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -15,30 +17,6 @@ use sqlx::{PgConnection, PgPool};
 use crate::audit::{Actor, Audit};
 use crate::receipt::{ReceiptKey, ReceiptSecret};
 use crate::{Conflict, Email, Error, Money, PurchaseId, PurchaseStatus, Result, TierId, db};
-
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct Purchase {
-    pub purchase_id: PurchaseId,
-    pub tier_id: TierId,
-    /// What the buyer is charged: the tier's price when the purchase was created.
-    #[sqlx(flatten)]
-    pub price: Money,
-    pub max_installs: i64,
-    pub email: Option<String>,
-    pub status: PurchaseStatus,
-    pub checkout_session_id: Option<String>,
-    pub checkout_url: Option<String>,
-    /// SHA-256 of the storefront's `Idempotency-Key`, while the key is kept (24 h).
-    pub checkout_key_hash: Option<Vec<u8>>,
-    pub payment_intent_id: Option<String>,
-    pub amount_refunded: i64,
-    pub receipt_hash: Vec<u8>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub paid_at: Option<DateTime<Utc>>,
-    pub fulfilled_at: Option<DateTime<Utc>>,
-    pub closed_at: Option<DateTime<Utc>>,
-}
 
 /// A checkout request, already parsed.
 #[derive(Clone, Debug)]
@@ -255,24 +233,6 @@ pub async fn attach_checkout_session(
         return Err(Conflict::CheckoutSessionMismatch.into());
     }
     Ok(())
-}
-
-pub async fn by_id(pool: &PgPool, id: PurchaseId) -> Result<Option<Purchase>> {
-    Ok(
-        sqlx::query_as::<_, Purchase>("select * from purchase where purchase_id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
-    )
-}
-
-pub async fn by_checkout_session(pool: &PgPool, session_id: &str) -> Result<Option<Purchase>> {
-    Ok(
-        sqlx::query_as::<_, Purchase>("select * from purchase where checkout_session_id = $1")
-            .bind(session_id)
-            .fetch_optional(pool)
-            .await?,
-    )
 }
 
 /// Filters for operators' purchase lists.

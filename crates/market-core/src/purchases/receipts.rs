@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use master_api::TokenValue;
 use sqlx::PgPool;
 
-use super::{Purchase, by_id};
+use super::row::{Purchase, by_id};
 use crate::envelope::Envelope;
 use crate::receipt::ReceiptKey;
 use crate::{ListingId, Money, PurchaseId, PurchaseStatus, Result, TierId, TokenId, keys};
