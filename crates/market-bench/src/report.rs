@@ -121,8 +121,15 @@ pub fn print(report: &Report) {
         }
     }
     println!();
+    let w = report
+        .rows
+        .iter()
+        .map(|r| r.scenario.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(28);
     println!(
-        "{:<28} {:>4} {:>6} {:>8} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{:<w$} {:>4} {:>6} {:>8} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "scenario",
         "conc",
         "secs",
@@ -135,10 +142,10 @@ pub fn print(report: &Report) {
         "max ms",
         "RSS MiB"
     );
-    println!("{}", "-".repeat(111));
+    println!("{}", "-".repeat(w + 83));
     for r in &report.rows {
         println!(
-            "{:<28} {:>4} {:>6.1} {:>8} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>8}",
+            "{:<w$} {:>4} {:>6.1} {:>8} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>8}",
             r.scenario,
             r.concurrency,
             r.seconds,
