@@ -72,6 +72,11 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Background jobs: list them (dead ones waiting for an operator, say), requeue a dead one.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// The keys install tokens are sealed with (`MARKET_DATA_KEY`): make one, or re-seal
     /// everything under the first key of the list.
     Keys {
@@ -109,6 +114,28 @@ pub enum TiersCommand {
         db: DbArgs,
         #[command(flatten)]
         xano: XanoArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Jobs, most recently changed first, optionally in one state.
+    List {
+        /// queued, running, parked, done or dead.
+        #[arg(long, value_parser = ["queued", "running", "parked", "done", "dead"])]
+        state: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        limit: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Put a dead job back in the queue, with its attempts counted afresh (after fixing its
+    /// cause); a running `market serve` picks it up.
+    Requeue {
+        id: i64,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 

@@ -161,6 +161,20 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKET_JOB_RETRY_CAP_SECS", default_value_t = 300)]
     pub job_retry_cap_secs: u64,
 
+    /// A job that fails this many times in a row dies: it shows as `dead` in `market status` and
+    /// the admin API, is audited, and waits for `market jobs requeue` (or the sweep's revival).
+    #[arg(long, env = "MARKET_JOB_MAX_ATTEMPTS", default_value_t = 12, value_parser = clap::value_parser!(i32).range(1..))]
+    pub job_max_attempts: i32,
+
+    /// Hours after which a job still failing dies, whatever its attempt count.
+    #[arg(long, env = "MARKET_JOB_MAX_AGE_HOURS", default_value_t = 24)]
+    pub job_max_age_hours: u64,
+
+    /// Minutes after a job died before the sweep queues the same work again, when it is still owed
+    /// (a refill, a reconciliation, a token for a paid purchase, a token to delete).
+    #[arg(long, env = "MARKET_JOB_REVIVE_MINUTES", default_value_t = 60)]
+    pub job_revive_minutes: u64,
+
     /// Minutes between reconciliations of each listing with Xano.
     #[arg(long, env = "MARKET_RECONCILE_MINUTES", default_value_t = 15)]
     pub reconcile_minutes: u64,

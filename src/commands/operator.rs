@@ -9,9 +9,11 @@ use anyhow::Context as _;
 use market_core::audit;
 use market_core::jobs::overview;
 use market_core::purchases::{self, Purchase, PurchaseFilter};
-use market_core::{JobsConfig, Market, PurchaseId, TierId, payments, pool, reconcile};
+use market_core::{JobsConfig, Market, PurchaseId, TierId, payments, pool, queue, reconcile};
 use market_http::wire::admin_purchases::{ActionResult, AdminPurchase, PurchaseRow};
-use market_http::wire::ops::{InstanceBody, PoolLevelBody, ReportBody, StatusBody};
+use market_http::wire::ops::{
+    InstanceBody, JobRequeued, JobRowBody, PoolLevelBody, ReportBody, StatusBody,
+};
 use market_http::wire::purchases::PurchaseBody;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -84,6 +86,23 @@ pub async fn status(db: &DbArgs) -> anyhow::Result<()> {
     print_json(&StatusBody {
         pools: pools.into_iter().map(PoolLevelBody::from).collect(),
         jobs: overview::read(&db).await?.into(),
+    })
+}
+
+/// Jobs, most recently changed first, in the admin API's shape.
+pub async fn list_jobs(state: Option<&str>, limit: i64, db: &DbArgs) -> anyhow::Result<()> {
+    let db = connect(db).await?;
+    let jobs = overview::list(&db, state, limit).await?;
+    print_json(&jobs.into_iter().map(JobRowBody::from).collect::<Vec<_>>())
+}
+
+/// Puts a dead job back in the queue.
+pub async fn requeue_job(id: i64, db: &DbArgs) -> anyhow::Result<()> {
+    let db = connect(db).await?;
+    queue::requeue(&db, id, &operator()).await?;
+    print_json(&JobRequeued {
+        job_id: id,
+        state: "queued".into(),
     })
 }
 

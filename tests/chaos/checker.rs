@@ -343,7 +343,7 @@ pub async fn check(
             )
         });
         c.check(
-            !matches!(job.state.as_str(), "parked" | "failed"),
+            !matches!(job.state.as_str(), "parked" | "dead"),
             None,
             || {
                 format!(

@@ -238,6 +238,9 @@ impl Cluster {
                 "MARKET_JOB_RETRY_CAP_SECS".into(),
                 settings.retry_cap_secs.to_string(),
             ),
+            // Faults here are transient: a job may fail for minutes on end (Xano down, crashes
+            // taking its leases), and must not die of it.
+            ("MARKET_JOB_MAX_ATTEMPTS".into(), "40".into()),
             ("MARKET_RECONCILE_MINUTES".into(), "1".into()),
             ("MARKET_SHUTDOWN_GRACE_SECS".into(), "2".into()),
             // One public URL for all, as behind a load balancer: success and cancel URLs (and so

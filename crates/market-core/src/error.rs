@@ -55,6 +55,12 @@ pub enum Conflict {
     /// A token minted for a purchase was sold from the pool meanwhile (a worker's retry case).
     #[error("minted token was sold from the pool")]
     TokenTaken,
+    /// Only a dead job can be requeued.
+    #[error("only a dead job can be requeued")]
+    JobNotDead,
+    /// The work of a dead job is already queued again (by the sweep, or another operator).
+    #[error("a live job for the same work exists")]
+    JobAlreadyLive,
 }
 
 impl Conflict {
@@ -66,6 +72,8 @@ impl Conflict {
             Self::CheckoutSessionMismatch => "checkout_session_mismatch",
             Self::NotRefundable => "not_refundable",
             Self::TokenTaken => "token_taken",
+            Self::JobNotDead => "job_not_dead",
+            Self::JobAlreadyLive => "job_already_live",
         }
     }
 }

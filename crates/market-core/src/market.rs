@@ -57,6 +57,14 @@ pub struct JobsConfig {
     pub sweep_interval: Duration,
     /// How long finished jobs are kept for operators.
     pub keep_finished: Duration,
+    /// A job that fails this many times in a row dies (`dead`): an operator looks at it.
+    pub max_attempts: i32,
+    /// A job still failing this long after it was queued dies, whatever its attempt count.
+    pub max_age: Duration,
+    /// How long after a job died the sweep queues the same work again, if it is still owed (a
+    /// refill, a reconciliation, a token for a paid purchase, a token to delete): one series of
+    /// attempts per interval, never a loop.
+    pub revive_after: Duration,
 }
 
 impl Default for JobsConfig {
@@ -71,6 +79,9 @@ impl Default for JobsConfig {
             probe_interval: Duration::from_secs(30),
             sweep_interval: Duration::from_secs(5),
             keep_finished: Duration::from_secs(7 * 24 * 3600),
+            max_attempts: 12,
+            max_age: Duration::from_secs(24 * 3600),
+            revive_after: Duration::from_secs(3600),
         }
     }
 }

@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::Result;
+use crate::audit::{Actor, Audit};
+use crate::{Conflict, Error, Result};
 
 /// What a job does. Stored as text in `job.kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, sqlx::Type)]
@@ -33,6 +34,13 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    pub const ALL: [Self; 4] = [
+        Self::ReplenishPool,
+        Self::MintForPurchase,
+        Self::DeleteToken,
+        Self::ReconcileListing,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ReplenishPool => "replenish_pool",
@@ -51,6 +59,8 @@ pub struct Job {
     pub subject: String,
     pub attempt: i32,
     pub lease_owner: Option<Uuid>,
+    /// When the job was queued: a job failing for longer than `max_age` dies.
+    pub created_at: DateTime<Utc>,
 }
 
 impl Job {
@@ -113,7 +123,7 @@ pub async fn claim(pool: &PgPool, owner: Uuid, limit: i64, lease: Duration) -> R
              due_at = now() + make_interval(secs => $3)
          from due
          where job.job_id = due.job_id
-         returning job.job_id, job.kind, job.subject, job.attempt, job.lease_owner",
+         returning job.job_id, job.kind, job.subject, job.attempt, job.lease_owner, job.created_at",
     )
     .bind(owner)
     .bind(limit)
@@ -168,8 +178,9 @@ pub enum Finish {
     Park {
         error: String,
     },
-    /// Give up: retrying cannot help.
-    Fail {
+    /// Give up: retrying cannot help, or has not for too long. The job becomes `dead` (audited)
+    /// until an operator requeues it or the sweep revives the work it was for.
+    Dead {
         error: String,
     },
     /// Succeeded; a standing job (reconciliation) comes back after the delay as a fresh run.
@@ -202,7 +213,27 @@ pub async fn finish(pool: &PgPool, lease: Lease, finish: &Finish) -> Result<bool
             tx.commit().await?;
             return Ok(written);
         }
-        Finish::Fail { error } => ("failed", Duration::ZERO, Some(error)),
+        Finish::Dead { error } => {
+            let mut tx = pool.begin().await?;
+            let written = record(&mut tx, lease, "dead", Duration::ZERO, Some(error)).await?;
+            if written {
+                let (kind, subject) = sqlx::query_as::<_, (String, String)>(
+                    "select kind, subject from job where job_id = $1",
+                )
+                .bind(lease.job_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                Audit::new(&Actor::System, "job.dead")
+                    .detail(serde_json::json!({
+                        "job_id": lease.job_id, "kind": kind, "subject": subject,
+                        "attempts": lease.attempt, "error": error,
+                    }))
+                    .write(&mut tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            return Ok(written);
+        }
         Finish::Reschedule { after } => ("rescheduled", *after, None),
     };
     let mut conn = pool.acquire().await?;
@@ -223,7 +254,7 @@ async fn record(
              lease_owner = null,
              due_at = now() + make_interval(secs => $5),
              last_error = case when $4 = 'rescheduled' then null else coalesce($6, last_error) end,
-             finished_at = case when $4 in ('done', 'failed') then now() end
+             finished_at = case when $4 in ('done', 'dead') then now() end
          where job_id = $1 and lease_owner = $2 and attempt = $3 and state = 'running'",
     )
     .bind(lease.job_id)
@@ -259,4 +290,40 @@ pub async fn unpark_all(conn: &mut PgConnection) -> Result<u64> {
             .await?
             .rows_affected(),
     )
+}
+
+/// Puts a dead job back in the queue, due now, its attempts counted afresh. Refused when the job is
+/// not dead, or when a live job for the same work exists (the sweep revived it meanwhile).
+pub async fn requeue(pool: &PgPool, job_id: i64, actor: &Actor) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let state =
+        sqlx::query_scalar::<_, String>("select state::text from job where job_id = $1 for update")
+            .bind(job_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("job"))?;
+    if state != "dead" {
+        return Err(Conflict::JobNotDead.into());
+    }
+    let requeued = sqlx::query(
+        "update job
+         set state = 'queued', attempt = 0, due_at = now(), finished_at = null
+         where job_id = $1
+           and not exists (select 1 from job live
+                           where live.kind = job.kind and live.subject = job.subject
+                             and live.state in ('queued', 'running', 'parked'))",
+    )
+    .bind(job_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if requeued == 0 {
+        return Err(Conflict::JobAlreadyLive.into());
+    }
+    Audit::new(actor, "job.requeued")
+        .detail(serde_json::json!({ "job_id": job_id }))
+        .write(&mut tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -52,6 +52,11 @@ fn jobs_config() -> JobsConfig {
         probe_interval: Duration::from_millis(1),
         sweep_interval: Duration::from_secs(3600),
         keep_finished: Duration::from_secs(24 * 3600),
+        // Fault-injecting tests retry far faster than production; the tests of dying jobs lower
+        // these.
+        max_attempts: 1000,
+        max_age: Duration::from_secs(3600),
+        revive_after: Duration::from_secs(3600),
     }
 }
 

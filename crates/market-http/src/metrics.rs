@@ -65,9 +65,17 @@ pub async fn refresh_gauges(db: &PgPool) -> Result<(), market_core::Error> {
             .map_or(0, |(_, n)| *n);
         metrics::gauge!("market_purchases", "status" => status.as_str()).set(count as f64);
     }
-    for job in market_core::jobs::overview::counts(db).await? {
-        metrics::gauge!("market_jobs", "kind" => job.kind, "state" => job.state)
-            .set(job.count as f64);
+    // Every kind × state, 0 when there is none: a dead job requeued must clear its alert.
+    let jobs = market_core::jobs::overview::counts(db).await?;
+    for kind in market_core::queue::JobKind::ALL {
+        for state in market_core::jobs::overview::STATES {
+            let count = jobs
+                .iter()
+                .find(|j| j.kind == kind.as_str() && j.state == state)
+                .map_or(0, |j| j.count);
+            metrics::gauge!("market_jobs", "kind" => kind.as_str(), "state" => state)
+                .set(count as f64);
+        }
     }
     for level in market_core::pool::levels(db).await? {
         if level.active {

@@ -54,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         admin::purchases::refund_purchase,
         admin::ops::pools,
         admin::ops::jobs,
+        admin::ops::requeue_job,
         admin::ops::credential_health,
         admin::ops::reconcile_now,
         admin::ops::instances,

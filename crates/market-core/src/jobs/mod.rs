@@ -51,6 +51,27 @@ pub(crate) async fn execute(market: &Market, job: &Job) -> Option<Finish> {
 }
 
 async fn classify(market: &Market, job: &Job, error: JobError) -> Finish {
+    match classify_error(market, job, error).await {
+        Finish::Retry { error, .. } if out_of_patience(&market.jobs, job) => {
+            tracing::error!(job.kind = job.kind.as_str(), job.subject = %job.subject, attempt = job.attempt, error = %error, "job gave up: too many attempts or too old");
+            Finish::Dead {
+                error: format!("gave up after {} attempts: {error}", job.attempt),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Whether a job that would be retried has been tried enough: `max_attempts` runs, or queued more
+/// than `max_age` ago.
+fn out_of_patience(config: &JobsConfig, job: &Job) -> bool {
+    let age = (chrono::Utc::now() - job.created_at)
+        .to_std()
+        .unwrap_or_default();
+    job.attempt >= config.max_attempts || age >= config.max_age
+}
+
+async fn classify_error(market: &Market, job: &Job, error: JobError) -> Finish {
     let backoff = backoff(&market.jobs, job.attempt);
     let message = error.to_string();
     match error {
@@ -68,7 +89,7 @@ async fn classify(market: &Market, job: &Job, error: JobError) -> Finish {
         JobError::Xano(master_api::Error::NotFound | master_api::Error::InvalidInput { .. })
         | JobError::Permanent(_) => {
             tracing::error!(job.kind = job.kind.as_str(), job.subject = %job.subject, error = %message, "job failed for good");
-            Finish::Fail { error: message }
+            Finish::Dead { error: message }
         }
         JobError::Xano(_) | JobError::Core(_) | JobError::LostLease => {
             tracing::info!(job.kind = job.kind.as_str(), attempt = job.attempt, error = %message, "job will be retried");

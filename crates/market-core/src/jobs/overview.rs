@@ -7,6 +7,9 @@ use sqlx::PgPool;
 use crate::Result;
 use crate::health::{self, Health};
 
+/// Every state a job can be in (`job_state`), for gauges that must read 0 when none is.
+pub const STATES: [&str; 5] = ["queued", "running", "parked", "done", "dead"];
+
 #[derive(Debug, sqlx::FromRow)]
 pub struct JobCount {
     pub kind: String,
@@ -37,17 +40,32 @@ pub async fn counts(pool: &PgPool) -> Result<Vec<JobCount>> {
     .await?)
 }
 
-/// Failed and parked jobs, and live ones retried more than five times (Xano keeps refusing them),
+/// Dead and parked jobs, and live ones retried more than five times (Xano keeps refusing them),
 /// most recently changed first; at most 100.
 pub async fn needing_attention(pool: &PgPool) -> Result<Vec<JobRow>> {
     Ok(sqlx::query_as::<_, JobRow>(
         "select job_id, kind, subject, state::text as state, attempt, due_at, last_error, updated_at
          from job
-         where state in ('failed', 'parked')
+         where state in ('dead', 'parked')
             or (state in ('queued', 'running') and attempt > 5)
          order by updated_at desc
          limit 100",
     )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Jobs in `state` (all when `None`), most recently changed first; at most `limit` (1..=1000).
+pub async fn list(pool: &PgPool, state: Option<&str>, limit: i64) -> Result<Vec<JobRow>> {
+    Ok(sqlx::query_as::<_, JobRow>(
+        "select job_id, kind, subject, state::text as state, attempt, due_at, last_error, updated_at
+         from job
+         where $1::text is null or state::text = $1
+         order by updated_at desc, job_id desc
+         limit $2",
+    )
+    .bind(state)
+    .bind(limit.clamp(1, 1000))
     .fetch_all(pool)
     .await?)
 }

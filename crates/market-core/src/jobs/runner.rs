@@ -1,5 +1,5 @@
 //! The worker loop of one instance: claim due jobs, run them, record how they ended; and a
-//! housekeeping sweep that keeps the standing work queued.
+//! housekeeping sweep ([`sweep`]) that gives every piece of owed work a job.
 //!
 //! Every instance runs one [`Runner`]; nothing here assumes it is the only one. The sweep's writes are
 //! all "queue unless already queued", so several instances sweeping at once queue each job once.
@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::queue::{self, Finish, Job};
+use crate::queue::{self, Finish, Job, JobKind};
 use crate::{Market, Result, health};
 
 /// One instance's workers.
@@ -114,34 +114,89 @@ impl Runner {
         queue::claim(&self.market.db, self.owner, limit, self.market.jobs.lease).await
     }
 
-    /// Standing work, queued unless already queued: replenishers for pools below their low-water
-    /// mark, a reconciliation schedule per listing; and old finished jobs cleared away.
+    /// The sweep: work that is owed gets a job, and old finished jobs are cleared away. See
+    /// [`sweep`].
     pub async fn sweep(&self) -> Result<()> {
-        let db = &self.market.db;
-        sqlx::query(
-            "insert into job (kind, subject)
-             select 'replenish_pool', t.tier_id::text
-             from tier t join listing l using (listing_id)
+        sweep(&self.market).await
+    }
+}
+
+/// What the sweep queues, each unless a job for it is live, or one died less than `revive_after`
+/// ago (then the dead job waits for that long, or for an operator: never a loop):
+/// - a replenisher for each pool below its low-water mark;
+/// - a reconciliation schedule per listing;
+/// - a mint for each paid purchase that holds no live token (the pool was empty and its mint job
+///   died, or its token went missing at Xano);
+/// - a delete for each token that is `revoking` or `retiring` (a refunded buyer's token must not
+///   stay live at Xano because one job gave up).
+///
+/// Every insert is "unless already live", so several instances sweeping at once queue each job once.
+pub async fn sweep(market: &Market) -> Result<()> {
+    let db = &market.db;
+    let revive_after = market.jobs.revive_after.as_secs_f64();
+    for (kind, subjects) in [
+        (
+            JobKind::ReplenishPool,
+            "select t.tier_id::text from tier t join listing l using (listing_id)
              where t.active and l.active
                and (select count(*) from install_token it
-                    where it.tier_id = t.tier_id and it.state = 'available') < t.pool_low_water
-             on conflict (kind, subject) where state in ('queued', 'running', 'parked') do nothing",
-        )
-        .execute(db)
-        .await?;
-        sqlx::query(
+                    where it.tier_id = t.tier_id and it.state = 'available') < t.pool_low_water",
+        ),
+        (
+            JobKind::ReconcileListing,
+            "select listing_id::text from listing",
+        ),
+        (
+            JobKind::MintForPurchase,
+            "select p.purchase_id::text from purchase p
+             where p.status = 'paid'
+               and not exists (select 1 from install_token it
+                               where it.purchase_id = p.purchase_id
+                                 and it.state in ('assigned', 'revoking'))
+             union
+             select p.purchase_id::text
+             from install_token gone join purchase p using (purchase_id)
+             where gone.state = 'missing' and p.status = 'fulfilled'
+               and not exists (select 1 from install_token it
+                               where it.purchase_id = p.purchase_id
+                                 and it.state in ('assigned', 'revoking'))",
+        ),
+        (
+            JobKind::DeleteToken,
+            "select install_token_id::text from install_token
+             where state in ('revoking', 'retiring')",
+        ),
+    ] {
+        let queued = sqlx::query(&format!(
             "insert into job (kind, subject)
-             select 'reconcile_listing', listing_id::text from listing
-             on conflict (kind, subject) where state in ('queued', 'running', 'parked') do nothing",
-        )
+             select $1, owed.subject from ({subjects}) as owed (subject)
+             where not exists (select 1 from job dead
+                               where dead.kind = $1 and dead.subject = owed.subject
+                                 and dead.state = 'dead'
+                                 and dead.finished_at > now() - make_interval(secs => $2))
+             on conflict (kind, subject) where state in ('queued', 'running', 'parked') do nothing"
+        ))
+        .bind(kind)
+        .bind(revive_after)
         .execute(db)
-        .await?;
-        sqlx::query("delete from job where state in ('done', 'failed') and finished_at < now() - make_interval(secs => $1)")
-            .bind(self.market.jobs.keep_finished.as_secs_f64())
-            .execute(db)
-            .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        if queued > 0 && matches!(kind, JobKind::MintForPurchase | JobKind::DeleteToken) {
+            tracing::warn!(
+                job.kind = kind.as_str(),
+                queued,
+                "the sweep queued owed work that had no job"
+            );
+        }
     }
+    sqlx::query(
+        "delete from job where state in ('done', 'dead')
+         and finished_at < now() - make_interval(secs => $1)",
+    )
+    .bind(market.jobs.keep_finished.as_secs_f64())
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 async fn run_one(market: &Market, job: Job) {

@@ -48,6 +48,11 @@ pub fn test_jobs_config() -> JobsConfig {
         probe_interval: Duration::from_millis(100),
         sweep_interval: Duration::from_millis(100),
         keep_finished: Duration::from_secs(3600),
+        // Fault-injecting tests retry far faster than production; the tests of dying jobs lower
+        // these.
+        max_attempts: 1000,
+        max_age: Duration::from_secs(3600),
+        revive_after: Duration::from_secs(3600),
     }
 }
 

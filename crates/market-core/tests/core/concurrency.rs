@@ -295,7 +295,7 @@ async fn five_hundred_concurrent_purchases_of_one_tier_get_five_hundred_distinct
     assert_one_distinct_live_token_each(&world, &purchases).await;
     let runs = non_overlapping_replenisher_runs(&world).await;
     assert_eq!(
-        count(&world, "select count(*) from job where state = 'failed'").await,
+        count(&world, "select count(*) from job where state = 'dead'").await,
         0
     );
     let mint_jobs = count(

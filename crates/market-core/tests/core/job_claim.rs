@@ -213,7 +213,7 @@ async fn a_job_whose_lease_expired_is_claimed_again_and_the_old_lease_can_no_lon
     );
 
     // A wakes up: every fenced write with its old lease matches nothing.
-    let late = Finish::Fail {
+    let late = Finish::Dead {
         error: "late worker".into(),
     };
     assert!(!queue::finish(pool, old, &late).await.unwrap());

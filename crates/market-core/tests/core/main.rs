@@ -7,6 +7,7 @@
 //! - `refunds`: refunds, disputes and the other ways a purchase closes, in every order;
 //! - `foreign_sessions`: a session made elsewhere cannot pay for, or close, a stranger's purchase;
 //! - `job_claim`: the job queue's claim and fence;
+//! - `dead_jobs`: jobs that die once instead of looping, and owed work the sweep always queues;
 //! - `leases`: slow Xano calls and shutdowns; execution at least once, effects exactly once;
 //! - `reconcile`: a listing reconciled with what Xano really holds;
 //! - `sealed_tokens`: tokens at rest sealed, found by fingerprint, and keys that roll;
@@ -27,6 +28,7 @@ mod common;
 
 mod catalog;
 mod concurrency;
+mod dead_jobs;
 mod foreign_sessions;
 mod job_claim;
 mod leases;

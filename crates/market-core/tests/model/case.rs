@@ -92,7 +92,7 @@ impl<'a> Case<'a> {
             .await
             .or_fail("health")?;
         sqlx::query(
-            "update job set state = 'failed', lease_owner = null, finished_at = now(), last_error = 'left over'
+            "update job set state = 'dead', lease_owner = null, finished_at = now(), last_error = 'left over'
              where state in ('queued', 'running', 'parked') and due_at < now() + interval '1 hour'",
         )
         .execute(pool)

@@ -144,7 +144,7 @@ impl Case<'_> {
         let mut subjects: Vec<String> = self.purchases.iter().map(|p| p.id.to_string()).collect();
         subjects.extend([self.tier.to_string(), self.listing.to_string()]);
         let failed = sqlx::query_as::<_, (String, String, Option<String>)>(
-            "select kind, subject, last_error from job where state = 'failed' and (subject = any($1)
+            "select kind, subject, last_error from job where state = 'dead' and (subject = any($1)
              or subject in (select install_token_id::text from install_token where listing_id = $2))",
         );
         let failed = failed

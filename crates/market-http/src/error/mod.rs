@@ -49,6 +49,10 @@ pub enum Code {
     NotRefundable,
     /// 409: a token minted for a purchase was sold meanwhile (workers only; retried).
     TokenTaken,
+    /// 409: only a dead job can be requeued.
+    JobNotDead,
+    /// 409: the dead job's work is already queued again.
+    JobAlreadyLive,
     /// 413: the body is too large.
     PayloadTooLarge,
     /// 415: the body is not `application/json`.
@@ -85,6 +89,8 @@ impl Code {
             Self::CheckoutSessionMismatch => "checkout_session_mismatch",
             Self::NotRefundable => "not_refundable",
             Self::TokenTaken => "token_taken",
+            Self::JobNotDead => "job_not_dead",
+            Self::JobAlreadyLive => "job_already_live",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
@@ -111,7 +117,9 @@ impl Code {
             | Self::IdempotencyKeyReused
             | Self::CheckoutSessionMismatch
             | Self::NotRefundable
-            | Self::TokenTaken => StatusCode::CONFLICT,
+            | Self::TokenTaken
+            | Self::JobNotDead
+            | Self::JobAlreadyLive => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -132,6 +140,8 @@ impl From<Conflict> for Code {
             Conflict::CheckoutSessionMismatch => Self::CheckoutSessionMismatch,
             Conflict::NotRefundable => Self::NotRefundable,
             Conflict::TokenTaken => Self::TokenTaken,
+            Conflict::JobNotDead => Self::JobNotDead,
+            Conflict::JobAlreadyLive => Self::JobAlreadyLive,
         }
     }
 }

@@ -46,7 +46,7 @@ impl From<PoolLevel> for PoolLevelBody {
 pub struct JobsBody {
     /// Every kind and state present, with its count.
     pub counts: Vec<JobCountBody>,
-    /// Jobs that need an operator's eye: failed, parked, or retried more than 5 times.
+    /// Jobs that need an operator's eye: dead, parked, or retried more than 5 times.
     pub attention: Vec<JobRowBody>,
     pub xano_credential: HealthBody,
 }
@@ -65,7 +65,7 @@ impl From<Overview> for JobsBody {
 pub struct JobCountBody {
     /// `replenish_pool`, `mint_for_purchase`, `delete_token` or `reconcile_listing`.
     pub kind: String,
-    /// `queued`, `running`, `done`, `failed` or `parked`.
+    /// `queued`, `running`, `done`, `dead` or `parked`.
     pub state: String,
     pub count: i64,
 }
@@ -227,4 +227,12 @@ pub struct WebhookAck {
 pub struct StatusBody {
     pub pools: Vec<PoolLevelBody>,
     pub jobs: JobsBody,
+}
+
+/// A dead job put back in the queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobRequeued {
+    pub job_id: i64,
+    /// `queued`.
+    pub state: String,
 }

@@ -348,3 +348,38 @@ async fn the_xano_accounts_instances_are_listed_and_found_by_name() {
     assert_eq!(json_of(unknown, 404).await["error"]["code"], "not_found");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_requeues_a_dead_job_and_is_told_why_when_it_cannot_be() {
+    // Arrange: a dead job (a delete whose token is long gone), as the runner leaves one.
+    let app = spawn_app().await;
+    let job: i64 = sqlx::query_scalar(
+        "insert into job (kind, subject, state, attempt, last_error, finished_at)
+         values ('delete_token', '999999', 'dead', 12, 'gave up after 12 attempts: …', now())
+         returning job_id",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    let path = format!("/v1/admin/jobs/{job}/requeue");
+
+    // Act
+    let first = app.admin_post(&path).await;
+    let first_status = first.status();
+    let first: Value = first.json().await.unwrap();
+    let again = app.admin_post(&path).await;
+    let again_status = again.status();
+    let again: Value = again.json().await.unwrap();
+    let unknown = app.admin_post("/v1/admin/jobs/987654321/requeue").await;
+    let anonymous = app.client.post(app.url(&path)).send().await.unwrap();
+
+    // Assert
+    assert_eq!(first_status, 200);
+    assert_eq!(first, json!({ "job_id": job, "state": "queued" }));
+    assert_eq!(again_status, 409);
+    assert_eq!(again["error"]["code"], "job_not_dead");
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(actors(&app, 0, "job.requeued").await, vec!["admin:tester"]);
+    app.stop().await;
+}

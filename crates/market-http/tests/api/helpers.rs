@@ -58,6 +58,11 @@ pub fn jobs_config() -> JobsConfig {
         probe_interval: Duration::from_millis(200),
         sweep_interval: Duration::from_millis(200),
         keep_finished: Duration::from_secs(3600),
+        // Fault-injecting tests retry far faster than production; the tests of dying jobs lower
+        // these.
+        max_attempts: 1000,
+        max_age: Duration::from_secs(3600),
+        revive_after: Duration::from_secs(3600),
     }
 }
 

@@ -226,6 +226,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/purchases/{id}/refund"),
     ("get", "/v1/admin/pools"),
     ("get", "/v1/admin/jobs"),
+    ("post", "/v1/admin/jobs/{job_id}/requeue"),
     ("get", "/v1/admin/health"),
     ("post", "/v1/admin/reconcile"),
     ("get", "/v1/admin/instances"),

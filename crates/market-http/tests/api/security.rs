@@ -174,8 +174,16 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
     let app = spawn_app().await;
     let tier = app.tier_id(CANONICAL, "solo").await;
     let (purchase, receipt_key, _) = bought(&app).await;
+    let dead_job: i64 = sqlx::query_scalar(
+        "insert into job (kind, subject, state, attempt, finished_at)
+         values ('delete_token', '999999', 'dead', 12, now()) returning job_id",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
     let fill = |template: &str| {
         template
+            .replace("{job_id}", &dead_job.to_string())
             .replace("{canonical}", CANONICAL)
             .replace("{slug}", "solo")
             .replace("{tier_id}", &tier)
@@ -193,7 +201,7 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
         .iter()
         .filter(|(_, template)| template.starts_with("/v1/admin"))
         .collect();
-    assert_eq!(admin_routes.len(), 15);
+    assert_eq!(admin_routes.len(), 16);
     let wrong = [
         None,
         Some("Bearer wrong".to_owned()),
@@ -232,6 +240,11 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
         }
     }
     assert_eq!(count(&app, by_admins).await, audit_before);
+    assert_eq!(
+        count(&app, "select count(*) from job where state = 'dead'").await,
+        1,
+        "a refused requeue left the dead job dead"
+    );
     assert_eq!(
         count(&app, "select count(*) from tier where active").await,
         tiers_before

@@ -131,6 +131,11 @@ impl XanoSim {
         true
     }
 
+    /// Deletes a snippet (and its tokens), as its creator can at Xano; false if there was none.
+    pub fn remove_snippet(&self, canonical: &str) -> bool {
+        self.shared.lock().store.remove_snippet(canonical)
+    }
+
     /// Makes the default account's access token valid, expired (401) or forbidden (403).
     pub fn set_access_token_state(&self, token_state: TokenState) {
         let mut state = self.shared.lock();

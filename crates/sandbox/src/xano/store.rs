@@ -159,6 +159,19 @@ impl Store {
         });
     }
 
+    /// Deletes a snippet, as its creator would in Xano's UI: every later call naming it is a 404,
+    /// and it leaves its account's list. Its tokens' values stay issued, never to be reused.
+    pub(crate) fn remove_snippet(&mut self, canonical: &str) -> bool {
+        let Some(index) = self.by_canonical.remove(canonical) else {
+            return false;
+        };
+        if let Some(snippet) = self.snippets.get_mut(index) {
+            snippet.owner = usize::MAX; // no account: out of every listing
+            snippet.tokens.clear();
+        }
+        true
+    }
+
     pub(crate) fn snippets_of(&self, owner: usize) -> impl Iterator<Item = &SnippetRecord> {
         self.snippets
             .iter()

@@ -38,6 +38,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/v1/admin/pools").route(web::get().to(ops::pools)))
         .service(web::resource("/v1/admin/jobs").route(web::get().to(ops::jobs)))
+        .service(
+            web::resource("/v1/admin/jobs/{job_id}/requeue")
+                .route(web::post().to(ops::requeue_job)),
+        )
         .service(web::resource("/v1/admin/health").route(web::get().to(ops::credential_health)))
         .service(web::resource("/v1/admin/reconcile").route(web::post().to(ops::reconcile_now)))
         .service(web::resource("/v1/admin/instances").route(web::get().to(ops::instances)))

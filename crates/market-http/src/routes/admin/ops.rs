@@ -2,12 +2,14 @@
 
 use actix_web::{HttpResponse, web};
 use market_core::jobs::overview;
-use market_core::{health, pool, reconcile};
+use market_core::{health, pool, queue, reconcile};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Admin;
 use crate::state::AppState;
-use crate::wire::ops::{HealthBody, InstanceBody, JobsBody, PoolLevelBody, ReportBody};
+use crate::wire::ops::{
+    HealthBody, InstanceBody, JobRequeued, JobsBody, PoolLevelBody, ReportBody,
+};
 
 /// Every tier's pool: available and assigned tokens against the low-water mark and target.
 #[utoipa::path(get, path = "/v1/admin/pools", tag = "admin", security(("admin_token" = [])),
@@ -28,6 +30,25 @@ pub async fn pools(_admin: Admin, state: web::Data<AppState>) -> Result<HttpResp
 pub async fn jobs(_admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let overview = overview::read(state.db()).await?;
     Ok(HttpResponse::Ok().json(JobsBody::from(overview)))
+}
+
+/// Puts a dead job back in the queue, due now, with its attempts counted afresh (after the cause
+/// is fixed: a snippet restored at Xano, a credential renewed). The sweep also revives owed work on
+/// its own an hour after its job died.
+#[utoipa::path(post, path = "/v1/admin/jobs/{job_id}/requeue", tag = "admin", security(("admin_token" = [])),
+    params(("job_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = JobRequeued), (status = 404, body = ErrorBody),
+               (status = 409, description = "the job is not dead (`job_not_dead`), or its work is queued again already (`job_already_live`)", body = ErrorBody)))]
+pub async fn requeue_job(
+    admin: Admin,
+    state: web::Data<AppState>,
+    job_id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    queue::requeue(state.db(), *job_id, &admin.actor()).await?;
+    Ok(HttpResponse::Ok().json(JobRequeued {
+        job_id: *job_id,
+        state: "queued".into(),
+    }))
 }
 
 /// The Xano credential's health alone.
