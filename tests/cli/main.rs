@@ -10,6 +10,7 @@
     reason = "tests fail by panicking"
 )]
 
+mod jobs;
 mod keys;
 mod migrate;
 mod operator;

@@ -4,8 +4,11 @@
 //!   for every class, set so high that the bench's one address never meets them: every request
 //!   pays the limiter's check and none is refused. The catalog is read from the unlimited server,
 //!   then the limited one, then the unlimited one again (the baseline is the mean of the two, so
-//!   drift during the run does not pose as cost); the prepared purchases are fulfilled half through
-//!   each. (The webhook route is not rate limited, by design: the figure shows that it stays so.)
+//!   drift during the run does not pose as cost). A set of purchases of its own is fulfilled in
+//!   four equal parts, through the unlimited, limited, limited and unlimited server (ABBA): the
+//!   pools' indexes fill with claimed tokens as a run goes on, and a later part is slower whichever
+//!   server takes it; ABBA cancels that drift. (The webhook route is not rate limited, by design:
+//!   the figure shows that it stays so.)
 //! - **Sealing**: install tokens are sealed once when minted (off the purchase path) and opened
 //!   once per receipt read. The service's own envelope seals and opens a token-sized value in this
 //!   process, and the time per operation is set against a fulfilment's and a catalog read's.
@@ -14,7 +17,13 @@ use std::time::{Duration, Instant};
 
 use market_core::envelope::{DataKeys, Envelope};
 
-use crate::report::{Ratio, Row, Target};
+use std::collections::HashMap;
+
+use sqlx::PgPool;
+
+use crate::purchases::Pending;
+use crate::report::{Check, Ratio, Row, Target};
+use crate::run::Ctx;
 use crate::server::{Server, ServerConfig};
 use crate::{Plan, scenarios};
 
@@ -49,6 +58,56 @@ pub async fn catalog(plan: &Plan, unlimited: &Server, limited: &Server) -> (Row,
     (on, again)
 }
 
+/// The defences' purchases fulfilled in four parts, through `[unlimited, limited]` as A, B, B, A.
+pub async fn fulfilment(
+    ctx: &Ctx<'_>,
+    db: &PgPool,
+    servers: [&Server; 2],
+    purchases: &[Pending],
+    payloads: &HashMap<String, String>,
+) -> anyhow::Result<(Vec<Row>, Vec<Check>)> {
+    let part = purchases.len().div_ceil(4).max(1);
+    let mut rows = Vec::new();
+    let mut checks = Vec::new();
+    for (i, chunk) in purchases.chunks(part).enumerate() {
+        let (server, name) = match i {
+            1 | 2 => (
+                servers[1],
+                format!("defences: fulfilment {}, limits on", i + 1),
+            ),
+            _ => (
+                servers[0],
+                format!("defences: fulfilment {}, limits off", i + 1),
+            ),
+        };
+        let (row, check) = scenarios::fulfilment(
+            server,
+            db,
+            ctx.plan,
+            &name,
+            chunk,
+            payloads,
+            ctx.webhook_secret,
+        )
+        .await?;
+        rows.push(row);
+        checks.push(check);
+    }
+    Ok((rows, checks))
+}
+
+/// Requests per second over several rows' measured windows together.
+fn pooled_throughput<'a>(rows: impl Iterator<Item = &'a Row>) -> f64 {
+    let (requests, seconds) = rows.fold((0.0, 0.0), |(r, s), row| {
+        (r + row.requests as f64, s + row.seconds)
+    });
+    if seconds > 0.0 {
+        requests / seconds
+    } else {
+        0.0
+    }
+}
+
 /// Microseconds to seal and to open one token-sized value with the service's envelope.
 pub fn sealing_micros(data_key: &str, rounds: u32) -> anyhow::Result<(f64, f64)> {
     let envelope = Envelope::new(DataKeys::parse(data_key)?, &[7; 32]);
@@ -73,19 +132,28 @@ pub fn assess(
     (seal_us, open_us): (f64, f64),
 ) -> anyhow::Result<(Vec<Ratio>, Vec<Target>, Vec<String>)> {
     let find = |prefix: &str| rows.iter().find(|r| r.scenario.starts_with(prefix));
-    let (Some(catalog), Some(catalog_again), Some(catalog_on), Some(fulfil), Some(fulfil_on)) = (
+    let (Some(catalog), Some(catalog_again), Some(catalog_on), Some(fulfil)) = (
         find("catalog: "),
         find("defences: catalog again"),
         find("defences: catalog, rate limits on"),
         find("fulfilment: webhook"),
-        find("defences: fulfilment"),
     ) else {
         anyhow::bail!("a defences scenario is missing");
     };
+    let parts = |suffix: &'static str| {
+        rows.iter().filter(move |r| {
+            r.scenario.starts_with("defences: fulfilment") && r.scenario.ends_with(suffix)
+        })
+    };
+    if parts("limits on").count() == 0 || parts("limits off").count() == 0 {
+        anyhow::bail!("a defences fulfilment part is missing");
+    }
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let catalog_base = f64::midpoint(catalog.throughput, catalog_again.throughput);
     let catalog_cost = ratio(catalog_on.throughput, catalog_base);
-    let fulfil_cost = ratio(fulfil_on.throughput, fulfil.throughput);
+    let fulfil_on = pooled_throughput(parts("limits on"));
+    let fulfil_off = pooled_throughput(parts("limits off"));
+    let fulfil_cost = ratio(fulfil_on, fulfil_off);
     // A fulfilment's and a catalog read's service time per connection, from the same run.
     let per_request_us = |row: &Row| ratio(1e6 * row.concurrency as f64, row.throughput);
     let seal_share = ratio(seal_us, per_request_us(fulfil));
@@ -116,8 +184,8 @@ pub fn assess(
         target(
             "fulfilment with rate limiting",
             fulfil_cost,
-            fulfil_on.throughput,
-            fulfil.throughput,
+            fulfil_on,
+            fulfil_off,
         ),
         Target {
             name: "sealing, per token".into(),

@@ -14,7 +14,8 @@
 //! 4. the same while Xano answers in 2 s and 429s a third of calls, with replenishers busy on it;
 //! 5. limit (a): the SQL of one fulfilment replayed by pgbench at the same concurrency;
 //! 6. the defences' cost (`defences.rs`): a second server with per-client rate limiting on, the
-//!    catalog and half of the fulfilments through it, and tokens sealed and opened in-process.
+//!    catalog read through both, a third set of purchases fulfilled through both in turn (ABBA),
+//!    and tokens sealed and opened in-process.
 //!
 //! `--smoke` does all of it with a tiny load in a few seconds; the workspace's tests run it
 //! (`tests/bench_smoke.rs` at the root), so the tool cannot rot.
@@ -124,7 +125,7 @@ impl Plan {
                 warmup: secs(args.warmup, 0.2),
                 concurrency: args.concurrency.unwrap_or(4),
                 purchases: args.purchases.unwrap_or(100),
-                pgbench_purchases: args.pgbench_purchases.unwrap_or(3_000),
+                pgbench_purchases: args.pgbench_purchases.unwrap_or(10_000),
                 startup_runs: args.startup_runs.unwrap_or(2),
             }
         } else {

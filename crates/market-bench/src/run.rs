@@ -43,6 +43,7 @@ pub struct Ctx<'a> {
 struct Tiers {
     fulfil: Vec<Uuid>,
     slow: Vec<Uuid>,
+    defences: Vec<Uuid>,
     pgbench: Vec<Uuid>,
     count: u64,
     /// When the first fulfilment tier was created: its replenisher started minting then.
@@ -53,6 +54,8 @@ struct Tiers {
 struct Prepared {
     fulfil: Vec<Pending>,
     slow: Vec<Pending>,
+    /// For the defences' cost (`defences::fulfilment`), fulfilled through both servers in turn.
+    defences: Vec<Pending>,
     payloads: HashMap<String, String>,
     /// What filling the pools took.
     refill: String,
@@ -79,32 +82,30 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
     let tiers = tiers(ctx, &admin, &db).await?;
     let prepared = prepare(ctx, &server, &db, &tiers).await?;
 
-    // Half of the prepared purchases through each server: without rate limits, then with.
-    let (plain_half, limited_half) = prepared.fulfil.split_at(prepared.fulfil.len() / 2);
-    let mut fulfil_checks = Vec::new();
-    for (through, name, half) in [
-        (&server, "fulfilment: webhook", plain_half),
-        (
-            &limited,
-            "defences: fulfilment, rate limits on",
-            limited_half,
-        ),
-    ] {
-        let (row, check) = scenarios::fulfilment(
-            through,
-            &db,
-            ctx.plan,
-            name,
-            half,
-            &prepared.payloads,
-            ctx.webhook_secret,
-        )
-        .await?;
-        rows.push(row);
-        fulfil_checks.push(check);
-    }
-    limited.stop(Duration::from_secs(10)).await?;
+    let (row, fulfil_check) = scenarios::fulfilment(
+        &server,
+        &db,
+        ctx.plan,
+        "fulfilment: webhook",
+        &prepared.fulfil,
+        &prepared.payloads,
+        ctx.webhook_secret,
+    )
+    .await?;
+    rows.push(row);
     say(ctx.begun, "fulfilment done");
+    let (defence_rows, mut fulfil_checks) = defences::fulfilment(
+        ctx,
+        &db,
+        [&server, &limited],
+        &prepared.defences,
+        &prepared.payloads,
+    )
+    .await?;
+    rows.extend(defence_rows);
+    fulfil_checks.insert(0, fulfil_check);
+    limited.stop(Duration::from_secs(10)).await?;
+    say(ctx.begun, "the defences' fulfilment done");
     let (row, slow_check) = slow_xano(ctx, &server, &admin, &db, &tiers, &prepared).await?;
     rows.push(row);
     say(ctx.begun, "slow-Xano fulfilment done");
@@ -217,6 +218,7 @@ async fn tiers(ctx: &Ctx<'_>, admin: &Admin, db: &PgPool) -> anyhow::Result<Tier
     for (canonical, low, tgt) in [
         ("bench-fulfil", LOW_WATER, target),
         ("bench-slow", LOW_WATER, target),
+        ("bench-defences", LOW_WATER, target),
         // pgbench's tiers: a small minted pool, then tokens added with SQL.
         ("bench-pgbench", LOW_WATER, LOW_WATER),
     ] {
@@ -246,6 +248,7 @@ async fn tiers(ctx: &Ctx<'_>, admin: &Admin, db: &PgPool) -> anyhow::Result<Tier
     Ok(Tiers {
         fulfil: sets.remove("bench-fulfil").unwrap_or_default(),
         slow: sets.remove("bench-slow").unwrap_or_default(),
+        defences: sets.remove("bench-defences").unwrap_or_default(),
         pgbench: sets.remove("bench-pgbench").unwrap_or_default(),
         count,
         created,
@@ -268,8 +271,9 @@ async fn prepare(
     let started = Instant::now();
     let fulfil = purchases::prepare(server.addr, &tiers.fulfil, ctx.plan.purchases, c).await?;
     let slow = purchases::prepare(server.addr, &tiers.slow, ctx.plan.purchases, c).await?;
+    let defences = purchases::prepare(server.addr, &tiers.defences, ctx.plan.purchases, c).await?;
     let secs = started.elapsed().as_secs_f64();
-    let made = fulfil.len() + slow.len();
+    let made = fulfil.len() + slow.len() + defences.len();
     say(
         ctx.begun,
         &format!(
@@ -277,11 +281,17 @@ async fn prepare(
             made as f64 / secs
         ),
     );
-    let payloads = purchases::pay_all(ctx.stripe, fulfil.iter().chain(&slow))?;
+    let payloads = purchases::pay_all(ctx.stripe, fulfil.iter().chain(&slow).chain(&defences))?;
     let fill_started = Instant::now();
     seed::wait_pools_full(db, Duration::from_secs(600), ctx.begun).await?;
     let fill_secs = tiers.created.elapsed().as_secs_f64();
-    let tier_ids: Vec<Uuid> = tiers.fulfil.iter().chain(&tiers.slow).copied().collect();
+    let tier_ids: Vec<Uuid> = tiers
+        .fulfil
+        .iter()
+        .chain(&tiers.slow)
+        .chain(&tiers.defences)
+        .copied()
+        .collect();
     let minted: i64 = sqlx::query_scalar(
         "select count(*) from install_token where tier_id = any($1) and origin = 'minted'",
     )
@@ -298,6 +308,7 @@ async fn prepare(
     Ok(Prepared {
         fulfil,
         slow,
+        defences,
         payloads,
         refill,
     })
