@@ -80,7 +80,7 @@ async fn limited(
         req.app_data::<web::Data<AppState>>(),
         req.peer_addr().map(|a| a.ip()),
     ) {
-        let client = state.limits.client_ip(peer, &limits::forwarded_for(&req));
+        let client = state.limits.client_ip(peer, || limits::forwarded_for(&req));
         if let Err(wait) = state.limits.check(class, client) {
             metrics::counter!("market_rate_limited_total", "class" => class.as_str()).increment(1);
             return Err(ApiError::rate_limited(wait).into());
