@@ -175,6 +175,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKET_JOB_REVIVE_MINUTES", default_value_t = 60)]
     pub job_revive_minutes: u64,
 
+    /// Percentage of a listing's live tokens that may vanish from Xano's list in one reconciliation
+    /// before the pass marks none and waits for the next to confirm (a truncated list must not
+    /// re-issue every buyer's token).
+    #[arg(long, env = "MARKET_RECONCILE_MISSING_GUARD_PERCENT", default_value_t = 20, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub reconcile_missing_guard_percent: u8,
+
     /// Minutes between reconciliations of each listing with Xano.
     #[arg(long, env = "MARKET_RECONCILE_MINUTES", default_value_t = 15)]
     pub reconcile_minutes: u64,

@@ -144,6 +144,7 @@ impl Settings {
                 lease: Duration::from_secs(args.job_lease_secs),
                 retry_cap: Duration::from_secs(args.job_retry_cap_secs.max(1)),
                 reconcile_interval: Duration::from_secs(args.reconcile_minutes.max(1) * 60),
+                missing_guard: f64::from(args.reconcile_missing_guard_percent) / 100.0,
                 max_attempts: args.job_max_attempts,
                 max_age: Duration::from_secs(args.job_max_age_hours.max(1) * 3600),
                 revive_after: Duration::from_secs(args.job_revive_minutes.max(1) * 60),

@@ -51,6 +51,9 @@ pub struct JobsConfig {
     pub retry_cap: Duration,
     /// How often each listing is reconciled with Xano.
     pub reconcile_interval: Duration,
+    /// The share (0..1) of a listing's live tokens that may vanish from Xano's list in one
+    /// reconciliation before the pass holds back and waits for a second one to confirm.
+    pub missing_guard: f64,
     /// How often a refused credential is tried again.
     pub probe_interval: Duration,
     /// How often the housekeeping sweep runs (pools below low water, missing schedules, old jobs).
@@ -76,6 +79,7 @@ impl Default for JobsConfig {
             retry_base: Duration::from_secs(1),
             retry_cap: Duration::from_secs(300),
             reconcile_interval: Duration::from_secs(15 * 60),
+            missing_guard: 0.2,
             probe_interval: Duration::from_secs(30),
             sweep_interval: Duration::from_secs(5),
             keep_finished: Duration::from_secs(7 * 24 * 3600),

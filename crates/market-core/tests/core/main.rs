@@ -10,6 +10,7 @@
 //! - `dead_jobs`: jobs that die once instead of looping, and owed work the sweep always queues;
 //! - `leases`: slow Xano calls and shutdowns; execution at least once, effects exactly once;
 //! - `reconcile`: a listing reconciled with what Xano really holds;
+//! - `reconcile_guard`: reappeared tokens resolved, and a pass that meets a short list held back;
 //! - `sealed_tokens`: tokens at rest sealed, found by fingerprint, and keys that roll;
 //! - `xano_faults`: 429 storms, 5xx, creations whose answers were lost;
 //! - `stalled_instance`: an instance that stalls mid-transaction does not fail the others.
@@ -33,6 +34,7 @@ mod foreign_sessions;
 mod job_claim;
 mod leases;
 mod reconcile;
+mod reconcile_guard;
 mod refunds;
 mod sealed_tokens;
 mod smoke;

@@ -152,6 +152,12 @@ pub struct ReportBody {
     pub redeleted: u64,
     /// Tokens whose `current_installs` changed.
     pub refreshed: u64,
+    /// Tokens marked missing that Xano lists again: given back to their buyer, or deleted when the
+    /// buyer has a replacement.
+    pub reappeared: u64,
+    /// Tokens not marked missing because too many vanished at once to trust one answer from Xano;
+    /// the next pass decides.
+    pub held_back: u64,
 }
 
 impl From<Report> for ReportBody {
@@ -168,6 +174,8 @@ impl From<Report> for ReportBody {
             confirmed_deleted: r.confirmed_deleted,
             redeleted: r.redeleted,
             refreshed: r.refreshed,
+            reappeared: r.reappeared,
+            held_back: r.held_back,
         }
     }
 }

@@ -60,6 +60,7 @@ pub fn jobs_config() -> JobsConfig {
         keep_finished: Duration::from_secs(3600),
         // Fault-injecting tests retry far faster than production; the tests of dying jobs lower
         // these.
+        missing_guard: 0.2,
         max_attempts: 1000,
         max_age: Duration::from_secs(3600),
         revive_after: Duration::from_secs(3600),

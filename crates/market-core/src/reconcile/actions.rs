@@ -1,0 +1,232 @@
+//! What one pass does to one token: refresh it, bring back what reappeared, adopt or remove what
+//! we did not know, and record what Xano no longer lists.
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+
+use super::report::{Known, Report};
+use crate::audit::{Actor, Audit};
+use crate::envelope::Envelope;
+use crate::keys::SealedToken;
+use crate::queue::{self, JobKind};
+use crate::{ListingId, Result, TierId, TokenId};
+
+/// A token both sides know: refresh its installs count, and delete again what should be gone.
+pub(super) async fn refresh(
+    conn: &mut PgConnection,
+    known: &Known,
+    current_installs: i64,
+    actor: &Actor,
+    report: &mut Report,
+) -> Result<()> {
+    if known.current_installs != current_installs {
+        sqlx::query("update install_token set current_installs = $2, seen_at = now() where install_token_id = $1")
+            .bind(known.install_token_id)
+            .bind(current_installs)
+            .execute(&mut *conn)
+            .await?;
+        report.refreshed += 1;
+    }
+    let again = match known.state.as_str() {
+        "revoked" => "revoking",
+        "retired" => "retiring",
+        "missing" => return reappeared(conn, known, actor, report).await,
+        _ => return Ok(()),
+    };
+    let updated = sqlx::query(
+        "update install_token set state = $2::token_state, released_at = null
+         where install_token_id = $1 and state = $3::token_state",
+    )
+    .bind(known.install_token_id)
+    .bind(again)
+    .bind(&known.state)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated == 1 {
+        queue::enqueue(
+            &mut *conn,
+            JobKind::DeleteToken,
+            &known.install_token_id.to_string(),
+        )
+        .await?;
+        Audit::new(actor, "reconcile.redelete")
+            .token(known.install_token_id)
+            .write(&mut *conn)
+            .await?;
+        report.redeleted += 1;
+    }
+    Ok(())
+}
+
+pub(super) async fn adopt_or_remove(
+    conn: &mut PgConnection,
+    envelope: &Envelope,
+    listing: ListingId,
+    active_tiers: &HashMap<i64, TierId>,
+    token: &master_api::InstallToken,
+    actor: &Actor,
+    report: &mut Report,
+) -> Result<()> {
+    let tier = active_tiers.get(&token.max_installs).copied();
+    let (state, origin, action) = match (token.current_installs, tier) {
+        (0, Some(_)) => ("available", "adopted", "reconcile.adopted"),
+        (0, None) => ("retiring", "found", "reconcile.removed"),
+        _ => ("foreign", "found", "reconcile.foreign"),
+    };
+    let tier = tier.filter(|_| origin == "adopted");
+    let sealed = SealedToken::new(envelope, listing, &token.token)?;
+    let id = sqlx::query_scalar::<_, TokenId>(
+        "insert into install_token (listing_id, tier_id, max_installs, token_key_id, token_sealed,
+                                    token_fingerprint, current_installs, state, origin, seen_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8::token_state, $9, now())
+         on conflict (listing_id, token_fingerprint) do nothing
+         returning install_token_id",
+    )
+    .bind(listing)
+    .bind(tier)
+    .bind(token.max_installs)
+    .bind(&sealed.key_id)
+    .bind(&sealed.sealed)
+    .bind(&sealed.fingerprint)
+    .bind(token.current_installs)
+    .bind(state)
+    .bind(origin)
+    .fetch_optional(&mut *conn)
+    .await?;
+    // No row: the token's own insert (by the worker that minted it) committed meanwhile.
+    let Some(id) = id else { return Ok(()) };
+    let mut audit = Audit::new(actor, action)
+        .listing(listing)
+        .token(id)
+        .detail(serde_json::json!({ "max_installs": token.max_installs, "current_installs": token.current_installs }));
+    if let Some(tier) = tier {
+        audit = audit.tier(tier);
+    }
+    audit.write(&mut *conn).await?;
+    match state {
+        "available" => report.adopted += 1,
+        "retiring" => {
+            queue::enqueue(&mut *conn, JobKind::DeleteToken, &id.to_string()).await?;
+            report.removed += 1;
+        }
+        _ => report.foreign += 1,
+    }
+    Ok(())
+}
+
+pub(super) async fn gone_at_xano(
+    conn: &mut PgConnection,
+    listing: ListingId,
+    known: &Known,
+    actor: &Actor,
+    report: &mut Report,
+) -> Result<()> {
+    let (next, action) = match known.state.as_str() {
+        "revoking" => ("revoked", "reconcile.confirmed_revoked"),
+        "retiring" => ("retired", "reconcile.confirmed_retired"),
+        "available" | "assigned" => ("missing", "reconcile.missing"),
+        _ => return Ok(()),
+    };
+    let updated = sqlx::query(
+        "update install_token
+         set state = $2::token_state,
+             released_at = case when $2 in ('revoked', 'retired') then now() else released_at end
+         where install_token_id = $1 and state = $3::token_state",
+    )
+    .bind(known.install_token_id)
+    .bind(next)
+    .bind(&known.state)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(()); // changed meanwhile; the next run looks again
+    }
+    let mut audit = Audit::new(actor, action)
+        .listing(listing)
+        .token(known.install_token_id);
+    if let Some(purchase) = known.purchase_id {
+        audit = audit.purchase(purchase);
+    }
+    audit.write(&mut *conn).await?;
+    match (next, known.state.as_str(), known.purchase_id) {
+        ("missing", "assigned", Some(purchase)) => {
+            // The buyer's token vanished at Xano (deleted by hand?): they paid, so they get a new one.
+            queue::enqueue(&mut *conn, JobKind::MintForPurchase, &purchase.to_string()).await?;
+            report.missing += 1;
+            report.reissued += 1;
+        }
+        ("missing", ..) => report.missing += 1,
+        _ => report.confirmed_deleted += 1,
+    }
+    Ok(())
+}
+
+/// A token marked `missing` that Xano lists again (a hiccup at Xano, a list that was cut short). It
+/// must not stay both missing here and live there: its buyer would hold two working tokens once
+/// the replacement comes, and Xano would never again equal the database. So:
+/// - its purchase is still owed a token and holds no other: it is given back (`assigned`), and the
+///   mint job queued for a replacement then finds the purchase served;
+/// - an unsold pool token: back in its pool if its tier is still on sale;
+/// - otherwise (the buyer has a replacement, or was refunded meanwhile): deleted at Xano
+///   (`retiring`), no longer anyone's.
+async fn reappeared(
+    conn: &mut PgConnection,
+    known: &Known,
+    actor: &Actor,
+    report: &mut Report,
+) -> Result<()> {
+    let restore = sqlx::query_scalar::<_, bool>(
+        "select case
+                    when it.purchase_id is null then coalesce(t.active, false)
+                    else p.status = 'fulfilled'
+                         and not exists (select 1 from install_token other
+                                         where other.purchase_id = it.purchase_id
+                                           and other.state in ('assigned', 'revoking'))
+                end
+         from install_token it
+         left join tier t on t.tier_id = it.tier_id
+         left join purchase p on p.purchase_id = it.purchase_id
+         where it.install_token_id = $1
+         for update of it",
+    )
+    .bind(known.install_token_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let (state, action) = match (restore, known.purchase_id) {
+        (true, Some(_)) => ("assigned", "reconcile.reappeared_restored"),
+        (true, None) => ("available", "reconcile.reappeared_restored"),
+        (false, _) => ("retiring", "reconcile.reappeared_removed"),
+    };
+    let updated = sqlx::query(
+        "update install_token
+         set state = $2::token_state,
+             purchase_id = case when $2 = 'retiring' then null else purchase_id end
+         where install_token_id = $1 and state = 'missing'",
+    )
+    .bind(known.install_token_id)
+    .bind(state)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(());
+    }
+    let mut audit = Audit::new(actor, action).token(known.install_token_id);
+    if let Some(purchase) = known.purchase_id {
+        audit = audit.purchase(purchase);
+    }
+    audit.write(&mut *conn).await?;
+    if state == "retiring" {
+        queue::enqueue(
+            &mut *conn,
+            JobKind::DeleteToken,
+            &known.install_token_id.to_string(),
+        )
+        .await?;
+    }
+    report.reappeared += 1;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! What a reconciliation did ([`Report`]), and the database's tokens as it read them.
+
+use crate::{ListingId, PurchaseId, TokenId};
+
+/// What one reconciliation of one listing did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub listing_id: Option<ListingId>,
+    pub canonical: String,
+    /// Tokens Xano listed.
+    pub at_xano: u64,
+    pub adopted: u64,
+    pub removed: u64,
+    pub foreign: u64,
+    pub missing: u64,
+    /// Purchases whose token went missing, queued for a new one.
+    pub reissued: u64,
+    /// Deletions we had asked for and Xano has done.
+    pub confirmed_deleted: u64,
+    /// Tokens we had recorded as deleted that Xano still lists: deleted again.
+    pub redeleted: u64,
+    /// Tokens whose `current_installs` changed.
+    pub refreshed: u64,
+    /// Tokens marked `missing` that Xano lists again: given back to their buyer, or deleted when
+    /// the buyer has a replacement (or no longer needs one).
+    pub reappeared: u64,
+    /// Tokens this pass would have marked `missing` but held back: too many of the listing's live
+    /// tokens at once to trust one answer of Xano's (a truncated list). The next pass decides.
+    pub held_back: u64,
+}
+
+impl Report {
+    /// Whether the run changed anything.
+    pub fn changed(&self) -> bool {
+        self.adopted
+            + self.removed
+            + self.foreign
+            + self.missing
+            + self.reissued
+            + self.confirmed_deleted
+            + self.redeleted
+            + self.refreshed
+            + self.reappeared
+            > 0
+    }
+}
+
+/// A token as the database knew it when the pass began.
+#[derive(sqlx::FromRow)]
+pub(super) struct Known {
+    pub(super) install_token_id: TokenId,
+    /// The token's fingerprint (`keys`); a row from before tokens were sealed has only `token`.
+    pub(super) token_fingerprint: Option<Vec<u8>>,
+    pub(super) token: Option<String>,
+    pub(super) state: String,
+    pub(super) current_installs: i64,
+    pub(super) purchase_id: Option<PurchaseId>,
+}
