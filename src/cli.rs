@@ -72,6 +72,11 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Stripe events kept because they could not be read (see `docs/OPERATIONS.md`).
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Background jobs: list them (dead ones waiting for an operator, say), requeue a dead one.
     Jobs {
         #[command(subcommand)]
@@ -114,6 +119,16 @@ pub enum TiersCommand {
         db: DbArgs,
         #[command(flatten)]
         xano: XanoArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Read every kept event again and apply those this release can read, through the same path
+    /// as a webhook (an event applied since is a no-op).
+    Replay {
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 

@@ -42,7 +42,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
         "crates/market-http/src",
         "lib.rs",
         &[
-            &["error", "metrics", "crashpoints", "wire"],
+            &["error", "metrics", "crashpoints", "wire", "intake"],
             &["stripe", "catalog_cache", "limits"],
             &["state"],
             &["extract"],

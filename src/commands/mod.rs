@@ -13,7 +13,7 @@ mod serve;
 pub mod sim;
 mod tiers;
 
-use crate::cli::{Command, JobsCommand, KeysCommand, TiersCommand};
+use crate::cli::{Command, EventsCommand, JobsCommand, KeysCommand, TiersCommand};
 use crate::settings::DbSettings;
 
 use migrate::migrate;
@@ -40,6 +40,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Purchases { command } => operator::purchases(command).await,
         Command::Instances { name, xano } => operator::instances(name.as_deref(), &xano).await,
         Command::Status { db } => operator::status(&db).await,
+        Command::Events {
+            command: EventsCommand::Replay { db },
+        } => operator::replay_events(&db).await,
         Command::Jobs {
             command: JobsCommand::List { state, limit, db },
         } => operator::list_jobs(state.as_deref(), limit, &db).await,

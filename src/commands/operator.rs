@@ -89,6 +89,16 @@ pub async fn status(db: &DbArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Replays the Stripe events kept unreadable; prints what it did.
+pub async fn replay_events(db: &DbArgs) -> anyhow::Result<()> {
+    let db = connect(db).await?;
+    let done = market_http::intake::replay(&db).await?;
+    print_json(&serde_json::json!({
+        "applied": done.applied,
+        "still_unreadable": done.still_unreadable,
+    }))
+}
+
 /// Jobs, most recently changed first, in the admin API's shape.
 pub async fn list_jobs(state: Option<&str>, limit: i64, db: &DbArgs) -> anyhow::Result<()> {
     let db = connect(db).await?;

@@ -13,8 +13,9 @@
 //! - [`limits`]: per-client rate limits of the public endpoints (a middleware per class).
 //! - [`extract`]: bearer credentials, idempotency keys, admins; [`wire`]: every request and
 //!   response body, built `From` the core types.
-//! - [`stripe`]: async-stripe, and Stripe objects → `market-core` facts; the domain's payment
-//!   provider.
+//! - [`stripe`]: async-stripe (sessions, refunds, webhook signatures); the domain's payment
+//!   provider. [`intake`]: a verified webhook body read leniently into a `market-core` fact, and the
+//!   replay of those kept unreadable.
 //! - [`error`]: the one error envelope, the table of error codes, the one mapping to HTTP statuses.
 //! - [`metrics`]; `crashpoints` (only with the `failpoints` feature): `MARKET_CRASHPOINTS` arms
 //!   fail points that abort the process, for the chaos tests.
@@ -26,6 +27,7 @@ pub mod catalog_cache;
 pub mod crashpoints;
 pub mod error;
 pub mod extract;
+pub mod intake;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;

@@ -150,6 +150,10 @@ impl Application {
                 "sealed install tokens stored in plain text"
             );
         }
+        tracing::info!(
+            stripe.api_version = %crate::intake::expected_api_version(),
+            "Stripe events are read leniently; pin the webhook endpoint to this API version"
+        );
         let run_jobs = jobs.is_some();
         let market = Market::new(pool, xano, envelope, jobs.unwrap_or_default());
         let stripe =

@@ -1,10 +1,11 @@
 //! Everything Stripe, through async-stripe: creating and reading Checkout Sessions, refunds, and
-//! webhook verification; plus the translation of Stripe objects into `market-core` facts.
+//! webhook verification; plus the translation of a Checkout Session into `market-core` facts.
+//! (Webhook bodies are read by `intake`, leniently.)
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use market_core::payments::{Fact, SessionFacts, SessionPayment};
+use market_core::payments::{SessionFacts, SessionPayment};
 use market_core::provider::{ProviderError, Refunds};
 use market_core::{Currency, Money, PurchaseId};
 use secrecy::{ExposeSecret, SecretString};
@@ -15,7 +16,7 @@ use stripe_checkout::checkout_session::{
 };
 use stripe_core::refund::CreateRefund;
 use stripe_shared::{CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus};
-use stripe_webhook::{Event, EventObject, Webhook, WebhookError};
+use stripe_webhook::{Webhook, WebhookError};
 use url::Url;
 
 /// Stripe, as this service uses it. Cheap to clone.
@@ -173,15 +174,15 @@ impl StripeGateway {
     }
 
     /// Verifies a webhook delivery against every configured secret (during a secret roll Stripe
-    /// signs with each active one) and parses it. async-stripe checks every `v1` signature in
-    /// constant time and the ±300 s tolerance; this only loops over our secrets.
-    pub fn verify(&self, payload: &str, signature: &str) -> Result<Event, WebhookFailure> {
+    /// signs with each active one). async-stripe checks every `v1` signature in constant time and
+    /// the ±300 s tolerance; this only loops over our secrets. Reading the body is `intake`'s:
+    /// async-stripe parses only after both checks passed, so its parse failing (`BadParse`) still
+    /// means the body is Stripe's.
+    pub fn verify(&self, payload: &str, signature: &str) -> Result<(), WebhookFailure> {
         let mut failure = WebhookFailure::BadSignature;
         for secret in &self.webhook_secrets {
             match Webhook::construct_event(payload, signature, secret.expose_secret()) {
-                Ok(event) => return Ok(event),
-                // The signature matched, so the body is Stripe's but we cannot read it.
-                Err(WebhookError::BadParse(_)) => return Err(WebhookFailure::Unparseable),
+                Ok(_) | Err(WebhookError::BadParse(_)) => return Ok(()),
                 Err(WebhookError::BadTimestamp(_)) => failure = WebhookFailure::BadTimestamp,
                 Err(_) => {}
             }
@@ -206,7 +207,6 @@ impl Refunds for StripeGateway {
 pub enum WebhookFailure {
     BadSignature,
     BadTimestamp,
-    Unparseable,
 }
 
 /// Counts a Stripe call by operation and outcome (`stripe_calls_total`).
@@ -346,29 +346,6 @@ fn charge_of(session: &CheckoutSession) -> Option<Money> {
         amount: session.amount_total?,
         currency,
     })
-}
-
-/// The `market-core` fact a webhook event carries, or `None` for events this service ignores.
-pub fn fact_of(event: &Event) -> Option<Fact> {
-    match &event.data.object {
-        EventObject::CheckoutSessionCompleted(s) => session_facts(s).map(Fact::CheckoutCompleted),
-        EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
-            session_facts(s).map(Fact::AsyncPaymentSucceeded)
-        }
-        EventObject::CheckoutSessionAsyncPaymentFailed(s) => {
-            session_facts(s).map(Fact::AsyncPaymentFailed)
-        }
-        EventObject::CheckoutSessionExpired(s) => session_facts(s).map(Fact::CheckoutExpired),
-        EventObject::ChargeRefunded(charge) => Some(Fact::ChargeRefunded {
-            payment_intent: charge.payment_intent.as_ref()?.id().to_string(),
-            amount_refunded: charge.amount_refunded,
-            fully_refunded: charge.refunded,
-        }),
-        EventObject::ChargeDisputeCreated(dispute) => Some(Fact::DisputeCreated {
-            payment_intent: dispute.payment_intent.as_ref()?.id().to_string(),
-        }),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

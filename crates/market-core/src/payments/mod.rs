@@ -21,6 +21,7 @@
 mod closing;
 mod fulfil;
 mod locked;
+pub mod unreadable;
 
 use closing::{dispute, refund, revoke_closed};
 pub use closing::{request_refund, revoke_by_operator};

@@ -5,20 +5,24 @@
 //!    this handler runs);
 //! 2. the signature over the raw bytes, against every configured secret, with Stripe's ±300 s
 //!    tolerance (400 `invalid_signature`);
-//! 3. parsing (400 `invalid_payload` when a correctly signed body cannot be read);
+//! 3. reading, leniently (`intake`): 400 `invalid_payload` when a correctly signed body is not an
+//!    event at all;
 //! 4. mode: a test-mode event at a live service, or the reverse, is acknowledged and ignored;
-//! 5. the event's fact applied in one transaction with its inbox row (duplicates acknowledged
+//! 5. an event of a handled type that lacks what its fact needs is kept raw
+//!    (`payments::unreadable`, replayed by `market events replay`), logged as an error and
+//!    acknowledged, so Stripe stops retrying what no retry could fix and nothing is lost;
+//! 6. the event's fact applied in one transaction with its inbox row (duplicates acknowledged
 //!    without effect). Types we do not handle are acknowledged (200) so Stripe does not retry them.
 //!
 //! Nothing here calls Xano; the answer takes one short transaction.
 
 use crate::error::{ApiError, Code, ErrorBody};
+use crate::intake::{self, Read};
 use crate::state::AppState;
-use crate::stripe::{WebhookFailure, fact_of};
 use crate::wire::ops::WebhookAck;
 use actix_web::{HttpRequest, HttpResponse, web};
 use market_core::audit::Actor;
-use market_core::payments::{self, Delivery};
+use market_core::payments::{self, Delivery, unreadable};
 
 /// Stripe events are a few kB; this leaves ample room and bounds what an attacker can make us hash.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -48,29 +52,47 @@ pub async fn stripe_webhook(
         .and_then(|v| v.to_str().ok())
         .ok_or_else(invalid_signature)?;
     let payload = std::str::from_utf8(&body).map_err(|_| invalid_signature())?;
-    let event = match state.stripe.verify(payload, signature) {
-        Ok(event) => event,
-        Err(WebhookFailure::Unparseable) => {
-            tracing::warn!("a correctly signed Stripe event could not be parsed");
+    if let Err(failure) = state.stripe.verify(payload, signature) {
+        tracing::info!(?failure, "Stripe webhook refused");
+        metrics::counter!("market_stripe_webhooks_total", "outcome" => "refused").increment(1);
+        return Err(invalid_signature());
+    }
+    let (event_id, event_type, livemode, fact) = match intake::read(payload) {
+        Read::Event {
+            id,
+            type_,
+            livemode,
+            fact,
+        } => (id, type_, livemode, fact),
+        Read::Unreadable {
+            id,
+            type_,
+            livemode,
+            reason,
+        } => {
+            if livemode != state.stripe.livemode() {
+                return Ok(ack("ignored_mode_mismatch"));
+            }
+            tracing::error!(stripe.event_id = %id, stripe.event_type = %type_, reason = %reason, "a verified Stripe event could not be read; kept for `market events replay`");
+            unreadable::record(state.db(), &id, Some(&type_), payload, &reason).await?;
+            metrics::counter!("market_stripe_webhooks_total", "outcome" => "stored_unreadable")
+                .increment(1);
+            return Ok(ack("stored_unreadable"));
+        }
+        Read::NotAnEvent => {
+            tracing::warn!("a correctly signed body is not a Stripe event");
             return Err(ApiError::new(
                 Code::InvalidPayload,
-                "the event could not be parsed",
+                "the body is not a Stripe event",
             ));
         }
-        Err(failure) => {
-            tracing::info!(?failure, "Stripe webhook refused");
-            metrics::counter!("market_stripe_webhooks_total", "outcome" => "refused").increment(1);
-            return Err(invalid_signature());
-        }
     };
-    let event_type = event.type_.as_str().to_owned();
-    let event_id = event.id.to_string();
 
-    if event.livemode != state.stripe.livemode() {
-        tracing::warn!(stripe.event_id = %event_id, stripe.livemode = event.livemode, "event from the other Stripe mode ignored");
+    if livemode != state.stripe.livemode() {
+        tracing::warn!(stripe.event_id = %event_id, stripe.livemode = livemode, "event from the other Stripe mode ignored");
         return Ok(ack("ignored_mode_mismatch"));
     }
-    let Some(fact) = fact_of(&event) else {
+    let Some(fact) = fact else {
         tracing::debug!(stripe.event_id = %event_id, stripe.event_type = %event_type, "event type not handled");
         metrics::counter!("market_stripe_webhooks_total", "outcome" => "ignored").increment(1);
         return Ok(ack("ignored"));
@@ -79,7 +101,7 @@ pub async fn stripe_webhook(
     let delivery = Delivery {
         event_id: &event_id,
         event_type: &event_type,
-        livemode: event.livemode,
+        livemode,
     };
     let outcome = payments::apply(state.db(), Some(delivery), &fact, &Actor::Stripe).await?;
     tracing::info!(

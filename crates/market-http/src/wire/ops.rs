@@ -226,7 +226,8 @@ pub struct Readiness {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookAck {
     pub received: bool,
-    /// What the event did: `fulfilled`, `duplicate`, `ignored`, …
+    /// What the event did: `fulfilled`, `duplicate`, `ignored`, `ignored_mode_mismatch`,
+    /// `stored_unreadable` (verified but lacking what its fact needs: kept for a replay), …
     pub outcome: String,
 }
 

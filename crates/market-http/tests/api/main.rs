@@ -14,6 +14,7 @@ mod catalog;
 mod checkout;
 mod errors;
 mod helpers;
+mod intake;
 mod ops;
 mod pages;
 mod purchase_flow;

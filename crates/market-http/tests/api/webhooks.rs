@@ -300,18 +300,13 @@ async fn an_over_limit_chunked_body_without_a_length_is_refused_with_413_before_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_correctly_signed_body_that_is_not_a_readable_event_is_refused_with_400_and_writes_nothing()
- {
-    // Arrange
+async fn a_correctly_signed_body_that_is_not_an_event_is_refused_with_400_and_writes_nothing() {
+    // Arrange (an event whose object cannot be read is another matter: `intake.rs`)
     let app = spawn_app_with(Options {
         run_jobs: false,
         ..Options::default()
     })
     .await;
-    let (_, _, event) = paid_but_undelivered(&app).await;
-    let mut unreadable: Value = serde_json::from_str(&event.payload).unwrap();
-    unreadable["data"]["object"] = serde_json::json!({ "id": 5 });
-    let unreadable = unreadable.to_string();
     let before = rows(&app).await;
 
     for payload in [
@@ -319,7 +314,6 @@ async fn a_correctly_signed_body_that_is_not_a_readable_event_is_refused_with_40
         "",
         "{}",
         r#"{"id": "evt_1", "type": "checkout.session.completed"}"#,
-        &unreadable,
     ] {
         // Act
         let response = app

@@ -1,0 +1,303 @@
+//! Reading a verified Stripe event, leniently: only the fields each fact needs, into small types of
+//! our own.
+//!
+//! async-stripe's event types are generated for one API version and read every field they know
+//! strictly. A webhook endpoint pinned to another version, or a field Stripe adds, reshapes or
+//! leaves out, would make every event of a type unreadable, refused forever: one drift would stop
+//! all fulfilment. So the signature is checked with async-stripe (`StripeGateway::verify`), and the
+//! body is read here: an event is its `id`, `type`, `livemode` and `data.object`; each handled type
+//! reads from the object only what its fact needs. Unknown fields, missing optional ones and other
+//! API versions change nothing.
+//!
+//! A verified event of a handled type that still cannot be read (a field the fact needs is missing
+//! or reshaped) is [`Read::Unreadable`]: the webhook keeps it raw (`payments::unreadable`) to be
+//! replayed by a release that reads it ([`replay`], `market events replay`).
+
+use std::collections::HashMap;
+
+use market_core::audit::Actor;
+use market_core::payments::{self, Delivery, Fact, SessionFacts, SessionPayment, unreadable};
+use market_core::{Currency, Money, PurchaseId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sqlx::PgPool;
+
+/// The Stripe API version async-stripe's types were generated for, and so the one to pin the
+/// webhook endpoint to (the service reads others too; see the module doc).
+pub fn expected_api_version() -> String {
+    stripe_shared::version::VERSION.to_string()
+}
+
+/// What a verified body says.
+#[derive(Debug)]
+pub enum Read {
+    /// An event: its fact, or `None` for types the service does not handle.
+    Event {
+        id: String,
+        type_: String,
+        livemode: bool,
+        fact: Option<Fact>,
+    },
+    /// An event of a handled type whose object lacks what its fact needs.
+    Unreadable {
+        id: String,
+        type_: String,
+        livemode: bool,
+        reason: String,
+    },
+    /// Not an event at all (not JSON, no id or type or object).
+    NotAnEvent,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    id: String,
+    #[serde(rename = "type")]
+    type_: String,
+    #[serde(default)]
+    livemode: bool,
+    data: Data,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    object: serde_json::Value,
+}
+
+/// An id, or the expanded object carrying it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Expandable {
+    Id(String),
+    Object { id: String },
+}
+
+impl Expandable {
+    fn id(self) -> String {
+        match self {
+            Self::Id(id) | Self::Object { id } => id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SessionObject {
+    id: String,
+    client_reference_id: Option<String>,
+    #[serde(default)]
+    metadata: Option<HashMap<String, serde_json::Value>>,
+    payment_status: Option<String>,
+    payment_intent: Option<Expandable>,
+    mode: Option<String>,
+    currency: Option<String>,
+    amount_total: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ChargeObject {
+    payment_intent: Option<Expandable>,
+    #[serde(default)]
+    amount_refunded: i64,
+    #[serde(default)]
+    refunded: bool,
+}
+
+#[derive(Deserialize)]
+struct DisputeObject {
+    payment_intent: Option<Expandable>,
+}
+
+/// Reads a verified body.
+pub fn read(payload: &str) -> Read {
+    let Ok(envelope) = serde_json::from_str::<Envelope>(payload) else {
+        return Read::NotAnEvent;
+    };
+    let Envelope {
+        id,
+        type_,
+        livemode,
+        data,
+    } = envelope;
+    match fact_of(&type_, data.object) {
+        Ok(fact) => Read::Event {
+            id,
+            type_,
+            livemode,
+            fact,
+        },
+        Err(reason) => Read::Unreadable {
+            id,
+            type_,
+            livemode,
+            reason,
+        },
+    }
+}
+
+/// The fact an event of `type_` carries; `Ok(None)` for types the service does not handle (and
+/// for sessions it did not create, which name no purchase of ours).
+fn fact_of(type_: &str, object: serde_json::Value) -> Result<Option<Fact>, String> {
+    Ok(match type_ {
+        "checkout.session.completed" => session(object)?.map(Fact::CheckoutCompleted),
+        "checkout.session.async_payment_succeeded" => {
+            session(object)?.map(Fact::AsyncPaymentSucceeded)
+        }
+        "checkout.session.async_payment_failed" => session(object)?.map(Fact::AsyncPaymentFailed),
+        "checkout.session.expired" => session(object)?.map(Fact::CheckoutExpired),
+        "charge.refunded" => {
+            let charge: ChargeObject = object_of(object, "charge")?;
+            charge.payment_intent.map(|pi| Fact::ChargeRefunded {
+                payment_intent: pi.id(),
+                amount_refunded: charge.amount_refunded,
+                fully_refunded: charge.refunded,
+            })
+        }
+        "charge.dispute.created" => {
+            let dispute: DisputeObject = object_of(object, "dispute")?;
+            dispute.payment_intent.map(|pi| Fact::DisputeCreated {
+                payment_intent: pi.id(),
+            })
+        }
+        _ => None,
+    })
+}
+
+fn object_of<T: DeserializeOwned>(object: serde_json::Value, what: &str) -> Result<T, String> {
+    serde_json::from_value(object).map_err(|e| format!("the {what} object: {e}"))
+}
+
+/// Our facts about a session: `None` for sessions this service did not create.
+fn session(object: serde_json::Value) -> Result<Option<SessionFacts>, String> {
+    let session: SessionObject = object_of(object, "checkout session")?;
+    let named = session.client_reference_id.clone().or_else(|| {
+        session
+            .metadata
+            .as_ref()?
+            .get("purchase_id")?
+            .as_str()
+            .map(str::to_owned)
+    });
+    let Some(purchase) = named.and_then(|id| id.parse::<PurchaseId>().ok()) else {
+        return Ok(None);
+    };
+    let payment = match session.payment_status.as_deref() {
+        Some("paid") => SessionPayment::Paid,
+        Some("no_payment_required") => SessionPayment::NoPaymentRequired,
+        _ => SessionPayment::Unpaid,
+    };
+    let charge = match (
+        session.mode.as_deref(),
+        &session.currency,
+        session.amount_total,
+    ) {
+        (Some("payment"), Some(currency), Some(amount)) => Currency::parse(currency)
+            .ok()
+            .map(|currency| Money { amount, currency }),
+        _ => None,
+    };
+    Ok(Some(SessionFacts {
+        purchase,
+        session_id: session.id,
+        payment_intent: session.payment_intent.map(Expandable::id),
+        payment,
+        charge,
+    }))
+}
+
+/// What [`replay`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    /// Read and applied now (a duplicate of an event applied since counts too).
+    pub applied: u64,
+    /// Still unreadable by this release.
+    pub still_unreadable: u64,
+}
+
+/// Reads every stored unreadable event again and applies those this release can read, through
+/// the same path as a webhook (the inbox makes a replay of an event applied since a no-op). Only
+/// events of the service's own Stripe mode were stored, so none is checked for it here.
+pub async fn replay(db: &PgPool) -> market_core::Result<Replayed> {
+    let mut done = Replayed::default();
+    for event in unreadable::waiting(db).await? {
+        match read(&event.payload) {
+            Read::Event {
+                id,
+                type_,
+                livemode: event_livemode,
+                fact,
+            } => {
+                let outcome = match fact {
+                    Some(fact) => {
+                        let delivery = Delivery {
+                            event_id: &id,
+                            event_type: &type_,
+                            livemode: event_livemode,
+                        };
+                        payments::apply(db, Some(delivery), &fact, &Actor::Stripe)
+                            .await?
+                            .effect
+                            .as_str()
+                    }
+                    None => "ignored",
+                };
+                unreadable::replayed(db, &event.stripe_event_id, Ok(outcome)).await?;
+                done.applied += 1;
+            }
+            Read::Unreadable { reason, .. } => {
+                unreadable::replayed(db, &event.stripe_event_id, Err(&reason)).await?;
+                done.still_unreadable += 1;
+            }
+            Read::NotAnEvent => {
+                unreadable::replayed(db, &event.stripe_event_id, Err("not an event")).await?;
+                done.still_unreadable += 1;
+            }
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+    use super::*;
+
+    fn completed(object: &serde_json::Value) -> String {
+        serde_json::json!({
+            "id": "evt_1", "type": "checkout.session.completed", "livemode": false,
+            "api_version": "2019-01-01", "a_field_from_the_future": {"x": 1},
+            "data": { "object": object },
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_session_event_is_read_whatever_else_it_carries_or_lacks() {
+        let purchase = uuid::Uuid::new_v4();
+        let payload = completed(&serde_json::json!({
+            "id": "cs_1", "client_reference_id": purchase.to_string(),
+            "payment_status": "paid", "payment_intent": {"id": "pi_1", "new": true},
+            "mode": "payment", "currency": "usd", "amount_total": 1900, "unknown": [1, 2],
+        }));
+        let Read::Event {
+            fact: Some(Fact::CheckoutCompleted(facts)),
+            ..
+        } = read(&payload)
+        else {
+            panic!("{:?}", read(&payload));
+        };
+        assert_eq!(facts.purchase, PurchaseId(purchase));
+        assert_eq!(facts.payment_intent.as_deref(), Some("pi_1"));
+        assert_eq!(facts.payment, SessionPayment::Paid);
+        assert_eq!(facts.charge.unwrap().amount, 1900);
+    }
+
+    #[test]
+    fn a_handled_event_whose_object_is_reshaped_is_unreadable_and_a_non_event_is_not_an_event() {
+        let reshaped = completed(&serde_json::json!({ "id": 5 }));
+        assert!(matches!(read(&reshaped), Read::Unreadable { ref id, .. } if id == "evt_1"));
+        for body in ["", "{not json", "{}", r#"{"id":"evt_1","type":"x"}"#] {
+            assert!(matches!(read(body), Read::NotAnEvent), "{body}");
+        }
+    }
+}
