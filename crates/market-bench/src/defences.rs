@@ -23,7 +23,6 @@ use sqlx::PgPool;
 
 use crate::purchases::Pending;
 use crate::report::{Check, Ratio, Row, Target};
-use crate::run::Ctx;
 use crate::server::{Server, ServerConfig};
 use crate::{Plan, scenarios};
 
@@ -60,7 +59,8 @@ pub async fn catalog(plan: &Plan, unlimited: &Server, limited: &Server) -> (Row,
 
 /// The defences' purchases fulfilled in four parts, through `[unlimited, limited]` as A, B, B, A.
 pub async fn fulfilment(
-    ctx: &Ctx<'_>,
+    plan: &Plan,
+    webhook_secret: &str,
     db: &PgPool,
     servers: [&Server; 2],
     purchases: &[Pending],
@@ -80,16 +80,8 @@ pub async fn fulfilment(
                 format!("defences: fulfilment {}, limits off", i + 1),
             ),
         };
-        let (row, check) = scenarios::fulfilment(
-            server,
-            db,
-            ctx.plan,
-            &name,
-            chunk,
-            payloads,
-            ctx.webhook_secret,
-        )
-        .await?;
+        let (row, check) =
+            scenarios::fulfilment(server, db, plan, &name, chunk, payloads, webhook_secret).await?;
         rows.push(row);
         checks.push(check);
     }

@@ -95,7 +95,8 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
     rows.push(row);
     say(ctx.begun, "fulfilment done");
     let (defence_rows, mut fulfil_checks) = defences::fulfilment(
-        ctx,
+        ctx.plan,
+        ctx.webhook_secret,
         &db,
         [&server, &limited],
         &prepared.defences,
