@@ -48,6 +48,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
             &["extract"],
             &["routes"],
             &["openapi"],
+            &["server"],
             &["startup"],
         ],
     ),

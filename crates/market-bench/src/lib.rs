@@ -20,10 +20,12 @@
 //! `--smoke` does all of it with a tiny load in a few seconds; the workspace's tests run it
 //! (`tests/bench_smoke.rs` at the root), so the tool cannot rot.
 
+mod context;
 mod defences;
 mod http;
 mod load;
 mod pgbench;
+mod prepare;
 mod purchases;
 mod report;
 mod run;
@@ -44,7 +46,7 @@ use sandbox::xano::{XanoSim, XanoSimConfig};
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
-use crate::run::Ctx;
+use crate::context::Ctx;
 use crate::server::ServerConfig;
 
 /// Benchmarks `market` (fulfilment, slow Xano, catalog) against pgbench and `/healthz` on this machine.

@@ -1,65 +1,21 @@
 //! The run, phase by phase: start-up, the HTTP ceiling and the catalog, the fulfilment scenarios
 //! (normal, then with Xano slow and rate-limited), and pgbench's replay of the fulfilment SQL.
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sandbox::stripe::StripeSim;
-use sandbox::xano::{Fault, XanoSim};
+use sandbox::xano::Fault;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
-use crate::purchases::{self, Pending};
+use crate::context::Ctx;
+use crate::prepare::{POOL_CAP, Prepared, Tiers, prepare, price, tiers};
 use crate::report::{Check, Report, Row};
 use crate::seed::{self, Admin};
-use crate::server::{Server, ServerConfig};
-use crate::{Plan, defences, http, pgbench, say, scenarios, trips, verdict};
-
-/// Pool settings of the fulfilment tiers: sales never bring a pool below its low-water mark, so no
-/// replenisher runs (and calls Xano) during scenario 1.
-const LOW_WATER: i32 = 50;
-/// The largest pool target a tier accepts.
-const POOL_CAP: u64 = 1000;
+use crate::server::Server;
+use crate::{defences, http, pgbench, say, scenarios, trips, verdict};
 
 const STOREFRONT_LISTINGS: usize = 8;
-
-/// What every phase needs.
-pub struct Ctx<'a> {
-    pub plan: &'a Plan,
-    pub config: &'a ServerConfig,
-    pub xano: &'a XanoSim,
-    pub stripe: &'a StripeSim,
-    pub webhook_secret: &'a str,
-    pub admin_token: &'a str,
-    pub database_url: &'a str,
-    pub db_name: &'a str,
-    pub work_dir: &'a Path,
-    pub begun: Instant,
-}
-
-/// The tiers of the fulfilment scenarios and of pgbench, `count` per scenario.
-struct Tiers {
-    fulfil: Vec<Uuid>,
-    slow: Vec<Uuid>,
-    defences: Vec<Uuid>,
-    pgbench: Vec<Uuid>,
-    count: u64,
-    /// When the first fulfilment tier was created: its replenisher started minting then.
-    created: Instant,
-}
-
-/// The prepared, paid purchases of both fulfilment scenarios and their events.
-struct Prepared {
-    fulfil: Vec<Pending>,
-    slow: Vec<Pending>,
-    /// For the defences' cost (`defences::fulfilment`), fulfilled through both servers in turn.
-    defences: Vec<Pending>,
-    payloads: HashMap<String, String>,
-    /// What filling the pools took.
-    refill: String,
-}
 
 pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
     let startup = startup(ctx).await?;
@@ -204,115 +160,6 @@ async fn storefront(
     };
     say(ctx.begun, "healthz and catalog done");
     Ok(vec![healthz, catalog])
-}
-
-/// Enough tiers per fulfilment scenario that pools of at most [`POOL_CAP`] tokens hold every
-/// prepared purchase above the low-water mark.
-async fn tiers(ctx: &Ctx<'_>, admin: &Admin, db: &PgPool) -> anyhow::Result<Tiers> {
-    let low_water = u64::try_from(LOW_WATER)?;
-    let per_tier_max = POOL_CAP - low_water - 50;
-    let count = ctx.plan.purchases.div_ceil(per_tier_max).max(2);
-    let per_tier = ctx.plan.purchases.div_ceil(count);
-    let target = i32::try_from((per_tier + low_water + 20).min(POOL_CAP))?;
-    let mut sets: HashMap<&str, Vec<Uuid>> = HashMap::new();
-    let created = Instant::now();
-    for (canonical, low, tgt) in [
-        ("bench-fulfil", LOW_WATER, target),
-        ("bench-slow", LOW_WATER, target),
-        ("bench-defences", LOW_WATER, target),
-        // pgbench's tiers: a small minted pool, then tokens added with SQL.
-        ("bench-pgbench", LOW_WATER, LOW_WATER),
-    ] {
-        ctx.xano.add_snippet(canonical, canonical);
-        admin.listing(canonical, canonical).await?;
-        for t in 0..count {
-            admin
-                .tier(canonical, &format!("t{t:02}"), price(t)?, 10, low, tgt)
-                .await?;
-        }
-        let ids: Vec<Uuid> = sqlx::query_scalar(
-            "select t.tier_id from tier t join listing l using (listing_id)
-             where l.canonical = $1 and t.active order by t.slug",
-        )
-        .bind(canonical)
-        .fetch_all(db)
-        .await?;
-        sets.insert(canonical, ids);
-    }
-    say(
-        ctx.begun,
-        &format!(
-            "{count} tiers per fulfilment scenario, pool target {target}; preparing {} purchases each while the pools fill",
-            ctx.plan.purchases
-        ),
-    );
-    Ok(Tiers {
-        fulfil: sets.remove("bench-fulfil").unwrap_or_default(),
-        slow: sets.remove("bench-slow").unwrap_or_default(),
-        defences: sets.remove("bench-defences").unwrap_or_default(),
-        pgbench: sets.remove("bench-pgbench").unwrap_or_default(),
-        count,
-        created,
-    })
-}
-
-fn price(tier: u64) -> anyhow::Result<i64> {
-    Ok(1000 + i64::try_from(tier)?)
-}
-
-/// Pending purchases through the API, paid at the simulator; then waits for full pools and for
-/// the first reconciliations (so none runs during a measurement).
-async fn prepare(
-    ctx: &Ctx<'_>,
-    server: &Server,
-    db: &PgPool,
-    tiers: &Tiers,
-) -> anyhow::Result<Prepared> {
-    let c = ctx.plan.concurrency.max(16);
-    let started = Instant::now();
-    let fulfil = purchases::prepare(server.addr, &tiers.fulfil, ctx.plan.purchases, c).await?;
-    let slow = purchases::prepare(server.addr, &tiers.slow, ctx.plan.purchases, c).await?;
-    let defences = purchases::prepare(server.addr, &tiers.defences, ctx.plan.purchases, c).await?;
-    let secs = started.elapsed().as_secs_f64();
-    let made = fulfil.len() + slow.len() + defences.len();
-    say(
-        ctx.begun,
-        &format!(
-            "{made} checkouts in {secs:.1} s ({:.0}/s)",
-            made as f64 / secs
-        ),
-    );
-    let payloads = purchases::pay_all(ctx.stripe, fulfil.iter().chain(&slow).chain(&defences))?;
-    let fill_started = Instant::now();
-    seed::wait_pools_full(db, Duration::from_secs(600), ctx.begun).await?;
-    let fill_secs = tiers.created.elapsed().as_secs_f64();
-    let tier_ids: Vec<Uuid> = tiers
-        .fulfil
-        .iter()
-        .chain(&tiers.slow)
-        .chain(&tiers.defences)
-        .copied()
-        .collect();
-    let minted: i64 = sqlx::query_scalar(
-        "select count(*) from install_token where tier_id = any($1) and origin = 'minted'",
-    )
-    .bind(&tier_ids)
-    .fetch_one(db)
-    .await?;
-    let refill = format!(
-        "pool refill: {minted} tokens minted through the Xano simulator in {fill_secs:.1} s ({:.0}/s), {:.1} s of it after the checkouts",
-        minted as f64 / fill_secs,
-        fill_started.elapsed().as_secs_f64()
-    );
-    say(ctx.begun, &refill);
-    seed::wait_reconciled(db, Duration::from_secs(60)).await?;
-    Ok(Prepared {
-        fulfil,
-        slow,
-        defences,
-        payloads,
-        refill,
-    })
 }
 
 /// Scenario 2: fulfilment while Xano answers in 2 s and 429s a third of calls — and is busy: the

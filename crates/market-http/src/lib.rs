@@ -6,6 +6,7 @@
 //! Reading order, top floor first (a module imports only from floors below it; the workspace's
 //! `tests/architecture.rs` checks it):
 //! - [`startup`]: settings → a running [`startup::Application`] (server + job runner).
+//! - [`server`]: the public listener's middleware stack around the routes.
 //! - [`openapi`]: the API document, assembled from the handlers, and its two routes.
 //! - [`routes`]: the route table, then one module per resource; [`routes::webhooks`] is where
 //!   Stripe's events come in. Handlers parse, call one `market-core` function, and map.
@@ -32,6 +33,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod stripe;

@@ -5,11 +5,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::http::StatusCode;
-use actix_web::middleware::{DefaultHeaders, ErrorHandlers, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use ipnet::IpNet;
 use market_core::envelope::DataKeys;
 use market_core::jobs::runner::Runner;
@@ -19,14 +16,12 @@ use market_core::{JobsConfig, Market};
 use secrecy::SecretString;
 use sqlx::postgres::PgConnectOptions;
 use tokio::sync::watch;
-use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::catalog_cache::CatalogCache;
 use crate::limits::{Limiters, RateLimits};
 use crate::state::{AdminToken, AppState, Mode, origin_of};
 use crate::stripe::StripeGateway;
-use crate::{error, openapi, routes};
 
 /// How long an instance answers the public catalog from memory before reading it again: how far
 /// behind a change made elsewhere (another instance, `market tiers apply`) it may be.
@@ -175,7 +170,8 @@ impl Application {
         });
 
         let cors_origins: Vec<String> = http.cors_origins.iter().map(origin_of).collect();
-        let server = http_server(&state, cors_origins, http.listener, http.shutdown_grace)?;
+        let server =
+            crate::server::http_server(&state, cors_origins, http.listener, http.shutdown_grace)?;
 
         let runner = run_jobs.then(|| Runner::new(market));
         // Counters are recorded whether or not this instance serves them.
@@ -278,56 +274,6 @@ impl Application {
     }
 }
 
-/// The public listener's server: the middleware stack, in the order a request meets it from the
-/// bottom up (request id and log span first, CORS last), then the routes.
-fn http_server(
-    state: &web::Data<AppState>,
-    cors_origins: Vec<String>,
-    listener: TcpListener,
-    shutdown_grace: Duration,
-) -> std::io::Result<Server> {
-    let allowed = std::sync::Arc::new(openapi::allowed_methods());
-    let server_state = state.clone();
-    Ok(HttpServer::new(move || {
-        App::new()
-            .wrap(cors(&cors_origins))
-            .wrap(from_fn(crate::metrics::track_requests))
-            .wrap(
-                ErrorHandlers::new()
-                    .handler(StatusCode::METHOD_NOT_ALLOWED, {
-                        let allowed = allowed.clone();
-                        move |res| error::framework::method_not_allowed(res, &allowed)
-                    })
-                    .handler(
-                        StatusCode::NOT_FOUND,
-                        error::framework::envelope_bare_errors,
-                    )
-                    .handler(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        error::framework::envelope_bare_errors,
-                    ),
-            )
-            .wrap(from_fn(request_id_header))
-            .wrap(security_headers())
-            .wrap(TracingLogger::default())
-            .app_data(server_state.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(64 * 1024)
-                    .error_handler(error::framework::json_error),
-            )
-            .app_data(web::PathConfig::default().error_handler(error::framework::path_error))
-            .app_data(web::QueryConfig::default().error_handler(error::framework::query_error))
-            .configure(routes::configure)
-            .configure(openapi::configure)
-            .default_service(web::to(error::framework::route_not_found))
-    })
-    .listen(listener)?
-    .shutdown_timeout(shutdown_grace.as_secs().max(1))
-    .disable_signals()
-    .run())
-}
-
 /// Every minute, drops the rate-limit state of clients whose limits are full again, so memory
 /// follows the clients of the last minutes, not every address ever seen.
 async fn forget_idle_clients(state: web::Data<AppState>, mut stop: watch::Receiver<bool>) {
@@ -341,56 +287,6 @@ async fn forget_idle_clients(state: web::Data<AppState>, mut stop: watch::Receiv
             }
         }
     }
-}
-
-/// Echoes the request id (made by `TracingLogger`, recorded in every log line of the request) in
-/// the `x-request-id` response header, so a client can quote it.
-async fn request_id_header(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    use actix_web::HttpMessage;
-    let id = req
-        .extensions()
-        .get::<tracing_actix_web::RequestId>()
-        .map(ToString::to_string);
-    let mut response = next.call(req).await?;
-    if let Some(value) = id.and_then(|id| actix_web::http::header::HeaderValue::from_str(&id).ok())
-    {
-        response.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("x-request-id"),
-            value,
-        );
-    }
-    Ok(response)
-}
-
-/// Sent with every response (set only where a handler did not set its own). The pages (storefront,
-/// `/docs`) load scripts, styles and data from this origin alone and may not be framed; no page
-/// leaks its URL, which can carry a purchase id, to another site.
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add((
-            "content-security-policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-             frame-ancestors 'none'",
-        ))
-        .add(("referrer-policy", "no-referrer"))
-        .add(("x-content-type-options", "nosniff"))
-        .add(("x-frame-options", "DENY"))
-}
-
-fn cors(origins: &[String]) -> Cors {
-    let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST"])
-        .allowed_headers(["authorization", "content-type", "idempotency-key"])
-        .expose_headers(["x-request-id"])
-        .max_age(600);
-    for origin in origins {
-        cors = cors.allowed_origin(origin);
-    }
-    cors
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -15,6 +15,8 @@
 
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "api/sealed.rs"]
+mod sealed;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -9,10 +9,10 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use market_core::JobsConfig;
 use market_core::envelope::DataKeys;
 use market_core::receipt::ReceiptSecret;
 use market_core::tiers_file::{self, TiersFile};
-use market_core::{JobsConfig, ListingId, keys};
 use market_http::limits::RateLimits;
 use market_http::startup::{
     Application, DbSettings, HttpSettings, MetricsSettings, Settings, StripeSettings,
@@ -368,43 +368,6 @@ impl TestApp {
     }
 
     /// Waits until the purchase's receipt shows a usable token, and returns it.
-    /// The token strings of the `install_token` rows `condition` picks, in row order, opened with
-    /// the instance's data key (the table holds no plain token).
-    pub async fn tokens_where(&self, condition: &str) -> Vec<String> {
-        let rows = self.token_states_where(condition).await;
-        rows.into_iter().map(|(token, _)| token).collect()
-    }
-
-    /// [`tokens_where`](Self::tokens_where) with each token's state.
-    pub async fn token_states_where(&self, condition: &str) -> Vec<(String, String)> {
-        let envelope = self.envelope().await;
-        let rows: Vec<(ListingId, String, Vec<u8>, String)> = sqlx::query_as(&format!(
-            "select listing_id, token_key_id, token_sealed, state::text from install_token
-             where {condition} order by install_token_id"
-        ))
-        .fetch_all(self.db.pool())
-        .await
-        .unwrap();
-        rows.into_iter()
-            .map(|(listing, key_id, sealed, state)| {
-                let token = keys::open_token(&envelope, listing, key_id, sealed).unwrap();
-                (token.expose().to_owned(), state)
-            })
-            .collect()
-    }
-
-    /// The fingerprint the row of `token` carries, to find it by.
-    pub async fn fingerprint(&self, token: &str) -> Vec<u8> {
-        let envelope = self.envelope().await;
-        keys::fingerprint(&envelope, &master_api::TokenValue::new(token)).to_vec()
-    }
-
-    async fn envelope(&self) -> market_core::envelope::Envelope {
-        keys::open(self.db.pool(), DataKeys::parse(DATA_KEY).unwrap())
-            .await
-            .unwrap()
-    }
-
     pub async fn token_of(&self, id: &str, receipt_key: &str) -> String {
         self.eventually("the purchase's token", Duration::from_secs(20), || async {
             let body: Value = self.purchase(id, receipt_key).await.json().await.ok()?;

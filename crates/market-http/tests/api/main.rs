@@ -19,6 +19,7 @@ mod ops;
 mod pages;
 mod purchase_flow;
 mod rate_limits;
+mod sealed;
 mod security;
 mod success_page;
 mod webhook_effects;
