@@ -181,6 +181,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKET_RECONCILE_MISSING_GUARD_PERCENT", default_value_t = 20, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub reconcile_missing_guard_percent: u8,
 
+    /// Minutes a purchase may stay pending before its Checkout Session is read from Stripe, in case
+    /// the webhook that would have said "paid" was lost (checked once a minute, a few at a time).
+    #[arg(long, env = "MARKET_SESSION_RECHECK_MINUTES", default_value_t = 5)]
+    pub session_recheck_minutes: u64,
+
     /// Minutes between reconciliations of each listing with Xano.
     #[arg(long, env = "MARKET_RECONCILE_MINUTES", default_value_t = 15)]
     pub reconcile_minutes: u64,

@@ -44,6 +44,8 @@ pub struct HttpSettings {
     /// The metrics listener's address, and how often its gauges are read.
     pub metrics_bind: SocketAddr,
     pub metrics_refresh: Duration,
+    /// How long a purchase may stay pending before its Checkout Session is read from Stripe.
+    pub session_recheck: Duration,
     pub public_url: Option<Url>,
     pub cors_origins: Vec<Url>,
     pub admins: Vec<AdminToken>,
@@ -131,6 +133,7 @@ impl Settings {
                 trusted_proxies: args.trusted_proxies,
                 metrics_bind: args.metrics_bind,
                 metrics_refresh: Duration::from_secs(args.metrics_refresh_secs.max(1)),
+                session_recheck: Duration::from_secs(args.session_recheck_minutes.max(1) * 60),
                 public_url: args.public_url,
                 cors_origins: args.cors_origins,
                 admins,

@@ -45,7 +45,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
             &["error", "metrics", "crashpoints", "wire", "intake"],
             &["stripe", "catalog_cache", "limits"],
             &["state"],
-            &["extract"],
+            &["extract", "backfill"],
             &["routes"],
             &["openapi"],
             &["server"],

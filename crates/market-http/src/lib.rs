@@ -23,6 +23,7 @@
 //!
 //! The domain (and every invariant) lives in `market-core`; nothing here decides what a purchase is.
 
+pub mod backfill;
 pub mod catalog_cache;
 #[cfg(feature = "failpoints")]
 pub mod crashpoints;

@@ -18,6 +18,7 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::sync::watch;
 use url::Url;
 
+use crate::backfill::BackfillSettings;
 use crate::catalog_cache::CatalogCache;
 use crate::limits::{Limiters, RateLimits};
 use crate::state::{AdminToken, AppState, Mode, origin_of};
@@ -43,6 +44,8 @@ pub struct Settings {
     pub mode: Mode,
     /// Where to serve Prometheus metrics; `None` serves none (the public listener never does).
     pub metrics: Option<MetricsSettings>,
+    /// Checking purchases pending too long against Stripe (`backfill`); `None` checks none.
+    pub backfill: Option<BackfillSettings>,
 }
 
 /// The metrics listener, and how often the gauges read from the database are refreshed.
@@ -93,6 +96,7 @@ pub struct Application {
     state: web::Data<AppState>,
     runner: Option<Runner>,
     metrics: Option<Metrics>,
+    backfill: Option<BackfillSettings>,
     shutdown_grace: Duration,
 }
 
@@ -125,6 +129,7 @@ impl Application {
             jobs,
             mode,
             metrics,
+            backfill,
         } = settings;
         let port = http.listener.local_addr()?.port();
         let public_url = match http.public_url {
@@ -192,6 +197,7 @@ impl Application {
             state,
             runner,
             metrics,
+            backfill,
             shutdown_grace: http.shutdown_grace,
         })
     }
@@ -256,6 +262,13 @@ impl Application {
             self.state.clone(),
             jobs_stopped.clone(),
         ));
+        let backfilling = self.backfill.map(|settings| {
+            tokio::spawn(crate::backfill::run(
+                self.state.clone(),
+                settings,
+                jobs_stopped.clone(),
+            ))
+        });
         let server = tokio::spawn(self.server);
         stop.await;
         tracing::info!("shutting down: no new requests, finishing the ones in flight");
@@ -265,6 +278,9 @@ impl Application {
             let _ = runner.await;
         }
         let _ = forgetting.await;
+        if let Some(backfilling) = backfilling {
+            let _ = backfilling.await;
+        }
         if let Some((handle, server, refresh)) = metrics {
             handle.stop(true).await;
             let _ = server.await;

@@ -103,6 +103,24 @@ pub async fn apply(
     db::retry_transient(|| apply_once(pool, delivery, fact, actor)).await
 }
 
+/// A Checkout Session read from Stripe (not delivered by a webhook: the success page, or the check
+/// of purchases pending too long): when it says paid, applied as its `checkout.session.completed`
+/// would be. `None` when it does not say paid (nothing to apply yet).
+pub async fn apply_session_read(
+    pool: &PgPool,
+    facts: &SessionFacts,
+    actor: &Actor,
+) -> Result<Option<Outcome>> {
+    if !matches!(
+        facts.payment,
+        SessionPayment::Paid | SessionPayment::NoPaymentRequired
+    ) {
+        return Ok(None);
+    }
+    let fact = Fact::CheckoutCompleted(facts.clone());
+    apply(pool, None, &fact, actor).await.map(Some)
+}
+
 async fn apply_once(
     pool: &PgPool,
     delivery: Option<Delivery<'_>>,

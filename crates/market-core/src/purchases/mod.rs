@@ -6,6 +6,7 @@
 
 mod receipts;
 mod row;
+pub mod stale;
 
 pub use receipts::{Receipt, ReceiptToken, receipt, receipt_of};
 pub use row::{Purchase, by_checkout_session, by_id};

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use market_core::audit::Actor;
 use market_core::checkout;
-use market_core::payments::{self, Fact, SessionPayment};
+use market_core::payments;
 use market_core::provider::{CheckoutSessions, OpenedSession, ProviderError, SessionRequest};
 use market_core::purchases::{self, NewPurchase};
 use market_core::{Email, PurchaseStatus, TierId};
@@ -190,17 +190,10 @@ pub async fn checkout_session(
     let facts = session
         .facts
         .ok_or_else(|| ApiError::not_found("checkout session"))?;
-    if matches!(
-        facts.payment,
-        SessionPayment::Paid | SessionPayment::NoPaymentRequired
-    ) {
-        payments::apply(
-            state.db(),
-            None,
-            &Fact::CheckoutCompleted(facts.clone()),
-            &Actor::Stripe,
-        )
-        .await?;
+    if payments::apply_session_read(state.db(), &facts, &Actor::Stripe)
+        .await?
+        .is_some()
+    {
         fail::fail_point!("after_success_page_commit_before_response");
     }
     let purchase = purchases::by_id(state.db(), facts.purchase)

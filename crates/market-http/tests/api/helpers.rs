@@ -13,6 +13,7 @@ use market_core::JobsConfig;
 use market_core::envelope::DataKeys;
 use market_core::receipt::ReceiptSecret;
 use market_core::tiers_file::{self, TiersFile};
+use market_http::backfill::BackfillSettings;
 use market_http::limits::RateLimits;
 use market_http::startup::{
     Application, DbSettings, HttpSettings, MetricsSettings, Settings, StripeSettings,
@@ -74,6 +75,8 @@ pub struct Options {
     /// None by default: the tests of other things make many requests from one address.
     pub rate_limits: RateLimits,
     pub trusted_proxies: Vec<IpNet>,
+    /// None by default: the webhook tests leave purchases pending on purpose.
+    pub backfill: Option<BackfillSettings>,
 }
 
 impl Default for Options {
@@ -84,6 +87,7 @@ impl Default for Options {
             run_jobs: true,
             rate_limits: RateLimits::NONE,
             trusted_proxies: Vec::new(),
+            backfill: None,
         }
     }
 }
@@ -184,6 +188,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         },
         jobs: options.run_jobs.then(jobs_config),
         mode: Mode::Sandbox,
+        backfill: options.backfill,
         metrics: Some(MetricsSettings {
             listener: TcpListener::bind("127.0.0.1:0").unwrap(),
             refresh: Duration::from_millis(100),

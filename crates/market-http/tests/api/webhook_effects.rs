@@ -51,6 +51,7 @@ async fn live_instance(app: &TestApp) -> (String, oneshot::Sender<()>) {
         jobs: None,
         mode: Mode::Live,
         metrics: None,
+        backfill: None,
     })
     .await
     .unwrap();

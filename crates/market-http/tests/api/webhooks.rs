@@ -353,3 +353,49 @@ async fn an_event_type_the_service_does_not_handle_is_acknowledged_and_changes_n
     assert_eq!(rows(&app).await, before);
     app.stop().await;
 }
+
+/// Found reading the code (self-healing issue, finding 4): a purchase paid at Stripe whose
+/// `checkout.session.completed` never arrived stayed pending for good unless its buyer reached the
+/// success page. Now every instance reads the sessions of purchases pending too long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_whose_webhook_never_arrives_is_found_by_reading_its_session() {
+    // Arrange: a purchase paid at Stripe, its webhook never delivered, no success page.
+    let app = spawn_app_with(Options {
+        backfill: Some(market_http::backfill::BackfillSettings {
+            interval: Duration::from_millis(100),
+            older_than: Duration::ZERO,
+        }),
+        ..Options::default()
+    })
+    .await;
+    let (purchase, receipt_key, _) = paid_but_undelivered(&app).await;
+
+    // Act: nothing but time.
+    let status = app
+        .eventually(
+            "the purchase fulfilled",
+            Duration::from_secs(20),
+            || async {
+                let body: Value = app
+                    .purchase(&purchase, &receipt_key)
+                    .await
+                    .json()
+                    .await
+                    .ok()?;
+                (body["status"] == "fulfilled").then_some(body)
+            },
+        )
+        .await;
+
+    // Assert: fulfilled with one token, and the audit says Stripe's session said so.
+    assert!(status["token"]["value"].is_string(), "{status}");
+    let paid_by: Vec<String> = sqlx::query_scalar(
+        "select actor from audit_event where purchase_id = $1::uuid and action = 'purchase.paid'",
+    )
+    .bind(&purchase)
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(paid_by, ["stripe"]);
+    app.stop().await;
+}

@@ -1,0 +1,11 @@
+-- A paid purchase must not stay pending because Stripe's webhook never arrived.
+--
+-- Stripe retries a webhook for three days, but an endpoint that was down, misconfigured or
+-- refusing for longer loses events, and before this a missed `checkout.session.completed` was caught
+-- only if the buyer reached the success page. Every instance now reads, once a minute, the Checkout
+-- Sessions of a few purchases pending for longer than `MARKET_SESSION_RECHECK_MINUTES` (and younger
+-- than the 24 hours a session lives), and applies a paid one through the same path as the success
+-- page. This column spreads the work: a purchase is claimed (`for update skip locked`) and stamped,
+-- so instances never read the same session at once, and each is read again at most every few
+-- minutes.
+alter table purchase add column session_checked_at timestamptz;
