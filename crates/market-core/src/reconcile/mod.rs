@@ -167,14 +167,18 @@ async fn guard(
     .fetch_one(&mut *conn)
     .await?;
     let hold_back = suspicious && !flagged_before;
-    sqlx::query(
-        "update listing set missing_suspected_at = case when $2 then now() end
-         where listing_id = $1",
-    )
-    .bind(listing)
-    .bind(hold_back)
-    .execute(&mut *conn)
-    .await?;
+    // Written only when the flag changes: an ordinary pass leaves the listing row (and its
+    // `updated_at`, which operators read) alone.
+    if hold_back != flagged_before {
+        sqlx::query(
+            "update listing set missing_suspected_at = case when $2 then now() end
+             where listing_id = $1",
+        )
+        .bind(listing)
+        .bind(hold_back)
+        .execute(&mut *conn)
+        .await?;
+    }
     if hold_back {
         tracing::warn!(listing.id = %listing, vanishing, live = live_count, "Xano no longer lists a large share of the listing's tokens; held back until the next pass confirms");
         Audit::new(actor, "reconcile.mass_missing_held_back")
