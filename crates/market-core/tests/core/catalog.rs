@@ -132,7 +132,7 @@ fn calls_to(world: &World, endpoint: Endpoint) -> usize {
 }
 
 /// A pool of 3 (low water 2), filled, and one fulfilled purchase holding one of its tokens.
-async fn world_with_a_sale() -> (World, PurchaseId, String) {
+pub(crate) async fn world_with_a_sale() -> (World, PurchaseId, String) {
     let world = World::new(2, 3).await;
     world.fill_pool().await;
     let (purchase, session) = world.checkout().await;

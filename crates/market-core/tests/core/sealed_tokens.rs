@@ -8,21 +8,10 @@ use std::sync::Arc;
 use market_core::audit::Actor;
 use market_core::envelope::{DataKeys, EnvelopeError, KeyId};
 use market_core::keys::{self, Rotation};
-use market_core::payments::Effect;
 use market_core::{Error, Market, PurchaseId, purchases, reconcile};
 
+use crate::catalog::world_with_a_sale;
 use crate::common::{TEST_KEY, World};
-
-/// A world with a full pool and one buyer holding a token.
-async fn world_with_a_sale() -> (World, PurchaseId, String) {
-    let world = World::new(2, 3).await;
-    world.fill_pool().await;
-    let (purchase, session) = world.checkout().await;
-    let paid = world.deliver_paid("evt_paid", purchase, &session).await;
-    assert!(matches!(paid.effect, Effect::Fulfilled { .. }), "{paid:?}");
-    let token = world.live_tokens_of(purchase).await.remove(0);
-    (world, purchase, token)
-}
 
 /// What the buyer's receipt shows as their token, read with `market`'s keys.
 async fn receipt_token(world: &World, market: &Market, purchase: PurchaseId) -> String {
