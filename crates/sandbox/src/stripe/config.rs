@@ -45,7 +45,8 @@ pub struct StripeSimConfig {
     pub delivery_timeout: Duration,
     /// The `api_version` events carry.
     pub api_version: String,
-    /// Seeds ids and shuffles, for reproducible runs; `None` seeds from the OS.
+    /// Seeds ids and shuffles, for reproducible runs; `None` seeds from the OS. Also the seed of
+    /// dropped deliveries when their control gives none (0 when this is `None`).
     pub seed: Option<u64>,
     /// HTTP worker threads. One is plenty: handlers never block.
     pub workers: usize,

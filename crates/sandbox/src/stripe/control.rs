@@ -13,12 +13,17 @@
 //! | POST | `/__sim/sessions/{id}/settle` | `{"succeeded": bool}` → `SimSession` |
 //! | POST | `/__sim/sessions/{id}/expire` | → `SimSession` |
 //! | POST | `/__sim/refund` | `{"payment_intent", "amount"?}` → `SimRefund` |
-//! | POST | `/__sim/dispute` | `{"payment_intent"}` → `SimDispute` |
+//! | POST | `/__sim/dispute` | `{"payment_intent", "inquiry"?: bool}` → `SimDispute` (a chargeback; an inquiry with `"inquiry": true`) |
+//! | GET | `/__sim/disputes/{id}` | → `SimDispute` |
+//! | POST | `/__sim/disputes/{id}/escalate` | → `SimDispute` (an inquiry becomes a chargeback) |
+//! | POST | `/__sim/disputes/{id}/close` | `{"outcome": "won" \| "lost"}` → `SimDispute` (an inquiry: `warning_closed` either way) |
 //! | GET | `/__sim/events` | → `[SimEvent]` (oldest first) |
 //! | POST | `/__sim/events/{id}/redeliver` | → 204 |
 //! | GET | `/__sim/deliveries` | → `[DeliveryRecord]` |
-//! | GET, POST, DELETE | `/__sim/webhook` | → `{"url", "secrets": <count>}`; POST `{"url", "secrets": [..]}`; DELETE stops delivering (secrets kept) |
+//! | GET, POST, DELETE | `/__sim/webhook` | → `{"url", "secrets": <count>, "dropped": <count>}`; POST `{"url", "secrets": [..]}`; DELETE stops delivering (secrets kept) |
 //! | POST | `/__sim/duplicate-deliveries` | `{"on": bool}` |
+//! | GET, POST, DELETE | `/__sim/drop-deliveries` | → `{"rate", "seed", "dropped": [event ids]}`; POST `{"rate": 0.0–1.0, "seed"?: u64}`; DELETE sets the rate to 0 |
+//! | POST, DELETE | `/__sim/event-drift` | POST `{"api_version"?, "unknown_fields"?: bool}` (events from now on); DELETE ends it |
 //! | POST | `/__sim/retry-delays` | `{"delays_ms": [..]}` |
 //! | GET, DELETE | `/__sim/calls` | → `[CallRecord]`; DELETE clears |
 //! | POST | `/__sim/sign` | `{"payload", "timestamp"?}` → `{"header"}` (signed with the configured secrets) |
@@ -36,8 +41,9 @@ use serde_json::json;
 use url::Url;
 
 use super::error::SimError;
+use super::model::{DisputeOutcome, EventDrift};
 use super::ops::RefundRequest;
-use super::state::{Origin, Shared};
+use super::state::{Origin, Shared, SimState};
 use super::webhook::signature_header;
 use crate::server::control_error;
 
@@ -53,6 +59,9 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sessions/{id}/expire", web::post().to(expire))
         .route("/refund", web::post().to(refund))
         .route("/dispute", web::post().to(dispute))
+        .route("/disputes/{id}", web::get().to(dispute_view))
+        .route("/disputes/{id}/escalate", web::post().to(escalate_dispute))
+        .route("/disputes/{id}/close", web::post().to(close_dispute))
         .route("/events", web::get().to(events))
         .route("/events/{id}/redeliver", web::post().to(redeliver))
         .route("/deliveries", web::get().to(deliveries))
@@ -60,6 +69,11 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/webhook", web::post().to(set_webhook))
         .route("/webhook", web::delete().to(clear_webhook))
         .route("/duplicate-deliveries", web::post().to(set_duplicate))
+        .route("/drop-deliveries", web::get().to(drops))
+        .route("/drop-deliveries", web::post().to(set_drops))
+        .route("/drop-deliveries", web::delete().to(clear_drops))
+        .route("/event-drift", web::post().to(set_drift))
+        .route("/event-drift", web::delete().to(clear_drift))
         .route("/retry-delays", web::post().to(set_retry_delays))
         .route("/calls", web::get().to(calls))
         .route("/calls", web::delete().to(clear_calls))
@@ -165,14 +179,52 @@ async fn refund(shared: web::Data<Shared>, body: web::Json<RefundBody>) -> HttpR
 #[derive(Deserialize)]
 struct DisputeBody {
     payment_intent: String,
+    #[serde(default)]
+    inquiry: bool,
 }
 
 async fn dispute(shared: web::Data<Shared>, body: web::Json<DisputeBody>) -> HttpResponse {
     let mut state = shared.lock();
-    match state.dispute(&body.payment_intent) {
+    match state.open_dispute(&body.payment_intent, body.inquiry) {
         Ok(id) => HttpResponse::Ok().json(state.dispute_view(&id)),
         Err(error) => failure(&error),
     }
+}
+
+/// The dispute's view after a control ran, or the control's failure.
+fn dispute_answer(state: &SimState, id: &str, outcome: Result<(), SimError>) -> HttpResponse {
+    if let Err(error) = outcome {
+        return failure(&error);
+    }
+    match state.dispute_view(id) {
+        Some(view) => HttpResponse::Ok().json(view),
+        None => failure(&SimError::UnknownDispute(id.to_owned())),
+    }
+}
+
+async fn dispute_view(shared: web::Data<Shared>, id: web::Path<String>) -> HttpResponse {
+    dispute_answer(&shared.lock(), &id, Ok(()))
+}
+
+async fn escalate_dispute(shared: web::Data<Shared>, id: web::Path<String>) -> HttpResponse {
+    let mut state = shared.lock();
+    let outcome = state.escalate_dispute(&id);
+    dispute_answer(&state, &id, outcome)
+}
+
+#[derive(Deserialize)]
+struct CloseBody {
+    outcome: DisputeOutcome,
+}
+
+async fn close_dispute(
+    shared: web::Data<Shared>,
+    id: web::Path<String>,
+    body: web::Json<CloseBody>,
+) -> HttpResponse {
+    let mut state = shared.lock();
+    let outcome = state.close_dispute(&id, body.outcome);
+    dispute_answer(&state, &id, outcome)
 }
 
 async fn events(shared: web::Data<Shared>) -> HttpResponse {
@@ -196,7 +248,11 @@ async fn webhook(shared: web::Data<Shared>) -> HttpResponse {
     let state = shared.lock();
     let url = state.webhook_url.as_ref().map(Url::as_str);
     // The secrets themselves are never sent back, only how many there are.
-    HttpResponse::Ok().json(json!({ "url": url, "secrets": state.webhook_secrets.len() }))
+    HttpResponse::Ok().json(json!({
+        "url": url,
+        "secrets": state.webhook_secrets.len(),
+        "dropped": state.drops.dropped.len(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -229,6 +285,57 @@ struct Switch {
 
 async fn set_duplicate(shared: web::Data<Shared>, body: web::Json<Switch>) -> HttpResponse {
     shared.lock().duplicate_deliveries = body.on;
+    HttpResponse::NoContent().finish()
+}
+
+async fn drops(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(shared.lock().drops.view())
+}
+
+#[derive(Deserialize)]
+struct Drops {
+    rate: f64,
+    seed: Option<u64>,
+}
+
+async fn set_drops(shared: web::Data<Shared>, body: web::Json<Drops>) -> HttpResponse {
+    match shared.lock().drops.set(body.rate, body.seed) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(error) => failure(&error),
+    }
+}
+
+async fn clear_drops(shared: web::Data<Shared>) -> HttpResponse {
+    match shared.lock().drops.set(0.0, None) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(error) => failure(&error),
+    }
+}
+
+#[derive(Deserialize)]
+struct Drift {
+    /// The configured version when absent.
+    api_version: Option<String>,
+    #[serde(default)]
+    unknown_fields: bool,
+}
+
+async fn set_drift(shared: web::Data<Shared>, body: web::Json<Drift>) -> HttpResponse {
+    let Drift {
+        api_version,
+        unknown_fields,
+    } = body.into_inner();
+    let mut state = shared.lock();
+    let api_version = api_version.unwrap_or_else(|| state.api_version.clone());
+    state.event_drift = Some(EventDrift {
+        api_version,
+        unknown_fields,
+    });
+    HttpResponse::NoContent().finish()
+}
+
+async fn clear_drift(shared: web::Data<Shared>) -> HttpResponse {
+    shared.lock().event_drift = None;
     HttpResponse::NoContent().finish()
 }
 

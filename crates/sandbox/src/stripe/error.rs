@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::model::SessionStatus;
+use super::model::{DisputeStatus, SessionStatus};
 
 /// Why a simulator control (pay, settle, refund, …) could not be carried out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +33,14 @@ pub enum SimError {
     Disputed(String),
     #[error("charge {0} is already disputed")]
     AlreadyDisputed(String),
+    #[error("no such dispute: {0}")]
+    UnknownDispute(String),
+    #[error("dispute {id} is already closed ({})", status.as_str())]
+    DisputeClosed { id: String, status: DisputeStatus },
+    #[error("dispute {id} is not an open inquiry ({})", status.as_str())]
+    DisputeNotInquiry { id: String, status: DisputeStatus },
+    #[error("a drop rate must be between 0.0 and 1.0, not {0}")]
+    InvalidDropRate(String),
 }
 
 impl SimError {
@@ -50,15 +58,22 @@ impl SimError {
             Self::InvalidAmount(_) => "invalid_amount",
             Self::Disputed(_) => "charge_disputed",
             Self::AlreadyDisputed(_) => "charge_already_disputed",
+            Self::UnknownDispute(_) => "unknown_dispute",
+            Self::DisputeClosed { .. } => "dispute_closed",
+            Self::DisputeNotInquiry { .. } => "dispute_not_inquiry",
+            Self::InvalidDropRate(_) => "invalid_drop_rate",
         }
     }
 
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::UnknownSession(_) | Self::UnknownPaymentIntent(_) | Self::UnknownEvent(_) => {
-                StatusCode::NOT_FOUND
+            Self::UnknownSession(_)
+            | Self::UnknownPaymentIntent(_)
+            | Self::UnknownEvent(_)
+            | Self::UnknownDispute(_) => StatusCode::NOT_FOUND,
+            Self::InvalidAmount(_) | Self::RefundTooLarge { .. } | Self::InvalidDropRate(_) => {
+                StatusCode::BAD_REQUEST
             }
-            Self::InvalidAmount(_) | Self::RefundTooLarge { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::CONFLICT,
         }
     }
@@ -103,6 +118,12 @@ impl ApiError {
     pub(crate) fn missing(param: &str) -> Self {
         Self::invalid(param, format!("Missing required param: {param}."))
             .with_code("parameter_missing")
+    }
+
+    /// 400 for a parameter the endpoint does not take.
+    pub(crate) fn unknown_param(param: &str) -> Self {
+        Self::invalid(param, format!("Received unknown parameter: {param}"))
+            .with_code("parameter_unknown")
     }
 
     pub(crate) fn invalid_integer(param: &str, text: &str) -> Self {

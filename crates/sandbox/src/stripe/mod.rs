@@ -1,8 +1,10 @@
 //! A simulator of the parts of Stripe the marketplace uses, for tests and demos that must run
 //! offline: Checkout Sessions and refunds over the real API shape (form-encoded requests,
 //! `Authorization: Bearer sk_…`, idempotency keys, Stripe's error bodies), a hosted checkout
-//! page, and signed webhook events delivered, retried and optionally duplicated and shuffled as
-//! Stripe may do. Its answers and events deserialize with async-stripe's own types.
+//! page, disputes from inquiry to close, and signed webhook events delivered, retried and
+//! optionally duplicated and shuffled as Stripe may do. On request it also misbehaves as Stripe
+//! does on a bad day: deliveries dropped, events in another API version with unknown fields.
+//! Its answers and events deserialize with async-stripe's own types.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -28,9 +30,12 @@
 //!   and `events`: the endpoints; `form`: Stripe's bracketed form parameters; `idempotency`:
 //!   saved answers; `objects`: each object's JSON; `error`: Stripe's error bodies and
 //!   [`SimError`].
-//! - `ops`: paying, settling, expiring, refunding and disputing, and the events they emit;
-//!   `store`: the records; `state`: the shared state and event creation.
-//! - [`webhook`]: signing and the background delivery with retries, duplicates and shuffling.
+//! - `ops`: paying, settling, expiring and refunding, and the events they emit; `disputes`: a
+//!   dispute's lifecycle (chargeback or inquiry, escalation, won, lost) and its events (table in
+//!   that file); `store`: the records; `state`: the shared state and event creation.
+//! - [`webhook`]: signing and the background delivery with retries, duplicates and shuffling;
+//!   `faults`: deliveries dropped on purpose (all, or a seeded share) and drifted events (another
+//!   `api_version`, unknown fields).
 //! - `hosted`: the checkout page (`/pay/{id}`); `money`: amounts for people.
 //! - `control`: the same controls over HTTP under `/__sim` (table in that file).
 //!
@@ -40,8 +45,10 @@
 mod api;
 pub mod config;
 mod control;
+mod disputes;
 mod error;
 mod events;
+mod faults;
 mod form;
 mod hosted;
 mod idempotency;
@@ -59,8 +66,8 @@ pub mod webhook;
 pub use config::{API_VERSION, StripeSimConfig};
 pub use error::SimError;
 pub use model::{
-    CallRecord, DeliveryRecord, PaymentStatus, SessionStatus, SimDispute, SimEvent, SimRefund,
-    SimSession,
+    CallRecord, DeliveryRecord, DisputeOutcome, DisputeStatus, EventDrift, PaymentStatus,
+    SessionStatus, SimDispute, SimEvent, SimRefund, SimSession,
 };
 pub use sim::StripeSim;
 pub use webhook::signature_header;

@@ -89,7 +89,59 @@ pub struct SimRefund {
     pub charge_refunded: bool,
 }
 
-/// A dispute the simulator opened.
+/// A dispute's `status`, the part of Stripe's lifecycle the simulator plays: an inquiry
+/// (`warning_*`) that closes or escalates to a chargeback, and a chargeback that is won or lost.
+/// Stripe's `under_review`, `warning_under_review` and `prevented` are not reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeStatus {
+    /// An inquiry (retrieval request): no funds withdrawn, the charge can still be refunded.
+    WarningNeedsResponse,
+    /// The inquiry closed without becoming a chargeback.
+    WarningClosed,
+    /// A chargeback: the amount has been withdrawn.
+    NeedsResponse,
+    Won,
+    Lost,
+}
+
+impl DisputeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WarningNeedsResponse => "warning_needs_response",
+            Self::WarningClosed => "warning_closed",
+            Self::NeedsResponse => "needs_response",
+            Self::Won => "won",
+            Self::Lost => "lost",
+        }
+    }
+
+    /// Whether the dispute is still open (an inquiry or a chargeback awaiting the bank).
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::WarningNeedsResponse | Self::NeedsResponse)
+    }
+
+    /// Stripe's `is_charge_refundable`: an inquiry leaves the payment refundable, and so does a
+    /// won chargeback; an open or lost chargeback does not.
+    pub fn is_charge_refundable(self) -> bool {
+        matches!(
+            self,
+            Self::WarningNeedsResponse | Self::WarningClosed | Self::Won
+        )
+    }
+}
+
+/// How the bank decides a dispute, for
+/// [`StripeSim::close_dispute`](super::StripeSim::close_dispute). A chargeback becomes `won` or
+/// `lost`; an inquiry has no winner in Stripe's model and becomes `warning_closed` either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeOutcome {
+    Won,
+    Lost,
+}
+
+/// A dispute the simulator opened, as it stands now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimDispute {
     pub id: String,
@@ -98,7 +150,17 @@ pub struct SimDispute {
     pub amount: i64,
     pub currency: String,
     pub reason: String,
-    pub status: String,
+    pub status: DisputeStatus,
+}
+
+/// Events rendered as a newer (or just different) Stripe would send them, for testing a lenient
+/// consumer: see [`StripeSim::set_event_drift`](super::StripeSim::set_event_drift).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventDrift {
+    /// The `api_version` the events carry instead of the configured one.
+    pub api_version: String,
+    /// Adds `"x_future_field": {"nested": true}` to the event and to its `data.object`.
+    pub unknown_fields: bool,
 }
 
 /// An event as generated, with the exact JSON body every delivery of it carries.

@@ -5,9 +5,10 @@
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use super::model::SessionStatus;
+use super::model::{DisputeStatus, SessionStatus};
 use super::store::{
-    Charge, ChargeStatus, Dispute, LineItem, Refund, Session, Store, hosted_page_url,
+    BalanceTransaction, Charge, ChargeStatus, Dispute, LineItem, Refund, Session, Store,
+    hosted_page_url,
 };
 
 /// A `checkout.session`. `line_items` is present only when expanded, as in Stripe.
@@ -288,6 +289,9 @@ const EVIDENCE_FIELDS: [&str; 27] = [
     "uncategorized_text",
 ];
 
+/// A `dispute` as it stands. An inquiry (`warning_*`) says `case_type: inquiry`, a chargeback
+/// `chargeback`; `balance_transactions` holds the withdrawal and the reinstatement once they
+/// happened, expanded as Stripe always sends them.
 pub(crate) fn dispute(dispute: &Dispute, livemode: bool) -> Value {
     let mut evidence: Map<String, Value> = EVIDENCE_FIELDS
         .iter()
@@ -296,11 +300,20 @@ pub(crate) fn dispute(dispute: &Dispute, livemode: bool) -> Value {
     evidence.insert("enhanced_evidence".to_owned(), json!({}));
     // Stripe gives the merchant about three weeks to answer.
     let due_by = dispute.created + 21 * 24 * 3600;
+    let case_type = match dispute.status {
+        DisputeStatus::WarningNeedsResponse | DisputeStatus::WarningClosed => "inquiry",
+        DisputeStatus::NeedsResponse | DisputeStatus::Won | DisputeStatus::Lost => "chargeback",
+    };
+    let balance_transactions: Vec<Value> = dispute
+        .balance_transactions
+        .iter()
+        .map(|txn| balance_transaction(dispute, txn))
+        .collect();
     json!({
         "id": dispute.id,
         "object": "dispute",
         "amount": dispute.amount,
-        "balance_transactions": [],
+        "balance_transactions": balance_transactions,
         "charge": dispute.charge,
         "created": dispute.created,
         "currency": dispute.currency,
@@ -313,13 +326,62 @@ pub(crate) fn dispute(dispute: &Dispute, livemode: bool) -> Value {
             "past_due": false,
             "submission_count": 0,
         },
-        "is_charge_refundable": false,
+        "is_charge_refundable": dispute.status.is_charge_refundable(),
         "livemode": livemode,
         "metadata": {},
-        "network_reason_code": "10.4",
+        "network_reason_code": NETWORK_REASON_CODE,
         "payment_intent": dispute.payment_intent,
-        "payment_method_details": null,
+        "payment_method_details": {
+            "card": {
+                "brand": "visa",
+                "case_type": case_type,
+                "network": "visa",
+                "network_reason_code": NETWORK_REASON_CODE,
+            },
+            "type": "card",
+        },
         "reason": dispute.reason,
-        "status": dispute.status,
+        "status": dispute.status.as_str(),
+    })
+}
+
+/// Visa's "Other Fraud – Card-Absent Environment", matching the `fraudulent` reason.
+const NETWORK_REASON_CODE: &str = "10.4";
+
+fn balance_transaction(dispute: &Dispute, txn: &BalanceTransaction) -> Value {
+    let (description, category) = if txn.reinstatement {
+        ("Chargeback reversal", "dispute_reversal")
+    } else {
+        ("Chargeback withdrawal", "dispute")
+    };
+    let fee_details: Vec<Value> = (txn.fee != 0)
+        .then(|| {
+            json!({
+                "amount": txn.fee,
+                "application": null,
+                "currency": dispute.currency,
+                "description": "Dispute fee",
+                "type": "stripe_fee",
+            })
+        })
+        .into_iter()
+        .collect();
+    json!({
+        "id": txn.id,
+        "object": "balance_transaction",
+        "amount": txn.amount,
+        "available_on": txn.created,
+        "balance_type": "payments",
+        "created": txn.created,
+        "currency": dispute.currency,
+        "description": format!("{description} for {}", dispute.charge),
+        "exchange_rate": null,
+        "fee": txn.fee,
+        "fee_details": fee_details,
+        "net": txn.amount - txn.fee,
+        "reporting_category": category,
+        "source": dispute.id,
+        "status": "available",
+        "type": "adjustment",
     })
 }

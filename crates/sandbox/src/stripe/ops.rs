@@ -1,15 +1,15 @@
 //! What happens to money: paying a session (at once by card, or later by bank debit), settling a
-//! delayed payment, expiring, refunding and disputing. Each rule changes the store and emits the
-//! event Stripe would send. The `/v1` API, the hosted page, the control API and the Rust handle
-//! all come through here, so they agree.
+//! delayed payment, expiring and refunding (disputes are in `disputes`). Each rule changes the
+//! store and emits the event Stripe would send. The `/v1` API, the hosted page, the control API
+//! and the Rust handle all come through here, so they agree.
 
 use std::collections::BTreeMap;
 
 use super::error::SimError;
-use super::model::{PaymentStatus, SessionStatus, SimDispute, SimRefund};
+use super::model::{PaymentStatus, SessionStatus, SimRefund};
 use super::objects;
 use super::state::{Origin, SimState};
-use super::store::{Charge, ChargeStatus, Dispute, IntentStatus, PaymentIntent, Refund, Session};
+use super::store::{Charge, ChargeStatus, IntentStatus, PaymentIntent, Refund, Session};
 
 /// The email a buyer "types" when the session did not prefill one.
 const DEFAULT_BUYER_EMAIL: &str = "buyer@example.com";
@@ -220,7 +220,15 @@ impl SimState {
         if charge.status != ChargeStatus::Succeeded {
             return Err(SimError::NotPaid(pi.clone()));
         }
-        if charge.dispute.is_some() {
+        // An inquiry, or a chargeback that was won, leaves the charge refundable (the dispute's
+        // `is_charge_refundable`); an open or lost chargeback does not.
+        let refundable = charge.dispute.as_ref().is_none_or(|id| {
+            self.store
+                .disputes
+                .get(id)
+                .is_some_and(|dispute| dispute.status.is_charge_refundable())
+        });
+        if !refundable {
             return Err(SimError::Disputed(charge.id.clone()));
         }
         let available = charge.amount - charge.amount_refunded;
@@ -266,47 +274,6 @@ impl SimState {
         }
     }
 
-    /// Opens a dispute (reason `fraudulent`) on a PaymentIntent's charge and emits
-    /// `charge.dispute.created`; returns the dispute's id.
-    pub(crate) fn dispute(&mut self, pi: &str) -> Result<String, SimError> {
-        let dispute_id = self.new_id("dp_1", 24);
-        let now = Self::now();
-        let intent = self
-            .store
-            .payment_intents
-            .get(pi)
-            .ok_or_else(|| SimError::UnknownPaymentIntent(pi.to_owned()))?;
-        let charge = self
-            .store
-            .charges
-            .get_mut(&intent.charge)
-            .ok_or_else(|| SimError::NotPaid(pi.to_owned()))?;
-        if charge.status != ChargeStatus::Succeeded {
-            return Err(SimError::NotPaid(pi.to_owned()));
-        }
-        if charge.dispute.is_some() {
-            return Err(SimError::AlreadyDisputed(charge.id.clone()));
-        }
-        if charge.refunded() {
-            return Err(SimError::AlreadyRefunded(charge.id.clone()));
-        }
-        charge.dispute = Some(dispute_id.clone());
-        let dispute = Dispute {
-            id: dispute_id.clone(),
-            charge: charge.id.clone(),
-            payment_intent: pi.to_owned(),
-            amount: charge.amount - charge.amount_refunded,
-            currency: charge.currency.clone(),
-            created: now,
-            reason: "fraudulent".to_owned(),
-            status: "needs_response".to_owned(),
-        };
-        let object = objects::dispute(&dispute, self.livemode);
-        self.store.disputes.insert(dispute_id.clone(), dispute);
-        self.emit("charge.dispute.created", &object, &Origin::default());
-        Ok(dispute_id)
-    }
-
     pub(crate) fn refund_view(&self, id: &str) -> Option<SimRefund> {
         let refund = self.store.refunds.get(id)?;
         let charge = self.store.charges.get(&refund.charge)?;
@@ -319,19 +286,6 @@ impl SimState {
             reason: refund.reason.clone(),
             charge_amount_refunded: charge.amount_refunded,
             charge_refunded: charge.refunded(),
-        })
-    }
-
-    pub(crate) fn dispute_view(&self, id: &str) -> Option<SimDispute> {
-        let dispute = self.store.disputes.get(id)?;
-        Some(SimDispute {
-            id: dispute.id.clone(),
-            payment_intent: dispute.payment_intent.clone(),
-            charge: dispute.charge.clone(),
-            amount: dispute.amount,
-            currency: dispute.currency.clone(),
-            reason: dispute.reason.clone(),
-            status: dispute.status.clone(),
         })
     }
 }

@@ -14,7 +14,10 @@ use super::config::StripeSimConfig;
 use super::control;
 use super::error::SimError;
 use super::hosted;
-use super::model::{CallRecord, DeliveryRecord, SimDispute, SimEvent, SimRefund, SimSession};
+use super::model::{
+    CallRecord, DeliveryRecord, DisputeOutcome, EventDrift, SimDispute, SimEvent, SimRefund,
+    SimSession,
+};
 use super::ops::RefundRequest;
 use super::state::{Origin, Shared, SimState};
 use super::webhook::{self, signature_header};
@@ -128,6 +131,32 @@ impl StripeSim {
         self.shared.lock().retry_delays = delays;
     }
 
+    /// Drops the deliveries of `rate` of the events created from now on (0.0 none, 1.0 all: an
+    /// outage): they are listed by `GET /v1/events` as undelivered but never sent nor retried.
+    /// Which ones is picked by an RNG seeded with the configured `seed` (0 without one), afresh
+    /// at each call, so a run drops the same events each time. Fails outside 0.0–1.0.
+    pub fn set_drop_deliveries(&self, rate: f64) -> Result<(), SimError> {
+        self.shared.lock().drops.set(rate, None)
+    }
+
+    /// [`StripeSim::set_drop_deliveries`] with the RNG seeded with `seed`.
+    pub fn set_drop_deliveries_seeded(&self, rate: f64, seed: u64) -> Result<(), SimError> {
+        self.shared.lock().drops.set(rate, Some(seed))
+    }
+
+    /// The events whose delivery was dropped, oldest first. [`StripeSim::redeliver`] still
+    /// delivers them.
+    pub fn dropped_deliveries(&self) -> Vec<String> {
+        self.shared.lock().drops.dropped.clone()
+    }
+
+    /// Renders events created from now on with another `api_version` and, if asked, unknown
+    /// fields (in webhook bodies and `GET /v1/events` alike: they are one stored payload);
+    /// `None` goes back to the configured rendering. Earlier events keep their rendering.
+    pub fn set_event_drift(&self, drift: Option<EventDrift>) {
+        self.shared.lock().event_drift = drift;
+    }
+
     pub fn session(&self, id: &str) -> Option<SimSession> {
         let state = self.shared.lock();
         state.store.session_view(id, &state.public_base)
@@ -197,14 +226,61 @@ impl StripeSim {
             .ok_or_else(|| SimError::UnknownPaymentIntent(payment_intent.to_owned()))
     }
 
-    /// The buyer disputes the charge: `charge.dispute.created` (reason `fraudulent`, status
-    /// `needs_response`).
+    /// The buyer's bank charges the payment back: a dispute (reason `fraudulent`, status
+    /// `needs_response`), `charge.dispute.created` then `charge.dispute.funds_withdrawn`. The
+    /// charge cannot be refunded until the dispute is won.
     pub fn dispute(&self, payment_intent: &str) -> Result<SimDispute, SimError> {
+        self.open_dispute(payment_intent, false)
+    }
+
+    /// The buyer's bank asks before charging back (a Visa inquiry, a retrieval request): a
+    /// dispute with status `warning_needs_response`, `charge.dispute.created` only; no funds
+    /// move and the charge can still be refunded.
+    pub fn dispute_inquiry(&self, payment_intent: &str) -> Result<SimDispute, SimError> {
+        self.open_dispute(payment_intent, true)
+    }
+
+    fn open_dispute(&self, payment_intent: &str, inquiry: bool) -> Result<SimDispute, SimError> {
         let mut state = self.shared.lock();
-        let id = state.dispute(payment_intent)?;
+        let id = state.open_dispute(payment_intent, inquiry)?;
         state
             .dispute_view(&id)
             .ok_or_else(|| SimError::UnknownPaymentIntent(payment_intent.to_owned()))
+    }
+
+    /// An open inquiry becomes a chargeback: `needs_response`, `charge.dispute.updated` (with
+    /// the old status in `previous_attributes`) then `charge.dispute.funds_withdrawn`.
+    pub fn escalate_dispute(&self, dispute_id: &str) -> Result<SimDispute, SimError> {
+        self.dispute_control(dispute_id, |state| state.escalate_dispute(dispute_id))
+    }
+
+    /// The bank decides an open dispute: a chargeback becomes `won` (`charge.dispute.closed`
+    /// then `charge.dispute.funds_reinstated`; the charge is refundable again) or `lost`
+    /// (`charge.dispute.closed`); an inquiry becomes `warning_closed` (`charge.dispute.closed`)
+    /// whichever the outcome. A closed dispute cannot be closed again.
+    pub fn close_dispute(
+        &self,
+        dispute_id: &str,
+        outcome: DisputeOutcome,
+    ) -> Result<SimDispute, SimError> {
+        self.dispute_control(dispute_id, |state| state.close_dispute(dispute_id, outcome))
+    }
+
+    /// A dispute as it stands now.
+    pub fn dispute_by_id(&self, dispute_id: &str) -> Option<SimDispute> {
+        self.shared.lock().dispute_view(dispute_id)
+    }
+
+    fn dispute_control(
+        &self,
+        dispute_id: &str,
+        action: impl FnOnce(&mut SimState) -> Result<(), SimError>,
+    ) -> Result<SimDispute, SimError> {
+        let mut state = self.shared.lock();
+        action(&mut state)?;
+        state
+            .dispute_view(dispute_id)
+            .ok_or_else(|| SimError::UnknownDispute(dispute_id.to_owned()))
     }
 
     /// Every event so far, oldest first.

@@ -15,8 +15,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use url::Url;
 
 use super::config::StripeSimConfig;
+use super::faults::{self, DeliveryDrops};
 use super::idempotency::IdempotencyStore;
-use super::model::{CallRecord, DeliveryRecord, SimEvent};
+use super::model::{CallRecord, DeliveryRecord, EventDrift, SimEvent};
 use super::store::Store;
 
 /// Where events go, and the secrets that sign them.
@@ -58,6 +59,9 @@ pub(crate) struct SimState {
     pub(crate) deliveries: Vec<DeliveryRecord>,
     pub(crate) calls: Vec<CallRecord>,
     pub(crate) rng: StdRng,
+    pub(crate) drops: DeliveryDrops,
+    /// How events born from now on are rendered differently, if at all.
+    pub(crate) event_drift: Option<EventDrift>,
     next_delivery: u64,
     outbox: UnboundedSender<DeliveryJob>,
 }
@@ -87,6 +91,8 @@ impl SimState {
             rng: config
                 .seed
                 .map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64),
+            drops: DeliveryDrops::new(config.seed),
+            event_drift: None,
             next_delivery: 1,
             outbox,
         }
@@ -117,17 +123,34 @@ impl SimState {
         delivery
     }
 
-    /// Records an event about `object` and, when an endpoint is configured, queues its delivery.
-    /// Stripe never sends events created while no endpoint listened, and neither does this.
+    /// Records an event about `object` and, when an endpoint is configured, queues its delivery
+    /// (unless it is to be dropped). Stripe never sends events created while no endpoint
+    /// listened, and neither does this.
     pub(crate) fn emit(&mut self, type_: &str, object: &Value, origin: &Origin) -> String {
+        self.emit_event(type_, object, None, origin)
+    }
+
+    /// [`SimState::emit`] for a `*.updated` event: `previous` is its `data.previous_attributes`,
+    /// the changed attributes' old values.
+    pub(crate) fn emit_event(
+        &mut self,
+        type_: &str,
+        object: &Value,
+        previous: Option<Value>,
+        origin: &Origin,
+    ) -> String {
         let id = self.new_id("evt_1", 24);
         let created = Self::now();
-        let envelope = json!({
+        let mut data = json!({ "object": object });
+        if let (Some(previous), Value::Object(data)) = (previous, &mut data) {
+            data.insert("previous_attributes".to_owned(), previous);
+        }
+        let mut envelope = json!({
             "id": id,
             "object": "event",
             "api_version": self.api_version,
             "created": created,
-            "data": { "object": object },
+            "data": data,
             "livemode": self.livemode,
             "pending_webhooks": i64::from(self.webhook_url.is_some()),
             "request": {
@@ -136,6 +159,9 @@ impl SimState {
             },
             "type": type_,
         });
+        if let Some(drift) = &self.event_drift {
+            faults::drift(&mut envelope, drift);
+        }
         // Stripe's webhook bodies are pretty-printed JSON; receivers must verify the raw bytes,
         // so the simulator sends exactly these bytes on every attempt.
         let payload = serde_json::to_string_pretty(&envelope).unwrap_or_default();
@@ -147,7 +173,11 @@ impl SimState {
             payload,
         });
         if self.webhook_url.is_some() {
-            self.queue_delivery(&id);
+            if self.drops.drop_next(&id) {
+                tracing::debug!(stripe.event.id = %id, "stripe sim dropped a webhook delivery");
+            } else {
+                self.queue_delivery(&id);
+            }
         }
         id
     }

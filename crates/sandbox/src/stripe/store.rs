@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use url::Url;
 
-use super::model::{PaymentStatus, SessionStatus, SimSession};
+use super::model::{DisputeStatus, PaymentStatus, SessionStatus, SimSession};
 
 /// One `line_items[n]` of a session, from its inline `price_data`.
 #[derive(Debug, Clone)]
@@ -128,7 +128,21 @@ pub(crate) struct Dispute {
     pub(crate) currency: String,
     pub(crate) created: i64,
     pub(crate) reason: String,
-    pub(crate) status: String,
+    pub(crate) status: DisputeStatus,
+    /// The withdrawal, then the reinstatement of a won chargeback: Stripe's "zero, one, or two
+    /// balance transactions".
+    pub(crate) balance_transactions: Vec<BalanceTransaction>,
+}
+
+/// Money a dispute moved: negative for the withdrawal, positive for the reinstatement.
+#[derive(Debug, Clone)]
+pub(crate) struct BalanceTransaction {
+    pub(crate) id: String,
+    pub(crate) amount: i64,
+    /// The dispute fee, charged on the withdrawal.
+    pub(crate) fee: i64,
+    pub(crate) created: i64,
+    pub(crate) reinstatement: bool,
 }
 
 #[derive(Debug, Default)]

@@ -8,7 +8,8 @@
 //! stable order unless it asked for shuffling); retries run beside them. With duplicate
 //! deliveries on, the dispatcher gathers neighbouring events for a short window, sends them in
 //! a shuffled order (never the original one when there are two or more), then sends them all a
-//! second time, shuffled again.
+//! second time, shuffled again. An event whose delivery `faults` dropped never reaches the
+//! dispatcher, unless it is redelivered.
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Harness, NEW_SECRET, verify};
 
 impl Harness {
-    async fn control_post(&self, path: &str, body: &Value) -> reqwest::Response {
+    pub async fn control_post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.http
             .post(self.control(path))
             .json(body)
@@ -17,7 +17,7 @@ impl Harness {
             .unwrap()
     }
 
-    async fn control_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+    pub async fn control_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         let response = self.http.get(self.control(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         response.json().await.unwrap()
@@ -59,17 +59,18 @@ async fn a_whole_purchase_can_be_driven_over_http() {
         [
             "checkout.session.completed",
             "charge.refunded",
-            "charge.dispute.created"
+            "charge.dispute.created",
+            "charge.dispute.funds_withdrawn",
         ]
     );
-    h.hook.wait_for(3).await;
+    h.hook.wait_for(4).await;
     let redeliver = h
         .control_post(&format!("/events/{}/redeliver", events[0].id), &json!({}))
         .await;
     assert_eq!(redeliver.status(), StatusCode::NO_CONTENT);
-    h.hook.wait_for(4).await;
+    h.hook.wait_for(5).await;
     let deliveries: Vec<DeliveryRecord> = h.control_get("/deliveries").await;
-    assert_eq!(deliveries.len(), 4);
+    assert_eq!(deliveries.len(), 5);
     let sessions: Vec<SimSession> = h.control_get("/sessions").await;
     assert_eq!(sessions, h.sim.sessions());
 }

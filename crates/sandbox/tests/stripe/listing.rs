@@ -97,3 +97,129 @@ async fn undelivered_events_can_be_found() {
     let refund = get(&h, &format!("/v1/refunds/{refund_id}")).await;
     assert_eq!(refund["amount"], 1200);
 }
+
+/// Pays a session, then waits for the next second and refunds a cent `refunds` times: the
+/// payment's event is strictly older than every refund's. Returns the first refund's `created`.
+async fn events_across_two_seconds(h: &Harness, refunds: usize) -> i64 {
+    let pi = h.paid_intent().await;
+    let paid_at = h.sim.events()[0].created;
+    while chrono::Utc::now().timestamp() <= paid_at {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for _ in 0..refunds {
+        h.sim.refund(&pi, Some(1)).unwrap();
+    }
+    h.sim.events()[1].created
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The simulator's events matching `keep`, newest first.
+fn expected(h: &Harness, keep: impl Fn(i64) -> bool) -> Vec<String> {
+    h.sim
+        .events()
+        .into_iter()
+        .rev()
+        .filter(|event| keep(event.created))
+        .map(|event| event.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_listed_with_created_gte_exclude_older_ones() {
+    let h = Harness::start().await;
+    let since = events_across_two_seconds(&h, 3).await;
+    let paid = h.sim.events()[0].clone();
+
+    let recent = get(&h, &format!("/v1/events?created[gte]={since}")).await;
+
+    assert_eq!(ids(&recent), expected(&h, |created| created >= since));
+    assert_eq!(ids(&recent).len(), 3);
+    assert!(!ids(&recent).contains(&paid.id));
+    let older = get(&h, &format!("/v1/events?created[lt]={since}")).await;
+    assert_eq!(ids(&older), [paid.id.as_str()]);
+    let exact = get(&h, &format!("/v1/events?created={}", paid.created)).await;
+    assert_eq!(ids(&exact), [paid.id.as_str()]);
+    let window = get(
+        &h,
+        &format!(
+            "/v1/events?created[gt]={}&created[lte]={}&type=charge.refunded",
+            paid.created,
+            since + 60
+        ),
+    )
+    .await;
+    assert_eq!(ids(&window), ids(&recent));
+    let none = get(&h, &format!("/v1/events?created[gt]={}", since + 60)).await;
+    assert!(ids(&none).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paging_with_starting_after_across_a_created_filter_returns_each_event_once() {
+    let h = Harness::start().await;
+    let since = events_across_two_seconds(&h, 7).await;
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let after = cursor
+            .as_ref()
+            .map(|id| format!("&starting_after={id}"))
+            .unwrap_or_default();
+        let page = get(
+            &h,
+            &format!("/v1/events?limit=2&created[gte]={since}{after}"),
+        )
+        .await;
+        let page_ids = ids(&page);
+        assert!(page_ids.len() <= 2);
+        seen.extend(page_ids.iter().cloned());
+        if page["has_more"] == false {
+            break;
+        }
+        cursor = page_ids.last().cloned();
+        assert!(seen.len() <= 7, "paging never ends: {seen:?}");
+    }
+
+    assert_eq!(seen, expected(&h, |created| created >= since));
+    assert_eq!(seen.len(), 7);
+    // A cursor the filter leaves out still marks a position in the list, as at Stripe.
+    let paid = h.sim.events()[0].id.clone();
+    let after_newest = get(
+        &h,
+        &format!("/v1/events?created[lt]={since}&starting_after={}", seen[0]),
+    )
+    .await;
+    assert_eq!(ids(&after_newest), [paid]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_created_bound_that_is_not_an_integer_is_refused_naming_it() {
+    let h = Harness::start().await;
+
+    for (query, param) in [
+        ("created[gte]=yesterday", "created[gte]"),
+        ("created[lt]=1.5", "created[lt]"),
+        ("created=soon", "created"),
+        ("created[after]=1", "created[after]"),
+    ] {
+        let response = h
+            .http
+            .get(h.url(&format!("/v1/events?{query}")))
+            .bearer_auth(h.sim.api_key())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(body["error"]["param"], param, "{query}");
+    }
+}
