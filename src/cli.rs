@@ -200,7 +200,7 @@ pub enum PurchasesCommand {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// pending, paid, fulfilled, refunded, disputed, revoked, expired or failed.
+    /// pending, paid, fulfilled, refunded, disputed, reinstated, dispute_lost, revoked, expired or failed.
     #[arg(long)]
     pub status: Option<PurchaseStatus>,
     /// Only this tier version's purchases.

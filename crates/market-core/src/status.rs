@@ -1,31 +1,47 @@
 //! The purchase state machine: the one place that says which status changes are allowed.
 //!
 //! ```text
-//!            Paid            Fulfilled
-//!   pending ──────▶ paid ───────────▶ fulfilled
-//!      │ │            │                  │
-//!      │ └── Refunded / Disputed / Revoked ┴──▶ refunded | disputed | revoked (terminal)
-//!      ├── Expired ──▶ expired                                      (terminal)
-//!      └── PaymentFailed ──▶ failed                                 (terminal)
+//!            Paid            Fulfilled           Disputed              DisputeWon
+//!   pending ──────▶ paid ───────────▶ fulfilled ─────────▶ disputed ────────────▶ reinstated
+//!    │ │ │           │                  │                   │   │                    │
+//!    │ │ └───────────┴── Disputed ──────┘                   │   └─ DisputeLost ──▶ dispute_lost
+//!    │ └── Refunded / Revoked (from every status owed a token, and from disputed) ──▶ refunded | revoked
+//!    ├── Expired ──▶ expired
+//!    └── PaymentFailed ──▶ failed
 //! ```
 //!
-//! It is monotonic: no status is ever left for an earlier one, and the four terminal statuses absorb
-//! everything. A refund or dispute seen before the payment moves a pending purchase straight to its
-//! terminal status, so a late (or replayed) "paid" finds it closed and can never mint a token. The
-//! database backs the terminal rule with the `purchase_never_reopens` trigger.
+//! It is monotonic: every change moves right along `pending < paid < fulfilled < disputed <
+//! reinstated < (terminal)`, so no status is ever left for an earlier one and the machine has no
+//! cycle. The five terminal statuses (refunded, revoked, dispute_lost, expired, failed) absorb
+//! everything. A refund or dispute seen before the payment moves a pending purchase straight to
+//! its closing status, so a late (or replayed) "paid" finds it closed and can never mint a token.
+//!
+//! Disputes are not final at creation. An open dispute (`disputed`) takes access away while the
+//! bank decides: its token is deleted at Xano. A dispute the seller wins (`reinstated`) gives access
+//! back, through a new token and the same exactly-once path as a payment; one the seller loses
+//! (`dispute_lost`) is final. An inquiry (Stripe's `warning_*` statuses) is not a dispute yet and
+//! changes no status. A charge has at most one dispute, so `reinstated` is never disputed again.
+//!
+//! `paid`, `fulfilled` and `reinstated` are owed a token; `fulfilled` and `reinstated` may hold one.
+//! The database backs the order with the `purchase_moves_forward` trigger
+//! (`purchase_status_rank`), so even a bug here cannot reopen a closed purchase.
 
 use serde::{Deserialize, Serialize};
 
 /// Where a purchase is. Stored as the `purchase_status` enum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-#[sqlx(type_name = "purchase_status", rename_all = "lowercase")]
-#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "purchase_status", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum PurchaseStatus {
     Pending,
     Paid,
     Fulfilled,
     Refunded,
     Disputed,
+    /// The seller won the dispute: access is given back (a new token).
+    Reinstated,
+    /// The seller lost the dispute: closed for good.
+    DisputeLost,
     Revoked,
     Expired,
     Failed,
@@ -40,8 +56,12 @@ pub enum PurchaseEvent {
     Fulfilled,
     /// A full refund.
     Refunded,
-    /// A dispute (chargeback) was opened.
+    /// A dispute (chargeback) was opened; not an inquiry.
     Disputed,
+    /// The dispute closed in the seller's favour.
+    DisputeWon,
+    /// The dispute closed in the buyer's favour.
+    DisputeLost,
     /// An operator revoked access without refunding.
     Revoked,
     /// The Checkout Session expired unpaid.
@@ -51,12 +71,14 @@ pub enum PurchaseEvent {
 }
 
 impl PurchaseStatus {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::Pending,
         Self::Paid,
         Self::Fulfilled,
         Self::Refunded,
         Self::Disputed,
+        Self::Reinstated,
+        Self::DisputeLost,
         Self::Revoked,
         Self::Expired,
         Self::Failed,
@@ -66,13 +88,19 @@ impl PurchaseStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Refunded | Self::Disputed | Self::Revoked | Self::Expired | Self::Failed
+            Self::Refunded | Self::DisputeLost | Self::Revoked | Self::Expired | Self::Failed
         )
     }
 
     /// Whether a purchase in this status is owed a live token.
     pub fn is_owed_a_token(self) -> bool {
-        matches!(self, Self::Paid | Self::Fulfilled)
+        matches!(self, Self::Paid | Self::Fulfilled | Self::Reinstated)
+    }
+
+    /// Whether a purchase in this status may hold an assigned token (the constraint triggers of
+    /// migration 12 say the same).
+    pub fn may_hold_a_token(self) -> bool {
+        matches!(self, Self::Fulfilled | Self::Reinstated)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +110,8 @@ impl PurchaseStatus {
             Self::Fulfilled => "fulfilled",
             Self::Refunded => "refunded",
             Self::Disputed => "disputed",
+            Self::Reinstated => "reinstated",
+            Self::DisputeLost => "dispute_lost",
             Self::Revoked => "revoked",
             Self::Expired => "expired",
             Self::Failed => "failed",
@@ -96,23 +126,31 @@ impl PurchaseStatus {
         match (self, event) {
             (S::Pending, E::Paid) => Some(S::Paid),
             (S::Paid, E::Fulfilled) => Some(S::Fulfilled),
-            (S::Pending | S::Paid | S::Fulfilled, E::Refunded) => Some(S::Refunded),
+            (S::Pending | S::Paid | S::Fulfilled | S::Disputed | S::Reinstated, E::Refunded) => {
+                Some(S::Refunded)
+            }
             (S::Pending | S::Paid | S::Fulfilled, E::Disputed) => Some(S::Disputed),
-            (S::Paid | S::Fulfilled, E::Revoked) => Some(S::Revoked),
+            (S::Disputed, E::DisputeWon) => Some(S::Reinstated),
+            (S::Pending | S::Paid | S::Fulfilled | S::Disputed, E::DisputeLost) => {
+                Some(S::DisputeLost)
+            }
+            (S::Paid | S::Fulfilled | S::Disputed | S::Reinstated, E::Revoked) => Some(S::Revoked),
             (S::Pending, E::Expired) => Some(S::Expired),
             (S::Pending, E::PaymentFailed) => Some(S::Failed),
             _ => None,
         }
     }
 
-    /// Position along the machine, for the monotonicity property: every change goes up.
-    #[cfg(test)]
-    fn rank(self) -> u8 {
+    /// Position along the machine: every change goes up. The `purchase_status_rank` SQL function
+    /// (migration 12) is the same table, for the trigger; a test compares the two.
+    pub fn rank(self) -> u8 {
         match self {
             Self::Pending => 0,
             Self::Paid => 1,
             Self::Fulfilled => 2,
-            Self::Refunded | Self::Disputed | Self::Revoked | Self::Expired | Self::Failed => 3,
+            Self::Disputed => 3,
+            Self::Reinstated => 4,
+            Self::Refunded | Self::DisputeLost | Self::Revoked | Self::Expired | Self::Failed => 5,
         }
     }
 }
@@ -142,11 +180,13 @@ mod tests {
     use PurchaseEvent as E;
     use PurchaseStatus as S;
 
-    const EVENTS: [PurchaseEvent; 7] = [
+    const EVENTS: [PurchaseEvent; 9] = [
         E::Paid,
         E::Fulfilled,
         E::Refunded,
         E::Disputed,
+        E::DisputeWon,
+        E::DisputeLost,
         E::Revoked,
         E::Expired,
         E::PaymentFailed,
@@ -189,6 +229,7 @@ mod tests {
         assert_eq!(refunded.next(E::Fulfilled), None);
         let disputed = S::Pending.next(E::Disputed).unwrap();
         assert_eq!(disputed.next(E::Paid), None);
+        assert_eq!(disputed.next(E::Fulfilled), None);
     }
 
     #[test]
@@ -199,33 +240,68 @@ mod tests {
     }
 
     #[test]
-    fn only_paid_and_fulfilled_purchases_are_owed_a_token() {
+    fn only_paid_fulfilled_and_reinstated_purchases_are_owed_a_token() {
         let owed: Vec<_> = S::ALL.into_iter().filter(|s| s.is_owed_a_token()).collect();
-        assert_eq!(owed, [S::Paid, S::Fulfilled]);
+        assert_eq!(owed, [S::Paid, S::Fulfilled, S::Reinstated]);
+        for status in S::ALL.into_iter().filter(|s| s.may_hold_a_token()) {
+            assert!(
+                status.is_owed_a_token(),
+                "{status:?} holds a token it is not owed"
+            );
+        }
     }
 
     #[test]
-    fn a_token_is_only_reachable_through_payment() {
-        // Walk every event sequence of length <= 4 from pending: a purchase reaches `fulfilled`
-        // only if `Paid` came before any refund, dispute, expiry or failure.
-        fn walk(status: S, seen_paid_first: bool, depth: u8) {
-            if status == S::Fulfilled {
-                assert!(seen_paid_first);
+    fn an_inquiry_changes_nothing_and_an_open_dispute_takes_access_away_until_it_closes() {
+        // An inquiry is no event at all; an open dispute is not terminal.
+        assert!(!S::Disputed.is_owed_a_token());
+        assert!(!S::Disputed.is_terminal());
+        assert_eq!(S::Fulfilled.next(E::Disputed), Some(S::Disputed));
+    }
+
+    #[test]
+    fn a_won_dispute_reinstates_access_once_and_a_lost_one_is_final() {
+        let reinstated = S::Disputed.next(E::DisputeWon).unwrap();
+        assert_eq!(reinstated, S::Reinstated);
+        assert!(reinstated.is_owed_a_token());
+        // One dispute per charge: a late or replayed "created" never takes access away again.
+        assert_eq!(reinstated.next(E::Disputed), None);
+        assert_eq!(reinstated.next(E::DisputeLost), None);
+        assert_eq!(reinstated.next(E::Refunded), Some(S::Refunded));
+        let lost = S::Disputed.next(E::DisputeLost).unwrap();
+        assert!(lost.is_terminal());
+        assert_eq!(lost.next(E::DisputeWon), None);
+        // A "won" for a purchase that never saw its dispute open changes nothing: it kept access.
+        assert_eq!(S::Fulfilled.next(E::DisputeWon), None);
+        // A "lost" seen first closes the purchase; a late "paid" or "created" cannot reopen it.
+        assert_eq!(S::Pending.next(E::DisputeLost), Some(S::DisputeLost));
+        assert_eq!(S::DisputeLost.next(E::Paid), None);
+    }
+
+    #[test]
+    fn a_token_is_only_reachable_through_payment_or_a_won_dispute() {
+        // Walk every event sequence of length <= 5 from pending: a purchase is owed a token only
+        // if `Paid` came before any refund, dispute, expiry or failure, or a dispute was won (a
+        // dispute needs a charge that succeeded; winning it is proof of payment).
+        fn walk(status: S, proof: bool, depth: u8) {
+            if status.is_owed_a_token() {
+                assert!(proof, "{status:?} reached without payment");
             }
             if depth == 0 {
                 return;
             }
             for event in EVENTS {
                 if let Some(next) = status.next(event) {
-                    walk(
-                        next,
-                        seen_paid_first || (event == E::Paid && !status.is_terminal()),
-                        depth - 1,
-                    );
+                    let proves = match event {
+                        E::Paid => status == S::Pending,
+                        E::DisputeWon => true,
+                        _ => false,
+                    };
+                    walk(next, (proof && !next.is_terminal()) || proves, depth - 1);
                 }
             }
         }
-        walk(S::Pending, false, 4);
+        walk(S::Pending, false, 5);
     }
 
     #[test]

@@ -16,7 +16,9 @@
 use std::collections::HashMap;
 
 use market_core::audit::Actor;
-use market_core::payments::{self, Delivery, Fact, SessionFacts, SessionPayment, unreadable};
+use market_core::payments::{
+    self, Delivery, DisputeStage, Fact, SessionFacts, SessionPayment, unreadable,
+};
 use market_core::{Currency, Money, PurchaseId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -105,6 +107,7 @@ struct ChargeObject {
 #[derive(Deserialize)]
 struct DisputeObject {
     payment_intent: Option<Expandable>,
+    status: Option<String>,
 }
 
 /// Reads a verified body.
@@ -152,14 +155,36 @@ fn fact_of(type_: &str, object: serde_json::Value) -> Result<Option<Fact>, Strin
                 fully_refunded: charge.refunded,
             })
         }
-        "charge.dispute.created" => {
-            let dispute: DisputeObject = object_of(object, "dispute")?;
-            dispute.payment_intent.map(|pi| Fact::DisputeCreated {
-                payment_intent: pi.id(),
-            })
+        "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed" => {
+            dispute(type_, object)?
         }
         _ => None,
     })
+}
+
+/// A dispute's event: its stage is its object's status. A `created` whose status this release
+/// does not know is taken as an open chargeback (access is suspended, never wrongly kept); a
+/// `closed` or `updated` one is unreadable, kept to be replayed by a release that knows it.
+fn dispute(type_: &str, object: serde_json::Value) -> Result<Option<Fact>, String> {
+    let dispute: DisputeObject = object_of(object, "dispute")?;
+    let stage = dispute
+        .status
+        .as_deref()
+        .and_then(DisputeStage::from_status);
+    let stage = match (stage, type_) {
+        (Some(stage), _) => stage,
+        (None, "charge.dispute.created") => DisputeStage::Opened,
+        (None, _) => {
+            return Err(format!(
+                "the dispute object's status {:?} is not one this release knows",
+                dispute.status
+            ));
+        }
+    };
+    Ok(dispute.payment_intent.map(|pi| Fact::Dispute {
+        payment_intent: pi.id(),
+        stage,
+    }))
 }
 
 fn object_of<T: DeserializeOwned>(object: serde_json::Value, what: &str) -> Result<T, String> {
@@ -299,5 +324,55 @@ mod tests {
         for body in ["", "{not json", "{}", r#"{"id":"evt_1","type":"x"}"#] {
             assert!(matches!(read(body), Read::NotAnEvent), "{body}");
         }
+    }
+
+    #[test]
+    fn a_dispute_event_is_read_at_the_stage_its_status_says() {
+        let event = |type_: &str, status: Option<&str>| {
+            let mut object = serde_json::json!({ "id": "dp_1", "payment_intent": "pi_1" });
+            if let Some(status) = status {
+                object["status"] = status.into();
+            }
+            serde_json::json!({ "id": "evt_1", "type": type_, "data": { "object": object } })
+                .to_string()
+        };
+        let stage = |payload: String| match read(&payload) {
+            Read::Event {
+                fact: Some(Fact::Dispute { stage, .. }),
+                ..
+            } => Some(stage),
+            _ => None,
+        };
+        let created = "charge.dispute.created";
+        let closed = "charge.dispute.closed";
+        let updated = "charge.dispute.updated";
+        assert_eq!(
+            stage(event(created, Some("warning_needs_response"))),
+            Some(DisputeStage::Inquiry)
+        );
+        assert_eq!(
+            stage(event(created, Some("needs_response"))),
+            Some(DisputeStage::Opened)
+        );
+        assert_eq!(
+            stage(event(updated, Some("under_review"))),
+            Some(DisputeStage::Opened)
+        );
+        assert_eq!(stage(event(closed, Some("won"))), Some(DisputeStage::Won));
+        assert_eq!(stage(event(closed, Some("lost"))), Some(DisputeStage::Lost));
+        assert_eq!(
+            stage(event(closed, Some("warning_closed"))),
+            Some(DisputeStage::InquiryClosed)
+        );
+        // An unknown status: a creation suspends access; a close is kept to be replayed.
+        assert_eq!(
+            stage(event(created, Some("from_the_future"))),
+            Some(DisputeStage::Opened)
+        );
+        assert_eq!(stage(event(created, None)), Some(DisputeStage::Opened));
+        assert!(matches!(
+            read(&event(closed, Some("from_the_future"))),
+            Read::Unreadable { .. }
+        ));
     }
 }

@@ -278,6 +278,8 @@
     fulfilled: 'Ready',
     refunded: 'Refunded',
     disputed: 'Disputed',
+    reinstated: 'Ready',
+    dispute_lost: 'Disputed',
     revoked: 'Revoked',
     expired: 'Expired',
     failed: 'Failed',
@@ -300,7 +302,13 @@
       case 'refunded':
         return [badge, 'This purchase was refunded and its install token revoked.'];
       case 'disputed':
-        return [badge, 'The payment is disputed, so the install token was revoked.'];
+        return [badge, 'The payment is disputed: the install token is suspended while the bank decides.'];
+      case 'reinstated':
+        return purchase.token && purchase.token.value && purchase.token.state === 'assigned'
+          ? [badge, 'The dispute was resolved in the seller\'s favour: here is your new install token.']
+          : [badge, 'The dispute was resolved in the seller\'s favour: your new install token is on its way.'];
+      case 'dispute_lost':
+        return [badge, 'The dispute was decided for the cardholder, so the install token was revoked.'];
       case 'revoked':
         return [badge, 'Access was revoked: the install token no longer works.'];
       case 'expired':
@@ -354,7 +362,8 @@
 
   // Paid but no token yet (or just back from checkout and not confirmed yet): ask again.
   const waiting = (purchase, fromCheckout) =>
-    (purchase.status === 'paid' && !(purchase.token && purchase.token.value)) ||
+    (['paid', 'reinstated'].includes(purchase.status) &&
+      !(purchase.token && purchase.token.value && purchase.token.state === 'assigned')) ||
     (fromCheckout && purchase.status === 'pending');
 
   // Polls with backoff (1 s, 1.5 s, 2.25 s, … at most 10 s apart) for up to POLL_FOR_MS.

@@ -3,11 +3,15 @@
 //!
 //! `DELETE` is idempotent (the client counts "already gone" as success), so this job needs no fencing:
 //! two runs delete once and record the same end state.
+//!
+//! A purchase whose dispute was won while its token was still being deleted waits for this job
+//! (one live token per purchase): the deletion's finish gives it its new token, in the same
+//! transaction.
 
 use super::error::JobError;
 use crate::audit::{Actor, Audit};
 use crate::queue::Job;
-use crate::{ListingId, Market, PurchaseId, TokenId, health, keys};
+use crate::{ListingId, Market, PurchaseId, TokenId, health, keys, payments};
 
 pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let id = TokenId(
@@ -48,6 +52,11 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     health::record_success(&market.db).await?;
 
     let mut tx = market.db.begin().await?;
+    // Lock order as on every payment path: the purchase before its tokens.
+    let holder = match purchase {
+        Some(purchase) => payments::lock(&mut tx, purchase).await?,
+        None => None,
+    };
     let updated = sqlx::query(
         "update install_token set state = $2::token_state, released_at = now()
          where install_token_id = $1 and state = $3::token_state",
@@ -66,6 +75,9 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
             audit = audit.purchase(purchase);
         }
         audit.write(&mut tx).await?;
+    }
+    if let Some(holder) = holder.filter(|p| p.status.is_owed_a_token()) {
+        payments::fulfil_locked(&mut tx, &holder, &Actor::System).await?;
     }
     tx.commit().await?;
     Ok(())

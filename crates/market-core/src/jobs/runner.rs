@@ -149,7 +149,7 @@ pub async fn sweep(market: &Market) -> Result<()> {
         (
             JobKind::MintForPurchase,
             "select p.purchase_id::text from purchase p
-             where p.status = 'paid'
+             where p.status in ('paid', 'reinstated')
                and not exists (select 1 from install_token it
                                where it.purchase_id = p.purchase_id
                                  and it.state in ('assigned', 'revoking'))

@@ -1,6 +1,7 @@
-//! Closing a purchase: refunds, disputes and an operator's revocation. Each closes a known
-//! purchase and marks its live token for deletion at Xano; a refund or dispute for a purchase not
-//! (yet) known leaves a tombstone on `stripe_payment` that a later "paid" reads.
+//! Closing a purchase: refunds and an operator's revocation (disputes, which may also reopen one,
+//! are `disputes.rs`'s). Each closes a known purchase and marks its live token for deletion at
+//! Xano; a refund for a purchase not (yet) known leaves a tombstone on `stripe_payment` that a
+//! later "paid" reads.
 
 use sqlx::{PgConnection, PgPool};
 
@@ -53,25 +54,6 @@ pub(super) async fn refund(
     close(conn, &purchase, PurchaseEvent::Refunded, actor).await
 }
 
-pub(super) async fn dispute(
-    conn: &mut PgConnection,
-    payment_intent: &str,
-    actor: &Actor,
-) -> Result<Outcome> {
-    let purchase_id = sqlx::query_scalar::<_, Option<PurchaseId>>(
-        "insert into stripe_payment (payment_intent_id, disputed) values ($1, true)
-         on conflict (payment_intent_id) do update set disputed = true
-         returning purchase_id",
-    )
-    .bind(payment_intent)
-    .fetch_one(&mut *conn)
-    .await?;
-    let Some(purchase) = locked_by_id(conn, purchase_id).await? else {
-        return Ok(tombstone());
-    };
-    close(conn, &purchase, PurchaseEvent::Disputed, actor).await
-}
-
 /// Refund, dispute or revocation of a known purchase: close it and revoke whatever token it holds.
 async fn close(
     conn: &mut PgConnection,
@@ -106,7 +88,7 @@ pub(super) async fn revoke_closed(
 }
 
 /// A refund or dispute for a purchase not known yet: only the tombstone on `stripe_payment` changed.
-fn tombstone() -> Outcome {
+pub(super) fn tombstone() -> Outcome {
     Outcome {
         purchase: None,
         status: None,

@@ -56,25 +56,34 @@ pub(super) async fn pay_from_pool(
     Ok(Some(token))
 }
 
-/// Gives a locked, paid (or fulfilled but token-less) purchase a token from its tier's pool; when the
-/// pool is empty, queues a job that mints one. The purchase's `status` is as it was locked.
+/// Gives a locked purchase owed a token (paid, fulfilled but token-less, or reinstated) a token
+/// from its tier's pool; when the pool is empty, queues a job that mints one. The purchase's
+/// `status` is as it was locked (a reinstated one's, as it is now).
+///
+/// A reinstated purchase whose old token is still `revoking` (its deletion at Xano under way)
+/// waits: one purchase holds at most one live token, and the deletion's finish
+/// (`jobs::delete`) calls this again.
 pub(crate) async fn fulfil_locked(
     conn: &mut PgConnection,
     purchase: &Purchase,
     actor: &Actor,
 ) -> Result<Effect> {
-    let holds_one = sqlx::query_scalar::<_, bool>(
-        "select exists (select 1 from install_token where purchase_id = $1 and state = 'assigned')",
+    let live = sqlx::query_scalar::<_, String>(
+        "select state::text from install_token
+         where purchase_id = $1 and state in ('assigned', 'revoking')",
     )
     .bind(purchase.purchase_id)
-    .fetch_one(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    if holds_one {
-        return Ok(Effect::AlreadyFulfilled);
+    match live.as_deref() {
+        Some("assigned") => return Ok(Effect::AlreadyFulfilled),
+        Some(_) => return Ok(Effect::AwaitingToken),
+        None => {}
     }
     let effect =
         if let Some(token) = pool::claim(conn, purchase.tier_id, purchase.purchase_id).await? {
-            if purchase.status != PurchaseStatus::Fulfilled {
+            // A purchase locked as pending has just been moved to paid by its caller.
+            if !purchase.status.may_hold_a_token() {
                 let paid = Purchase {
                     status: PurchaseStatus::Paid,
                     ..purchase.clone()

@@ -15,7 +15,8 @@ pub enum Effect {
     Duplicate,
     /// The purchase took a token from the pool.
     Fulfilled { token: TokenId },
-    /// Paid, but the pool was empty: a job will mint a token.
+    /// Paid (or reinstated), but the pool was empty: a job will mint a token. Or reinstated while
+    /// the old token's deletion is still under way: its finish gives the new one.
     AwaitingToken,
     /// Paid and already holding its token.
     AlreadyFulfilled,
@@ -103,9 +104,11 @@ pub(crate) async fn transition(
     sqlx::query(
         "update purchase
          set status = $2,
-             paid_at = case when $2 in ('paid', 'fulfilled') then coalesce(paid_at, now()) else paid_at end,
+             paid_at = case when $2 in ('paid', 'fulfilled', 'reinstated') then coalesce(paid_at, now()) else paid_at end,
              fulfilled_at = case when $2 = 'fulfilled' then coalesce(fulfilled_at, now()) else fulfilled_at end,
-             closed_at = case when $2 in ('refunded', 'disputed', 'revoked', 'expired', 'failed') then now() else closed_at end
+             closed_at = case when $2 in ('refunded', 'disputed', 'dispute_lost', 'revoked', 'expired', 'failed') then now()
+                              when $2 = 'reinstated' then null
+                              else closed_at end
          where purchase_id = $1",
     )
     .bind(purchase.purchase_id)
@@ -127,6 +130,8 @@ pub(super) fn status_action(status: PurchaseStatus) -> &'static str {
         PurchaseStatus::Fulfilled => "purchase.fulfilled",
         PurchaseStatus::Refunded => "purchase.refunded",
         PurchaseStatus::Disputed => "purchase.disputed",
+        PurchaseStatus::Reinstated => "purchase.reinstated",
+        PurchaseStatus::DisputeLost => "purchase.dispute_lost",
         PurchaseStatus::Revoked => "purchase.revoked",
         PurchaseStatus::Expired => "purchase.expired",
         PurchaseStatus::Failed => "purchase.failed",

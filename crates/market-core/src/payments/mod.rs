@@ -15,16 +15,20 @@
 //! Nothing here calls Xano: fulfilment takes a token from the pool, or queues a job when it is empty.
 //!
 //! Here: the facts, the transaction and Checkout Session facts; `fulfil.rs`: a paid purchase gets
-//! its token; `closing.rs`: refunds, disputes and revocations (and an operator's refund request);
+//! its token; `closing.rs`: refunds and revocations (and an operator's refund request);
+//! `disputes.rs`: a dispute from inquiry to close (a won one reinstates access);
 //! `locked.rs`: the locked purchase row, its transitions and the outcomes every path reports.
 
 mod closing;
+mod disputes;
 mod fulfil;
 mod locked;
 pub mod unreadable;
 
-use closing::{dispute, refund, revoke_closed};
+use closing::{refund, revoke_closed};
 pub use closing::{request_refund, revoke_by_operator};
+pub use disputes::DisputeStage;
+use disputes::{dispute, dispute_event};
 pub(crate) use fulfil::fulfil_locked;
 use fulfil::pay_from_pool;
 use locked::unchanged;
@@ -81,8 +85,11 @@ pub enum Fact {
         amount_refunded: i64,
         fully_refunded: bool,
     },
-    DisputeCreated {
+    /// A dispute's event (`charge.dispute.created`, `.updated` or `.closed`), at the stage its
+    /// object's status says.
+    Dispute {
         payment_intent: String,
+        stage: DisputeStage,
     },
 }
 
@@ -184,7 +191,10 @@ async fn apply_once(
             )
             .await?
         }
-        Fact::DisputeCreated { payment_intent } => dispute(&mut tx, payment_intent, actor).await?,
+        Fact::Dispute {
+            payment_intent,
+            stage,
+        } => dispute(&mut tx, payment_intent, *stage, actor).await?,
     };
 
     if let Some(delivery) = delivery {
@@ -213,11 +223,11 @@ async fn session(
     // `link_session`, once the session is known to be the purchase's.
     let tombstone = match &facts.payment_intent {
         Some(pi) => Some(
-            sqlx::query_as::<_, (bool, bool)>(
+            sqlx::query_as::<_, (bool, bool, Option<String>)>(
                 "insert into stripe_payment (payment_intent_id) values ($1)
                  on conflict (payment_intent_id) do update
                      set payment_intent_id = excluded.payment_intent_id
-                 returning fully_refunded, disputed",
+                 returning fully_refunded, disputed, dispute_outcome",
             )
             .bind(pi)
             .fetch_one(&mut *conn)
@@ -231,11 +241,15 @@ async fn session(
         return foreign_or_unknown(conn, facts, actor).await;
     };
 
-    // A refund or dispute recorded before the payment arrived wins over the payment.
+    // A refund, or a dispute open or lost, recorded before the payment arrived wins over the
+    // payment. A dispute already won leaves the payment standing.
     let event = match tombstone {
-        Some((true, _)) => Some(PurchaseEvent::Refunded),
-        Some((_, true)) => Some(PurchaseEvent::Disputed),
-        _ => event,
+        Some((true, _, _)) => Some(PurchaseEvent::Refunded),
+        Some((_, disputed, outcome)) => match dispute_event(disputed, outcome.as_deref()) {
+            Some(closing @ (PurchaseEvent::Disputed | PurchaseEvent::DisputeLost)) => Some(closing),
+            _ => event,
+        },
+        None => event,
     };
     // "No payment required" pays only for a purchase that costs nothing (none does today).
     let event = event.filter(|e| {
@@ -270,9 +284,11 @@ async fn session(
                 effect,
             })
         }
-        Some(status @ (PurchaseStatus::Refunded | PurchaseStatus::Disputed)) => {
-            revoke_closed(conn, &purchase, status, actor).await
-        }
+        Some(
+            status @ (PurchaseStatus::Refunded
+            | PurchaseStatus::Disputed
+            | PurchaseStatus::DisputeLost),
+        ) => revoke_closed(conn, &purchase, status, actor).await,
         Some(status) => Ok(Outcome {
             purchase: Some(purchase.purchase_id),
             status: Some(status),

@@ -181,7 +181,7 @@ async fn reappeared(
     let restore = sqlx::query_scalar::<_, bool>(
         "select case
                     when it.purchase_id is null then coalesce(t.active, false)
-                    else p.status = 'fulfilled'
+                    else p.status in ('fulfilled', 'reinstated')
                          and not exists (select 1 from install_token other
                                          where other.purchase_id = it.purchase_id
                                            and other.state in ('assigned', 'revoking'))

@@ -3,7 +3,7 @@
 //! names a stranger's purchase, whose id is public.
 
 use market_core::audit::Actor;
-use market_core::payments::{Effect, Fact, SessionFacts, SessionPayment};
+use market_core::payments::{DisputeStage, Effect, Fact, SessionFacts, SessionPayment};
 use market_core::purchases::{self, NewPurchase};
 use market_core::{Currency, Money, PurchaseId};
 
@@ -62,7 +62,8 @@ async fn a_session_made_elsewhere_naming_a_paid_purchase_links_nothing_and_its_d
         .deliver(
             "evt_dispute",
             "charge.dispute.created",
-            &Fact::DisputeCreated {
+            &Fact::Dispute {
+                stage: DisputeStage::Opened,
                 payment_intent: "pi_of_cs_test_attacker".into(),
             },
         )

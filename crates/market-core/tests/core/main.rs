@@ -5,6 +5,7 @@
 //! - `catalog`: listings, tiers and their versioning rule, checkout against them;
 //! - `concurrency`: many deliveries, many buyers, several instances, one database;
 //! - `refunds`: refunds, disputes and the other ways a purchase closes, in every order;
+//! - `disputes`: a dispute from inquiry to close; a won one gives access back exactly once;
 //! - `foreign_sessions`: a session made elsewhere cannot pay for, or close, a stranger's purchase;
 //! - `job_claim`: the job queue's claim and fence;
 //! - `dead_jobs`: jobs that die once instead of looping, and owed work the sweep always queues;
@@ -30,6 +31,7 @@ mod common;
 mod catalog;
 mod concurrency;
 mod dead_jobs;
+mod disputes;
 mod foreign_sessions;
 mod job_claim;
 mod leases;

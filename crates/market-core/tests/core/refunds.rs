@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::{CANONICAL, World, payment_intent_of};
 use market_core::audit::Actor;
 use market_core::jobs::runner::Runner;
-use market_core::payments::{self, Effect, Fact, Outcome, SessionPayment};
+use market_core::payments::{self, DisputeStage, Effect, Fact, Outcome, SessionPayment};
 use market_core::purchases;
 use market_core::{PurchaseId, PurchaseStatus};
 use sandbox::xano::{Endpoint, Fault};
@@ -65,7 +65,10 @@ fn refund_of(session: &str, amount_refunded: i64, fully_refunded: bool) -> Fact 
 
 fn dispute_of(session: &str) -> Fact {
     let payment_intent = payment_intent_of(session);
-    Fact::DisputeCreated { payment_intent }
+    Fact::Dispute {
+        payment_intent,
+        stage: DisputeStage::Opened,
+    }
 }
 
 /// Says "paid" every way Stripe can: `checkout.session.completed`, `async_payment_succeeded`

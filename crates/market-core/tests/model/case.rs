@@ -193,6 +193,7 @@ impl<'a> Case<'a> {
                     linked,
                     refunded,
                     disputed,
+                    dispute_outcome: None,
                 });
             }
             &Step::Deliver(p, fact) if n > 0 => {

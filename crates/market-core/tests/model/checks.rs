@@ -48,9 +48,12 @@ impl Case<'_> {
                 .iter()
                 .find(|p| Some(p.id) == t.purchase_id)
                 .map(|p| p.status);
-            let (db, fulfilled) = (&t.status, t.status.as_deref() == Some("fulfilled"));
+            let (db, holding) = (
+                &t.status,
+                matches!(t.status.as_deref(), Some("fulfilled" | "reinstated")),
+            );
             prop_assert!(
-                model == Some(Status::Paid) && fulfilled,
+                model.is_some_and(Status::is_owed) && holding,
                 "I3: token assigned to a {db:?} purchase (model: {model:?})"
             );
             // Xano and the database cannot be read at one instant while another instance works.
@@ -139,7 +142,7 @@ impl Case<'_> {
                 .iter()
                 .filter(|s| ["assigned", "revoking"].contains(s))
                 .count();
-            let owed = usize::from(p.status == Status::Paid);
+            let owed = usize::from(p.status.is_owed());
             prop_assert_eq!(
                 live,
                 owed,

@@ -3,34 +3,50 @@
 use std::time::Duration;
 
 use market_core::PurchaseId;
-use market_core::payments::{Fact, SessionFacts, SessionPayment};
+use market_core::payments::{DisputeStage, Fact, SessionFacts, SessionPayment};
 use proptest::prelude::*;
 use sandbox::xano::{Fault, TokenState};
 
 /// A purchase's status in the model. `Paid` stands for paid or fulfilled: owed one token.
+/// Used as the event too: the status it asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
     Pending,
     Paid,
     Refunded,
+    /// A chargeback is open: no token while the bank decides.
     Disputed,
+    /// The seller won the dispute: owed one token again.
+    Reinstated,
+    DisputeLost,
     Expired,
     Failed,
 }
 
 impl Status {
-    /// The state machine: monotonic, terminal statuses absorb everything.
+    /// The issues' state machine: monotonic, terminal statuses absorb everything, an open dispute
+    /// ends won (access back) or lost (final).
     pub(crate) fn after(self, event: Status) -> Self {
-        use Status::{Disputed, Expired, Failed, Paid, Pending, Refunded};
+        use Status::{DisputeLost, Disputed, Expired, Failed, Paid, Pending, Refunded, Reinstated};
         match (self, event) {
-            (Pending, Paid | Expired | Failed) | (Pending | Paid, Refunded | Disputed) => event,
+            (Pending, Paid | Expired | Failed)
+            | (Pending | Paid | Disputed | Reinstated, Refunded)
+            | (Pending | Paid, Disputed)
+            | (Disputed, Reinstated)
+            | (Pending | Paid | Disputed, DisputeLost) => event,
             (unchanged, _) => unchanged,
         }
+    }
+
+    /// Owed exactly one live token.
+    pub(crate) fn is_owed(self) -> bool {
+        matches!(self, Self::Paid | Self::Reinstated)
     }
 
     pub(crate) fn matches(self, db: &str) -> bool {
         match self {
             Self::Paid => db == "paid" || db == "fulfilled",
+            Self::DisputeLost => db == "dispute_lost",
             other => format!("{other:?}").to_lowercase() == db,
         }
     }
@@ -39,13 +55,16 @@ impl Status {
 /// A Stripe fact about one purchase.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Stripe {
-    Completed { paid: bool },
+    Completed {
+        paid: bool,
+    },
     AsyncSucceeded,
     AsyncFailed,
     Expired,
     Refund,
     PartialRefund,
-    Dispute,
+    /// A dispute's event at this stage (created, updated or closed, by its status).
+    Dispute(DisputeStage),
 }
 
 pub(crate) const PAID: Stripe = Stripe::Completed { paid: true };
@@ -58,7 +77,8 @@ impl Stripe {
             Self::AsyncFailed => "checkout.session.async_payment_failed",
             Self::Expired => "checkout.session.expired",
             Self::Refund | Self::PartialRefund => "charge.refunded",
-            Self::Dispute => "charge.dispute.created",
+            Self::Dispute(DisputeStage::Inquiry | DisputeStage::Opened) => "charge.dispute.created",
+            Self::Dispute(_) => "charge.dispute.closed",
         }
     }
 }
@@ -74,6 +94,8 @@ pub(crate) struct Purchase {
     /// Refund and dispute tombstones recorded on the PaymentIntent.
     pub(crate) refunded: bool,
     pub(crate) disputed: bool,
+    /// How the dispute closed (`Won` or `Lost`), the first close recorded.
+    pub(crate) dispute_outcome: Option<DisputeStage>,
 }
 
 impl Purchase {
@@ -86,26 +108,45 @@ impl Purchase {
             Stripe::AsyncFailed => Some(Status::Failed),
             Stripe::Expired => Some(Status::Expired),
             Stripe::PartialRefund => return,
-            Stripe::Refund | Stripe::Dispute => {
-                let refund = matches!(fact, Stripe::Refund);
-                self.refunded |= refund;
-                self.disputed |= !refund;
+            Stripe::Refund => {
+                self.refunded = true;
                 if self.linked {
-                    let event = if refund {
-                        Status::Refunded
-                    } else {
-                        Status::Disputed
-                    };
+                    self.status = self.status.after(Status::Refunded);
+                }
+                return;
+            }
+            Stripe::Dispute(stage) => {
+                self.disputed |= matches!(
+                    stage,
+                    DisputeStage::Opened | DisputeStage::Won | DisputeStage::Lost
+                );
+                if matches!(stage, DisputeStage::Won | DisputeStage::Lost) {
+                    self.dispute_outcome = self.dispute_outcome.or(Some(stage));
+                }
+                if let Some(event) = self.dispute_event().filter(|_| self.linked) {
                     self.status = self.status.after(event);
                 }
                 return;
             }
         };
         self.linked = true;
-        let tombstone = (self.refunded.then_some(Status::Refunded))
-            .or(self.disputed.then_some(Status::Disputed));
+        // A refund, or a dispute open or lost, recorded first wins; a won dispute lets the
+        // payment stand.
+        let tombstone = self
+            .refunded
+            .then_some(Status::Refunded)
+            .or(self.dispute_event().filter(|e| *e != Status::Reinstated));
         if let Some(event) = tombstone.or(event) {
             self.status = self.status.after(event);
+        }
+    }
+
+    /// What the dispute facts recorded so far ask of the purchase.
+    fn dispute_event(&self) -> Option<Status> {
+        match self.dispute_outcome {
+            Some(DisputeStage::Won) => Some(Status::Reinstated),
+            Some(_) => Some(Status::DisputeLost),
+            None => self.disputed.then_some(Status::Disputed),
         }
     }
 
@@ -134,7 +175,10 @@ impl Purchase {
                 },
                 payment_intent,
             },
-            Stripe::Dispute => Fact::DisputeCreated { payment_intent },
+            Stripe::Dispute(stage) => Fact::Dispute {
+                payment_intent,
+                stage,
+            },
         }
     }
 }
@@ -194,7 +238,13 @@ pub(crate) fn case() -> impl Strategy<Value = (TierShape, Vec<Step>)> {
         1 => Just(Stripe::Expired),
         2 => Just(Stripe::Refund),
         1 => Just(Stripe::PartialRefund),
-        1 => Just(Stripe::Dispute),
+        1 => Just(Stripe::Dispute(DisputeStage::Opened)),
+        1 => prop_oneof![
+            Just(DisputeStage::Inquiry),
+            Just(DisputeStage::Won),
+            Just(DisputeStage::Lost),
+        ]
+        .prop_map(Stripe::Dispute),
     ];
     let fault = prop_oneof![
         (1..=5u32).prop_map(|count| Fault::RateLimited {

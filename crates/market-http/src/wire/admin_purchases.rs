@@ -13,8 +13,10 @@ use super::purchases::PurchaseBody;
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// pending, paid, fulfilled, refunded, disputed, revoked, expired, failed
-    #[param(pattern = "^(pending|paid|fulfilled|refunded|disputed|revoked|expired|failed)$")]
+    /// pending, paid, fulfilled, refunded, disputed, reinstated, dispute_lost, revoked, expired, failed
+    #[param(
+        pattern = "^(pending|paid|fulfilled|refunded|disputed|reinstated|dispute_lost|revoked|expired|failed)$"
+    )]
     pub status: Option<String>,
     /// A tier version's id, in any form a UUID is written.
     #[param(

@@ -13,7 +13,9 @@ use super::catalog::PriceBody;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PurchaseBody {
     pub purchase_id: Uuid,
-    /// pending, paid (token on its way), fulfilled, refunded, disputed, revoked, expired or failed.
+    /// pending, paid (token on its way), fulfilled, refunded, disputed (access suspended while the
+    /// bank decides), reinstated (the dispute was won: access back, with a new token),
+    /// dispute_lost, revoked, expired or failed.
     pub status: String,
     pub tier: PurchaseTierBody,
     pub price: PriceBody,

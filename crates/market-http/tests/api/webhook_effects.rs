@@ -210,3 +210,67 @@ async fn a_partial_refund_keeps_the_token_and_refunding_the_rest_revokes_it() {
     assert_eq!(body["status"], "refunded");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inquiry_keeps_the_token_and_a_dispute_the_seller_wins_gives_the_buyer_a_new_one() {
+    // Arrange
+    let app = spawn_app().await;
+    let (purchase, key, payment_intent, token) = fulfilled(&app).await;
+
+    // Act 1: an inquiry (Stripe's `warning_needs_response`), then its escalation to a chargeback.
+    let inquiry = app.stripe.dispute_inquiry(&payment_intent).unwrap();
+    delivered(&app, "charge.dispute.created").await;
+    let (during_inquiry, _) = receipt(&app, &purchase, &key).await;
+    app.stripe.escalate_dispute(&inquiry.id).unwrap();
+    delivered(&app, "charge.dispute.updated").await;
+    revoked_at_xano(&app, &token).await;
+    let (escalated, _) = receipt(&app, &purchase, &key).await;
+
+    // Act 2: the seller wins.
+    app.stripe
+        .close_dispute(&inquiry.id, sandbox::stripe::DisputeOutcome::Won)
+        .unwrap();
+    delivered(&app, "charge.dispute.closed").await;
+    let new_token = app
+        .eventually("a new token", Duration::from_secs(20), || async {
+            let (body, _) = receipt(&app, &purchase, &key).await;
+            let value = body["token"]["value"].as_str().map(str::to_owned);
+            value.filter(|v| *v != token && body["token"]["state"] == "assigned")
+        })
+        .await;
+
+    // Assert
+    assert_eq!(during_inquiry["status"], "fulfilled");
+    assert_eq!(during_inquiry["token"]["value"], token.as_str());
+    assert_eq!(escalated["status"], "disputed");
+    let (body, _) = receipt(&app, &purchase, &key).await;
+    assert_eq!(body["status"], "reinstated");
+    assert!(app.xano_tokens().contains(&new_token), "live at Xano");
+    assert!(
+        !app.xano_tokens().contains(&token),
+        "the old one stays deleted"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_the_seller_loses_stays_revoked() {
+    // Arrange
+    let app = spawn_app().await;
+    let (purchase, key, payment_intent, token) = fulfilled(&app).await;
+    let dispute = app.stripe.dispute(&payment_intent).unwrap();
+    delivered(&app, "charge.dispute.created").await;
+
+    // Act
+    app.stripe
+        .close_dispute(&dispute.id, sandbox::stripe::DisputeOutcome::Lost)
+        .unwrap();
+    delivered(&app, "charge.dispute.closed").await;
+
+    // Assert
+    revoked_at_xano(&app, &token).await;
+    let (body, text) = receipt(&app, &purchase, &key).await;
+    assert_eq!(body["status"], "dispute_lost");
+    assert!(!text.contains(&token), "no token bytes: {text}");
+    app.stop().await;
+}
