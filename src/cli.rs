@@ -130,6 +130,12 @@ pub enum EventsCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Where the backfill from Stripe's list of events stands (its cursor, last round, last error,
+    /// events it applied that no webhook delivered), and how many events wait unreadable.
+    Status {
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

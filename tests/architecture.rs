@@ -45,6 +45,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
             &["error", "metrics", "crashpoints", "wire", "intake"],
             &["stripe", "catalog_cache", "limits"],
             &["state"],
+            &["stripe_events"],
             &["extract", "backfill"],
             &["routes"],
             &["openapi"],

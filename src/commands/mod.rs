@@ -43,6 +43,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Events {
             command: EventsCommand::Replay { db },
         } => operator::replay_events(&db).await,
+        Command::Events {
+            command: EventsCommand::Status { db },
+        } => operator::events_status(&db).await,
         Command::Jobs {
             command: JobsCommand::List { state, limit, db },
         } => operator::list_jobs(state.as_deref(), limit, &db).await,

@@ -8,6 +8,7 @@
 use anyhow::Context as _;
 use market_core::audit;
 use market_core::jobs::overview;
+use market_core::payments::{events_cursor, unreadable};
 use market_core::purchases::{self, Purchase, PurchaseFilter};
 use market_core::{JobsConfig, Market, PurchaseId, TierId, payments, pool, queue, reconcile};
 use market_http::wire::admin_purchases::{ActionResult, AdminPurchase, PurchaseRow};
@@ -96,6 +97,22 @@ pub async fn replay_events(db: &DbArgs) -> anyhow::Result<()> {
     print_json(&serde_json::json!({
         "applied": done.applied,
         "still_unreadable": done.still_unreadable,
+    }))
+}
+
+/// The Stripe events backfill's cursor and the unreadable events waiting.
+pub async fn events_status(db: &DbArgs) -> anyhow::Result<()> {
+    let db = connect(db).await?;
+    let cursor = events_cursor::get(&db).await?;
+    let waiting = unreadable::waiting(&db).await?.len();
+    print_json(&serde_json::json!({
+        "backfill": {
+            "created_through": cursor.created_through,
+            "last_run_at": cursor.last_run_at,
+            "last_error": cursor.last_error,
+            "events_applied": cursor.events_applied,
+        },
+        "unreadable_waiting": waiting,
     }))
 }
 

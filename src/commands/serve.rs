@@ -97,10 +97,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stripe,
         jobs: Some(jobs),
         mode,
-        backfill: Some(market_http::backfill::BackfillSettings {
-            interval: std::time::Duration::from_secs(60),
-            older_than: http.session_recheck,
-        }),
+        backfill: Some(market_http::backfill::BackfillSettings::every_minute(
+            http.session_recheck,
+        )),
         metrics: Some(startup::MetricsSettings {
             listener: metrics_listener,
             refresh: http.metrics_refresh,

@@ -1,4 +1,5 @@
-//! `market jobs`: an operator lists the dead jobs and requeues one, from the command line.
+//! `market jobs` and `market events status`: an operator lists the dead jobs and requeues one, and
+//! sees where the Stripe events backfill stands, from the command line.
 
 use serde_json::Value;
 
@@ -55,4 +56,39 @@ async fn an_operator_lists_dead_jobs_and_requeues_one_once() {
         .await
         .unwrap();
     assert_eq!(state, "queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sees_where_the_stripe_events_backfill_stands() {
+    // Arrange: a round that failed after applying two events, and one event kept unreadable.
+    let account = Account::new().await;
+    let env = account.env();
+    sqlx::query(
+        "update stripe_backfill set created_through = '2026-12-01T10:00:00Z', events_applied = 2,
+                last_run_at = now(), last_error = 'Stripe answered 500'",
+    )
+    .execute(account.db.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into stripe_event_unreadable (stripe_event_id, type, payload, reason)
+         values ('evt_1', 'charge.refunded', '{}', 'the charge object: missing field')",
+    )
+    .execute(account.db.pool())
+    .await
+    .unwrap();
+
+    // Act
+    let status = json(&market(&["events", "status"], &env).await);
+
+    // Assert
+    assert_eq!(status["backfill"]["events_applied"], 2);
+    assert_eq!(status["backfill"]["last_error"], "Stripe answered 500");
+    assert!(
+        status["backfill"]["created_through"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2026-12-01T10:00:00")),
+        "{status}"
+    );
+    assert_eq!(status["unreadable_waiting"], 1);
 }

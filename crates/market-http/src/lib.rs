@@ -14,9 +14,11 @@
 //! - [`limits`]: per-client rate limits of the public endpoints (a middleware per class).
 //! - [`extract`]: bearer credentials, idempotency keys, admins; [`wire`]: every request and
 //!   response body, built `From` the core types.
+//! - [`backfill`]: what webhooks never delivered, found by asking Stripe (its events, and the
+//!   sessions of purchases pending too long); [`stripe_events`]: Stripe's list of events, raw.
 //! - [`stripe`]: async-stripe (sessions, refunds, webhook signatures); the domain's payment
-//!   provider. [`intake`]: a verified webhook body read leniently into a `market-core` fact, and the
-//!   replay of those kept unreadable.
+//!   provider. [`intake`]: a verified webhook body read leniently into a `market-core` fact and
+//!   applied (the one path of webhooks and backfill), and the replay of those kept unreadable.
 //! - [`error`]: the one error envelope, the table of error codes, the one mapping to HTTP statuses.
 //! - [`metrics`]; `crashpoints` (only with the `failpoints` feature): `MARKET_CRASHPOINTS` arms
 //!   fail points that abort the process, for the chaos tests.
@@ -38,4 +40,5 @@ pub mod server;
 pub mod startup;
 pub mod state;
 pub mod stripe;
+pub mod stripe_events;
 pub mod wire;

@@ -101,6 +101,11 @@ impl StripeGateway {
         self.livemode
     }
 
+    /// The configured client, for `stripe_events`' raw listing.
+    pub(crate) fn client(&self) -> &stripe::Client {
+        &self.client
+    }
+
     /// Creates the Checkout Session of a purchase, at the server's price. The idempotency key is
     /// derived from the purchase, so a retry (from any instance) returns the same session.
     pub async fn create_session(&self, new: &NewSession<'_>) -> Result<Session, StripeFailure> {
@@ -279,7 +284,7 @@ fn transient(e: &stripe::StripeError) -> bool {
     }
 }
 
-fn failure(e: &stripe::StripeError) -> StripeFailure {
+pub(crate) fn failure(e: &stripe::StripeError) -> StripeFailure {
     match e {
         stripe::StripeError::Stripe(_, 404) => StripeFailure::NotFound,
         // Stripe's message can echo request parameters; the variant and status are enough for logs.

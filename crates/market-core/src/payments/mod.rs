@@ -23,6 +23,7 @@ mod closing;
 mod disputes;
 mod fulfil;
 mod locked;
+pub mod events_cursor;
 pub mod unreadable;
 
 use closing::{refund, revoke_closed};

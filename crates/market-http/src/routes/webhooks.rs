@@ -17,12 +17,10 @@
 //! Nothing here calls Xano; the answer takes one short transaction.
 
 use crate::error::{ApiError, Code, ErrorBody};
-use crate::intake::{self, Read};
+use crate::intake::{self, Applied};
 use crate::state::AppState;
 use crate::wire::ops::WebhookAck;
 use actix_web::{HttpRequest, HttpResponse, web};
-use market_core::audit::Actor;
-use market_core::payments::{self, Delivery, unreadable};
 
 /// Stripe events are a few kB; this leaves ample room and bounds what an attacker can make us hash.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -57,64 +55,18 @@ pub async fn stripe_webhook(
         metrics::counter!("market_stripe_webhooks_total", "outcome" => "refused").increment(1);
         return Err(invalid_signature());
     }
-    let (event_id, event_type, livemode, fact) = match intake::read(payload) {
-        Read::Event {
-            id,
-            type_,
-            livemode,
-            fact,
-        } => (id, type_, livemode, fact),
-        Read::Unreadable {
-            id,
-            type_,
-            livemode,
-            reason,
-        } => {
-            if livemode != state.stripe.livemode() {
-                return Ok(ack("ignored_mode_mismatch"));
-            }
-            tracing::error!(stripe.event_id = %id, stripe.event_type = %type_, reason = %reason, "a verified Stripe event could not be read; kept for `market events replay`");
-            unreadable::record(state.db(), &id, Some(&type_), payload, &reason).await?;
-            metrics::counter!("market_stripe_webhooks_total", "outcome" => "stored_unreadable")
-                .increment(1);
-            return Ok(ack("stored_unreadable"));
-        }
-        Read::NotAnEvent => {
-            tracing::warn!("a correctly signed body is not a Stripe event");
-            return Err(ApiError::new(
-                Code::InvalidPayload,
-                "the body is not a Stripe event",
-            ));
-        }
-    };
-
-    if livemode != state.stripe.livemode() {
-        tracing::warn!(stripe.event_id = %event_id, stripe.livemode = livemode, "event from the other Stripe mode ignored");
-        return Ok(ack("ignored_mode_mismatch"));
+    let applied = intake::apply(state.db(), payload, state.stripe.livemode(), "webhook").await?;
+    if matches!(applied, Applied::NotAnEvent) {
+        tracing::warn!("a correctly signed body is not a Stripe event");
+        return Err(ApiError::new(
+            Code::InvalidPayload,
+            "the body is not a Stripe event",
+        ));
     }
-    let Some(fact) = fact else {
-        tracing::debug!(stripe.event_id = %event_id, stripe.event_type = %event_type, "event type not handled");
-        metrics::counter!("market_stripe_webhooks_total", "outcome" => "ignored").increment(1);
-        return Ok(ack("ignored"));
-    };
-
-    let delivery = Delivery {
-        event_id: &event_id,
-        event_type: &event_type,
-        livemode,
-    };
-    let outcome = payments::apply(state.db(), Some(delivery), &fact, &Actor::Stripe).await?;
-    tracing::info!(
-        stripe.event_id = %event_id,
-        stripe.event_type = %event_type,
-        purchase.id = ?outcome.purchase,
-        outcome = outcome.effect.as_str(),
-        "Stripe event applied"
-    );
-    metrics::counter!("market_stripe_webhooks_total", "outcome" => outcome.effect.as_str())
-        .increment(1);
+    let outcome = applied.outcome();
+    metrics::counter!("market_stripe_webhooks_total", "outcome" => outcome).increment(1);
     fail::fail_point!("after_webhook_commit_before_response");
-    Ok(ack(outcome.effect.as_str()))
+    Ok(ack(outcome))
 }
 
 fn ack(outcome: &str) -> HttpResponse {

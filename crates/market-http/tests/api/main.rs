@@ -10,6 +10,7 @@
 mod admin_catalog;
 mod admin_ops;
 mod admin_purchases;
+mod backfill;
 mod catalog;
 mod checkout;
 mod errors;
