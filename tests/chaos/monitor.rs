@@ -51,12 +51,13 @@ impl JobMonitor {
         let mut reported = std::collections::HashSet::new();
         while !stop.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let healthy: Option<bool> =
-                sqlx::query_scalar("select state = 'healthy' from xano_health")
-                    .fetch_optional(&self.pool)
-                    .await
-                    .ok()
-                    .flatten();
+            let healthy: Option<bool> = sqlx::query_scalar(
+                "select not exists (select 1 from xano_credential where state <> 'healthy')",
+            )
+            .fetch_optional(&self.pool)
+            .await
+            .ok()
+            .flatten();
             let due: Vec<DueJob> = match sqlx::query_as(
                 "select job_id, kind, subject, state::text as state, attempt from job
                  where state in ('queued', 'running') and due_at <= now()",

@@ -20,7 +20,7 @@ pub async fn settle(pool: &sqlx::PgPool, limit: Duration) -> String {
                     (select count(*) from install_token where state in ('revoking', 'retiring')),
                     (select count(*) from job where kind <> 'reconcile_listing'
                         and (state = 'running' or state = 'parked' or (state = 'queued'))),
-                    (select state <> 'healthy' from xano_health)",
+                    exists (select 1 from xano_credential where state <> 'healthy')",
         )
         .fetch_one(pool)
         .await

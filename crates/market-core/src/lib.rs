@@ -11,7 +11,8 @@
 //! - [`jobs`]: the work that calls Xano (refill pools, mint when a pool is empty, delete tokens,
 //!   reconcile), claimed from the [`queue`] with leases by every instance, fenced, safe to run twice.
 //! - [`reconcile`]: Xano's tokens compared with ours; orphans adopted, the missing flagged.
-//! - [`health`]: the Xano credential's state; jobs park while Xano refuses it.
+//! - [`health`]: Xano's refusals, per credential (an instance whose token is refused stops
+//!   claiming and hands its work to the others) and per snippet (a forbidden listing's jobs park).
 //! - [`listings`], [`tiers`], [`tiers_file`]: the catalog operators manage (tier terms never
 //!   change: new versions); [`catalog`]: what storefronts read of it.
 //! - [`checkout`], [`purchases`], [`receipt`]: starting a purchase, and the buyer's receipt;
@@ -65,7 +66,7 @@ pub mod tiers_file;
 pub use db::MIGRATOR;
 pub use error::{Conflict, Error, Result};
 pub use ids::{ListingId, PurchaseId, TierId, TokenId};
-pub use market::{JobsConfig, Market};
+pub use market::{Credential, JobsConfig, Market};
 pub use money::{Currency, Money};
 pub use names::{Canonical, Email, Slug};
 pub use status::{PurchaseEvent, PurchaseStatus};

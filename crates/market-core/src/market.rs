@@ -1,13 +1,22 @@
 //! [`Market`]: what the domain needs from the outside world, bundled once at start-up, and the
 //! workers' tuning it carries. It sits on a low floor: every module that talks to Xano or reads a
 //! token takes it, and it imports nothing of the domain.
+//!
+//! It also names the Xano credential this instance uses ([`Credential`]): Xano refuses credentials
+//! one at a time (an instance left running with an old token during a rotation), so their health is
+//! kept per credential, and the name is computed once here, where both the token and the key that
+//! fingerprints it are at hand.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, LOOKUP_KEY_BYTES};
+
+/// The kind of value credential fingerprints are made for (apart from install tokens').
+const CREDENTIAL_KIND: &str = "xano_access_token";
 
 /// The database, the Xano client, the keys tokens are sealed with, and the workers' tuning. Cheap
 /// to clone (all are handles).
@@ -18,6 +27,8 @@ pub struct Market {
     /// Seals and opens install tokens (`keys::open` makes it for this database).
     pub envelope: Arc<Envelope>,
     pub jobs: JobsConfig,
+    /// The name of `xano`'s access token; private, so it always matches the client it was made of.
+    credential: Credential,
 }
 
 impl Market {
@@ -27,12 +38,61 @@ impl Market {
         envelope: Arc<Envelope>,
         jobs: JobsConfig,
     ) -> Self {
+        let credential = Credential::of(&xano, &envelope);
         Self {
             db,
             xano,
             envelope,
             jobs,
+            credential,
         }
+    }
+
+    /// The Xano credential this instance uses.
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+}
+
+/// A Xano access token as the database, the logs and the metrics name it: its fingerprint under the
+/// database's lookup key (HMAC-SHA-256), so every instance using the same token names it the same
+/// and nobody without the key can tell which token it is. It never holds the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    fingerprint: [u8; LOOKUP_KEY_BYTES],
+}
+
+impl Credential {
+    /// The credential `xano` uses, fingerprinted with `envelope`'s lookup key.
+    pub fn of(xano: &master_api::Client, envelope: &Envelope) -> Self {
+        Self {
+            fingerprint: xano
+                .access_token_digest(|token| envelope.fingerprint(CREDENTIAL_KIND, token)),
+        }
+    }
+
+    /// The key of its row in `xano_credential`.
+    pub fn fingerprint(&self) -> &[u8] {
+        &self.fingerprint
+    }
+
+    /// The first 8 hex digits of the fingerprint: what people see (and what `health` shows of a
+    /// `xano_credential` row).
+    pub fn display_id(&self) -> String {
+        let [a, b, c, d, ..] = self.fingerprint;
+        format!("{a:02x}{b:02x}{c:02x}{d:02x}")
+    }
+}
+
+impl fmt::Display for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display_id())
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credential({})", self.display_id())
     }
 }
 

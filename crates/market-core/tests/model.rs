@@ -1,6 +1,7 @@
 //! A property-based state-machine test of the whole promise: random histories of Stripe facts
-//! (fresh, redelivered, racing, in any order), job runs, Xano faults, dying instances and
-//! reconciliations, checked against a model of the purchase state machine after every step.
+//! (fresh, redelivered, racing, in any order), job runs, Xano faults (a refused credential, a
+//! forbidden snippet), dying instances and reconciliations, checked against a model of the
+//! purchase state machine after every step.
 //!
 //! After each step: every purchase's status is the model's; **I1** at most one live token
 //! (assigned or revoking) per purchase; **I3** an assigned token's purchase is paid in the model and

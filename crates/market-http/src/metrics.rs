@@ -2,8 +2,8 @@
 //!
 //! Counters are incremented where things happen (HTTP middleware here, Stripe webhooks in the
 //! handler, Xano calls in `master-api`). State-shaped figures (purchases by status, pool levels, jobs
-//! by state) are read from PostgreSQL by [`refresh_every`], in the background, so a scrape costs
-//! no query: they are the same whichever instance is scraped.
+//! by state, what Xano refuses) are read from PostgreSQL by [`refresh_every`], in the background, so
+//! a scrape costs no query: they are the same whichever instance is scraped.
 //!
 //! Metrics are served on a listener of their own ([`serve`], `MARKET_METRICS_BIND`, loopback by
 //! default), never on the public one: they reveal sales volumes.
@@ -77,6 +77,7 @@ pub async fn refresh_gauges(db: &PgPool) -> Result<(), market_core::Error> {
                 .set(count as f64);
         }
     }
+    refresh_xano_gauges(db).await?;
     for level in market_core::pool::levels(db).await? {
         if level.active {
             let tier = level.tier_id.to_string();
@@ -86,6 +87,28 @@ pub async fn refresh_gauges(db: &PgPool) -> Result<(), market_core::Error> {
                 .set(f64::from(level.pool_target));
         }
     }
+    Ok(())
+}
+
+/// What Xano refuses. Credentials in use (an instance touched theirs within the last minute):
+/// counted by state, every state present (0 when none, so an alert clears), and 1/0 per credential
+/// by the first 8 hex digits of its fingerprint. A credential no instance uses any more keeps its
+/// last per-credential value in this process until it restarts; alert on the counts.
+async fn refresh_xano_gauges(db: &PgPool) -> Result<(), market_core::Error> {
+    let credentials = market_core::health::credentials(db).await?;
+    for state in ["healthy", "unauthorized", "forbidden"] {
+        let count = credentials
+            .iter()
+            .filter(|c| c.in_use && c.state == state)
+            .count();
+        metrics::gauge!("market_xano_credentials", "state" => state).set(count as f64);
+    }
+    for credential in credentials.iter().filter(|c| c.in_use) {
+        metrics::gauge!("market_xano_credential_healthy", "credential" => credential.display_id.clone())
+            .set(if credential.is_healthy() { 1.0 } else { 0.0 });
+    }
+    let forbidden = market_core::health::forbidden_listings(db).await?;
+    metrics::gauge!("market_xano_forbidden_listings").set(forbidden.len() as f64);
     Ok(())
 }
 

@@ -35,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) base_url: Url,
     /// `Bearer <token>`, built once and marked sensitive so that even http's own `Debug` hides it.
     pub(crate) authorization: HeaderValue,
+    /// The token itself, kept only for [`Client::access_token_digest`].
+    pub(crate) access_token: SecretString,
     pub(crate) retry: RetryPolicy,
     pub(crate) rate_limit: RateLimit,
     pub(crate) limiter: Option<Limiter>,
@@ -66,6 +68,14 @@ impl Client {
     /// The client-side rate limit in force.
     pub fn rate_limit(&self) -> RateLimit {
         self.inner.rate_limit
+    }
+
+    /// Lends the access token's bytes to `digest` and returns what it computes. This is how a
+    /// caller names the credential a client uses (a keyed fingerprint for a database row, a metric
+    /// label or a log line) without holding the token: there is no other way to read it back from
+    /// a built client, and nothing here logs or formats it.
+    pub fn access_token_digest<T>(&self, digest: impl FnOnce(&[u8]) -> T) -> T {
+        digest(self.inner.access_token.expose_secret().as_bytes())
     }
 }
 
@@ -153,6 +163,7 @@ impl ClientBuilder {
                 http,
                 base_url,
                 authorization,
+                access_token: self.access_token,
                 retry: self.retry,
                 rate_limit: self.rate_limit,
                 limiter,
@@ -251,6 +262,17 @@ mod tests {
             assert!(matches!(error, Error::Config(_)), "{error:?}");
             assert!(!format!("{error} {error:?}").contains("secret"));
         }
+    }
+
+    #[test]
+    fn a_digest_is_computed_from_the_access_token_the_client_was_built_with() {
+        let client = builder().build().unwrap();
+
+        let length = client.access_token_digest(<[u8]>::len);
+        let same = client.access_token_digest(|t| t == b"pat-super-secret-value");
+
+        assert_eq!(length, "pat-super-secret-value".len());
+        assert!(same);
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
 
     let token = keys::open_token(&market.envelope, listing, key_id, sealed)?;
     market.xano.delete_token(&canonical, &token).await?;
-    health::record_success(&market.db).await?;
+    health::record_success(market).await?;
 
     let mut tx = market.db.begin().await?;
     // Lock order as on every payment path: the purchase before its tokens.

@@ -1,5 +1,6 @@
 //! How a job run fails. The kinds share it, so that the runner can classify every failure the same
-//! way: park on a refused credential, back off on a rate limit, give up on what cannot pass.
+//! way: hand back or park on a refusal (`refusal.rs`), back off on a rate limit, give up on what
+//! cannot pass.
 
 use crate::Error;
 
@@ -19,7 +20,7 @@ pub(super) enum JobError {
 }
 
 impl From<Error> for JobError {
-    /// Xano errors keep their identity, so that a 401 met inside reconciliation still parks the job.
+    /// Xano errors keep their identity, so that a 401 met inside reconciliation is still a refusal.
     fn from(e: Error) -> Self {
         match e {
             Error::Xano(e) => Self::Xano(e),

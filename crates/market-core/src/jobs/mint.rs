@@ -45,7 +45,7 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     fail::fail_point!("before_xano_mint");
     let token = market.xano.create_token(&canonical, max_installs).await?;
     fail::fail_point!("after_xano_mint_before_record");
-    health::record_success(&market.db).await?;
+    health::record_success(market).await?;
 
     let mut tx = market.db.begin().await?;
     let still_ours = queue::hold(&mut tx, job.lease()).await?;

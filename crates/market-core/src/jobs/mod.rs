@@ -6,7 +6,9 @@
 //! - `replenish`, `mint`, `delete`, `reconcile_listing`: one module per job kind, each an adapter
 //!   from a claimed job to the domain (reconciliation itself lives in [`crate::reconcile`], because
 //!   operators also run it on demand);
-//! - `error`: how a job run fails, shared by the kinds.
+//! - `error`: how a job run fails, shared by the kinds;
+//! - `refusal`: whose refusal a 401 or 403 is (this instance's credential, or one snippet), and so
+//!   whether the job is handed back to other instances or parked for its listing.
 //!
 //! Every job holds no transaction and no pooled connection while it waits for Xano, and every job is
 //! safe to run twice: that is what at-least-once execution (leases that expire under a slow or paused
@@ -17,6 +19,7 @@ mod error;
 mod mint;
 pub mod overview;
 mod reconcile_listing;
+mod refusal;
 mod replenish;
 pub mod runner;
 
@@ -25,7 +28,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::queue::{Finish, Job, JobKind};
-use crate::{JobsConfig, Market, health};
+use crate::{JobsConfig, Market};
 use error::JobError;
 
 /// Runs one claimed job and says how it ended. `None`: the lease was lost, nothing to record.
@@ -76,11 +79,7 @@ async fn classify_error(market: &Market, job: &Job, error: JobError) -> Finish {
     let message = error.to_string();
     match error {
         JobError::Xano(e @ (master_api::Error::Unauthorized | master_api::Error::Forbidden)) => {
-            if let Err(db) = health::record_refusal(&market.db, &e).await {
-                tracing::warn!(error = %db, "could not record the credential's health");
-            }
-            tracing::warn!(job.kind = job.kind.as_str(), error = %e, "Xano refused our credential; job parked");
-            Finish::Park { error: message }
+            refusal::classify(market, job, e, backoff).await
         }
         JobError::Xano(master_api::Error::RateLimited { retry_after }) => Finish::Retry {
             after: retry_after.map_or(backoff, |r| r.max(backoff)),

@@ -1,11 +1,12 @@
 //! What operators see of the job table (admin API `GET /v1/admin/jobs`, `market status`): counts by
-//! kind and state, and the jobs that need a person's eye.
+//! kind and state, the jobs that need a person's eye, and what Xano refuses (credentials and
+//! snippets), which is what queued and parked jobs wait for.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::Result;
-use crate::health::{self, Health};
+use crate::health::{self, CredentialHealth, ForbiddenListing};
 
 /// Every state a job can be in (`job_state`), for gauges that must read 0 when none is.
 pub const STATES: [&str; 5] = ["queued", "running", "parked", "done", "dead"];
@@ -70,19 +71,29 @@ pub async fn list(pool: &PgPool, state: Option<&str>, limit: i64) -> Result<Vec<
     .await?)
 }
 
-/// Everything operators see of the jobs at once: counts, the jobs needing attention, and the
-/// Xano credential's health (parked jobs wait for it).
+/// Everything operators see of the jobs at once: counts, the jobs needing attention, every Xano
+/// credential instances use (jobs wait while every one is refused) and the listings whose snippet
+/// Xano forbids (their jobs are parked).
 #[derive(Debug)]
 pub struct Overview {
     pub counts: Vec<JobCount>,
     pub attention: Vec<JobRow>,
-    pub credential: Health,
+    pub credentials: Vec<CredentialHealth>,
+    pub forbidden_listings: Vec<ForbiddenListing>,
+}
+
+impl Overview {
+    /// The credential in use in the worst state ([`health::worst_in_use`]).
+    pub fn worst_credential(&self) -> Option<&CredentialHealth> {
+        health::worst_in_use(&self.credentials)
+    }
 }
 
 pub async fn read(pool: &PgPool) -> Result<Overview> {
     Ok(Overview {
         counts: counts(pool).await?,
         attention: needing_attention(pool).await?,
-        credential: health::get(pool).await?,
+        credentials: health::credentials(pool).await?,
+        forbidden_listings: health::forbidden_listings(pool).await?,
     })
 }

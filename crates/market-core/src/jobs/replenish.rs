@@ -76,7 +76,7 @@ async fn replenish(
             .create_token(&canonical, tier.max_installs)
             .await?;
         fail::fail_point!("after_xano_mint_before_record");
-        health::record_success(&market.db).await?;
+        health::record_success(market).await?;
         let mut tx = market.db.begin().await?;
         pool::record_minted(
             &mut tx,

@@ -103,10 +103,11 @@ impl Runner {
         }
     }
 
-    /// Claims up to `limit` jobs, unless Xano refuses our credential: then every job would only park
-    /// again, so the instance probes the credential instead.
+    /// Claims up to `limit` jobs, unless Xano refuses this instance's credential: then every job
+    /// would only be handed back, so the instance leaves them to the others and probes its
+    /// credential instead.
     async fn claim(&self, limit: usize) -> Result<Vec<Job>> {
-        if !health::get(&self.market.db).await?.is_healthy() {
+        if health::refused(&self.market).await? {
             health::probe_if_due(&self.market).await?;
             return Ok(Vec::new());
         }
@@ -114,9 +115,12 @@ impl Runner {
         queue::claim(&self.market.db, self.owner, limit, self.market.jobs.lease).await
     }
 
-    /// The sweep: work that is owed gets a job, and old finished jobs are cleared away. See
-    /// [`sweep`].
+    /// The sweep: work that is owed gets a job, and old finished jobs are cleared away (see
+    /// [`sweep`]); this instance's credential is marked in use, and the snippets Xano forbids are
+    /// probed when due (`health`).
     pub async fn sweep(&self) -> Result<()> {
+        health::touch(&self.market).await?;
+        health::probe_forbidden_listings(&self.market).await?;
         sweep(&self.market).await
     }
 }

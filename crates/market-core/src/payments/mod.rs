@@ -21,9 +21,9 @@
 
 mod closing;
 mod disputes;
+pub mod events_cursor;
 mod fulfil;
 mod locked;
-pub mod events_cursor;
 pub mod unreadable;
 
 use closing::{refund, revoke_closed};

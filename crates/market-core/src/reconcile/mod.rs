@@ -75,7 +75,7 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
     .collect();
 
     let at_xano = market.xano.tokens(&listing.canonical).await?;
-    health::record_success(&market.db).await?;
+    health::record_success(market).await?;
 
     let mut report = Report {
         listing_id: Some(listing_id),

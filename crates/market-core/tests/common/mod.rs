@@ -58,7 +58,12 @@ pub fn test_jobs_config() -> JobsConfig {
 }
 
 pub fn xano_client(sim: &XanoSim) -> master_api::Client {
-    master_api::Client::builder(SecretString::from(sim.access_token()))
+    xano_client_with_token(sim, &sim.access_token())
+}
+
+/// A client of the simulator that uses `access_token` (another token of an account, say).
+pub fn xano_client_with_token(sim: &XanoSim, access_token: &str) -> master_api::Client {
+    master_api::Client::builder(SecretString::from(access_token.to_owned()))
         .base_url(sim.base_url())
         .retry(master_api::RetryPolicy {
             max_attempts: 3,
@@ -173,6 +178,17 @@ impl World {
 
     pub fn pool(&self) -> &sqlx::PgPool {
         self.db.pool()
+    }
+
+    /// Another instance of the service on this world's database, whose Xano client uses
+    /// `access_token` (e.g. the account's second token, as during a rotation).
+    pub fn instance_with_token(&self, access_token: &str) -> Market {
+        Market::new(
+            self.pool().clone(),
+            xano_client_with_token(&self.sim, access_token),
+            self.market.envelope.clone(),
+            self.market.jobs.clone(),
+        )
     }
 
     /// Runs every due job now, in this task (deterministic).

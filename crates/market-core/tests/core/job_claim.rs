@@ -7,13 +7,13 @@
 //! - A running job whose lease ran out is claimable again with `attempt + 1`, and the worker that
 //!   lost it can no longer finish, heartbeat or hold it: its writes match no row. That holds even
 //!   when the new claim is by the same instance (same lease owner), where only the attempt differs.
-//! - A job parked for a refused credential is never left parked once the credential works again,
-//!   whichever of the park and the heal commits first.
+//! - A job handed back because Xano refused its instance's credential is queued again at once, its
+//!   attempt not counted, for another instance to claim (`credentials.rs` has the instances; a park
+//!   racing a lift is in `forbidden_snippets.rs`).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use market_core::health;
 use market_core::queue::{self, Finish, Job, JobKind};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -288,45 +288,44 @@ async fn a_job_its_own_instance_claims_again_fences_the_stale_worker_by_attempt_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_park_that_lands_after_the_credential_healed_queues_the_job_instead() {
-    // Arrange: two jobs running; Xano refused the credential for both.
+async fn a_released_job_is_queued_due_now_with_its_attempt_not_counted_and_claimable_by_another_instance()
+ {
+    // Arrange: a job claimed by an instance whose credential Xano refuses.
     let db = TestDb::new(&market_core::MIGRATOR).await;
     let pool = db.pool();
     let mut conn = pool.acquire().await.unwrap();
-    for subject in ["early", "late"] {
-        assert!(
-            queue::enqueue(&mut conn, JobKind::DeleteToken, subject)
-                .await
-                .unwrap()
-        );
-    }
+    assert!(
+        queue::enqueue(&mut conn, JobKind::DeleteToken, "1")
+            .await
+            .unwrap()
+    );
     drop(conn);
-    let jobs = queue::claim(pool, Uuid::new_v4(), 10, Duration::from_secs(60))
+    let (stale, good) = (Uuid::new_v4(), Uuid::new_v4());
+    let claimed = queue::claim(pool, stale, 1, Duration::from_secs(60))
         .await
         .unwrap();
-    let lease_of = |subject: &str| jobs.iter().find(|j| j.subject == subject).unwrap().lease();
-    let (early, late) = (lease_of("early"), lease_of("late"));
-    let park = Finish::Park {
-        error: "Xano refused our credential".into(),
+    let release = Finish::Release {
+        error: "Xano rejected the access token (401 Unauthorized)".into(),
     };
-    health::record_refusal(pool, &master_api::Error::Forbidden)
+
+    // Act
+    let written = queue::finish(pool, claimed[0].lease(), &release)
+        .await
+        .unwrap();
+    let after = job_row(pool, claimed[0].job_id).await;
+    let again = queue::claim(pool, good, 1, Duration::from_secs(60))
         .await
         .unwrap();
 
-    // Act: one worker parks before the credential heals (another instance's probe succeeds), the
-    // other parks only after the heal resumed every parked job.
-    assert!(queue::finish(pool, early, &park).await.unwrap());
-    assert_eq!(job_row(pool, early.job_id).await.state, "parked");
-    health::record_success(pool).await.unwrap();
-    assert!(queue::finish(pool, late, &park).await.unwrap());
-
-    // Assert: both are queued again; nothing would ever have resumed a job parked after the heal.
-    for lease in [early, late] {
-        let row = job_row(pool, lease.job_id).await;
-        assert_eq!((row.state.as_str(), row.lease_owner), ("queued", None));
-        assert_eq!(
-            row.last_error.as_deref(),
-            Some("Xano refused our credential")
-        );
-    }
+    // Assert
+    assert!(written);
+    assert_eq!((after.state.as_str(), after.attempt), ("queued", 0));
+    assert_eq!(after.lease_owner, None);
+    assert_eq!(
+        after.last_error.as_deref(),
+        Some("Xano rejected the access token (401 Unauthorized)")
+    );
+    assert_eq!(again.len(), 1, "due at once");
+    assert_eq!((again[0].job_id, again[0].attempt), (claimed[0].job_id, 1));
+    assert_eq!(again[0].lease_owner, Some(good));
 }

@@ -4,8 +4,12 @@
 //! - `smoke`: the whole path once: pool fill, payment, fulfilment, refund;
 //! - `catalog`: listings, tiers and their versioning rule, checkout against them;
 //! - `concurrency`: many deliveries, many buyers, several instances, one database;
+//! - `credentials`: Xano refuses one instance's access token (a rotation): that instance hands its
+//!   work to the others and stops; they never flip each other's credential;
 //! - `refunds`: refunds, disputes and the other ways a purchase closes, in every order;
 //! - `disputes`: a dispute from inquiry to close; a won one gives access back exactly once;
+//! - `forbidden_snippets`: Xano refuses one snippet: only its listing's jobs park, until a probe
+//!   lifts it;
 //! - `foreign_sessions`: a session made elsewhere cannot pay for, or close, a stranger's purchase;
 //! - `job_claim`: the job queue's claim and fence;
 //! - `dead_jobs`: jobs that die once instead of looping, and owed work the sweep always queues;
@@ -13,7 +17,7 @@
 //! - `reconcile`: a listing reconciled with what Xano really holds;
 //! - `reconcile_guard`: reappeared tokens resolved, and a pass that meets a short list held back;
 //! - `sealed_tokens`: tokens at rest sealed, found by fingerprint, and keys that roll;
-//! - `xano_faults`: 429 storms, 5xx, creations whose answers were lost;
+//! - `xano_faults`: 429 storms, 5xx, creations whose answers were lost, the only credential refused;
 //! - `stalled_instance`: an instance that stalls mid-transaction does not fail the others.
 //!
 //! The model test (`tests/model.rs`) stays a binary of its own: its cases use 60 ms leases, and
@@ -30,8 +34,10 @@ mod common;
 
 mod catalog;
 mod concurrency;
+mod credentials;
 mod dead_jobs;
 mod disputes;
+mod forbidden_snippets;
 mod foreign_sessions;
 mod job_claim;
 mod leases;

@@ -3,8 +3,9 @@
 //!
 //! Proves: after the faults heal, the jobs drain and a reconciliation runs, the simulator's live
 //! tokens are exactly the database's live tokens, no token exists at Xano that the database does
-//! not know, and every paid purchase holds exactly one live token. A refused credential parks the
-//! jobs (no hot loop: only the periodic probe reaches Xano) and work resumes once it is restored.
+//! not know, and every paid purchase holds exactly one live token. When Xano refuses the only
+//! credential, the jobs wait in the queue (handed back, not parked, their attempts not counted; no
+//! hot loop: only the periodic probe reaches Xano) and work resumes once it is restored.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -301,8 +302,8 @@ async fn creations_whose_answer_is_lost_are_adopted_and_never_doubled() {
     );
 }
 
-/// The credential scenario: refused → parked, quiet; restored → resumed and fulfilled.
-async fn refused_credential_parks_jobs_until_restored(
+/// The credential scenario: refused → handed back and quiet; restored → claimed and fulfilled.
+async fn refused_credential_leaves_jobs_queued_until_restored(
     refusal: TokenState,
     health_state: &str,
     heal_with_runners: bool,
@@ -317,15 +318,21 @@ async fn refused_credential_parks_jobs_until_restored(
     // Act: the jobs meet the refusal.
     world.drain().await;
 
-    // Assert: parked, not failed, and visible to operators.
+    // Assert: queued for whichever instance's credential works, not failed nor parked, and the
+    // credential's refusal visible to operators.
+    let jobs = "select kind, state::text, attempt from job
+                where kind <> 'reconcile_listing' order by job_id";
     let states: Vec<(String, String, i32)> =
-        sqlx::query_as("select kind, state::text, attempt from job order by job_id")
-            .fetch_all(world.pool())
-            .await
-            .unwrap();
-    assert!(states.len() >= 3, "{states:?}");
-    assert!(states.iter().all(|(_, s, _)| s == "parked"), "{states:?}");
-    assert_eq!(health::get(world.pool()).await.unwrap().state, health_state);
+        sqlx::query_as(jobs).fetch_all(world.pool()).await.unwrap();
+    assert_eq!(states.len(), 2, "a replenisher and a mint: {states:?}");
+    assert!(
+        states.iter().all(|(_, s, a)| s == "queued" && *a == 0),
+        "{states:?}"
+    );
+    assert_eq!(
+        health::own(&world.market).await.unwrap().state,
+        health_state
+    );
 
     // Act: two instances run for a second while the credential is still refused.
     world.sim.clear_calls();
@@ -341,11 +348,8 @@ async fn refused_credential_parks_jobs_until_restored(
     );
     assert!(calls.len() <= 30, "{} calls in one second", calls.len());
     let still: Vec<(String, String, i32)> =
-        sqlx::query_as("select kind, state::text, attempt from job order by job_id")
-            .fetch_all(world.pool())
-            .await
-            .unwrap();
-    assert_eq!(still, states, "parked jobs stay parked and unclaimed");
+        sqlx::query_as(jobs).fetch_all(world.pool()).await.unwrap();
+    assert_eq!(still, states, "queued jobs stay queued and unclaimed");
 
     // Act: the credential works again; the instances' probe notices, or an explicit one does.
     if heal_with_runners {
@@ -361,19 +365,15 @@ async fn refused_credential_parks_jobs_until_restored(
         world.sim.set_access_token_state(TokenState::Valid);
         tokio::time::sleep(Duration::from_millis(150)).await;
         health::probe_if_due(&world.market).await.unwrap();
-        let parked: i64 = sqlx::query_scalar("select count(*) from job where state = 'parked'")
-            .fetch_one(world.pool())
-            .await
-            .unwrap();
-        assert_eq!(
-            parked, 0,
-            "the successful probe put parked jobs back in the queue"
+        assert!(
+            !health::refused(&world.market).await.unwrap(),
+            "the successful probe healed the credential"
         );
     }
     drain_until_quiet(&world).await;
 
     // Assert
-    assert!(health::get(world.pool()).await.unwrap().is_healthy());
+    assert!(health::own(&world.market).await.unwrap().is_healthy());
     let left: Vec<(String, String)> = sqlx::query_as(
         "select kind, state::text from job where state not in ('done', 'queued') or
                 (state = 'queued' and kind <> 'reconcile_listing')",
@@ -388,11 +388,13 @@ async fn refused_credential_parks_jobs_until_restored(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_access_token_parks_jobs_and_the_runners_resume_them_once_restored() {
-    refused_credential_parks_jobs_until_restored(TokenState::Expired, "unauthorized", true).await;
+async fn an_expired_access_token_leaves_jobs_queued_and_the_runners_serve_them_once_restored() {
+    refused_credential_leaves_jobs_queued_until_restored(TokenState::Expired, "unauthorized", true)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forbidden_access_token_parks_jobs_and_a_probe_resumes_them_once_restored() {
-    refused_credential_parks_jobs_until_restored(TokenState::Forbidden, "forbidden", false).await;
+async fn a_forbidden_access_token_leaves_jobs_queued_and_a_probe_heals_it_once_restored() {
+    refused_credential_leaves_jobs_queued_until_restored(TokenState::Forbidden, "forbidden", false)
+        .await;
 }

@@ -88,11 +88,12 @@ impl<'a> Case<'a> {
         sim.clear_faults();
         sim.clear_calls();
         sim.set_access_token_state(TokenState::Valid);
-        market_core::health::record_success(pool)
+        market_core::health::record_success(&env.market)
             .await
             .or_fail("health")?;
         sqlx::query(
-            "update job set state = 'dead', lease_owner = null, finished_at = now(), last_error = 'left over'
+            "update job set state = 'dead', lease_owner = null, parked_for_listing = null,
+                            finished_at = now(), last_error = 'left over'
              where state in ('queued', 'running', 'parked') and due_at < now() + interval '1 hour'",
         )
         .execute(pool)
@@ -243,6 +244,7 @@ impl<'a> Case<'a> {
             Step::Xano(fault) => sim.inject(fault.clone()),
             Step::XanoHealed => sim.clear_faults(),
             &Step::Credential(state) => sim.set_access_token_state(state),
+            &Step::SnippetForbidden(on) => sim.set_snippet_forbidden(&self.canonical, on),
             Step::Reconcile => {
                 match reconcile::listing(&self.env.market, self.listing, &Actor::System).await {
                     Ok(_) | Err(market_core::Error::Xano(_)) => {}

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use market_core::audit::Actor;
-use market_core::{PurchaseId, reconcile};
+use market_core::{PurchaseId, health, reconcile};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sandbox::xano::TokenState;
@@ -72,10 +72,14 @@ impl Case<'_> {
         Ok(())
     }
 
-    /// Runs jobs until none is due, running or parked (dead instances' leases run out meanwhile).
+    /// Runs jobs until none is due, running or parked (dead instances' leases run out meanwhile;
+    /// the probe lifts a snippet refusal Xano no longer makes, every time round).
     pub(crate) async fn settle(&self) -> Result<(), TestCaseError> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
+            health::probe_forbidden_listings(&self.env.market)
+                .await
+                .or_fail("probe the snippet")?;
             self.env.runner.drain().await.or_fail("drain")?;
             let busy = sqlx::query_as::<_, (String, String, String, Option<String>)>(
                 "select kind, subject, state::text, last_error from job
@@ -98,6 +102,10 @@ impl Case<'_> {
         self.kill_instance().await?;
         self.env.world.sim.clear_faults();
         self.env.world.sim.set_access_token_state(TokenState::Valid);
+        self.env
+            .world
+            .sim
+            .set_snippet_forbidden(&self.canonical, false);
         self.settle().await?;
         let market = &self.env.market;
         let first = reconcile::listing(market, self.listing, &Actor::System)

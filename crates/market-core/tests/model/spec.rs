@@ -210,6 +210,8 @@ pub(crate) enum Step {
     Xano(Fault),
     XanoHealed,
     Credential(TokenState),
+    /// Xano refuses (`true`) or allows again the case's snippet alone, while the credential works.
+    SnippetForbidden(bool),
     Reconcile,
 }
 
@@ -281,6 +283,7 @@ pub(crate) fn case() -> impl Strategy<Value = (TierShape, Vec<Step>)> {
         1 => Just(Step::XanoHealed),
         1 => prop_oneof![Just(TokenState::Expired), Just(TokenState::Forbidden)].prop_map(Step::Credential),
         1 => Just(Step::Credential(TokenState::Valid)),
+        1 => any::<bool>().prop_map(Step::SnippetForbidden),
         1 => Just(Step::Reconcile),
     ];
     (shape, proptest::collection::vec(step, 1..=30))

@@ -14,7 +14,9 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready to serve: the database answers and has every migration this build knows.
+/// Ready to serve: the database answers and has every migration this build knows, and Xano does
+/// not refuse this instance's credential while another instance's works (a stale token left
+/// running during a rotation: the load balancer drains this instance, the others serve).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (database, migrations) = match market_core::db::migrations_pending(state.db()).await {
@@ -22,19 +24,39 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(true) => ("ok", "pending"),
         Err(_) => ("unreachable", "unknown"),
     };
-    let xano_credential = match health::get(state.db()).await {
-        Ok(h) => h.state,
-        Err(_) => "unknown".to_owned(),
+    let credential = health::readiness(&state.market).await.ok();
+    let drain = credential.as_ref().filter(|c| c.should_drain());
+    let reason = if database != "ok" {
+        Some("the database is unreachable".to_owned())
+    } else if migrations != "ok" {
+        Some("the database lacks migrations this build needs; run `market migrate`".to_owned())
+    } else {
+        drain.map(|c| {
+            format!(
+                "Xano refuses this instance's credential {} ({}) while credential {} works: \
+                 give this instance the current XANO_ACCESS_TOKEN and restart it",
+                c.credential.display_id,
+                c.credential.state,
+                c.working_elsewhere.as_deref().unwrap_or_default()
+            )
+        })
     };
-    let ready = database == "ok" && migrations == "ok";
     let body = Readiness {
-        status: if ready { "ready" } else { "not_ready" },
+        status: if reason.is_none() {
+            "ready"
+        } else {
+            "not_ready"
+        },
         mode: state.mode.as_str(),
         database,
         migrations,
-        xano_credential,
+        xano_credential: credential
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), |c| c.credential.state.clone()),
+        xano_credential_id: state.market.credential().display_id(),
+        reason,
     };
-    if ready {
+    if body.reason.is_none() {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

@@ -1,8 +1,9 @@
-//! Operations on the wire: pools, jobs, the Xano credential's health, reconciliation reports and
-//! Xano instances (admin API and `market status`), readiness, and the webhook acknowledgement.
+//! Operations on the wire: pools, jobs, what Xano refuses (credentials, snippets), reconciliation
+//! reports and Xano instances (admin API and `market status`), readiness, and the webhook
+//! acknowledgement.
 
 use chrono::{DateTime, Utc};
-use market_core::health::Health;
+use market_core::health::{CredentialHealth, ForbiddenListing, Readiness as CredentialReadiness};
 use market_core::jobs::overview::{JobCount, JobRow, Overview};
 use market_core::pool::PoolLevel;
 use market_core::reconcile::Report;
@@ -48,15 +49,22 @@ pub struct JobsBody {
     pub counts: Vec<JobCountBody>,
     /// Jobs that need an operator's eye: dead, parked, or retried more than 5 times.
     pub attention: Vec<JobRowBody>,
-    pub xano_credential: HealthBody,
+    /// The credential in use in the worst state: `healthy` unless an instance's is refused.
+    pub xano_credential: CredentialSummaryBody,
+    /// Every credential instances recorded, in use first.
+    pub xano_credentials: Vec<CredentialBody>,
+    /// Listings whose snippet Xano forbids; their jobs are parked.
+    pub forbidden_listings: Vec<ForbiddenListingBody>,
 }
 
 impl From<Overview> for JobsBody {
     fn from(o: Overview) -> Self {
         Self {
+            xano_credential: CredentialSummaryBody::from(o.worst_credential()),
             counts: o.counts.into_iter().map(Into::into).collect(),
             attention: o.attention.into_iter().map(Into::into).collect(),
-            xano_credential: o.credential.into(),
+            xano_credentials: o.credentials.into_iter().map(Into::into).collect(),
+            forbidden_listings: o.forbidden_listings.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -108,23 +116,130 @@ impl From<JobRow> for JobRowBody {
     }
 }
 
-/// The Xano credential's health.
+/// One Xano access token's health, named by its fingerprint (never the token).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct HealthBody {
-    /// `healthy`, `unauthorized` (401: unknown or expired token) or `forbidden` (403: no rights).
+pub struct CredentialBody {
+    /// The first 8 hex digits of the token's keyed fingerprint.
+    pub credential: String,
+    /// `healthy`, `unauthorized` (401: unknown, expired or revoked token) or `forbidden` (403 on
+    /// `GET /auth/me`: no rights).
     pub state: String,
     pub since: DateTime<Utc>,
     pub last_checked_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// When an instance using it last touched it (runners do every few seconds).
+    pub last_seen_at: DateTime<Utc>,
+    /// An instance used it within the last minute.
+    pub in_use: bool,
 }
 
-impl From<Health> for HealthBody {
-    fn from(h: Health) -> Self {
+impl From<CredentialHealth> for CredentialBody {
+    fn from(c: CredentialHealth) -> Self {
         Self {
-            state: h.state,
-            since: h.since,
-            last_checked_at: h.last_checked_at,
-            last_error: h.last_error,
+            credential: c.display_id,
+            state: c.state,
+            since: c.since,
+            last_checked_at: c.last_checked_at,
+            last_error: c.last_error,
+            last_seen_at: c.last_seen_at,
+            in_use: c.in_use,
+        }
+    }
+}
+
+/// The fleet's credentials in one word, for `GET /v1/admin/jobs` and `market status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialSummaryBody {
+    /// `healthy` unless a credential in use is refused; then that one's state.
+    pub state: String,
+    /// The credential this describes (none when no instance used one in the last minute).
+    pub credential: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+impl From<Option<&CredentialHealth>> for CredentialSummaryBody {
+    fn from(worst: Option<&CredentialHealth>) -> Self {
+        match worst {
+            Some(c) => Self {
+                state: c.state.clone(),
+                credential: Some(c.display_id.clone()),
+                since: Some(c.since),
+                last_error: c.last_error.clone(),
+            },
+            None => Self {
+                state: "healthy".into(),
+                credential: None,
+                since: None,
+                last_error: None,
+            },
+        }
+    }
+}
+
+/// A listing whose snippet Xano refuses (403) while the credential works.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForbiddenListingBody {
+    pub listing_id: Uuid,
+    pub canonical: String,
+    pub since: DateTime<Utc>,
+    /// The last probe of the snippet; the next is due a probe interval later.
+    pub last_checked_at: DateTime<Utc>,
+    pub last_error: String,
+    /// The credential that last met the 403.
+    pub seen_by: String,
+    /// Jobs parked until Xano allows the snippet again.
+    pub parked_jobs: i64,
+}
+
+impl From<ForbiddenListing> for ForbiddenListingBody {
+    fn from(f: ForbiddenListing) -> Self {
+        Self {
+            listing_id: f.listing_id.0,
+            canonical: f.canonical,
+            since: f.since,
+            last_checked_at: f.last_checked_at,
+            last_error: f.last_error,
+            seen_by: f.seen_by,
+            parked_jobs: f.parked_jobs,
+        }
+    }
+}
+
+/// What Xano refuses: this instance's credential (at the top, as before), every credential, and
+/// the listings whose snippet it forbids.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthBody {
+    /// This instance's credential: the first 8 hex digits of its fingerprint.
+    pub credential: String,
+    /// This instance's credential's state: `healthy`, `unauthorized` or `forbidden`.
+    pub state: String,
+    pub since: DateTime<Utc>,
+    pub last_checked_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// `/readyz` says not ready: this instance's credential is refused while another one works.
+    pub drain: bool,
+    pub credentials: Vec<CredentialBody>,
+    pub forbidden_listings: Vec<ForbiddenListingBody>,
+}
+
+impl HealthBody {
+    pub fn new(
+        own: CredentialReadiness,
+        credentials: Vec<CredentialHealth>,
+        forbidden: Vec<ForbiddenListing>,
+    ) -> Self {
+        let drain = own.should_drain();
+        let c = own.credential;
+        Self {
+            credential: c.display_id,
+            state: c.state,
+            since: c.since,
+            last_checked_at: c.last_checked_at,
+            last_error: c.last_error,
+            drain,
+            credentials: credentials.into_iter().map(Into::into).collect(),
+            forbidden_listings: forbidden.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -218,9 +333,15 @@ pub struct Readiness {
     pub mode: &'static str,
     pub database: &'static str,
     pub migrations: &'static str,
-    /// The Xano credential: `healthy`, `unauthorized` or `forbidden`. Sales go on while it is
-    /// refused (tokens come from the pool), so it does not make the instance unready.
+    /// This instance's Xano credential: `healthy`, `unauthorized` or `forbidden`. Refused, it makes
+    /// the instance not ready only while another instance's credential works: when every one is
+    /// refused, sales go on from the pools and draining would only take them down too.
     pub xano_credential: String,
+    /// This instance's credential: the first 8 hex digits of its fingerprint.
+    pub xano_credential_id: String,
+    /// Why the instance is not ready, in words (absent when ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,6 +1,7 @@
 //! Admin operations: pool levels per tier version, jobs by kind and state with the ones needing an
-//! operator (a job parked while Xano refuses the access token, healed by the probe once the token
-//! works again, after which the waiting purchase completes), the credential's health, reconcile now
+//! operator, the credential's health (refused while the only access token is expired: the jobs wait
+//! queued, not parked, until the probe heals it, after which the waiting purchase completes;
+//! `xano_refusals.rs` has the stale instance and the forbidden snippet), reconcile now
 //! (an orphan made at Xano behind our back is adopted, a stray one removed, a second run finds
 //! nothing; each change audited under the admin's name), and the account's Xano instances.
 
@@ -114,7 +115,8 @@ async fn pool_levels_show_every_tier_version_against_its_marks_and_follow_sales(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_parked_by_an_expired_xano_token_needs_attention_until_the_token_works_again() {
+async fn an_expired_xano_token_is_shown_refused_while_its_jobs_wait_queued_until_the_token_works_again()
+ {
     // Arrange: a quiet service with a healthy credential.
     let app = spawn_app().await;
     settled(&app).await;
@@ -134,28 +136,32 @@ async fn a_job_parked_by_an_expired_xano_token_needs_attention_until_the_token_w
     let (purchase, session, receipt_key) = checkout(&app, &team, None).await;
     app.stripe.pay(&session).unwrap();
 
-    // Assert: the replenisher is parked and shown; the credential is reported refused.
-    let parked = app
+    // Assert: the credential is reported refused, here and in the jobs' overview; the replenisher
+    // was handed back (queued, its attempt not counted, the refusal kept), not parked nor dead.
+    let refused = app
         .eventually(
-            "a parked job in attention",
+            "the credential refused",
             Duration::from_secs(20),
             || async {
                 let jobs = jobs(&app).await;
-                let parked = jobs["attention"].as_array()?.iter().find(|j| {
-                    j["kind"] == "replenish_pool"
-                        && j["subject"] == team.as_str()
-                        && j["state"] == "parked"
-                })?;
-                Some((parked.clone(), jobs))
+                (jobs["xano_credential"]["state"] == "unauthorized").then_some(jobs)
             },
         )
         .await;
-    assert!(parked.0["last_error"].is_string());
-    assert_eq!(parked.1["xano_credential"]["state"], "unauthorized");
-    // Counts and attention are read one after the other; read again now the job is parked.
-    let now = jobs(&app).await;
-    assert_eq!(count(&now, "replenish_pool", "parked"), Some(1), "{now}");
+    assert_eq!(
+        refused["xano_credentials"][0]["state"], "unauthorized",
+        "{refused}"
+    );
     assert_eq!(health(&app).await, "unauthorized");
+    let replenisher: (String, i32, Option<String>) = sqlx::query_as(
+        "select state::text, attempt, last_error from job where kind = 'replenish_pool' and subject = $1",
+    )
+    .bind(&team)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!((replenisher.0.as_str(), replenisher.1), ("queued", 0));
+    assert!(replenisher.2.is_some_and(|e| e.contains("401")));
     let waiting = app
         .eventually("the payment recorded", Duration::from_secs(10), || async {
             let body: Value = app
@@ -173,7 +179,7 @@ async fn a_job_parked_by_an_expired_xano_token_needs_attention_until_the_token_w
     // Act: the operator renews the token.
     app.xano.set_access_token_state(TokenState::Valid);
 
-    // Assert: the probe heals the credential, parked work resumes, the purchase gets its token.
+    // Assert: the probe heals the credential, the queued work runs, the purchase gets its token.
     app.eventually(
         "the credential healthy again",
         Duration::from_secs(10),

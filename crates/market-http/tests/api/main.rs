@@ -25,3 +25,4 @@ mod security;
 mod success_page;
 mod webhook_effects;
 mod webhooks;
+mod xano_refusals;

@@ -1,5 +1,7 @@
 //! Operations: `/healthz` is alive; `/readyz` reports readiness, mode and the Xano credential's
-//! health (which turns `unauthorized` once a job meets an expired token, and heals); `/metrics` is
+//! health (which turns `unauthorized` once a job meets an expired token, and heals; the fleet's only
+//! credential refused keeps the instance ready, `xano_refusals.rs` drains one whose token alone is
+//! refused); `/metrics` is
 //! Prometheus text with requests by route pattern, purchases, pools, jobs, Xano and Stripe calls;
 //! `/openapi.json` is an OpenAPI 3.1 document of every route the router serves; `/docs` renders
 //! it; and every response carries a request id.
@@ -19,7 +21,7 @@ async fn readiness(app: &TestApp) -> Value {
     assert_eq!(
         response.status(),
         200,
-        "an unhealthy credential does not make us unready"
+        "the only credential refused does not make us unready: sales go on from the pools"
     );
     response.json().await.unwrap()
 }

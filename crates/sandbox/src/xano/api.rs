@@ -5,7 +5,8 @@
 //! 2. route it; an unknown path or method is a 404 before anything else;
 //! 3. injected faults: latency, then a 429, a 5xx or a dropped connection;
 //! 4. authenticate the bearer token (401/403), then the free-plan rate limit (429);
-//! 5. the endpoint's logic; for a committed token creation, commit-then-fail faults.
+//! 5. a snippet forbidden on its own (403), then the endpoint's logic; for a committed token
+//!    creation, commit-then-fail faults.
 
 use std::io;
 use std::pin::Pin;
@@ -120,6 +121,9 @@ fn serve_locked(
     if !state.limiter.admit(account, Instant::now()) {
         // Xano documents no Retry-After for its plan limit, so none is sent.
         return Err(XanoError::too_many_requests(state.limiter.policy, None));
+    }
+    if let Some(canonical) = route.canonical() {
+        state.store.check_snippet_allowed(canonical)?;
     }
     handlers::handle(state, account, route, query, fields)
 }

@@ -8,11 +8,13 @@
 //! | GET | `/__sim/access-token` | → `{"access_token"}` (the default account's) |
 //! | POST | `/__sim/page-size` | `{"page_size"}` |
 //! | POST | `/__sim/accounts` | `SimAccount` → `{"access_token"}` |
+//! | POST | `/__sim/access-tokens` | optional `access_token` (its account; default account) → `{"access_token"}` (another one) |
 //! | POST | `/__sim/instances` | `SimInstance` + optional `access_token` (owner; default account) |
 //! | POST | `/__sim/snippets` | `{"canonical","name"}` + optional `access_token` |
 //! | GET | `/__sim/snippets/{canonical}` | → `SimSnippet` |
 //! | GET | `/__sim/snippets/{canonical}/tokens` | → `[SimToken]` (live tokens) |
-//! | POST | `/__sim/access-token-state` | `{"state":"valid"\|"expired"\|"forbidden"}` + optional `access_token` |
+//! | POST | `/__sim/snippets/{canonical}/forbidden` | `{"forbidden": bool}`: every call naming it a 403 |
+//! | POST | `/__sim/access-token-state` | `{"state":"valid"\|"expired"\|"forbidden"}` + optional `access_token` (that token only; the default one) |
 //! | POST | `/__sim/install` | `{"canonical","token"}` → `{"current_installs"}`; 404/409/410 `{"error",…}` |
 //! | GET, DELETE | `/__sim/calls` | → `[CallRecordJson]`; DELETE clears |
 //! | GET, POST, DELETE | `/__sim/faults` | → `[Fault]`; POST adds one `Fault`; DELETE clears |
@@ -38,10 +40,15 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/access-token", web::get().to(access_token))
         .route("/page-size", web::post().to(set_page_size))
         .route("/accounts", web::post().to(add_account))
+        .route("/access-tokens", web::post().to(add_access_token))
         .route("/instances", web::post().to(add_instance))
         .route("/snippets", web::post().to(add_snippet))
         .route("/snippets/{canonical}", web::get().to(snippet))
         .route("/snippets/{canonical}/tokens", web::get().to(tokens))
+        .route(
+            "/snippets/{canonical}/forbidden",
+            web::post().to(set_snippet_forbidden),
+        )
         .route(
             "/access-token-state",
             web::post().to(set_access_token_state),
@@ -87,6 +94,28 @@ async fn add_account(shared: web::Data<Shared>, body: web::Json<SimAccount>) -> 
         let state = &mut *state;
         let token = state.store.new_access_token(&mut state.rng);
         state.store.add_account(body.into_inner(), token.clone());
+        token
+    };
+    HttpResponse::Ok().json(json!({ "access_token": token }))
+}
+
+#[derive(Deserialize)]
+struct NewAccessToken {
+    access_token: Option<String>,
+}
+
+async fn add_access_token(
+    shared: web::Data<Shared>,
+    body: web::Json<NewAccessToken>,
+) -> HttpResponse {
+    let token = {
+        let mut state = shared.lock();
+        let state = &mut *state;
+        let Some(account) = state.account_or_default(body.access_token.as_deref()) else {
+            return unknown_account();
+        };
+        let token = state.store.new_access_token(&mut state.rng);
+        state.store.add_access_token(account, token.clone());
         token
     };
     HttpResponse::Ok().json(json!({ "access_token": token }))
@@ -153,10 +182,31 @@ async fn set_access_token_state(
     body: web::Json<NewTokenState>,
 ) -> HttpResponse {
     let mut state = shared.lock();
-    let Some(account) = state.account_or_default(body.access_token.as_deref()) else {
+    let state = &mut *state;
+    let token = body
+        .access_token
+        .as_deref()
+        .unwrap_or(&state.default_access_token);
+    if !state.store.set_token_state(token, body.state) {
         return unknown_account();
-    };
-    state.store.set_state(account, body.state);
+    }
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct Forbidden {
+    forbidden: bool,
+}
+
+async fn set_snippet_forbidden(
+    shared: web::Data<Shared>,
+    canonical: web::Path<String>,
+    body: web::Json<Forbidden>,
+) -> HttpResponse {
+    shared
+        .lock()
+        .store
+        .set_snippet_forbidden(&canonical, body.forbidden);
     HttpResponse::NoContent().finish()
 }
 

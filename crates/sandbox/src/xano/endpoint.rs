@@ -138,6 +138,19 @@ impl Route {
         Some(route)
     }
 
+    /// The snippet the request names, if it names one.
+    pub(crate) fn canonical(&self) -> Option<&str> {
+        match self {
+            Self::Me | Self::Instances | Self::Instance { .. } | Self::Snippets => None,
+            Self::Snippet { canonical }
+            | Self::UpdateSnippet { canonical }
+            | Self::Tokens { canonical }
+            | Self::CreateToken { canonical }
+            | Self::UpdateToken { canonical, .. }
+            | Self::DeleteToken { canonical, .. } => Some(canonical),
+        }
+    }
+
     pub(crate) fn endpoint(&self) -> Endpoint {
         match self {
             Self::Me => Endpoint::Me,

@@ -39,7 +39,7 @@ pub struct SimInstance {
     pub rate_limit: bool,
 }
 
-/// The state of an account's access token, switchable at run time to provoke 401 and 403.
+/// The state of one access token, switchable at run time to provoke 401 and 403.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenState {

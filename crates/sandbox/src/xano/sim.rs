@@ -136,21 +136,51 @@ impl XanoSim {
         self.shared.lock().store.remove_snippet(canonical)
     }
 
-    /// Makes the default account's access token valid, expired (401) or forbidden (403).
-    pub fn set_access_token_state(&self, token_state: TokenState) {
-        let mut state = self.shared.lock();
-        let account = state.default_account;
-        state.store.set_state(account, token_state);
+    /// Gives the default account another access token (valid) and returns it, as creating a second
+    /// token in Xano's *Manage Access Tokens* does: both see the same snippets, each can be
+    /// expired or revoked on its own (a rotation).
+    pub fn add_access_token(&self) -> String {
+        let token = self.access_token();
+        self.add_access_token_for(&token).unwrap_or_default()
     }
 
-    /// Like [`XanoSim::set_access_token_state`] for any account; false if no account holds it.
-    pub fn set_access_token_state_for(&self, access_token: &str, token_state: TokenState) -> bool {
+    /// Like [`XanoSim::add_access_token`] for the account holding `access_token`; `None` if no
+    /// account holds it.
+    pub fn add_access_token_for(&self, access_token: &str) -> Option<String> {
         let mut state = self.shared.lock();
-        let Some(account) = state.store.account_of(access_token) else {
-            return false;
-        };
-        state.store.set_state(account, token_state);
-        true
+        let state = &mut *state;
+        let account = state.store.account_of(access_token)?;
+        let token = state.store.new_access_token(&mut state.rng);
+        state.store.add_access_token(account, token.clone());
+        Some(token)
+    }
+
+    /// Makes the default access token valid, expired (401) or forbidden (403). The account's other
+    /// tokens keep their state.
+    pub fn set_access_token_state(&self, token_state: TokenState) {
+        let mut state = self.shared.lock();
+        let state = &mut *state;
+        state
+            .store
+            .set_token_state(&state.default_access_token, token_state);
+    }
+
+    /// Like [`XanoSim::set_access_token_state`] for any one access token; false if no account
+    /// holds it.
+    pub fn set_access_token_state_for(&self, access_token: &str, token_state: TokenState) -> bool {
+        self.shared
+            .lock()
+            .store
+            .set_token_state(access_token, token_state)
+    }
+
+    /// Makes every call naming `canonical` answer 403 `ERROR_CODE_ACCESS_DENIED` whatever the
+    /// access token (its rights were taken away), while other calls go on; `false` lifts it.
+    pub fn set_snippet_forbidden(&self, canonical: &str, forbidden: bool) {
+        self.shared
+            .lock()
+            .store
+            .set_snippet_forbidden(canonical, forbidden);
     }
 
     pub fn snippet(&self, canonical: &str) -> Option<SimSnippet> {

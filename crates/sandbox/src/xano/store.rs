@@ -1,5 +1,10 @@
 //! The simulated account data: accounts with their access tokens and instances, snippets, and
 //! snippet install tokens. Plain synchronous code, always called under the state lock.
+//!
+//! An account may hold several access tokens, each valid, expired or forbidden on its own, as in
+//! Xano's *Manage Access Tokens*: a rotation has an old and a new token working on the same snippets
+//! until the old one is revoked. A snippet can also be forbidden on its own (every call naming it
+//! is a 403 while the token works elsewhere), as when its rights are taken from the token.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,8 +18,13 @@ use super::model::{
 
 pub(crate) struct Account {
     pub(crate) profile: SimAccount,
-    pub(crate) state: TokenState,
     pub(crate) instances: Vec<SimInstance>,
+}
+
+/// An access token: whose it is, and whether Xano accepts it.
+struct AccessToken {
+    account: usize,
+    state: TokenState,
 }
 
 pub(crate) struct SnippetRecord {
@@ -50,7 +60,7 @@ impl TokenRecord {
 #[derive(Default)]
 pub(crate) struct Store {
     pub(crate) accounts: Vec<Account>,
-    by_access_token: HashMap<String, usize>,
+    by_access_token: HashMap<String, AccessToken>,
     snippets: Vec<SnippetRecord>,
     by_canonical: HashMap<String, usize>,
     /// Every install token ever handed out, deleted ones included, so a value is never reused:
@@ -58,6 +68,8 @@ pub(crate) struct Store {
     issued: HashSet<String>,
     /// Deleted tokens and the snippet they belonged to, so an install can say "revoked".
     revoked: HashMap<String, String>,
+    /// Canonicals every call naming them is refused (403) for, whatever the access token.
+    forbidden_snippets: HashSet<String>,
 }
 
 const TOKEN_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -77,11 +89,22 @@ impl Store {
         let index = self.accounts.len();
         self.accounts.push(Account {
             profile,
-            state: TokenState::Valid,
             instances: Vec::new(),
         });
-        self.by_access_token.insert(access_token, index);
+        self.add_access_token(index, access_token);
         index
+    }
+
+    /// Gives `account` one more access token, valid. A token that is already in use is taken away
+    /// from its previous holder, which keeps one token ↔ one account.
+    pub(crate) fn add_access_token(&mut self, account: usize, access_token: String) {
+        self.by_access_token.insert(
+            access_token,
+            AccessToken {
+                account,
+                state: TokenState::Valid,
+            },
+        );
     }
 
     /// A fresh opaque access token (48 characters, mixed case) no account holds yet.
@@ -95,7 +118,7 @@ impl Store {
     }
 
     pub(crate) fn account_of(&self, access_token: &str) -> Option<usize> {
-        self.by_access_token.get(access_token).copied()
+        self.by_access_token.get(access_token).map(|t| t.account)
     }
 
     /// Resolves a bearer token to its account: 401 for none, unknown or expired, 403 for a token
@@ -106,21 +129,43 @@ impl Store {
                 "Missing or malformed Authorization header.",
             ));
         };
-        let index = self
-            .account_of(bearer)
+        let token = self
+            .by_access_token
+            .get(bearer)
             .ok_or_else(|| XanoError::unauthorized("Invalid token."))?;
-        match self.accounts.get(index).map(|account| account.state) {
-            Some(TokenState::Valid) => Ok(index),
-            Some(TokenState::Forbidden) => Err(XanoError::access_denied()),
-            Some(TokenState::Expired) | None => {
-                Err(XanoError::unauthorized("This token has expired."))
-            }
+        match token.state {
+            TokenState::Valid => Ok(token.account),
+            TokenState::Forbidden => Err(XanoError::access_denied()),
+            TokenState::Expired => Err(XanoError::unauthorized("This token has expired.")),
         }
     }
 
-    pub(crate) fn set_state(&mut self, account: usize, state: TokenState) {
-        if let Some(account) = self.accounts.get_mut(account) {
-            account.state = state;
+    /// Makes one access token valid, expired or forbidden; false if no account holds it.
+    pub(crate) fn set_token_state(&mut self, access_token: &str, state: TokenState) -> bool {
+        match self.by_access_token.get_mut(access_token) {
+            Some(token) => {
+                token.state = state;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes every call naming `canonical` a 403 (`forbidden`), or lifts that.
+    pub(crate) fn set_snippet_forbidden(&mut self, canonical: &str, forbidden: bool) {
+        if forbidden {
+            self.forbidden_snippets.insert(canonical.to_owned());
+        } else {
+            self.forbidden_snippets.remove(canonical);
+        }
+    }
+
+    /// A 403 when Xano refuses calls naming `canonical` to every token.
+    pub(crate) fn check_snippet_allowed(&self, canonical: &str) -> Result<(), XanoError> {
+        if self.forbidden_snippets.contains(canonical) {
+            Err(XanoError::access_denied())
+        } else {
+            Ok(())
         }
     }
 

@@ -9,6 +9,7 @@ mod helpers;
 mod install;
 mod instances;
 mod rate_limit;
+mod rotation;
 mod runtime;
 mod snippets;
 mod tokens;

@@ -1,4 +1,5 @@
-//! Admin: pool levels, jobs and credential health, reconcile now, and the Xano account's instances.
+//! Admin: pool levels, jobs, what Xano refuses (credentials, snippets), reconcile now, and the Xano
+//! account's instances.
 
 use actix_web::{HttpResponse, web};
 use market_core::jobs::overview;
@@ -24,7 +25,8 @@ pub async fn pools(_admin: Admin, state: web::Data<AppState>) -> Result<HttpResp
     ))
 }
 
-/// Background jobs by kind and state, the ones needing attention, and the Xano credential's health.
+/// Background jobs by kind and state, the ones needing attention, every Xano credential in use and
+/// the listings whose snippet Xano forbids.
 #[utoipa::path(get, path = "/v1/admin/jobs", tag = "admin", security(("admin_token" = [])),
     responses((status = 200, body = JobsBody), (status = 401, body = ErrorBody)))]
 pub async fn jobs(_admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -51,14 +53,18 @@ pub async fn requeue_job(
     }))
 }
 
-/// The Xano credential's health alone.
+/// What Xano refuses: this instance's credential (and whether `/readyz` drains it), every
+/// credential instances use, and the listings whose snippet Xano forbids (their jobs are parked).
 #[utoipa::path(get, path = "/v1/admin/health", tag = "admin", security(("admin_token" = [])),
     responses((status = 200, body = HealthBody), (status = 401, body = ErrorBody)))]
 pub async fn credential_health(
     _admin: Admin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(HealthBody::from(health::get(state.db()).await?)))
+    let own = health::readiness(&state.market).await?;
+    let credentials = health::credentials(state.db()).await?;
+    let forbidden = health::forbidden_listings(state.db()).await?;
+    Ok(HttpResponse::Ok().json(HealthBody::new(own, credentials, forbidden)))
 }
 
 /// Reconciles every listing with Xano now and returns what each run did.

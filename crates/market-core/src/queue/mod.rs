@@ -8,7 +8,13 @@
 //!
 //! **Fencing.** A claim bumps `attempt` and sets `lease_owner`. Every later write of the worker is
 //! conditional on `(job_id, lease_owner, attempt)`; when the lease ran out and another worker claimed
-//! the job, those writes match no row and the late worker knows it lost.
+//! the job, those writes match no row and the late worker knows it lost. `fence` holds the
+//! [`Lease`] and the fenced [`finish`]es.
+//!
+//! **Xano's refusals.** A job whose instance's credential Xano refuses is *released* (queued, due
+//! now, the attempt not counted): another instance's credential may work. A job whose snippet Xano
+//! forbids is *parked* for its listing (`job.parked_for_listing`) until [`unpark_listing`], called
+//! by `health::lift`, resumes it.
 
 use std::time::Duration;
 
@@ -17,7 +23,11 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::audit::{Actor, Audit};
-use crate::{Conflict, Error, Result};
+use crate::{Conflict, Error, ListingId, Result};
+
+mod fence;
+
+pub use fence::{Finish, Lease, finish};
 
 /// What a job does. Stored as text in `job.kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, sqlx::Type)]
@@ -72,14 +82,6 @@ impl Job {
             attempt: self.attempt,
         }
     }
-}
-
-/// Identifies one claim of one job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lease {
-    pub job_id: i64,
-    pub owner: Uuid,
-    pub attempt: i32,
 }
 
 /// Queues a job unless one for the same subject is already live (queued, running or parked).
@@ -165,110 +167,6 @@ pub async fn hold(conn: &mut PgConnection, lease: Lease) -> Result<bool> {
     Ok(held.is_some())
 }
 
-/// How a run ended, as the runner records it.
-#[derive(Debug)]
-pub enum Finish {
-    Done,
-    /// Run again after the delay (the error is kept for operators).
-    Retry {
-        after: Duration,
-        error: String,
-    },
-    /// Wait for the Xano credential to work again.
-    Park {
-        error: String,
-    },
-    /// Give up: retrying cannot help, or has not for too long. The job becomes `dead` (audited)
-    /// until an operator requeues it or the sweep revives the work it was for.
-    Dead {
-        error: String,
-    },
-    /// Succeeded; a standing job (reconciliation) comes back after the delay as a fresh run.
-    Reschedule {
-        after: Duration,
-    },
-}
-
-/// Records how the run ended; `false` when the lease had been lost (nothing is written then).
-///
-/// A park must not outlive the refusal that caused it. Between a worker's 401/403 and its park,
-/// another instance may see the credential work again and resume every parked job — before this one
-/// is parked, so nothing would ever resume it. The park therefore reads the credential's health under
-/// a share lock on its row, which a heal (`health::record_success`) updates before it resumes the
-/// parked jobs: either the heal comes first and the job goes back in the queue instead, or the park
-/// commits first and the heal's resume finds it.
-pub async fn finish(pool: &PgPool, lease: Lease, finish: &Finish) -> Result<bool> {
-    let (state, after, error): (&str, Duration, Option<&str>) = match finish {
-        Finish::Done => ("done", Duration::ZERO, None),
-        Finish::Retry { after, error } => ("queued", *after, Some(error)),
-        Finish::Park { error } => {
-            let mut tx = pool.begin().await?;
-            let healthy = sqlx::query_scalar::<_, bool>(
-                "select state = 'healthy' from xano_health for share",
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            let state = if healthy { "queued" } else { "parked" };
-            let written = record(&mut tx, lease, state, Duration::ZERO, Some(error)).await?;
-            tx.commit().await?;
-            return Ok(written);
-        }
-        Finish::Dead { error } => {
-            let mut tx = pool.begin().await?;
-            let written = record(&mut tx, lease, "dead", Duration::ZERO, Some(error)).await?;
-            if written {
-                let (kind, subject) = sqlx::query_as::<_, (String, String)>(
-                    "select kind, subject from job where job_id = $1",
-                )
-                .bind(lease.job_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                Audit::new(&Actor::System, "job.dead")
-                    .detail(serde_json::json!({
-                        "job_id": lease.job_id, "kind": kind, "subject": subject,
-                        "attempts": lease.attempt, "error": error,
-                    }))
-                    .write(&mut tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            return Ok(written);
-        }
-        Finish::Reschedule { after } => ("rescheduled", *after, None),
-    };
-    let mut conn = pool.acquire().await?;
-    record(&mut conn, lease, state, after, error).await
-}
-
-async fn record(
-    conn: &mut PgConnection,
-    lease: Lease,
-    state: &str,
-    after: Duration,
-    error: Option<&str>,
-) -> Result<bool> {
-    let updated = sqlx::query(
-        "update job
-         set state = (case when $4 = 'rescheduled' then 'queued' else $4 end)::job_state,
-             attempt = case when $4 = 'rescheduled' then 0 else attempt end,
-             lease_owner = null,
-             due_at = now() + make_interval(secs => $5),
-             last_error = case when $4 = 'rescheduled' then null else coalesce($6, last_error) end,
-             finished_at = case when $4 in ('done', 'dead') then now() end
-         where job_id = $1 and lease_owner = $2 and attempt = $3 and state = 'running'",
-    )
-    .bind(lease.job_id)
-    .bind(lease.owner)
-    .bind(lease.attempt)
-    .bind(state)
-    .bind(after.as_secs_f64())
-    .bind(error)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(updated == 1)
-}
-
 /// Hands back every job `owner` still holds, due at once (graceful shutdown: another instance picks
 /// them up without waiting for the leases to run out).
 pub async fn release_all(pool: &PgPool, owner: Uuid) -> Result<u64> {
@@ -282,14 +180,17 @@ pub async fn release_all(pool: &PgPool, owner: Uuid) -> Result<u64> {
     .rows_affected())
 }
 
-/// Puts parked jobs back in the queue (the credential works again).
-pub async fn unpark_all(conn: &mut PgConnection) -> Result<u64> {
-    Ok(
-        sqlx::query("update job set state = 'queued', due_at = now() where state = 'parked'")
-            .execute(conn)
-            .await?
-            .rows_affected(),
+/// Puts the jobs parked for `listing` back in the queue (Xano allows its snippet again). Call it in
+/// the transaction that deletes the listing's refusal, after locking that row.
+pub async fn unpark_listing(conn: &mut PgConnection, listing: ListingId) -> Result<u64> {
+    Ok(sqlx::query(
+        "update job set state = 'queued', due_at = now(), parked_for_listing = null
+         where state = 'parked' and parked_for_listing = $1",
     )
+    .bind(listing)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// Puts a dead job back in the queue, due now, its attempts counted afresh. Refused when the job is

@@ -1,0 +1,211 @@
+//! A worker's claim ([`Lease`]) and the fenced writes that end a run ([`finish`]): every one is
+//! conditional on `(job_id, lease_owner, attempt)`, so a worker that lost its lease writes nothing.
+//!
+//! Two of the ends answer Xano's refusals: a job whose instance's credential is refused is
+//! *released* (queued, due now, the attempt not counted) for an instance whose credential works; a
+//! job whose snippet Xano forbids is *parked* for its listing, in the same transaction that records
+//! the refusal it waits for.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::{Actor, Audit};
+use crate::{ListingId, Result, db};
+
+/// Identifies one claim of one job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: i64,
+    pub owner: Uuid,
+    pub attempt: i32,
+}
+
+/// How a run ended, as the runner records it.
+#[derive(Debug)]
+pub enum Finish {
+    Done,
+    /// Run again after the delay (the error is kept for operators).
+    Retry {
+        after: Duration,
+        error: String,
+    },
+    /// Xano refused this instance's credential: hand the job back, due now and its attempt not
+    /// counted, for an instance whose credential works.
+    Release {
+        error: String,
+    },
+    /// Xano forbids the listing's snippet while the credential works: wait until a probe finds it
+    /// allowed again (`health::lift`). `credential` is the display id of the one that met the 403.
+    Park {
+        listing: ListingId,
+        credential: String,
+        error: String,
+    },
+    /// Give up: retrying cannot help, or has not for too long. The job becomes `dead` (audited)
+    /// until an operator requeues it or the sweep revives the work it was for.
+    Dead {
+        error: String,
+    },
+    /// Succeeded; a standing job (reconciliation) comes back after the delay as a fresh run.
+    Reschedule {
+        after: Duration,
+    },
+}
+
+/// Records how the run ended; `false` when the lease had been lost (nothing is written about the
+/// job then).
+///
+/// A park must not outlive the refusal it waits for, or nothing would ever resume it. It therefore
+/// records the refusal (`xano_forbidden_listing`) in its own transaction, and the job names it under
+/// a foreign key; `health::lift` locks that row before it resumes the listing's jobs and deletes it.
+/// Either the park commits first and the lift resumes it, or the lift comes first and the park
+/// records the refusal afresh, for the next probe to lift.
+pub async fn finish(pool: &PgPool, lease: Lease, finish: &Finish) -> Result<bool> {
+    let outcome = match finish {
+        Finish::Done => Outcome::new("done", lease.attempt),
+        Finish::Retry { after, error } => Outcome {
+            after: *after,
+            error: Some(error),
+            ..Outcome::new("queued", lease.attempt)
+        },
+        Finish::Release { error } => Outcome {
+            error: Some(error),
+            ..Outcome::new("queued", lease.attempt - 1)
+        },
+        Finish::Reschedule { after } => Outcome {
+            after: *after,
+            clear_error: true,
+            ..Outcome::new("queued", 0)
+        },
+        Finish::Park {
+            listing,
+            credential,
+            error,
+        } => return park(pool, lease, *listing, credential, error).await,
+        Finish::Dead { error } => return die(pool, lease, error).await,
+    };
+    let mut conn = pool.acquire().await?;
+    record(&mut conn, lease, &outcome).await
+}
+
+async fn park(
+    pool: &PgPool,
+    lease: Lease,
+    listing: ListingId,
+    credential: &str,
+    error: &str,
+) -> Result<bool> {
+    let (written, new) = db::retry_transient(|| async {
+        let mut tx = pool.begin().await?;
+        let new = sqlx::query_scalar::<_, bool>(
+            "insert into xano_forbidden_listing as f (listing_id, last_error, seen_by)
+             values ($1, $2, $3)
+             on conflict (listing_id) do update
+                 set last_error = excluded.last_error, seen_by = excluded.seen_by
+             returning f.since = now()",
+        )
+        .bind(listing)
+        .bind(error)
+        .bind(credential)
+        .fetch_one(&mut *tx)
+        .await?;
+        if new {
+            Audit::new(&Actor::System, "xano.snippet_forbidden")
+                .listing(listing)
+                .detail(serde_json::json!({ "credential": credential, "error": error }))
+                .write(&mut tx)
+                .await?;
+        }
+        let outcome = Outcome {
+            error: Some(error),
+            parked_for: Some(listing),
+            ..Outcome::new("parked", lease.attempt)
+        };
+        let written = record(&mut tx, lease, &outcome).await?;
+        tx.commit().await?;
+        Ok((written, new))
+    })
+    .await?;
+    if new {
+        tracing::warn!(listing.id = %listing, credential, error, "Xano forbids this listing's snippet while the credential works; its jobs park until a probe finds it allowed again");
+    }
+    Ok(written)
+}
+
+async fn die(pool: &PgPool, lease: Lease, error: &str) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let outcome = Outcome {
+        error: Some(error),
+        ..Outcome::new("dead", lease.attempt)
+    };
+    let written = record(&mut tx, lease, &outcome).await?;
+    if written {
+        let (kind, subject) = sqlx::query_as::<_, (String, String)>(
+            "select kind, subject from job where job_id = $1",
+        )
+        .bind(lease.job_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        Audit::new(&Actor::System, "job.dead")
+            .detail(serde_json::json!({
+                "job_id": lease.job_id, "kind": kind, "subject": subject,
+                "attempts": lease.attempt, "error": error,
+            }))
+            .write(&mut tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// The row a finish writes.
+struct Outcome<'a> {
+    state: &'static str,
+    attempt: i32,
+    /// Due this long from now (queued jobs).
+    after: Duration,
+    /// Kept for operators; the previous error stays when `None`.
+    error: Option<&'a str>,
+    clear_error: bool,
+    parked_for: Option<ListingId>,
+}
+
+impl Outcome<'_> {
+    fn new(state: &'static str, attempt: i32) -> Self {
+        Self {
+            state,
+            attempt,
+            after: Duration::ZERO,
+            error: None,
+            clear_error: false,
+            parked_for: None,
+        }
+    }
+}
+
+async fn record(conn: &mut PgConnection, lease: Lease, outcome: &Outcome<'_>) -> Result<bool> {
+    let updated = sqlx::query(
+        "update job
+         set state = $4::job_state, attempt = $5, lease_owner = null,
+             due_at = now() + make_interval(secs => $6),
+             last_error = case when $8 then null else coalesce($7, last_error) end,
+             finished_at = case when $4 in ('done', 'dead') then now() end,
+             parked_for_listing = $9
+         where job_id = $1 and lease_owner = $2 and attempt = $3 and state = 'running'",
+    )
+    .bind(lease.job_id)
+    .bind(lease.owner)
+    .bind(lease.attempt)
+    .bind(outcome.state)
+    .bind(outcome.attempt)
+    .bind(outcome.after.as_secs_f64())
+    .bind(outcome.error)
+    .bind(outcome.clear_error)
+    .bind(outcome.parked_for)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
+}
