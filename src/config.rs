@@ -186,6 +186,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MARKET_SESSION_RECHECK_MINUTES", default_value_t = 5)]
     pub session_recheck_minutes: u64,
 
+    /// Seconds between rounds of the Stripe backfill: Stripe's list of events read since the last
+    /// round (events younger than two rounds are left to their webhook), and the sessions of
+    /// purchases pending too long.
+    #[arg(long, env = "MARKET_STRIPE_BACKFILL_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub stripe_backfill_seconds: u64,
+
     /// Minutes between reconciliations of each listing with Xano.
     #[arg(long, env = "MARKET_RECONCILE_MINUTES", default_value_t = 15)]
     pub reconcile_minutes: u64,

@@ -46,6 +46,8 @@ pub struct HttpSettings {
     pub metrics_refresh: Duration,
     /// How long a purchase may stay pending before its Checkout Session is read from Stripe.
     pub session_recheck: Duration,
+    /// How often the Stripe backfill runs.
+    pub stripe_backfill: Duration,
     pub public_url: Option<Url>,
     pub cors_origins: Vec<Url>,
     pub admins: Vec<AdminToken>,
@@ -134,6 +136,7 @@ impl Settings {
                 metrics_bind: args.metrics_bind,
                 metrics_refresh: Duration::from_secs(args.metrics_refresh_secs.max(1)),
                 session_recheck: Duration::from_secs(args.session_recheck_minutes.max(1) * 60),
+                stripe_backfill: Duration::from_secs(args.stripe_backfill_seconds),
                 public_url: args.public_url,
                 cors_origins: args.cors_origins,
                 admins,

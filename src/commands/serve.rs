@@ -97,7 +97,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stripe,
         jobs: Some(jobs),
         mode,
-        backfill: Some(market_http::backfill::BackfillSettings::every_minute(
+        backfill: Some(market_http::backfill::BackfillSettings::every(
+            http.stripe_backfill,
             http.session_recheck,
         )),
         metrics: Some(startup::MetricsSettings {

@@ -45,14 +45,15 @@ pub struct BackfillSettings {
 }
 
 impl BackfillSettings {
-    /// Production's: every minute; sessions pending for `older_than`; events since the cursor less
-    /// ten minutes, leaving the last two minutes to webhooks; three days back the first time.
-    pub fn every_minute(older_than: Duration) -> Self {
+    /// Production's, run every `interval` (a minute by default): sessions pending for
+    /// `older_than`; events since the cursor less ten minutes, leaving the two latest rounds'
+    /// worth to webhooks; three days back the first time.
+    pub fn every(interval: Duration, older_than: Duration) -> Self {
         Self {
-            interval: Duration::from_secs(60),
+            interval,
             older_than,
-            events_overlap: Duration::from_secs(600),
-            events_grace: Duration::from_secs(120),
+            events_overlap: Duration::from_secs(600).max(interval * 4),
+            events_grace: interval * 2,
             first_lookback: Duration::from_secs(3 * 24 * 3600),
         }
     }
@@ -60,8 +61,9 @@ impl BackfillSettings {
 
 /// Sessions read per round and instance (Stripe's rate limit is the account's).
 const PER_ROUND: i64 = 20;
-/// How long one events round may hold the cursor before another instance may take it.
-const EVENTS_LEASE: Duration = Duration::from_secs(300);
+/// How long one events round holds the cursor without a word (it renews after every page): an
+/// instance killed mid-round keeps the others from the list for at most this long.
+const EVENTS_LEASE: Duration = Duration::from_secs(30);
 /// Stripe keeps events for 30 days.
 const STRIPE_KEEPS_EVENTS: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -127,7 +129,7 @@ pub async fn events_round(
         return Ok(None);
     };
     let mut listed = Listed::default();
-    let result = list_and_apply(state, settings, lease.created_through, &mut listed).await;
+    let result = list_and_apply(state, settings, &lease, &mut listed).await;
     let error = match &result {
         Ok(()) => None,
         Err(e) => Some(e.to_string()),
@@ -160,14 +162,17 @@ enum RoundError {
     Stripe(#[from] StripeFailure),
     #[error(transparent)]
     Core(#[from] market_core::Error),
+    #[error("another instance took the cursor (this round outlived its lease)")]
+    LeaseLost,
 }
 
 async fn list_and_apply(
     state: &AppState,
     settings: BackfillSettings,
-    cursor: Option<DateTime<Utc>>,
+    lease: &events_cursor::Lease,
     listed: &mut Listed,
 ) -> Result<(), RoundError> {
+    let cursor = lease.created_through;
     let now = Utc::now();
     let back = |d: Duration| now - chrono::Duration::from_std(d).unwrap_or_default();
     let from = cursor
@@ -220,6 +225,9 @@ async fn list_and_apply(
         match (page.has_more, page.events.last()) {
             (true, Some(last)) => after = Some(last.id.clone()),
             _ => return Ok(()),
+        }
+        if !events_cursor::renew(state.db(), lease, EVENTS_LEASE).await? {
+            return Err(RoundError::LeaseLost);
         }
     }
 }

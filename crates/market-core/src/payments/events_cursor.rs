@@ -38,6 +38,21 @@ pub async fn claim(db: &PgPool, holder: Uuid, lease: Duration) -> Result<Option<
     }))
 }
 
+/// Keeps the cursor for another `lease` while a round goes on (after each page). `false`: the
+/// lease ran out and another instance took the cursor; the round stops.
+pub async fn renew(db: &PgPool, lease: &Lease, duration: Duration) -> Result<bool> {
+    Ok(sqlx::query(
+        "update stripe_backfill set leased_until = now() + make_interval(secs => $2)
+         where leased_by = $1",
+    )
+    .bind(lease.holder)
+    .bind(duration.as_secs_f64())
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 /// Ends a round: moves the cursor forward to `created_through` (never back), counts what was
 /// applied, and releases the lease. A round whose lease ran out and was taken meanwhile changes
 /// nothing; the next round lists the same events again, which the inbox makes harmless.
