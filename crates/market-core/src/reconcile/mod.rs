@@ -21,8 +21,9 @@
 //! - a token marked `missing` that Xano lists again is given back to its buyer, or deleted at Xano
 //!   when the buyer has a replacement (`actions.rs`, `reappeared`): never two live tokens;
 //! - when one pass would mark more than `missing_guard` of a listing's live tokens missing (and at
-//!   least [`GUARD_FLOOR`]), it marks none: one short or empty list from Xano during an incident must
-//!   not re-issue every buyer's token. The listing is flagged (`listing.missing_suspected_at`,
+//!   least [`GUARD_FLOOR`]), it acts on nothing the list leaves out (marks none missing, confirms no
+//!   deletion): one short or empty list from Xano during an incident must not re-issue every
+//!   buyer's token, nor record as deleted a token that still opens the snippet. The listing is flagged (`listing.missing_suspected_at`,
 //!   audited, logged); the next pass that sees the same acts on it, one that does not clears it.
 //!
 //! A second run right after the first finds nothing to do. The database snapshot is read *before*
@@ -126,7 +127,10 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
         .collect();
     let hold_back = guard(&mut tx, market, listing_id, &known, &gone, actor).await?;
     for known in gone {
-        if hold_back && matches!(known.state.as_str(), "available" | "assigned") {
+        // A list this short is not believed for anything it leaves out: not to mark a live token
+        // missing, nor to confirm a deletion that was asked for (a `revoking` token "gone" from a
+        // cut list may still open the snippet; its delete job goes on).
+        if hold_back {
             report.held_back += 1;
             continue;
         }

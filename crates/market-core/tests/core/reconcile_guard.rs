@@ -169,3 +169,50 @@ async fn an_ordinary_pass_clears_a_flag_an_earlier_short_list_left() {
         .unwrap();
     assert!(!flagged);
 }
+
+/// Found by the chaos suite's truncated-list nemesis: a pass that held back marking tokens missing
+/// still believed the same short list about a token being deleted, recorded it as deleted while
+/// Xano kept it, and the next pass had to delete it again (`reconcile.redelete`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_that_meets_an_empty_list_confirms_no_deletion_either() {
+    // Arrange: ten tokens live, one buyer's being deleted (refunded, the delete job not run yet).
+    let world = World::new(5, 10).await;
+    world.fill_pool().await;
+    let (purchase, session) = world.checkout().await;
+    world.deliver_paid("evt_paid", purchase, &session).await;
+    world.deliver_refund("evt_refund", &session).await;
+    let revoking = world.tokens_where("state = 'revoking'").await;
+    assert_eq!(revoking.len(), 1);
+    world.sim.truncate_token_lists(CANONICAL, 1, 0);
+
+    // Act
+    let cut = reconcile_now(&world).await;
+    let state: String =
+        sqlx::query_scalar("select state::text from install_token where purchase_id = $1")
+            .bind(purchase)
+            .fetch_one(world.pool())
+            .await
+            .unwrap();
+    world.drain().await;
+    let after = reconcile_now(&world).await;
+
+    // Assert: nothing believed from the empty list; the delete job deleted it; nothing to repair.
+    assert!(cut.held_back >= 10, "{cut:?}");
+    assert_eq!(
+        state, "revoking",
+        "not confirmed deleted from an empty list"
+    );
+    assert!(
+        !world.sim_tokens().contains(&revoking[0]),
+        "deleted by its job"
+    );
+    assert!(!after.changed(), "{after:?}");
+    let redeleted: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where action in ('reconcile.redelete', 'reconcile.confirmed_revoked')",
+    )
+    .fetch_one(world.pool())
+    .await
+    .unwrap();
+    assert_eq!(redeleted, 0);
+    assert_eq!(world.db_live_tokens().await, world.sim_tokens());
+}

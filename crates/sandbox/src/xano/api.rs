@@ -123,7 +123,8 @@ fn serve_locked(
         return Err(XanoError::too_many_requests(state.limiter.policy, None));
     }
     if let Some(canonical) = route.canonical() {
-        state.store.check_snippet_allowed(canonical)?;
+        let deletion = matches!(route, Route::DeleteToken { .. });
+        state.store.check_snippet_allowed(canonical, deletion)?;
     }
     handlers::handle(state, account, route, query, fields)
 }

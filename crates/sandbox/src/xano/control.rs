@@ -14,6 +14,9 @@
 //! | GET | `/__sim/snippets/{canonical}` | → `SimSnippet` |
 //! | GET | `/__sim/snippets/{canonical}/tokens` | → `[SimToken]` (live tokens) |
 //! | POST | `/__sim/snippets/{canonical}/forbidden` | `{"forbidden": bool}`: every call naming it a 403 |
+//! | POST | `/__sim/snippets/{canonical}/hidden` | `{"hidden": bool}`: every call naming it a 404 (token deletions aside), its tokens kept |
+//! | POST | `/__sim/snippets/{canonical}/truncate-tokens` | `{"count", "keep"}`: the next `count` token lists cut to `keep` tokens |
+//! | GET | `/__sim/snippets/{canonical}/truncate-tokens` | `{"left"}`: cuts still to come |
 //! | POST | `/__sim/access-token-state` | `{"state":"valid"\|"expired"\|"forbidden"}` + optional `access_token` (that token only; the default one) |
 //! | POST | `/__sim/install` | `{"canonical","token"}` → `{"current_installs"}`; 404/409/410 `{"error",…}` |
 //! | GET, DELETE | `/__sim/calls` | → `[CallRecordJson]`; DELETE clears |
@@ -48,6 +51,18 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/snippets/{canonical}/forbidden",
             web::post().to(set_snippet_forbidden),
+        )
+        .route(
+            "/snippets/{canonical}/hidden",
+            web::post().to(set_snippet_hidden),
+        )
+        .route(
+            "/snippets/{canonical}/truncate-tokens",
+            web::post().to(truncate_token_lists),
+        )
+        .route(
+            "/snippets/{canonical}/truncate-tokens",
+            web::get().to(truncations_left),
         )
         .route(
             "/access-token-state",
@@ -208,6 +223,46 @@ async fn set_snippet_forbidden(
         .store
         .set_snippet_forbidden(&canonical, body.forbidden);
     HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct Hidden {
+    hidden: bool,
+}
+
+async fn set_snippet_hidden(
+    shared: web::Data<Shared>,
+    canonical: web::Path<String>,
+    body: web::Json<Hidden>,
+) -> HttpResponse {
+    shared
+        .lock()
+        .store
+        .set_snippet_hidden(&canonical, body.hidden);
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct Truncate {
+    count: u32,
+    keep: usize,
+}
+
+async fn truncate_token_lists(
+    shared: web::Data<Shared>,
+    canonical: web::Path<String>,
+    body: web::Json<Truncate>,
+) -> HttpResponse {
+    shared
+        .lock()
+        .store
+        .truncate_token_lists(&canonical, body.count, body.keep);
+    HttpResponse::NoContent().finish()
+}
+
+async fn truncations_left(shared: web::Data<Shared>, canonical: web::Path<String>) -> HttpResponse {
+    let left = shared.lock().store.truncations_left(&canonical);
+    HttpResponse::Ok().json(serde_json::json!({ "left": left }))
 }
 
 #[derive(Deserialize)]

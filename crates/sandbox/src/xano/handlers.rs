@@ -28,9 +28,11 @@ pub(crate) fn handle(
         Route::Snippet { canonical } => Ok(snippet_json(state.store.owned(account, canonical)?)),
         Route::UpdateSnippet { canonical } => update_snippet(state, account, canonical, &fields?),
         Route::Tokens { canonical } => {
+            state.store.owned(account, canonical)?;
+            let keep = state.store.take_truncation(canonical).unwrap_or(usize::MAX);
             let snippet = state.store.owned(account, canonical)?;
             Ok(Value::Array(
-                snippet.tokens.iter().map(token_json).collect(),
+                snippet.tokens.iter().take(keep).map(token_json).collect(),
             ))
         }
         Route::CreateToken { canonical } => create_token(state, account, canonical, &fields?),

@@ -183,6 +183,29 @@ impl XanoSim {
             .set_snippet_forbidden(canonical, forbidden);
     }
 
+    /// Makes every call naming `canonical` answer 404 (deletions of its tokens aside), as if the
+    /// snippet were gone for a while, while its tokens are kept; `false` brings it back with them.
+    pub fn set_snippet_hidden(&self, canonical: &str, hidden: bool) {
+        self.shared
+            .lock()
+            .store
+            .set_snippet_hidden(canonical, hidden);
+    }
+
+    /// Cuts the next `count` lists of `canonical`'s tokens to their first `keep` (0: an empty
+    /// list), as a Xano incident might; `count` 0 lifts it.
+    pub fn truncate_token_lists(&self, canonical: &str, count: u32, keep: usize) {
+        self.shared
+            .lock()
+            .store
+            .truncate_token_lists(canonical, count, keep);
+    }
+
+    /// How many of `canonical`'s next token lists are still to be cut short.
+    pub fn truncations_left(&self, canonical: &str) -> u32 {
+        self.shared.lock().store.truncations_left(canonical)
+    }
+
     pub fn snippet(&self, canonical: &str) -> Option<SimSnippet> {
         self.shared.lock().store.snippet_view(canonical)
     }

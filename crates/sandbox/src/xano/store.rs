@@ -70,6 +70,11 @@ pub(crate) struct Store {
     revoked: HashMap<String, String>,
     /// Canonicals every call naming them is refused (403) for, whatever the access token.
     forbidden_snippets: HashSet<String>,
+    /// Canonicals every call naming them answers 404 for (deletions of their tokens aside), as if
+    /// the snippet were gone for a while; their tokens are kept and come back with it.
+    hidden_snippets: HashSet<String>,
+    /// Per canonical: how many of the next token lists are cut short, and to how many tokens.
+    truncated_lists: HashMap<String, (u32, usize)>,
 }
 
 const TOKEN_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -160,10 +165,54 @@ impl Store {
         }
     }
 
-    /// A 403 when Xano refuses calls naming `canonical` to every token.
-    pub(crate) fn check_snippet_allowed(&self, canonical: &str) -> Result<(), XanoError> {
+    /// Makes every call naming `canonical` a 404 (`hidden`), or lifts that.
+    pub(crate) fn set_snippet_hidden(&mut self, canonical: &str, hidden: bool) {
+        if hidden {
+            self.hidden_snippets.insert(canonical.to_owned());
+        } else {
+            self.hidden_snippets.remove(canonical);
+        }
+    }
+
+    /// Cuts the next `count` token lists of `canonical` to their first `keep` tokens (a Xano
+    /// incident answering with a partial list); `count` 0 lifts it.
+    pub(crate) fn truncate_token_lists(&mut self, canonical: &str, count: u32, keep: usize) {
+        if count == 0 {
+            self.truncated_lists.remove(canonical);
+        } else {
+            self.truncated_lists
+                .insert(canonical.to_owned(), (count, keep));
+        }
+    }
+
+    /// How many of `canonical`'s next token lists are still to be cut short.
+    pub(crate) fn truncations_left(&self, canonical: &str) -> u32 {
+        self.truncated_lists.get(canonical).map_or(0, |(n, _)| *n)
+    }
+
+    /// How many tokens this list of `canonical` shows, if it is cut short; uses up one cut.
+    pub(crate) fn take_truncation(&mut self, canonical: &str) -> Option<usize> {
+        let (left, keep) = self.truncated_lists.get_mut(canonical)?;
+        let keep = *keep;
+        *left -= 1;
+        if *left == 0 {
+            self.truncated_lists.remove(canonical);
+        }
+        Some(keep)
+    }
+
+    /// A 403 when Xano refuses calls naming `canonical` to every token; a 404 while it is hidden,
+    /// except to a `deletion` of one of its tokens (which goes through: a 404 there would tell the
+    /// caller the token is gone while it is kept, a lie no real incident tells).
+    pub(crate) fn check_snippet_allowed(
+        &self,
+        canonical: &str,
+        deletion: bool,
+    ) -> Result<(), XanoError> {
         if self.forbidden_snippets.contains(canonical) {
             Err(XanoError::access_denied())
+        } else if self.hidden_snippets.contains(canonical) && !deletion {
+            Err(XanoError::not_found())
         } else {
             Ok(())
         }

@@ -6,6 +6,7 @@ mod call_log;
 mod control;
 mod faults;
 mod helpers;
+mod incidents;
 mod install;
 mod instances;
 mod rate_limit;
