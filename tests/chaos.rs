@@ -34,12 +34,16 @@ mod support;
 mod checker;
 #[path = "chaos/cluster.rs"]
 mod cluster;
+#[path = "chaos/damage.rs"]
+mod damage;
 #[path = "chaos/deliveries.rs"]
 mod deliveries;
 #[path = "chaos/driver.rs"]
 mod driver;
 #[path = "chaos/events.rs"]
 mod events;
+#[path = "chaos/fleet_faults.rs"]
+mod fleet_faults;
 #[path = "chaos/history.rs"]
 mod history;
 #[path = "chaos/monitor.rs"]
@@ -56,6 +60,8 @@ mod scenarios;
 mod settle;
 #[path = "chaos/story.rs"]
 mod story;
+#[path = "chaos/stripe_faults.rs"]
+mod stripe_faults;
 #[path = "chaos/truth.rs"]
 mod truth;
 #[path = "chaos/xano_faults.rs"]
@@ -211,6 +217,8 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     }
     let process_nemesis = tokio::spawn(Arc::clone(&nemesis).run_processes());
     let xano_nemesis = tokio::spawn(Arc::clone(&nemesis).run_xano());
+    let stripe_nemesis = tokio::spawn(Arc::clone(&nemesis).run_stripe());
+    let fleet_nemesis = tokio::spawn(Arc::clone(&nemesis).run_fleet());
 
     // The workload: a new buyer every 100–450 ms until the time is up and every nemesis kind and
     // crash point has happened (at most a minute longer).
@@ -245,7 +253,10 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     nemesis.stop();
     process_nemesis.await.unwrap();
     xano_nemesis.await.unwrap();
+    stripe_nemesis.await.unwrap();
+    fleet_nemesis.await.unwrap();
     nemesis.heal_xano().await;
+    nemesis.heal_stripe().await;
     history.record(None, None, "NEMESIS stopped; faults healed");
     let healed_at = Instant::now();
 
@@ -258,9 +269,17 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         healed_at.elapsed()
     );
 
-    // Settle, reconcile, settle again.
+    // Settle, reconcile, settle again. The bound: after the faults heal, every paid purchase holds
+    // its token (and every refunded one's is gone) within `settle_limit`, even those whose
+    // webhooks Stripe never delivered (found by the backfill every 5 s).
     let settle_limit = Duration::from_secs(if soak_minutes.is_some() { 300 } else { 90 });
+    let backfilled = settle::backfilled(&pool, &driver, settle_limit).await;
     let settled = settle(&pool, settle_limit).await;
+    println!(
+        "chaos: backfilled ({backfilled}) {:?} after healing",
+        healed_at.elapsed()
+    );
+    let settled_in_bound = !settled.starts_with("NOT") && !backfilled.starts_with("NOT");
     println!(
         "chaos: settled ({settled}) {:?} after healing",
         healed_at.elapsed()
@@ -287,6 +306,15 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         &exits,
     )
     .await;
+    report.checks += 1;
+    if !settled_in_bound {
+        report.violations.push(checker::Violation {
+            purchase: None,
+            what: format!(
+                "not settled within {settle_limit:?} of healing: {backfilled}; {settled}"
+            ),
+        });
+    }
     for what in monitor.stuck.lock().unwrap().iter() {
         report.checks += 1;
         report.violations.push(checker::Violation {
@@ -306,6 +334,20 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         report.owed
     );
     println!("chaos: purchase statuses {:?}", report.statuses);
+    println!(
+        "chaos: reconciliation's audit {:?}; lost create answers {}; never delivered: {} purchases, {} events dropped; drifted events applied {}",
+        report.reconciled,
+        counters
+            .get("xano_lost_create_answers")
+            .copied()
+            .unwrap_or(0),
+        counters
+            .get("delivery:never_delivered")
+            .copied()
+            .unwrap_or(0),
+        counters.get("deliveries_dropped").copied().unwrap_or(0),
+        counters.get("drift:applied").copied().unwrap_or(0),
+    );
     println!(
         "chaos: deliveries {}, success pages {}, stripe events {}, tokens live at Xano {}",
         counters.get("deliveries").copied().unwrap_or(0),

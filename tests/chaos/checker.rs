@@ -78,6 +78,8 @@ pub struct Report {
     /// Error answers to requests that were in flight when their instance was frozen.
     pub answered_after_freeze: u64,
     pub statuses: BTreeMap<String, u64>,
+    /// Reconciliation's audit actions, by count.
+    pub reconciled: BTreeMap<String, i64>,
 }
 
 pub struct Checker {
@@ -152,10 +154,14 @@ pub async fn check(
     .fetch_all(db)
     .await
     .expect("read jobs");
-    let health: String = sqlx::query_scalar("select state from xano_health")
-        .fetch_one(db)
-        .await
-        .expect("read the credential's health");
+    let health: String = sqlx::query_scalar(
+        // The fleet's credential: the first recorded (see `settle`); the stale instance's stays
+        // refused, as it should.
+        "select state from xano_credential order by created_at limit 1",
+    )
+    .fetch_one(db)
+    .await
+    .expect("read the credential's health");
 
     // Xano's live tokens by (canonical, token) → max_installs.
     let mut at_xano: HashMap<(String, String), i64> = HashMap::new();
@@ -357,6 +363,7 @@ pub async fn check(
         format!("the Xano credential is {health} after healing")
     });
 
+    let reconciled = crate::damage::check(&mut c, db, driver, history).await;
     let (transport_errors, answered_after_freeze) =
         crate::requests::check_requests(&mut c, history, driver);
 
@@ -366,6 +373,7 @@ pub async fn check(
     for (purchase, what) in driver.errors.lock().unwrap().iter() {
         c.check(false, *purchase, || format!("driver: {what}"));
     }
+    // (Events Stripe never delivered are checked in `damage.rs`: the backfill must have applied them.)
     for (purchase, event) in driver.unacked.lock().unwrap().iter() {
         c.check(false, Some(*purchase), || {
             format!("event {event} was never accepted by any instance")
@@ -381,6 +389,7 @@ pub async fn check(
         transport_errors,
         answered_after_freeze,
         statuses,
+        reconciled,
     }
 }
 

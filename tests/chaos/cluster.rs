@@ -83,6 +83,8 @@ impl Instance {
 #[derive(Clone, Debug)]
 pub struct Secrets {
     pub xano_token: String,
+    /// Set by the cluster: a second access token of the same Xano account, revoked at once.
+    pub stale_xano_token: String,
     pub stripe_key: String,
     pub webhook_secret: String,
     pub admin_token: String,
@@ -96,6 +98,7 @@ impl Secrets {
         let tag = format!("{seed:016x}");
         Self {
             xano_token: format!("xano_chaos_{tag}_access_token"),
+            stale_xano_token: String::new(),
             stripe_key: format!("sk_test_chaos_{tag}"),
             webhook_secret: format!("whsec_chaos_{tag}"),
             admin_token: format!("chaos_admin_{tag}_0123456789"),
@@ -114,10 +117,15 @@ pub struct Cluster {
     pub stripe_url: String,
     pub stripe_control: String,
     pub instances: Vec<Instance>,
+    /// A fourth instance the nemesis starts now and then with a revoked Xano access token (as one
+    /// left behind by a token rotation would run); never sent the workload's requests.
+    pub stale: Instance,
     pub canonicals: Vec<String>,
     sims: Mutex<Vec<Proc>>,
     /// Set at the end: a process exiting then is not a crash.
     pub stopping: AtomicBool,
+    /// The nemesis's Stripe outage: while set, purchases that start never get a webhook.
+    pub webhooks_down: AtomicBool,
 }
 
 /// Settings of the instances.
@@ -135,7 +143,7 @@ impl Cluster {
     pub async fn start(
         dir: PathBuf,
         db_url: &str,
-        secrets: Secrets,
+        mut secrets: Secrets,
         tiers_toml: &str,
         canonicals: Vec<String>,
         count: usize,
@@ -206,6 +214,28 @@ impl Cluster {
             );
         }
 
+        // A second access token of the same account, revoked at once: the stale instance's.
+        let fresh: serde_json::Value = http
+            .post(format!("{xano_control}/access-tokens"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .expect("add an access token")
+            .json()
+            .await
+            .expect("the new access token");
+        secrets.stale_xano_token = fresh["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned();
+        let revoked = http
+            .post(format!("{xano_control}/access-token-state"))
+            .json(&serde_json::json!({ "state": "expired", "access_token": secrets.stale_xano_token }))
+            .send()
+            .await
+            .expect("revoke the stale token");
+        assert!(revoked.status().is_success(), "revoke the stale token");
+
         let common: Vec<(String, String)> = vec![
             ("DATABASE_URL".into(), db_url.to_owned()),
             ("MARKET_DB_MAX_CONNECTIONS".into(), "8".into()),
@@ -242,6 +272,9 @@ impl Cluster {
             // taking its leases), and must not die of it.
             ("MARKET_JOB_MAX_ATTEMPTS".into(), "40".into()),
             ("MARKET_RECONCILE_MINUTES".into(), "1".into()),
+            // Purchases whose webhooks Stripe never delivers are found in Stripe's list of events
+            // (every 5 s here; events younger than 10 s are left to their webhook).
+            ("MARKET_STRIPE_BACKFILL_SECONDS".into(), "5".into()),
             ("MARKET_SHUTDOWN_GRACE_SECS".into(), "2".into()),
             // One public URL for all, as behind a load balancer: success and cancel URLs (and so
             // the Checkout Session a retried checkout asks Stripe for) must not depend on which
@@ -291,7 +324,33 @@ impl Cluster {
                 }),
             });
         }
+        let stale = {
+            let port = crate::support::free_port();
+            let mut env: Vec<(String, String)> = common
+                .iter()
+                .filter(|(k, _)| k != "XANO_ACCESS_TOKEN")
+                .cloned()
+                .collect();
+            env.push(("XANO_ACCESS_TOKEN".into(), secrets.stale_xano_token.clone()));
+            env.push(("MARKET_BIND".into(), format!("127.0.0.1:{port}")));
+            env.push(("MARKET_METRICS_BIND".into(), "127.0.0.1:0".into()));
+            env.push(("MARKET_RATE_LIMITS".into(), "none".into()));
+            Instance {
+                index: count,
+                url: format!("http://127.0.0.1:{port}"),
+                log: dir.join("instance-stale.log"),
+                env,
+                state: Mutex::new(InstanceState {
+                    proc: None,
+                    crashpoints: None,
+                    disturbed: false,
+                    log_offset: 0,
+                    starts: 0,
+                }),
+            }
+        };
         let cluster = Self {
+            stale,
             secrets,
             xano_control,
             stripe_url,
@@ -300,6 +359,7 @@ impl Cluster {
             canonicals,
             sims: Mutex::new(sims),
             stopping: AtomicBool::new(false),
+            webhooks_down: AtomicBool::new(false),
         };
         for instance in &cluster.instances {
             instance.start(None);
@@ -322,7 +382,7 @@ impl Cluster {
     /// Kills everything (paused processes are continued first).
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        for instance in &self.instances {
+        for instance in self.instances.iter().chain([&self.stale]) {
             if let Ok(mut state) = instance.state.lock() {
                 state.proc = None;
             }

@@ -31,8 +31,22 @@ pub const DELIVERY_KINDS: [&str; 5] = [
 ];
 
 impl Driver {
-    /// Delivers one copy of `event`, signed now, to `instance`. True when answered 200.
+    /// Delivers one copy of `event`, signed now, to `instance`. True when answered 200. An
+    /// undelivered purchase's events are dropped (Stripe gave up on them), as if delivered.
     pub async fn deliver(&self, purchase: Uuid, event: &StripeEvent, instance: usize) -> bool {
+        if self.undelivered.lock().unwrap().contains(&purchase) {
+            self.history.count("deliveries_dropped");
+            self.history.record(
+                Some(purchase),
+                None,
+                format!(
+                    "  DROPPED {} {} (Stripe never delivers it)",
+                    event.type_, event.id
+                ),
+            );
+            self.dropped.lock().unwrap().insert(event.id.clone());
+            return true;
+        }
         let payload = event.payload();
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -76,12 +90,18 @@ impl Driver {
                 ),
             );
             self.acked.lock().unwrap().insert(event.id.clone());
+            if event.body["api_version"] == crate::stripe_faults::DRIFTED_VERSION
+                && event.body["data"]["object"]["x_future_field"].is_object()
+            {
+                self.history.count("drift:applied");
+            }
         }
         ok
     }
 
     pub fn is_acked(&self, event: &StripeEvent) -> bool {
         self.acked.lock().unwrap().contains(&event.id)
+            || self.dropped.lock().unwrap().contains(&event.id)
     }
 
     /// Redelivers `event` to random instances until one accepts it, as Stripe retries.

@@ -52,7 +52,8 @@ impl JobMonitor {
         while !stop.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let healthy: Option<bool> = sqlx::query_scalar(
-                "select not exists (select 1 from xano_credential where state <> 'healthy')",
+                // The fleet's credential: the first recorded (see `settle`).
+                "select state = 'healthy' from xano_credential order by created_at limit 1",
             )
             .fetch_optional(&self.pool)
             .await

@@ -96,6 +96,8 @@ impl Nemesis {
         let mut missing: Vec<String> = PROCESS_KINDS
             .iter()
             .chain(XANO_KINDS.iter())
+            .chain(crate::stripe_faults::STRIPE_KINDS.iter())
+            .chain(crate::fleet_faults::FLEET_KINDS.iter())
             .filter(|k| counters.get(&format!("nemesis:{k}")).copied().unwrap_or(0) == 0)
             .map(|k| (*k).to_owned())
             .collect();
@@ -103,7 +105,18 @@ impl Nemesis {
             crate::deliveries::DELIVERY_KINDS
                 .iter()
                 .chain(crate::xano_faults::MET_KINDS.iter())
-                .chain(["scenario:ExpiryAfterPayment", "scenario:SuccessPageFirst"].iter())
+                .chain(
+                    [
+                        "scenario:ExpiryAfterPayment",
+                        "scenario:SuccessPageFirst",
+                        "delivery:never_delivered",
+                        "drift:applied",
+                        "stale:not_ready",
+                        "jobs_requeued",
+                        "truncated_list:read",
+                    ]
+                    .iter(),
+                )
                 .filter(|k| counters.get(**k).copied().unwrap_or(0) == 0)
                 .map(|k| (*k).to_owned()),
         );

@@ -77,6 +77,17 @@ impl Driver {
         let Some((purchase, session, receipt_key)) = self.checkout(&mut rng, tier).await else {
             return;
         };
+        let down = self
+            .cluster
+            .webhooks_down
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let undelivered = down || rng.random_bool(0.1);
+        // An operator refunds only what they can see paid; an undelivered payment is found later.
+        let scenario = if undelivered && scenario == Scenario::RefundedByAdmin {
+            Scenario::RefundedAtStripe
+        } else {
+            scenario
+        };
         let record = PurchaseRecord {
             purchase,
             session: session.clone(),
@@ -84,10 +95,25 @@ impl Driver {
             tier,
             scenario,
             started_ms,
+            undelivered,
         };
+        if undelivered {
+            self.undelivered.lock().unwrap().insert(purchase);
+            self.history.count("delivery:never_delivered");
+        }
         self.history.count(&format!("scenario:{scenario:?}"));
-        self.history
-            .record(Some(purchase), None, format!("scenario {scenario:?}"));
+        self.history.record(
+            Some(purchase),
+            None,
+            format!(
+                "scenario {scenario:?}{}",
+                if undelivered {
+                    " (webhooks never delivered)"
+                } else {
+                    ""
+                }
+            ),
+        );
         self.purchases.lock().unwrap().push(record.clone());
         let pay = format!("/sessions/{session}/pay");
         let pages = rng.random_range(0..=3);

@@ -11,7 +11,10 @@ use crate::driver::Driver;
 use crate::history;
 
 /// Waits until nothing is left to do: no purchase waiting for a token, no token being deleted,
-/// no job due or running (reconciliation schedules aside). Returns a description of the state.
+/// no job due or running (reconciliation schedules aside), the fleet's Xano credential accepted.
+/// Returns a description of the state. The fleet's credential is the first one recorded (the
+/// three instances start with it; the stale instance's revoked one comes later and stays
+/// refused, as it should).
 pub async fn settle(pool: &sqlx::PgPool, limit: Duration) -> String {
     let until = Instant::now() + limit;
     loop {
@@ -20,7 +23,8 @@ pub async fn settle(pool: &sqlx::PgPool, limit: Duration) -> String {
                     (select count(*) from install_token where state in ('revoking', 'retiring')),
                     (select count(*) from job where kind <> 'reconcile_listing'
                         and (state = 'running' or state = 'parked' or (state = 'queued'))),
-                    exists (select 1 from xano_credential where state <> 'healthy')",
+                    coalesce((select state <> 'healthy' from xano_credential
+                              order by created_at limit 1), false)",
         )
         .fetch_one(pool)
         .await
@@ -39,6 +43,58 @@ pub async fn settle(pool: &sqlx::PgPool, limit: Duration) -> String {
         }
         if Instant::now() >= until {
             return format!("NOT settled after {limit:?}: {state}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The event types the service handles (and so its backfill lists).
+pub const HANDLED: [&str; 8] = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+];
+
+/// The events of a handled type that Stripe never delivered (forged ones aside: Stripe's list
+/// does not have them).
+pub fn undelivered_events(driver: &Driver) -> Vec<(uuid::Uuid, String, String)> {
+    let purchases: Vec<uuid::Uuid> = driver.undelivered.lock().unwrap().iter().copied().collect();
+    let mut events = Vec::new();
+    for purchase in purchases {
+        for event in driver.pump.events_of(purchase) {
+            if !event.forged && HANDLED.contains(&event.type_.as_str()) {
+                events.push((purchase, event.id.clone(), event.type_.clone()));
+            }
+        }
+    }
+    events
+}
+
+/// Waits until every event Stripe never delivered is in the inbox: the backfill found it.
+pub async fn backfilled(pool: &sqlx::PgPool, driver: &Driver, limit: Duration) -> String {
+    let until = Instant::now() + limit;
+    let ids: Vec<String> = undelivered_events(driver)
+        .into_iter()
+        .map(|(_, id, _)| id)
+        .collect();
+    loop {
+        let applied: i64 =
+            sqlx::query_scalar("select count(*) from stripe_event where stripe_event_id = any($1)")
+                .bind(&ids)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        let state = format!("{applied} of {} undelivered events applied", ids.len());
+        if usize::try_from(applied).unwrap_or(0) == ids.len() {
+            return state;
+        }
+        if Instant::now() >= until {
+            return format!("NOT backfilled after {limit:?}: {state}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -1,8 +1,10 @@
 //! The Xano side of the nemesis, through the simulator's control API: one fault window at a time —
 //! 429 storms with and without `Retry-After`, 5xx and dropped connections, 2–20 s latency,
-//! commit-then-fail creates, the access token revoked and restored. After each window it reads
-//! the simulator's call log (and what is left of the count-based rules) to count the faults the
-//! service really met, not only the ones injected.
+//! commit-then-fail creates, the access token revoked and restored. The call log is cleared as a
+//! window opens and read as it closes (with what is left of the count-based rules), so each fault
+//! the service really met is counted on its own evidence, under the window's kind: a 429 in a
+//! `Retry-After` window is not one without, a connection the simulator dropped is not a client
+//! that gave up on a slow answer, and neither is a 5xx.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +17,13 @@ use serde_json::{Value, json};
 use crate::nemesis::{Nemesis, XANO_KINDS};
 
 /// Faults the service met at Xano (counters `xano_met:*`), each of which every run must show.
-pub const MET_KINDS: [&str; 5] = [
-    "xano_met:429",
-    "xano_met:5xx_or_dropped",
+pub const MET_KINDS: [&str; 8] = [
+    "xano_met:429_retry_after",
+    "xano_met:429_no_retry_after",
+    "xano_met:5xx",
+    "xano_met:dropped",
     "xano_met:slow_2s",
+    "xano_met:client_gave_up",
     "xano_met:commit_then_fail",
     "xano_met:credential_refused",
 ];
@@ -71,6 +76,8 @@ impl Nemesis {
                 .pop()
                 .unwrap_or_else(|| XANO_KINDS[rng.random_range(0..XANO_KINDS.len())]);
             let window = Duration::from_millis(rng.random_range(4000..12_000));
+            // What happened before the window is not this window's evidence.
+            self.count_calls_met(None).await;
             let faults: Vec<Value> = match kind {
                 "xano_429_retry_after" => vec![if rng.random_bool(0.5) {
                     json!({ "kind": "rate_limited_ratio", "ratio": rng.random_range(0.5..1.0),
@@ -138,7 +145,7 @@ impl Nemesis {
                 self.count_commit_then_fail_met(&faults).await;
             }
             self.heal_xano().await;
-            self.count_calls_met().await;
+            self.count_calls_met(Some(kind)).await;
             self.history
                 .record(None, None, format!("NEMESIS {kind}: healed"));
             let gap = rng.random_range(1000..5000);
@@ -152,27 +159,30 @@ impl Nemesis {
     /// storm and a commit-then-fail window that way). 40 s outlasts the credential probe's 30 s,
     /// after a revoked-token window during which the workers claim nothing.
     async fn await_met(&self, kind: &str, injected: &[Value]) {
-        let Some(wanted) = met_kind_of(kind) else {
-            return;
-        };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-        while !self.stopped() && tokio::time::Instant::now() < deadline {
-            let met = if wanted == "xano_met:commit_then_fail" {
-                self.commit_then_rules_left()
-                    .await
-                    .is_some_and(|left| left < commit_then_count(injected))
-            } else {
-                // Read without clearing: `count_calls_met` counts this window's calls afterwards.
-                self.calls()
-                    .await
-                    .iter()
-                    .any(|call| faults_met(call).contains(&Some(wanted)))
-            };
-            if met {
-                return;
+        for wanted in met_kinds_of(kind) {
+            while !self.stopped() && tokio::time::Instant::now() < deadline {
+                let met = if *wanted == "xano_met:commit_then_fail" {
+                    self.commit_then_rules_left()
+                        .await
+                        .is_some_and(|left| left < commit_then_count(injected))
+                } else {
+                    // Read without clearing: `count_calls_met` counts the window's calls afterwards.
+                    self.calls().await.iter().any(|call| {
+                        faults_met(call, Some(kind), self.timeout_ms()).contains(&Some(*wanted))
+                    })
+                };
+                if met {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// The service's Xano client timeout, in milliseconds.
+    fn timeout_ms(&self) -> f64 {
+        (self.xano_timeout_secs * 1000) as f64
     }
 
     /// The simulator's call log since it was last cleared.
@@ -201,16 +211,30 @@ impl Nemesis {
         self.history.add("xano_met:commit_then_fail", met);
     }
 
-    /// Reads and clears the simulator's call log, and counts the faults in it.
-    async fn count_calls_met(&self) {
+    /// Reads and clears the simulator's call log, and counts the faults in it as met during the
+    /// window of `kind` (`None`: between windows). Creations whose answer never arrived complete
+    /// (`xano_lost_create_answers`) are counted in every case: each may leave a token at Xano the
+    /// service does not know, which only they (or a crash) can explain to the checker.
+    pub(crate) async fn count_calls_met(&self, kind: Option<&str>) {
         let calls = self.calls().await;
         // Calls made between the read and the clear are not counted: the figures are lower bounds.
         let url = format!("{}/calls", self.cluster.xano_control);
         let _ = self.http.delete(&url).send().await;
         self.history.add("xano_calls", calls.len() as u64);
         for call in &calls {
-            for kind in faults_met(call).into_iter().flatten() {
-                self.history.count(kind);
+            if kind.is_some() {
+                for met in faults_met(call, kind, self.timeout_ms())
+                    .into_iter()
+                    .flatten()
+                {
+                    self.history.count(met);
+                }
+            }
+            let create = call["method"] == "POST"
+                && call["path"].as_str().is_some_and(|p| p.ends_with("/token"));
+            let status = call["status"].as_u64().unwrap_or(0);
+            if create && (status == 0 || status >= 500) {
+                self.history.count("xano_lost_create_answers");
             }
         }
     }
@@ -229,30 +253,41 @@ fn commit_then_count(rules: &[Value]) -> u64 {
         .sum()
 }
 
-/// The `xano_met:*` counter a window of this nemesis kind must move.
-fn met_kind_of(kind: &str) -> Option<&'static str> {
+/// The `xano_met:*` counters a window of this nemesis kind must move.
+fn met_kinds_of(kind: &str) -> &'static [&'static str] {
     match kind {
-        "xano_429_retry_after" | "xano_429_no_retry_after" => Some("xano_met:429"),
-        "xano_5xx" => Some("xano_met:5xx_or_dropped"),
-        "xano_latency" => Some("xano_met:slow_2s"),
-        "xano_commit_then_fail" => Some("xano_met:commit_then_fail"),
-        "xano_token_revoked" => Some("xano_met:credential_refused"),
-        _ => None,
+        "xano_429_retry_after" => &["xano_met:429_retry_after"],
+        "xano_429_no_retry_after" => &["xano_met:429_no_retry_after"],
+        "xano_5xx" => &["xano_met:5xx", "xano_met:dropped"],
+        "xano_latency" => &["xano_met:slow_2s", "xano_met:client_gave_up"],
+        "xano_commit_then_fail" => &["xano_met:commit_then_fail"],
+        "xano_token_revoked" => &["xano_met:credential_refused"],
+        _ => &[],
     }
 }
 
-/// The faults one logged call met: by its status, and whether it took 2 s or more.
-fn faults_met(call: &Value) -> [Option<&'static str>; 2] {
+/// The faults one logged call met during a window of `kind`: by its status, and by its length in
+/// a latency window (2 s or more: slow; past the client's timeout: the client gave up, whatever
+/// the simulator went on to answer). A call with no complete answer (status 0) is a dropped
+/// connection in a 5xx window (the only rule that drops one); elsewhere (a killed instance's
+/// call) it is neither.
+fn faults_met(call: &Value, kind: Option<&str>, timeout_ms: f64) -> [Option<&'static str>; 3] {
     let status = call["status"].as_u64().unwrap_or(0);
-    let by_status = match status {
-        429 => Some("xano_met:429"),
-        // 0: no complete answer (a dropped connection, or a client that gave up).
-        0 | 500..=599 => Some("xano_met:5xx_or_dropped"),
-        401 | 403 => Some("xano_met:credential_refused"),
+    let by_status = match (status, kind) {
+        (429, Some("xano_429_retry_after")) => Some("xano_met:429_retry_after"),
+        (429, Some("xano_429_no_retry_after")) => Some("xano_met:429_no_retry_after"),
+        (0, Some("xano_5xx")) => Some("xano_met:dropped"),
+        (500..=599, Some("xano_5xx")) => Some("xano_met:5xx"),
+        (401 | 403, Some("xano_token_revoked")) => Some("xano_met:credential_refused"),
         _ => None,
     };
-    let slow = call["ended_ms"].as_f64().unwrap_or(0.0)
-        - call["started_ms"].as_f64().unwrap_or(0.0)
-        >= 2000.0;
-    [by_status, slow.then_some("xano_met:slow_2s")]
+    let took =
+        call["ended_ms"].as_f64().unwrap_or(0.0) - call["started_ms"].as_f64().unwrap_or(0.0);
+    let latency = kind == Some("xano_latency");
+    let gave_up = latency && took >= timeout_ms;
+    [
+        by_status,
+        (latency && took >= 2000.0).then_some("xano_met:slow_2s"),
+        gave_up.then_some("xano_met:client_gave_up"),
+    ]
 }

@@ -1,0 +1,242 @@
+//! Faults around the fleet rather than inside one call: an instance left running with a revoked
+//! Xano access token joining and leaving (it must take nothing and report itself not ready), a
+//! snippet that Xano answers 404 for a while (its jobs die rather than loop; once it is back the
+//! operator requeues them through the admin API, as `docs/OPERATIONS.md` says), and one token list
+//! that Xano cuts short (reconciliation must hold back rather than re-issue buyers' tokens).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::nemesis::Nemesis;
+
+pub const FLEET_KINDS: [&str; 3] = [
+    "stale_instance",
+    "snippet_gone_then_requeued",
+    "truncated_token_list",
+];
+
+/// The listing whose snippet goes away for a while (the smaller one).
+const GONE: &str = "chaos-billing_02";
+/// The listing whose token list is cut short (the busier one).
+const CUT: &str = "chaos-auth_01";
+
+impl Nemesis {
+    async fn xano_post(&self, path: &str, body: Value) {
+        let url = format!("{}{path}", self.cluster.xano_control);
+        let response = self.http.post(&url).json(&body).send().await;
+        assert!(
+            response.as_ref().is_ok_and(|r| r.status().is_success()),
+            "xano sim control {path}: {response:?}"
+        );
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str) -> Option<Value> {
+        for instance in &self.cluster.instances {
+            let url = format!("{}{path}", instance.url);
+            let response = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(&self.cluster.secrets.admin_token)
+                .send()
+                .await;
+            if let Ok(response) = response
+                && response.status().is_success()
+            {
+                return Some(response.json().await.unwrap_or(Value::Null));
+            }
+        }
+        None
+    }
+
+    /// Each fleet fault once, side by side (they touch different things), starting 20–30 s in:
+    /// the token list is cut once the busier listing holds enough tokens for the guard to matter.
+    pub async fn run_fleet(self: Arc<Self>) {
+        let mut rng = StdRng::seed_from_u64(self.seed ^ 0x5EED_0004);
+        let mut faults = tokio::task::JoinSet::new();
+        for kind in FLEET_KINDS {
+            let me = Arc::clone(&self);
+            let delay = Duration::from_millis(rng.random_range(20_000..30_000));
+            let mut rng = StdRng::seed_from_u64(rng.random());
+            faults.spawn(async move {
+                me.sleep_unless_stopped(delay).await;
+                if me.stopped() {
+                    return;
+                }
+                match kind {
+                    "stale_instance" => me.stale_instance(&mut rng).await,
+                    "snippet_gone_then_requeued" => me.snippet_gone(&mut rng).await,
+                    _ => me.truncated_list().await,
+                }
+            });
+        }
+        while faults.join_next().await.is_some() {}
+    }
+
+    /// The stale instance runs for 10–20 s, and on (at most a minute more) until its `/readyz`
+    /// says not ready: it must, once the fleet's credential works (a revoked-token window of the
+    /// Xano nemesis may overlap, and then nobody's works). It must take no job for good (checked
+    /// by the end state and the job monitor).
+    async fn stale_instance(&self, rng: &mut StdRng) {
+        let stale = &self.cluster.stale;
+        let up = Duration::from_millis(rng.random_range(10_000..20_000));
+        stale.start(None);
+        self.note(
+            None,
+            "stale_instance",
+            &format!("a fourth instance with a revoked Xano token joins for {up:?}"),
+        );
+        stale.wait_ready(&self.http, Duration::from_secs(60)).await;
+        let (until, limit) = (
+            Instant::now() + up,
+            Instant::now() + up + Duration::from_secs(60),
+        );
+        let mut drained = false;
+        while Instant::now() < until || (!drained && Instant::now() < limit) {
+            let ready = self.http.get(format!("{}/readyz", stale.url)).send().await;
+            if ready.is_ok_and(|r| r.status() == 503) {
+                drained = true;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if drained {
+            self.history.count("stale:not_ready");
+        }
+        if let Some(proc) = stale.state.lock().unwrap().proc.as_mut() {
+            proc.kill9();
+        }
+        self.history.record(
+            None,
+            None,
+            format!("NEMESIS stale_instance: left (drained by /readyz: {drained})"),
+        );
+    }
+
+    /// The snippet answers 404 until one of its jobs died of it (at most 70 s: its reconciliation
+    /// runs every minute), then comes back, and every dead job is requeued through the admin API.
+    async fn snippet_gone(&self, rng: &mut StdRng) {
+        self.xano_post(
+            &format!("/snippets/{GONE}/hidden"),
+            json!({ "hidden": true }),
+        )
+        .await;
+        self.note(
+            None,
+            "snippet_gone_then_requeued",
+            &format!("{GONE} answers 404"),
+        );
+        let at_least = Duration::from_millis(rng.random_range(3000..8000));
+        let started = Instant::now();
+        let mut died = false;
+        while started.elapsed() < Duration::from_secs(70)
+            && !(died && started.elapsed() >= at_least)
+        {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            died = !self.dead_jobs().await.is_empty();
+        }
+        self.xano_post(
+            &format!("/snippets/{GONE}/hidden"),
+            json!({ "hidden": false }),
+        )
+        .await;
+        // A job in flight when the snippet came back may still die of its 404: requeue until no
+        // dead job has been seen for 5 s (a job lease).
+        let mut requeued = 0u64;
+        let mut quiet = 0;
+        for _ in 0..120 {
+            let dead = self.dead_jobs().await;
+            if dead.is_empty() {
+                quiet += 1;
+                if quiet >= 10 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            quiet = 0;
+            for job in dead {
+                if self
+                    .admin(
+                        reqwest::Method::POST,
+                        &format!("/v1/admin/jobs/{job}/requeue"),
+                    )
+                    .await
+                    .is_some()
+                {
+                    requeued += 1;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        self.history.add("jobs_requeued", requeued);
+        self.history.record(
+            None,
+            None,
+            format!("NEMESIS snippet_gone_then_requeued: back; {requeued} dead jobs requeued"),
+        );
+    }
+
+    async fn dead_jobs(&self) -> Vec<i64> {
+        let Some(jobs) = self.admin(reqwest::Method::GET, "/v1/admin/jobs").await else {
+            return Vec::new();
+        };
+        jobs["attention"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|j| j["state"] == "dead")
+            .filter_map(|j| j["job_id"].as_i64())
+            .collect()
+    }
+
+    /// The next token list of the busier listing comes back empty; a reconciliation is asked for
+    /// so that one reads it soon, and the cut is waited for (at most 70 s).
+    async fn truncated_list(&self) {
+        self.xano_post(
+            &format!("/snippets/{CUT}/truncate-tokens"),
+            json!({ "count": 1, "keep": 0 }),
+        )
+        .await;
+        self.note(
+            None,
+            "truncated_token_list",
+            &format!("the next token list of {CUT} is empty"),
+        );
+        let _ = self
+            .admin(reqwest::Method::POST, "/v1/admin/reconcile")
+            .await;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(70) {
+            let url = format!(
+                "{}/snippets/{CUT}/truncate-tokens",
+                self.cluster.xano_control
+            );
+            let left = match self.http.get(&url).send().await {
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["left"].as_u64()),
+                Err(_) => None,
+            };
+            if left == Some(0) {
+                self.history.count("truncated_list:read");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let _ = self
+            .http
+            .post(format!(
+                "{}/snippets/{CUT}/truncate-tokens",
+                self.cluster.xano_control
+            ))
+            .json(&json!({ "count": 0, "keep": 0 }))
+            .send()
+            .await;
+    }
+}
