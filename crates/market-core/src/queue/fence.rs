@@ -87,7 +87,38 @@ pub async fn finish(pool: &PgPool, lease: Lease, finish: &Finish) -> Result<bool
         Finish::Dead { error } => return die(pool, lease, error).await,
     };
     let mut conn = pool.acquire().await?;
-    record(&mut conn, lease, &outcome).await
+    let written = record(&mut conn, lease, &outcome).await?;
+    if written && matches!(finish, Finish::Done | Finish::Reschedule { .. }) {
+        supersede_dead(&mut conn, lease.job_id).await?;
+    }
+    Ok(written)
+}
+
+/// A job whose work just succeeded settles the dead jobs of the same kind and subject: their work
+/// is done (an operator requeued one of several that had died, or the sweep revived it), so they
+/// no longer need anyone. They become `done`, their last error kept with a note; the audit log
+/// still has each `job.dead`.
+async fn supersede_dead(conn: &mut PgConnection, job_id: i64) -> Result<()> {
+    let settled = sqlx::query(
+        "update job dead
+         set state = 'done',
+             last_error = coalesce(dead.last_error, '') || ' (its work was done by job ' || done.job_id || ')'
+         from job done
+         where done.job_id = $1 and dead.kind = done.kind and dead.subject = done.subject
+           and dead.state = 'dead'",
+    )
+    .bind(job_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if settled > 0 {
+        tracing::info!(
+            job.id = job_id,
+            settled,
+            "dead jobs whose work this job did are settled"
+        );
+    }
+    Ok(())
 }
 
 async fn park(

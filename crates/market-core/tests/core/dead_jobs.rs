@@ -250,6 +250,55 @@ async fn a_dead_job_whose_work_is_queued_again_cannot_be_requeued_a_second_time(
     );
 }
 
+/// Found by the chaos suite: two refills of one tier died while the snippet was away; the operator
+/// requeued one (the other's requeue answered "already live"), it succeeded, and the second dead
+/// row stayed dead for ever, alerting about work already done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_does_the_work_of_dead_ones_settles_them() {
+    // Arrange: dead refills of the one tier (the snippet away at Xano meanwhile), two at least.
+    let world = World::with_config(2, 3, config(1000, Duration::from_secs(3600))).await;
+    world.sim.set_snippet_hidden(CANONICAL, true);
+    world.drain().await;
+    let first: i64 = sqlx::query_scalar("select job_id from job where kind = 'replenish_pool'")
+        .fetch_one(world.pool())
+        .await
+        .unwrap();
+    sqlx::query("insert into job (kind, subject, state, attempt, last_error, finished_at)
+                 select kind, subject, 'dead', 1, 'Xano: not found (404)', now() from job where job_id = $1")
+        .bind(first)
+        .execute(world.pool())
+        .await
+        .unwrap();
+    let dead_refills = "select count(*) from job where state = 'dead' and kind = 'replenish_pool'";
+    assert_eq!(count(&world, dead_refills).await, 2);
+
+    // Act: the snippet is back, one of them is requeued and succeeds.
+    world.sim.set_snippet_hidden(CANONICAL, false);
+    queue::requeue(world.pool(), first, &Actor::Admin("ops".into()))
+        .await
+        .unwrap();
+    world.drain().await;
+
+    // Assert: no dead job left; the pool filled; the settled one says by whom.
+    assert_eq!(count(&world, dead_refills).await, 0);
+    assert_eq!(
+        count(
+            &world,
+            "select count(*) from install_token where state = 'available'"
+        )
+        .await,
+        3
+    );
+    let note: String = sqlx::query_scalar(
+        "select last_error from job where job_id <> $1 and kind = 'replenish_pool' limit 1",
+    )
+    .bind(first)
+    .fetch_one(world.pool())
+    .await
+    .unwrap();
+    assert!(note.contains(&format!("done by job {first}")), "{note}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_job_states_operators_count_are_exactly_the_schemas() {
     let world = World::new(0, 0).await;
