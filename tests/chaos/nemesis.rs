@@ -113,7 +113,7 @@ impl Nemesis {
                         "drift:applied",
                         "stale:not_ready",
                         "jobs_requeued",
-                        "truncated_list:read",
+                        "truncated_list:held_back",
                     ]
                     .iter(),
                 )
