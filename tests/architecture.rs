@@ -43,7 +43,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
         "lib.rs",
         &[
             &["error", "metrics", "crashpoints", "wire", "intake"],
-            &["stripe", "catalog_cache", "limits"],
+            &["stripe", "catalog_cache", "limits", "inbox"],
             &["state"],
             &["stripe_events"],
             &["extract", "backfill"],

@@ -93,7 +93,7 @@ pub async fn status(db: &DbArgs) -> anyhow::Result<()> {
 /// Replays the Stripe events kept unreadable; prints what it did.
 pub async fn replay_events(db: &DbArgs) -> anyhow::Result<()> {
     let db = connect(db).await?;
-    let done = market_http::intake::replay(&db).await?;
+    let done = market_http::inbox::replay(&db).await?;
     print_json(&serde_json::json!({
         "applied": done.applied,
         "still_unreadable": done.still_unreadable,

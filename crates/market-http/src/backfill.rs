@@ -5,7 +5,7 @@
 //! - **Events.** One instance at a time (a lease on `stripe_backfill`) lists Stripe's events of the
 //!   handled types created since the cursor, less `events_overlap` (events become visible late;
 //!   clocks differ), and applies every one the inbox has not seen through the webhook's own path
-//!   (`intake::apply`): payments, refunds and disputes alike. Events younger than `events_grace`
+//!   (`inbox::apply`): payments, refunds and disputes alike. Events younger than `events_grace`
 //!   are left to their webhook, which is probably on its way, so that the metric counts only what
 //!   was really missed. The cursor moves to the newest event listed, only after a complete listing.
 //! - **Sessions.** A few purchases pending for longer than `older_than` (`purchases::stale`) have
@@ -25,7 +25,8 @@ use market_core::purchases::stale;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::intake::{self, Applied, HANDLED_TYPES};
+use crate::inbox::{self, Applied};
+use crate::intake::HANDLED_TYPES;
 use crate::state::AppState;
 use crate::stripe::StripeFailure;
 use crate::stripe_events;
@@ -207,7 +208,7 @@ async fn list_and_apply(
             .collect();
         // Oldest first within the page (the engine is order-independent; this reads better).
         for event in ripe.iter().rev().filter(|e| unseen.contains(&e.id)) {
-            let applied = intake::apply(
+            let applied = inbox::apply(
                 state.db(),
                 &event.payload,
                 state.stripe.livemode(),

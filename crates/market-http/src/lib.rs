@@ -17,8 +17,8 @@
 //! - [`backfill`]: what webhooks never delivered, found by asking Stripe (its events, and the
 //!   sessions of purchases pending too long); [`stripe_events`]: Stripe's list of events, raw.
 //! - [`stripe`]: async-stripe (sessions, refunds, webhook signatures); the domain's payment
-//!   provider. [`intake`]: a verified webhook body read leniently into a `market-core` fact and
-//!   applied (the one path of webhooks and backfill), and the replay of those kept unreadable.
+//!   provider. [`intake`]: a verified body read leniently into a `market-core` fact; [`inbox`]: the
+//!   one path of every event into the inbox (webhook, backfill, replay of those kept unreadable).
 //! - [`error`]: the one error envelope, the table of error codes, the one mapping to HTTP statuses.
 //! - [`metrics`]; `crashpoints` (only with the `failpoints` feature): `MARKET_CRASHPOINTS` arms
 //!   fail points that abort the process, for the chaos tests.
@@ -31,6 +31,7 @@ pub mod catalog_cache;
 pub mod crashpoints;
 pub mod error;
 pub mod extract;
+pub mod inbox;
 pub mod intake;
 pub mod limits;
 pub mod metrics;

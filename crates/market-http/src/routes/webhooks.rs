@@ -17,7 +17,7 @@
 //! Nothing here calls Xano; the answer takes one short transaction.
 
 use crate::error::{ApiError, Code, ErrorBody};
-use crate::intake::{self, Applied};
+use crate::inbox::{self, Applied};
 use crate::state::AppState;
 use crate::wire::ops::WebhookAck;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -55,7 +55,7 @@ pub async fn stripe_webhook(
         metrics::counter!("market_stripe_webhooks_total", "outcome" => "refused").increment(1);
         return Err(invalid_signature());
     }
-    let applied = intake::apply(state.db(), payload, state.stripe.livemode(), "webhook").await?;
+    let applied = inbox::apply(state.db(), payload, state.stripe.livemode(), "webhook").await?;
     if matches!(applied, Applied::NotAnEvent) {
         tracing::warn!("a correctly signed body is not a Stripe event");
         return Err(ApiError::new(

@@ -79,8 +79,8 @@ async fn an_event_whose_object_cannot_be_read_is_kept_acknowledged_and_applied_b
         .execute(app.db.pool())
         .await
         .unwrap();
-    let replayed = market_http::intake::replay(app.db.pool()).await.unwrap();
-    let again = market_http::intake::replay(app.db.pool()).await.unwrap();
+    let replayed = market_http::inbox::replay(app.db.pool()).await.unwrap();
+    let again = market_http::inbox::replay(app.db.pool()).await.unwrap();
 
     // Assert: kept once, counted twice, nothing changed until the replay applied it.
     assert_eq!(first["outcome"], "stored_unreadable");
@@ -89,7 +89,7 @@ async fn an_event_whose_object_cannot_be_read_is_kept_acknowledged_and_applied_b
     assert!(kept.1.contains("checkout session"), "{}", kept.1);
     assert_eq!(status_while_kept, "pending");
     assert_eq!(replayed.applied, 1);
-    assert_eq!(again, market_http::intake::Replayed::default());
+    assert_eq!(again, market_http::inbox::Replayed::default());
     let outcome: String = sqlx::query_scalar("select replay_outcome from stripe_event_unreadable")
         .fetch_one(app.db.pool())
         .await

@@ -99,7 +99,11 @@ async fn readyz_drains_an_instance_whose_token_xano_refuses_while_another_instan
         .eventually("the credential gauges", Duration::from_secs(10), || async {
             let text = metrics(&app).await;
             let unhealthy = format!("market_xano_credential_healthy{{credential=\"{own}\"}}");
-            (sample(&text, &unhealthy) == Some(0.0)).then_some(text)
+            // The gauges are read on the metrics refresh: wait for one that saw both rows.
+            let refreshed = sample(&text, &unhealthy) == Some(0.0)
+                && sample(&text, "market_xano_credentials{state=\"unauthorized\"}") == Some(1.0)
+                && sample(&text, "market_xano_credentials{state=\"healthy\"}") == Some(1.0);
+            refreshed.then_some(text)
         })
         .await;
 
