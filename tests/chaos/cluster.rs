@@ -35,6 +35,28 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// An instance on a free loopback port with `env` (the run's common settings), not started.
+    fn new(index: usize, mut env: Vec<(String, String)>, log: PathBuf) -> Self {
+        let port = crate::support::free_port();
+        env.push(("MARKET_BIND".into(), format!("127.0.0.1:{port}")));
+        env.push(("MARKET_METRICS_BIND".into(), "127.0.0.1:0".into()));
+        // The workload is many buyers on one address; limits are tested elsewhere.
+        env.push(("MARKET_RATE_LIMITS".into(), "none".into()));
+        Self {
+            index,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            env,
+            state: Mutex::new(InstanceState {
+                proc: None,
+                crashpoints: None,
+                disturbed: false,
+                log_offset: 0,
+                starts: 0,
+            }),
+        }
+    }
+
     /// Starts (or restarts) the process with `crashpoints`; does not wait for it to be ready.
     pub fn start(&self, crashpoints: Option<String>) {
         let mut state = self.state.lock().unwrap();
@@ -302,53 +324,19 @@ impl Cluster {
             String::from_utf8_lossy(&apply.stderr)
         );
 
-        let mut instances = Vec::new();
-        for index in 0..count {
-            let port = crate::support::free_port();
-            let mut env = common.clone();
-            env.push(("MARKET_BIND".into(), format!("127.0.0.1:{port}")));
-            env.push(("MARKET_METRICS_BIND".into(), "127.0.0.1:0".into()));
-            // The workload is many buyers on one address; limits are tested elsewhere.
-            env.push(("MARKET_RATE_LIMITS".into(), "none".into()));
-            instances.push(Instance {
-                index,
-                url: format!("http://127.0.0.1:{port}"),
-                log: dir.join(format!("instance-{index}.log")),
-                env,
-                state: Mutex::new(InstanceState {
-                    proc: None,
-                    crashpoints: None,
-                    disturbed: false,
-                    log_offset: 0,
-                    starts: 0,
-                }),
-            });
-        }
-        let stale = {
-            let port = crate::support::free_port();
-            let mut env: Vec<(String, String)> = common
-                .iter()
-                .filter(|(k, _)| k != "XANO_ACCESS_TOKEN")
-                .cloned()
-                .collect();
-            env.push(("XANO_ACCESS_TOKEN".into(), secrets.stale_xano_token.clone()));
-            env.push(("MARKET_BIND".into(), format!("127.0.0.1:{port}")));
-            env.push(("MARKET_METRICS_BIND".into(), "127.0.0.1:0".into()));
-            env.push(("MARKET_RATE_LIMITS".into(), "none".into()));
-            Instance {
-                index: count,
-                url: format!("http://127.0.0.1:{port}"),
-                log: dir.join("instance-stale.log"),
-                env,
-                state: Mutex::new(InstanceState {
-                    proc: None,
-                    crashpoints: None,
-                    disturbed: false,
-                    log_offset: 0,
-                    starts: 0,
-                }),
-            }
-        };
+        let instances: Vec<Instance> = (0..count)
+            .map(|index| {
+                let log = dir.join(format!("instance-{index}.log"));
+                Instance::new(index, common.clone(), log)
+            })
+            .collect();
+        let stale_env: Vec<(String, String)> = common
+            .iter()
+            .filter(|(k, _)| k != "XANO_ACCESS_TOKEN")
+            .cloned()
+            .chain([("XANO_ACCESS_TOKEN".into(), secrets.stale_xano_token.clone())])
+            .collect();
+        let stale = Instance::new(count, stale_env, dir.join("instance-stale.log"));
         let cluster = Self {
             stale,
             secrets,

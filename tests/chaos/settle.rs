@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::cluster::Cluster;
 use crate::driver::Driver;
 use crate::history;
+use market_http::intake::HANDLED_TYPES;
 
 /// Waits until nothing is left to do: no purchase waiting for a token, no token being deleted,
 /// no job due or running (reconciliation schedules aside), the fleet's Xano credential accepted.
@@ -48,18 +49,6 @@ pub async fn settle(pool: &sqlx::PgPool, limit: Duration) -> String {
     }
 }
 
-/// The event types the service handles (and so its backfill lists).
-pub const HANDLED: [&str; 8] = [
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "checkout.session.async_payment_failed",
-    "checkout.session.expired",
-    "charge.refunded",
-    "charge.dispute.created",
-    "charge.dispute.updated",
-    "charge.dispute.closed",
-];
-
 /// The events of a handled type that Stripe never delivered (forged ones aside: Stripe's list
 /// does not have them).
 pub fn undelivered_events(driver: &Driver) -> Vec<(uuid::Uuid, String, String)> {
@@ -67,7 +56,7 @@ pub fn undelivered_events(driver: &Driver) -> Vec<(uuid::Uuid, String, String)> 
     let mut events = Vec::new();
     for purchase in purchases {
         for event in driver.pump.events_of(purchase) {
-            if !event.forged && HANDLED.contains(&event.type_.as_str()) {
+            if !event.forged && HANDLED_TYPES.contains(&event.type_.as_str()) {
                 events.push((purchase, event.id.clone(), event.type_.clone()));
             }
         }

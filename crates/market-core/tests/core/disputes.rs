@@ -2,7 +2,7 @@
 //! gives it back with a new token exactly once, a lost one is final; in any order of events.
 
 use crate::common::{World, audit_count, payment_intent_of};
-use market_core::PurchaseId;
+use crate::refunds::fulfilled;
 use market_core::payments::{DisputeStage, Effect, Fact, Outcome};
 
 fn dispute(session: &str, stage: DisputeStage) -> Fact {
@@ -25,17 +25,6 @@ async fn deliver_dispute(
     world
         .deliver(event_id, type_, &dispute(session, stage))
         .await
-}
-
-/// A world with one fulfilled purchase; returns it, its session and its token string.
-async fn fulfilled(world: &World) -> (PurchaseId, String, String) {
-    world.fill_pool().await;
-    let (purchase, session) = world.checkout().await;
-    let paid = world.deliver_paid("evt_paid", purchase, &session).await;
-    assert!(matches!(paid.effect, Effect::Fulfilled { .. }), "{paid:?}");
-    let tokens = world.live_tokens_of(purchase).await;
-    assert_eq!(tokens.len(), 1);
-    (purchase, session, tokens[0].clone())
 }
 
 /// Purchases holding more than one live token, in the database.

@@ -171,7 +171,7 @@ async fn dispute_before_payment_never_mints_a_token() {
 }
 
 /// A world with one fulfilled purchase; returns it, its session and its token string.
-async fn fulfilled(world: &World) -> (PurchaseId, String, String) {
+pub(crate) async fn fulfilled(world: &World) -> (PurchaseId, String, String) {
     world.fill_pool().await;
     let (purchase, session) = world.checkout().await;
     let paid = world.deliver_paid("evt_paid", purchase, &session).await;

@@ -6,15 +6,6 @@ use serde_json::{Value, json};
 use crate::helpers::{TestSim, status_and_json};
 
 impl TestSim {
-    async fn control_post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.control(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
     async fn control_get(&self, path: &str) -> (u16, Value) {
         status_and_json(self.http.get(self.control(path)).send().await.unwrap()).await
     }

@@ -63,6 +63,16 @@ impl TestSim {
             .expect("request is answered")
     }
 
+    /// `POST /__sim{path}` on the control API.
+    pub async fn control_post(&self, path: &str, body: &Value) -> Response {
+        self.http
+            .post(self.control(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request is answered")
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.http
             .delete(self.url(path))

@@ -1,20 +1,9 @@
 //! Incidents at Xano that are not the service's doing: a snippet that answers 404 for a while as
 //! if deleted (its tokens come back with it), and token lists cut short.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{TestSim, status_and_json};
-
-async fn control_post(app: &TestSim, path: &str, body: &Value) -> u16 {
-    app.http
-        .post(app.control(path))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hidden_snippet_answers_404_and_comes_back_with_its_tokens() {
@@ -24,7 +13,10 @@ async fn a_hidden_snippet_answers_404_and_comes_back_with_its_tokens() {
     let minted = app.create_token("abc", 3).await;
 
     // Act
-    let hidden = control_post(&app, "/snippets/abc/hidden", &json!({ "hidden": true })).await;
+    let hidden = app
+        .control_post("/snippets/abc/hidden", &json!({ "hidden": true }))
+        .await
+        .status();
     let (while_hidden, _) = status_and_json(app.get("/snippet/abc/token").await).await;
     app.sim.set_snippet_hidden("abc", false);
     let (after, tokens) = status_and_json(app.get("/snippet/abc/token").await).await;
@@ -46,12 +38,13 @@ async fn a_truncated_token_list_shows_only_its_first_tokens_for_the_lists_it_was
     }
 
     // Act: two lists cut to one token, then an empty one.
-    let set = control_post(
-        &app,
-        "/snippets/abc/truncate-tokens",
-        &json!({ "count": 2, "keep": 1 }),
-    )
-    .await;
+    let set = app
+        .control_post(
+            "/snippets/abc/truncate-tokens",
+            &json!({ "count": 2, "keep": 1 }),
+        )
+        .await
+        .status();
     let mut lengths = Vec::new();
     for _ in 0..3 {
         let (_, tokens) = status_and_json(app.get("/snippet/abc/token").await).await;

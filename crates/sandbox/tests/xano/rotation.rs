@@ -3,7 +3,7 @@
 
 use reqwest::Method;
 use sandbox::xano::TokenState;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{TestSim, assert_xano_error, status_and_json};
 
@@ -16,15 +16,6 @@ const SNIPPET_ENDPOINTS: [(Method, &str); 6] = [
     (Method::POST, "/token/ABCD1234"),
     (Method::DELETE, "/token/ABCD1234"),
 ];
-
-async fn control_post(app: &TestSim, path: &str, body: &Value) -> reqwest::Response {
-    app.http
-        .post(app.control(path))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_access_token_sees_the_same_snippets_and_stays_valid_when_the_first_is_revoked() {
@@ -95,18 +86,15 @@ async fn the_control_api_adds_an_access_token_forbids_a_snippet_and_sets_one_tok
 
     // Act
     let (status, added) =
-        status_and_json(control_post(&app, "/access-tokens", &json!({})).await).await;
+        status_and_json(app.control_post("/access-tokens", &json!({})).await).await;
     let fresh = added["access_token"].as_str().unwrap().to_owned();
     let expire_old = json!({ "state": "expired", "access_token": app.token });
-    let expired = control_post(&app, "/access-token-state", &expire_old).await;
-    let forbid = control_post(
-        &app,
-        "/snippets/abc/forbidden",
-        &json!({ "forbidden": true }),
-    )
-    .await;
+    let expired = app.control_post("/access-token-state", &expire_old).await;
+    let forbid = app
+        .control_post("/snippets/abc/forbidden", &json!({ "forbidden": true }))
+        .await;
     let unknown = json!({ "state": "expired", "access_token": "nobody" });
-    let nobody = control_post(&app, "/access-token-state", &unknown).await;
+    let nobody = app.control_post("/access-token-state", &unknown).await;
 
     // Assert
     assert_eq!(status, 200);
