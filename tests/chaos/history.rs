@@ -28,8 +28,9 @@ impl Call {
             Self::SuccessPage | Self::Webhook | Self::Purchase | Self::AdminReconcile => {
                 status == 200
             }
-            // 409 `not_refundable`: the refund raced the refund or dispute event.
-            Self::AdminRefund => matches!(status, 202 | 409),
+            // 200 `already_refunded`: a retry after a lost answer, the refund landed meanwhile.
+            // 409 `not_refundable`: the refund raced a dispute event.
+            Self::AdminRefund => matches!(status, 200 | 202 | 409),
         }
     }
 }

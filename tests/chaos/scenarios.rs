@@ -300,7 +300,8 @@ impl Driver {
     }
 
     /// `POST /v1/admin/purchases/{id}/refund`, retried on transport errors (Stripe's idempotency
-    /// key makes the retry refund once). True when Stripe was asked (202).
+    /// key makes the retry refund once). True when Stripe was asked (202) or the purchase is already
+    /// refunded (200, a retry after an answer lost to a crash).
     async fn admin_refund(&self, rng: &mut StdRng, record: &PurchaseRecord) -> bool {
         for _ in 0..60 {
             let instance = self.instance(rng);
@@ -321,7 +322,8 @@ impl Driver {
                 )
                 .await
             {
-                Some(answer) if answer.status == 202 => return true,
+                // 200: refunded already (an earlier try's answer was lost, its refund landed).
+                Some(answer) if answer.status == 202 || answer.status == 200 => return true,
                 Some(answer) if answer.status == 409 => {
                     self.driver_error(
                         Some(record.purchase),

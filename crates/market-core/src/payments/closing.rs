@@ -136,19 +136,33 @@ async fn revoke_locked(conn: &mut PgConnection, purchase: &Purchase, actor: &Act
     Ok(tokens.len() as u64)
 }
 
+/// What an operator's refund request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundRequest {
+    /// The provider was asked to refund (under the purchase's idempotency key).
+    Requested,
+    /// The purchase is already refunded (by an earlier request whose answer was lost, or at the
+    /// provider's dashboard): nothing was asked, and a retry gets a success, not a conflict.
+    AlreadyRefunded,
+}
+
 /// An operator refunds a purchase in full through the payment provider. Nothing changes here but
 /// the audit log: the token is revoked when the provider's refund event arrives, like any other
-/// refund. Asking twice refunds once (the provider's idempotency key is the purchase). Returns the
+/// refund. Asking twice refunds once (the provider's idempotency key is the purchase), and asking
+/// again once the refund has landed answers [`RefundRequest::AlreadyRefunded`]. Returns the
 /// purchase as it was when the refund was asked for.
 pub async fn request_refund(
     pool: &PgPool,
     purchase: PurchaseId,
     refunds: &impl Refunds,
     actor: &Actor,
-) -> Result<Purchase> {
+) -> Result<(Purchase, RefundRequest)> {
     let purchase = purchases::by_id(pool, purchase)
         .await?
         .ok_or(Error::NotFound("purchase"))?;
+    if purchase.status == PurchaseStatus::Refunded {
+        return Ok((purchase, RefundRequest::AlreadyRefunded));
+    }
     let Some(payment_intent) = purchase
         .payment_intent_id
         .as_deref()
@@ -165,5 +179,5 @@ pub async fn request_refund(
         .purchase(purchase.purchase_id)
         .write(&mut conn)
         .await?;
-    Ok(purchase)
+    Ok((purchase, RefundRequest::Requested))
 }

@@ -26,8 +26,8 @@ mod fulfil;
 mod locked;
 pub mod unreadable;
 
+pub use closing::{RefundRequest, request_refund, revoke_by_operator};
 use closing::{refund, revoke_closed};
-pub use closing::{request_refund, revoke_by_operator};
 pub use disputes::DisputeStage;
 use disputes::{dispute, dispute_event};
 pub(crate) use fulfil::fulfil_locked;

@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use market_core::audit;
-use market_core::payments;
+use market_core::payments::{self, RefundRequest};
 use market_core::purchases::{self, Purchase, PurchaseFilter};
 use market_core::{PurchaseId, PurchaseStatus, TierId};
 use uuid::Uuid;
@@ -114,21 +114,29 @@ pub async fn revoke_purchase(
 }
 
 /// Refunds the payment in full through Stripe. The token is revoked when Stripe's `charge.refunded`
-/// event arrives, like any other refund. Asking twice refunds once.
+/// event arrives, like any other refund. Asking twice refunds once; asking once the refund has
+/// landed answers `200` with `outcome: already_refunded` (a retry whose first answer was lost
+/// succeeds), and a purchase that was never paid, or is disputed or revoked, is a `409`.
 #[utoipa::path(post, path = "/v1/admin/purchases/{id}/refund", tag = "admin", security(("admin_token" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 202, body = ActionResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    responses((status = 202, body = ActionResult, description = "Stripe was asked to refund"),
+        (status = 200, body = ActionResult, description = "Already refunded: nothing was asked"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub async fn refund_purchase(
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let purchase =
+    let (purchase, request) =
         payments::request_refund(state.db(), PurchaseId(*id), &state.stripe, &admin.actor())
             .await?;
-    Ok(HttpResponse::Accepted().json(ActionResult {
+    let (mut response, outcome) = match request {
+        RefundRequest::Requested => (HttpResponse::Accepted(), "refund_requested"),
+        RefundRequest::AlreadyRefunded => (HttpResponse::Ok(), "already_refunded"),
+    };
+    Ok(response.json(ActionResult {
         purchase_id: *id,
         status: purchase.status.to_string(),
-        outcome: "refund_requested".into(),
+        outcome: outcome.into(),
     }))
 }
