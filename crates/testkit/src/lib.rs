@@ -6,6 +6,8 @@
 //! - [`http::json`]: an HTTP call that must answer JSON.
 //! - [`LogCapture`]: every `tracing` event of the test process, at TRACE, in a buffer that a test can
 //!   search for secrets.
+//! - [`smtp::SmtpSink`]: a real SMTP server (aiosmtpd, in a Python process of its own) that records
+//!   every message it accepts, and can be stopped and restarted to simulate an outage.
 //!
 //! Panicking is how a test harness reports a broken environment, hence the `expect`s below.
 #![allow(
@@ -17,6 +19,7 @@
 mod db;
 pub mod http;
 mod logs;
+pub mod smtp;
 
 pub use db::{TestDb, server_url};
 pub use logs::LogCapture;
