@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 use url::Url;
 
-use crate::config::{self, DbArgs, Environment, ServeArgs, XanoArgs};
+use crate::config::{self, DbArgs, Environment, MailArgs, ServeArgs, XanoArgs};
 
 /// Everything `market serve` runs with.
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub struct Settings {
     pub xano: XanoSettings,
     pub jobs: JobsConfig,
     pub backends: Backends,
+    /// How buyers' email leaves; `None` when mail is disabled.
+    pub mail: Option<market_http::startup::MailSettings>,
 }
 
 #[derive(Debug)]
@@ -127,7 +129,9 @@ impl Settings {
             });
             generated_admin = Some(token);
         }
+        let mail = mail_settings(&args.mail, args.environment, live)?;
         Ok(Self {
+            mail,
             db: DbSettings::from_args(&args.db)?,
             http: HttpSettings {
                 bind: args.bind,
@@ -246,6 +250,78 @@ pub fn required_xano(xano: &XanoArgs) -> anyhow::Result<master_api::Client> {
         .clone()
         .context("XANO_ACCESS_TOKEN is required")?;
     XanoSettings::from_args(xano).client(token)
+}
+
+/// The sender used when mail stays in-process (sandbox and development runs without a server).
+const CAPTURE_FROM: &str = "Market sandbox <receipts@sandbox.invalid>";
+
+/// Where buyers' email goes: the SMTP server given (`SMTP_URL`, or `SMTP_HOST` and its parts), or,
+/// without one: nowhere when `MARKET_MAIL_DISABLED`; an error in production; nowhere (with a
+/// warning) with real credentials in development; the in-process capture in sandbox mode, which
+/// shows it at `/sandbox/mail` (never real buyers' tokens).
+fn mail_settings(
+    args: &MailArgs,
+    environment: Environment,
+    live: bool,
+) -> anyhow::Result<Option<market_http::startup::MailSettings>> {
+    use market_core::postman::{Capture, Smtp, Transport};
+    if args.mail_disabled {
+        tracing::warn!("MARKET_MAIL_DISABLED: buyers get no email");
+        return Ok(None);
+    }
+    let url = match (&args.smtp_url, &args.smtp_host) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(host)) => Some(smtp_url_of(args, host)?),
+        (None, None) => None,
+    };
+    let Some(url) = url else {
+        if environment == Environment::Production {
+            anyhow::bail!(
+                "MARKET_ENV=production needs SMTP_URL (or SMTP_HOST) and MARKET_MAIL_FROM for \
+                 buyers' email, or MARKET_MAIL_DISABLED=true to run without it"
+            );
+        }
+        if live {
+            tracing::warn!("no SMTP_URL: buyers get no email (set it, or MARKET_MAIL_DISABLED)");
+            return Ok(None);
+        }
+        return Ok(Some(market_http::startup::MailSettings {
+            transport: Transport::Capture(Capture::new()),
+            from: args
+                .mail_from
+                .clone()
+                .unwrap_or_else(|| CAPTURE_FROM.to_owned()),
+        }));
+    };
+    let from = args
+        .mail_from
+        .clone()
+        .context("MARKET_MAIL_FROM is required with an SMTP server")?;
+    Ok(Some(market_http::startup::MailSettings {
+        transport: Transport::Smtp(Smtp::from_url(&url).map_err(anyhow::Error::msg)?),
+        from,
+    }))
+}
+
+/// `smtp://user:password@host:port?tls=required` from its parts (the URL type percent-encodes
+/// them).
+fn smtp_url_of(args: &MailArgs, host: &str) -> anyhow::Result<SecretString> {
+    let mut url = Url::parse(&format!("smtp://{host}:{}", args.smtp_port))
+        .ok()
+        .filter(|u| u.host_str().is_some())
+        .context("SMTP_HOST is not a host name")?;
+    url.set_query(Some("tls=required"));
+    if let Some(user) = &args.smtp_username {
+        url.set_username(user)
+            .ok()
+            .context("SMTP_USERNAME cannot be used")?;
+        if let Some(password) = &args.smtp_password {
+            url.set_password(Some(password.expose_secret()))
+                .ok()
+                .context("SMTP_PASSWORD cannot be used")?;
+        }
+    }
+    Ok(SecretString::from(String::from(url)))
 }
 
 /// In production (or whenever real credentials are given) every secret must be configured; the

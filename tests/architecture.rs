@@ -29,10 +29,10 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
             &[
                 "envelope", "error", "text", "ids", "money", "names", "status",
             ],
-            &["db", "receipt", "provider", "market", "keys"],
+            &["db", "receipt", "provider", "postman", "market", "keys"],
             &["audit", "queue"],
             &["health", "pool", "listings", "catalog"],
-            &["tiers", "purchases", "tiers_file"],
+            &["tiers", "purchases", "tiers_file", "letters"],
             &["payments", "checkout"],
             &["reconcile"],
             &["jobs"],

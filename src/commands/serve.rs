@@ -37,6 +37,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         xano,
         jobs,
         backends,
+        mail,
     } = settings;
     #[cfg_attr(
         not(feature = "sandbox"),
@@ -105,6 +106,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             listener: metrics_listener,
             refresh: http.metrics_refresh,
         }),
+        mail,
     })
     .await?;
     print_banner(&app, mode, generated_admin.as_ref(), metrics_bind.ip());
@@ -112,6 +114,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(sandbox) = &sandbox {
         println!("  xano sim     {}", sandbox.xano.base_url());
         println!("  stripe sim   {}", sandbox.stripe.base_url());
+        println!("  buyers' mail {}sandbox/mail", app.public_url());
         println!();
     }
     // The simulators (in sandbox mode) live until the application has stopped.

@@ -12,6 +12,10 @@ use market_http::state::AdminToken;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+mod mail;
+
+pub use mail::MailArgs;
+
 /// Where the database is.
 #[derive(Args, Clone, Debug)]
 pub struct DbArgs {
@@ -248,6 +252,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub stripe: StripeArgs,
+
+    #[command(flatten)]
+    pub mail: MailArgs,
 }
 
 /// Shortest admin token accepted: as hard to guess as a random UUID's 122 bits, and more.

@@ -66,6 +66,7 @@ pub(crate) async fn shop(
         bought.push(created.purchase.purchase_id);
     }
     let paid = SessionFacts {
+        payer_email: None,
         purchase: bought[0],
         session_id: "cs_test_operator".into(),
         payment_intent: Some("pi_operator".into()),

@@ -42,6 +42,7 @@ pub async fn count_round_trips(database_url: &str) -> anyhow::Result<wire::Trips
     for n in 1..=2u64 {
         let purchase: Uuid = format!("00000000-0000-4000-8000-{n:012}").parse()?;
         let facts = SessionFacts {
+            payer_email: None,
             purchase: market_core::PurchaseId(purchase),
             session_id: format!("cs_pgb_{n}"),
             payment_intent: Some(format!("pi_pgb_{n}")),

@@ -19,6 +19,8 @@
 //!   [`provider`]: what the domain asks of the payment provider (Stripe, in `market-http`).
 //! - [`envelope`], [`keys`]: tokens sealed at rest (AES-256-GCM, a key id per value, keys that
 //!   roll) and found by an HMAC fingerprint.
+//! - [`letters`]: buyers' email through a transactional outbox (the database writes a message with
+//!   the fact), rendered when sent; [`postman`]: how it leaves (SMTP, or an in-process capture).
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
 //! - [`Market`]: the database, the Xano client and the workers' tuning, bundled once.
@@ -28,8 +30,9 @@
 //! **Floors.** Modules import only from their own floor or below, never up, and no two import each
 //! other (`tests/architecture.rs` at the workspace root checks both):
 //! 1. values: `envelope`, `error`, `text`, `ids`, `money`, `names`, `status`;
-//! 2. plumbing: `db`, `receipt`, `provider`, `market`, `keys`, then `audit`, `queue`;
-//! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`;
+//! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`;
+//! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`,
+//!    then `letters`;
 //! 4. flows: `payments`, `checkout`, then `reconcile`;
 //! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
 //!
@@ -47,12 +50,14 @@ pub mod health;
 mod ids;
 pub mod jobs;
 pub mod keys;
+pub mod letters;
 pub mod listings;
 mod market;
 mod money;
 mod names;
 pub mod payments;
 pub mod pool;
+pub mod postman;
 pub mod provider;
 pub mod purchases;
 pub mod queue;

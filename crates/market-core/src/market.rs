@@ -1,4 +1,5 @@
-//! [`Market`]: what the domain needs from the outside world, bundled once at start-up, and the
+//! [`Market`]: what the domain needs from the outside world (the database, Xano, the sealing keys,
+//! the [`Postman`]), bundled once at start-up, and the
 //! workers' tuning it carries. It sits on a low floor: every module that talks to Xano or reads a
 //! token takes it, and it imports nothing of the domain.
 //!
@@ -14,6 +15,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use crate::envelope::{Envelope, LOOKUP_KEY_BYTES};
+use crate::postman::Postman;
 
 /// The kind of value credential fingerprints are made for (apart from install tokens').
 const CREDENTIAL_KIND: &str = "xano_access_token";
@@ -29,6 +31,8 @@ pub struct Market {
     pub jobs: JobsConfig,
     /// The name of `xano`'s access token; private, so it always matches the client it was made of.
     credential: Credential,
+    /// How buyers' email goes out; `None` when mail is disabled (messages are marked `not_sent`).
+    postman: Option<Postman>,
 }
 
 impl Market {
@@ -45,7 +49,20 @@ impl Market {
             envelope,
             jobs,
             credential,
+            postman: None,
         }
+    }
+
+    /// Sends buyers' email through `postman`.
+    #[must_use]
+    pub fn with_postman(mut self, postman: Postman) -> Self {
+        self.postman = Some(postman);
+        self
+    }
+
+    /// How buyers' email goes out, if it does.
+    pub fn postman(&self) -> Option<&Postman> {
+        self.postman.as_ref()
     }
 
     /// The Xano credential this instance uses.

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use market_core::payments::{DisputeStage, Fact, SessionFacts, SessionPayment};
-use market_core::{Currency, Money, PurchaseId};
+use market_core::{Currency, Email, Money, PurchaseId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -89,6 +89,14 @@ struct SessionObject {
     mode: Option<String>,
     currency: Option<String>,
     amount_total: Option<i64>,
+    /// The payer's email as Stripe Checkout collected it.
+    #[serde(default)]
+    customer_details: Option<CustomerDetails>,
+}
+
+#[derive(Deserialize)]
+struct CustomerDetails {
+    email: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -216,12 +224,17 @@ fn session(object: serde_json::Value) -> Result<Option<SessionFacts>, String> {
             .map(|currency| Money { amount, currency }),
         _ => None,
     };
+    let payer_email = session
+        .customer_details
+        .and_then(|d| d.email)
+        .and_then(|e| Email::parse(&e).ok());
     Ok(Some(SessionFacts {
         purchase,
         session_id: session.id,
         payment_intent: session.payment_intent.map(Expandable::id),
         payment,
         charge,
+        payer_email,
     }))
 }
 

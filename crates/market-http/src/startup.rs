@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use market_core::envelope::DataKeys;
 use market_core::jobs::runner::Runner;
 use market_core::keys;
+use market_core::postman::{Postman, Transport};
 use market_core::receipt::ReceiptSecret;
 use market_core::{JobsConfig, Market};
 use secrecy::SecretString;
@@ -46,6 +47,16 @@ pub struct Settings {
     pub metrics: Option<MetricsSettings>,
     /// Checking purchases pending too long against Stripe (`backfill`); `None` checks none.
     pub backfill: Option<BackfillSettings>,
+    /// How buyers' email leaves; `None`: mail is disabled (messages are recorded `not_sent`).
+    pub mail: Option<MailSettings>,
+}
+
+/// Buyers' email: where it goes and who it is from.
+#[derive(Debug)]
+pub struct MailSettings {
+    pub transport: Transport,
+    /// `MARKET_MAIL_FROM`: a mailbox, `Name <address>` or a bare address.
+    pub from: String,
 }
 
 /// The metrics listener, and how often the gauges read from the database are refreshed.
@@ -130,6 +141,7 @@ impl Application {
             mode,
             metrics,
             backfill,
+            mail,
         } = settings;
         let port = http.listener.local_addr()?.port();
         let public_url = match http.public_url {
@@ -155,7 +167,12 @@ impl Application {
             "Stripe events are read leniently; pin the webhook endpoint to this API version"
         );
         let run_jobs = jobs.is_some();
-        let market = Market::new(pool, xano, envelope, jobs.unwrap_or_default());
+        let mut market = Market::new(pool, xano, envelope, jobs.unwrap_or_default());
+        if let Some(mail) = mail {
+            let postman = Postman::new(mail.transport, &mail.from, public_url.as_str())
+                .map_err(anyhow::Error::msg)?;
+            market = market.with_postman(postman);
+        }
         let stripe =
             StripeGateway::new(&stripe.secret_key, &stripe.api_base, stripe.webhook_secrets)
                 .map_err(anyhow::Error::msg)?;

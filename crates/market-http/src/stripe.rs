@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use market_core::payments::{SessionFacts, SessionPayment};
 use market_core::provider::{ProviderError, Refunds};
-use market_core::{Currency, Money, PurchaseId};
+use market_core::{Currency, Email, Money, PurchaseId};
 use secrecy::{ExposeSecret, SecretString};
 use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
@@ -343,6 +343,11 @@ pub fn session_facts(session: &CheckoutSession) -> Option<SessionFacts> {
             .map(|pi| pi.id().to_string()),
         payment,
         charge: charge_of(session),
+        payer_email: session
+            .customer_details
+            .as_ref()
+            .and_then(|d| d.email.as_deref())
+            .and_then(|e| Email::parse(e).ok()),
     })
 }
 

@@ -14,6 +14,9 @@ pub(super) enum JobError {
     /// Another worker holds the job now; this one must not write anything about it.
     #[error("lease lost to another worker")]
     LostLease,
+    /// The mail server did not take the message this time (`postman::MailError::Transient`).
+    #[error("mail: {0}")]
+    Mail(String),
     /// Retrying cannot help (the snippet is gone at Xano, the subject no longer parses, …).
     #[error("{0}")]
     Permanent(String),

@@ -1,9 +1,10 @@
-//! Background work that talks to Xano, run by every instance of the service.
+//! Background work that talks to Xano (and sends buyers' email), run by every instance of the
+//! service.
 //!
 //! - [`crate::queue`] (a floor below): the job table as a queue (claim with lease, fenced finish).
 //! - `overview`: what operators see of it.
 //! - `runner`: the worker loop of one instance, and its housekeeping sweep; it calls [`execute`].
-//! - `replenish`, `mint`, `delete`, `reconcile_listing`: one module per job kind, each an adapter
+//! - `replenish`, `mint`, `delete`, `reconcile_listing`, `send_mail`: one module per job kind, each an adapter
 //!   from a claimed job to the domain (reconciliation itself lives in [`crate::reconcile`], because
 //!   operators also run it on demand);
 //! - `error`: how a job run fails, shared by the kinds;
@@ -22,6 +23,7 @@ mod reconcile_listing;
 mod refusal;
 mod replenish;
 pub mod runner;
+mod send_mail;
 
 use std::time::Duration;
 
@@ -39,6 +41,7 @@ pub(crate) async fn execute(market: &Market, job: &Job) -> Option<Finish> {
         JobKind::MintForPurchase => mint::run(market, job).await,
         JobKind::DeleteToken => delete::run(market, job).await,
         JobKind::ReconcileListing => reconcile_listing::run(market, job).await,
+        JobKind::SendMail => send_mail::run(market, job).await,
     };
     match result {
         Ok(()) if job.kind == JobKind::ReconcileListing => {
@@ -90,7 +93,7 @@ async fn classify_error(market: &Market, job: &Job, error: JobError) -> Finish {
             tracing::error!(job.kind = job.kind.as_str(), job.subject = %job.subject, error = %message, "job failed for good");
             Finish::Dead { error: message }
         }
-        JobError::Xano(_) | JobError::Core(_) | JobError::LostLease => {
+        JobError::Xano(_) | JobError::Core(_) | JobError::Mail(_) | JobError::LostLease => {
             tracing::info!(job.kind = job.kind.as_str(), attempt = job.attempt, error = %message, "job will be retried");
             Finish::Retry {
                 after: backoff,

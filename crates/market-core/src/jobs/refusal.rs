@@ -106,6 +106,8 @@ async fn listing_of(market: &Market, job: &Job) -> crate::Result<Option<ListingI
             }
             Err(_) => None,
         },
+        // Mail does not call Xano: no snippet of its can be refused.
+        JobKind::SendMail => None,
     };
     Ok(listing)
 }

@@ -103,16 +103,25 @@ impl Runner {
         }
     }
 
-    /// Claims up to `limit` jobs, unless Xano refuses this instance's credential: then every job
-    /// would only be handed back, so the instance leaves them to the others and probes its
-    /// credential instead.
+    /// Claims up to `limit` jobs. When Xano refuses this instance's credential, every Xano job
+    /// would only be handed back, so the instance leaves them to the others, probes its credential,
+    /// and claims only mail.
     async fn claim(&self, limit: usize) -> Result<Vec<Job>> {
-        if health::refused(&self.market).await? {
+        let only = if health::refused(&self.market).await? {
             health::probe_if_due(&self.market).await?;
-            return Ok(Vec::new());
-        }
+            Some(JobKind::SendMail)
+        } else {
+            None
+        };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        queue::claim(&self.market.db, self.owner, limit, self.market.jobs.lease).await
+        queue::claim_kind(
+            &self.market.db,
+            self.owner,
+            limit,
+            self.market.jobs.lease,
+            only,
+        )
+        .await
     }
 
     /// The sweep: work that is owed gets a job, and old finished jobs are cleared away (see
@@ -132,7 +141,8 @@ impl Runner {
 /// - a mint for each paid purchase that holds no live token (the pool was empty and its mint job
 ///   died, or its token went missing at Xano);
 /// - a delete for each token that is `revoking` or `retiring` (a refunded buyer's token must not
-///   stay live at Xano because one job gave up).
+///   stay live at Xano because one job gave up);
+/// - a send for each message of the last week still queued (its job died in a long SMTP outage).
 ///
 /// Every insert is "unless already live", so several instances sweeping at once queue each job once.
 pub async fn sweep(market: &Market) -> Result<()> {
@@ -170,6 +180,11 @@ pub async fn sweep(market: &Market) -> Result<()> {
             "select install_token_id::text from install_token
              where state in ('revoking', 'retiring')",
         ),
+        (
+            JobKind::SendMail,
+            "select mail_id::text from mail_message
+             where state = 'queued' and created_at > now() - interval '7 days'",
+        ),
     ] {
         let queued = sqlx::query(&format!(
             "insert into job (kind, subject)
@@ -185,7 +200,12 @@ pub async fn sweep(market: &Market) -> Result<()> {
         .execute(db)
         .await?
         .rows_affected();
-        if queued > 0 && matches!(kind, JobKind::MintForPurchase | JobKind::DeleteToken) {
+        if queued > 0
+            && matches!(
+                kind,
+                JobKind::MintForPurchase | JobKind::DeleteToken | JobKind::SendMail
+            )
+        {
             tracing::warn!(
                 job.kind = kind.as_str(),
                 queued,

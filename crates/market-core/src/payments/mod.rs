@@ -41,7 +41,7 @@ use sqlx::PgPool;
 
 use crate::audit::{Actor, Audit};
 use crate::purchases::Purchase;
-use crate::{Money, PurchaseEvent, PurchaseId, PurchaseStatus, Result, db};
+use crate::{Email, Money, PurchaseEvent, PurchaseId, PurchaseStatus, Result, db};
 
 /// The inbox entry of a webhook delivery.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +72,9 @@ pub struct SessionFacts {
     /// What the session charges, when it is a one-time payment (mode `payment`) with an amount and
     /// a currency; `None` otherwise.
     pub charge: Option<Money>,
+    /// The payer's email as Checkout collected it: recorded on a purchase that has none, so that
+    /// its receipt can be mailed.
+    pub payer_email: Option<Email>,
 }
 
 /// A fact from Stripe, already checked and parsed by the caller.
@@ -311,7 +314,8 @@ async fn session(
 
 /// Locks the purchase and links the session (and the payment row) in one statement, when the
 /// session is the purchase's: the recorded one, or, with none recorded yet, one charging exactly
-/// the purchase's price. Any other session matches no row and changes nothing.
+/// the purchase's price. Any other session matches no row and changes nothing. The payer's email
+/// (as Checkout collected it) is recorded on a purchase that has none, for its receipt.
 async fn link_session(conn: &mut PgConnection, facts: &SessionFacts) -> Result<Option<Purchase>> {
     let (amount, currency) = facts.charge.as_ref().map_or((None, None), |c| {
         (Some(c.amount), Some(c.currency.as_str()))
@@ -320,7 +324,8 @@ async fn link_session(conn: &mut PgConnection, facts: &SessionFacts) -> Result<O
         "with linked as (
              update purchase
              set checkout_session_id = coalesce(checkout_session_id, $2),
-                 payment_intent_id = coalesce(payment_intent_id, $3)
+                 payment_intent_id = coalesce(payment_intent_id, $3),
+                 email = coalesce(email, $6)
              where purchase_id = $1
                and (checkout_session_id = $2
                     or (checkout_session_id is null and amount = $4 and currency = $5))
@@ -337,6 +342,7 @@ async fn link_session(conn: &mut PgConnection, facts: &SessionFacts) -> Result<O
     .bind(&facts.payment_intent)
     .bind(amount)
     .bind(currency)
+    .bind(facts.payer_email.as_ref().map(Email::as_str))
     .fetch_optional(&mut *conn)
     .await?)
 }

@@ -26,6 +26,30 @@ pub struct Receipt {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
+impl Receipt {
+    /// The snippet's page at Xano, where the buyer installs it.
+    pub fn snippet_url(&self) -> String {
+        crate::Canonical::parse(&self.canonical)
+            .map(|c| c.snippet_url())
+            .unwrap_or_default()
+    }
+
+    /// How to install the snippet with the token, as sentences (the receipt page and the email say
+    /// the same).
+    pub fn install_steps(&self) -> Vec<String> {
+        vec![
+            format!(
+                "Open {} and sign in to your Xano account.",
+                self.snippet_url()
+            ),
+            "Choose \"Add to your Xano Account\", then the instance and workspace to install into."
+                .to_owned(),
+            "Enter your install access token when asked for it.".to_owned(),
+            format!("The token allows {} installs.", self.max_installs),
+        ]
+    }
+}
+
 /// The purchase's token. `value` is only there while the token is live and assigned: a revoked
 /// token's string is of no use to anyone.
 #[derive(Clone, Debug)]

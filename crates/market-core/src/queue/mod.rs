@@ -41,14 +41,18 @@ pub enum JobKind {
     DeleteToken,
     /// Compare a listing's tokens at Xano with ours. Subject: listing id.
     ReconcileListing,
+    /// Send a buyer's email from the outbox (`letters`). Subject: mail id. The one kind that does
+    /// not call Xano.
+    SendMail,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::ReplenishPool,
         Self::MintForPurchase,
         Self::DeleteToken,
         Self::ReconcileListing,
+        Self::SendMail,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl JobKind {
             Self::MintForPurchase => "mint_for_purchase",
             Self::DeleteToken => "delete_token",
             Self::ReconcileListing => "reconcile_listing",
+            Self::SendMail => "send_mail",
         }
     }
 }
@@ -112,10 +117,23 @@ pub async fn enqueue_at(
 
 /// Claims up to `limit` due jobs (queued and due, or running with an expired lease) for `owner`.
 pub async fn claim(pool: &PgPool, owner: Uuid, limit: i64, lease: Duration) -> Result<Vec<Job>> {
+    claim_kind(pool, owner, limit, lease, None).await
+}
+
+/// Like [`claim`], of kind `only` when given (an instance whose Xano credential is refused still
+/// sends mail).
+pub async fn claim_kind(
+    pool: &PgPool,
+    owner: Uuid,
+    limit: i64,
+    lease: Duration,
+    only: Option<JobKind>,
+) -> Result<Vec<Job>> {
     let jobs = sqlx::query_as::<_, Job>(
         "with due as materialized (
              select job_id from job
              where state in ('queued', 'running') and due_at <= now()
+               and ($4::text is null or kind = $4)
              order by due_at
              limit $2
              for update skip locked
@@ -130,6 +148,7 @@ pub async fn claim(pool: &PgPool, owner: Uuid, limit: i64, lease: Duration) -> R
     .bind(owner)
     .bind(limit)
     .bind(lease.as_secs_f64())
+    .bind(only)
     .fetch_all(pool)
     .await?;
     Ok(jobs)

@@ -238,6 +238,7 @@ impl World {
         payment: SessionPayment,
     ) -> SessionFacts {
         SessionFacts {
+            payer_email: None,
             purchase,
             session_id: session.to_owned(),
             payment_intent: Some(payment_intent_of(session)),

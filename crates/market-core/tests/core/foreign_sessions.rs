@@ -18,6 +18,7 @@ fn usd(amount: i64) -> Money {
 
 fn completed(purchase: PurchaseId, session: &str, charge: Option<Money>) -> Fact {
     Fact::CheckoutCompleted(SessionFacts {
+        payer_email: None,
         purchase,
         session_id: session.to_owned(),
         payment_intent: Some(format!("pi_of_{session}")),

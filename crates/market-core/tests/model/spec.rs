@@ -153,6 +153,7 @@ impl Purchase {
     pub(crate) fn fact(&self, fact: Stripe) -> Fact {
         let payment_intent = format!("pi_{}", self.id.0.simple());
         let session = |payment| SessionFacts {
+            payer_email: None,
             purchase: self.id,
             session_id: self.session.clone(),
             payment_intent: Some(payment_intent.clone()),

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod ops;
 pub mod purchases;
+pub mod sandbox;
 pub mod storefront;
 pub mod webhooks;
 
@@ -32,6 +33,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(storefront::index)))
         .service(web::resource("/static/app.css").route(web::get().to(storefront::css)))
         .service(web::resource("/static/app.js").route(web::get().to(storefront::js)))
+        .service(
+            web::resource("/sandbox/mail")
+                .wrap(from_fn(limit_catalog))
+                .route(web::get().to(sandbox::mail)),
+        )
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(

@@ -2,7 +2,6 @@
 //! admin API's view of a purchase).
 
 use chrono::{DateTime, Utc};
-use market_core::Canonical;
 use market_core::purchases::Receipt;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -70,16 +69,8 @@ impl PurchaseBody {
     /// The buyer-facing body of a receipt; `with_token` is false for callers who have not shown
     /// the receipt key. The buyer's own token is the one secret that leaves the service, here.
     pub fn of(receipt: Receipt, with_token: bool) -> Self {
-        let snippet_url = Canonical::parse(&receipt.canonical)
-            .map(|c| c.snippet_url())
-            .unwrap_or_default();
-        let steps = vec![
-            format!("Open {snippet_url} and sign in to your Xano account."),
-            "Choose \"Add to your Xano Account\", then the instance and workspace to install into."
-                .to_owned(),
-            "Enter your install access token when asked for it.".to_owned(),
-            format!("The token allows {} installs.", receipt.max_installs),
-        ];
+        let snippet_url = receipt.snippet_url();
+        let steps = receipt.install_steps();
         Self {
             purchase_id: receipt.purchase_id.0,
             status: receipt.status.to_string(),

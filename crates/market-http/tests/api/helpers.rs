@@ -16,7 +16,7 @@ use market_core::tiers_file::{self, TiersFile};
 use market_http::backfill::BackfillSettings;
 use market_http::limits::RateLimits;
 use market_http::startup::{
-    Application, DbSettings, HttpSettings, MetricsSettings, Settings, StripeSettings,
+    Application, DbSettings, HttpSettings, MailSettings, MetricsSettings, Settings, StripeSettings,
 };
 use market_http::state::AdminToken;
 use market_http::state::Mode;
@@ -77,6 +77,8 @@ pub struct Options {
     pub trusted_proxies: Vec<IpNet>,
     /// None by default: the webhook tests leave purchases pending on purpose.
     pub backfill: Option<BackfillSettings>,
+    /// Disabled by default (messages are recorded `not_sent`); the mail tests give an SMTP server.
+    pub mail: Option<MailSettings>,
 }
 
 impl Default for Options {
@@ -88,6 +90,7 @@ impl Default for Options {
             rate_limits: RateLimits::NONE,
             trusted_proxies: Vec::new(),
             backfill: None,
+            mail: None,
         }
     }
 }
@@ -189,6 +192,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         jobs: options.run_jobs.then(jobs_config),
         mode: Mode::Sandbox,
         backfill: options.backfill,
+        mail: options.mail,
         metrics: Some(MetricsSettings {
             listener: TcpListener::bind("127.0.0.1:0").unwrap(),
             refresh: Duration::from_millis(100),

@@ -16,6 +16,7 @@ mod checkout;
 mod errors;
 mod helpers;
 mod intake;
+mod mail;
 mod ops;
 mod pages;
 mod purchase_flow;

@@ -52,6 +52,7 @@ async fn live_instance(app: &TestApp) -> (String, oneshot::Sender<()>) {
         mode: Mode::Live,
         metrics: None,
         backfill: None,
+        mail: None,
     })
     .await
     .unwrap();

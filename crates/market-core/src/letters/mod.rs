@@ -1,0 +1,77 @@
+//! Buyers' email, through a transactional outbox.
+//!
+//! **Written with the fact.** A trigger on `purchase` (migration 15) writes a `mail_message` row
+//! and its `send_mail` job in the transaction that moves the purchase: fulfilled (the receipt, with
+//! the token), reinstated (access restored), or closed while it held or was owed a token (access
+//! ended). A fact that commits has its message; one that rolls back has none; a fact applied twice
+//! finds its message there (`fact` is unique) and writes none.
+//!
+//! **Rendered when sent** ([`render`]): the row holds no secret, so the token is opened from its
+//! seal only when the message leaves, and a receipt sent late shows the token that is live then.
+//!
+//! **Sent at least once** by the `send_mail` job (`jobs`), with the same `Message-ID` on every try.
+//! The job's retries, death and requeue are the queue's; a message the server refused for good is
+//! `failed`, and one that met a disabled mailer is `not_sent`. Operators read them with [`list`].
+
+mod render;
+mod row;
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+pub use render::render;
+pub use row::{Mail, MailKind, MailState};
+
+use crate::{PurchaseId, Result};
+
+/// The message `mail_id`.
+pub async fn by_id(db: &PgPool, mail_id: Uuid) -> Result<Option<Mail>> {
+    Ok(
+        sqlx::query_as::<_, Mail>("select * from mail_message where mail_id = $1")
+            .bind(mail_id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// Messages for operators, newest first: of one purchase, in one state, or all (`limit` at most).
+pub async fn list(
+    db: &PgPool,
+    purchase: Option<PurchaseId>,
+    state: Option<MailState>,
+    limit: i64,
+) -> Result<Vec<Mail>> {
+    Ok(sqlx::query_as::<_, Mail>(
+        "select * from mail_message
+         where ($1::uuid is null or purchase_id = $1) and ($2::text is null or state = $2)
+         order by created_at desc, mail_id
+         limit $3",
+    )
+    .bind(purchase)
+    .bind(state)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Records the end of one try, inside the transaction that holds the job's lease: `state` is where
+/// the message is now (`queued` again after a failed try), `error` why.
+pub async fn record_try(
+    conn: &mut PgConnection,
+    mail_id: Uuid,
+    state: MailState,
+    error: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "update mail_message
+         set state = $2, attempts = attempts + 1, last_error = $3,
+             sent_at = case when $2 = 'sent' then now() end
+         where mail_id = $1 and state = 'queued'",
+    )
+    .bind(mail_id)
+    .bind(state)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! What each message says, rendered when it is sent: from the purchase as it is then (the receipt
+//! of a purchase refunded before its message left says so, and shows no token).
+//!
+//! A message carries one secret at most, the buyer's own token, and only while it is live.
+
+use std::fmt::Write as _;
+
+use sqlx::PgPool;
+
+use super::row::{Mail, MailKind};
+use crate::envelope::Envelope;
+use crate::postman::{Letter, Postman};
+use crate::purchases::{self, Receipt};
+use crate::{Error, Money, Result};
+
+/// The message `mail` as it goes out now. `Error::NotFound` when its purchase is gone.
+pub async fn render(
+    db: &PgPool,
+    envelope: &Envelope,
+    postman: &Postman,
+    mail: &Mail,
+) -> Result<Letter> {
+    let purchase_id = mail.purchase_id.ok_or(Error::NotFound("purchase"))?;
+    let purchase = purchases::by_id(db, purchase_id)
+        .await?
+        .ok_or(Error::NotFound("purchase"))?;
+    let receipt = purchases::receipt_of(db, envelope, &purchase).await?;
+    let what = format!("{} — {}", receipt.canonical, receipt.tier_name);
+    let (subject, lines) = match mail.kind {
+        MailKind::Receipt => (
+            format!("Your install token for {what}"),
+            receipt_lines(&receipt),
+        ),
+        MailKind::AccessRestored => (
+            format!("Your access to {what} is restored"),
+            restored_lines(&receipt),
+        ),
+        MailKind::AccessEnded => (
+            format!("Your access to {what} has ended"),
+            ended_lines(&receipt),
+        ),
+    };
+    let footer = vec![
+        Line::Text(format!(
+            "Purchase {} · {} · {}",
+            receipt.purchase_id.0,
+            price(&receipt.price),
+            postman.public_url()
+        )),
+        Line::Text(
+            "You receive this message because this address bought from us; it is sent once per \
+             change to your purchase."
+                .to_owned(),
+        ),
+    ];
+    let all: Vec<Line> = lines.into_iter().chain(footer).collect();
+    Ok(Letter {
+        message_id: postman.message_id(mail.mail_id),
+        to: mail.recipient.clone(),
+        subject,
+        text: text(&all),
+        html: html(&all),
+    })
+}
+
+/// A paragraph of a message, rendered as text and as HTML.
+enum Line {
+    Text(String),
+    /// The token, set apart so it can be copied.
+    Token(String),
+    Steps(Vec<String>),
+}
+
+fn receipt_lines(receipt: &Receipt) -> Vec<Line> {
+    let mut lines = vec![Line::Text(format!(
+        "Thank you for buying {} — {} ({}).",
+        receipt.canonical,
+        receipt.tier_name,
+        price(&receipt.price)
+    ))];
+    lines.extend(token_lines(receipt));
+    lines
+}
+
+fn restored_lines(receipt: &Receipt) -> Vec<Line> {
+    let mut lines = vec![Line::Text(format!(
+        "The dispute over your purchase of {} — {} was decided in your favour: your access is \
+         restored.",
+        receipt.canonical, receipt.tier_name
+    ))];
+    lines.extend(token_lines(receipt));
+    lines
+}
+
+fn ended_lines(receipt: &Receipt) -> Vec<Line> {
+    let why = match receipt.status.as_str() {
+        "refunded" => "the payment was refunded",
+        "disputed" | "dispute_lost" => "the payment is disputed",
+        _ => "access was revoked",
+    };
+    vec![Line::Text(format!(
+        "Your install access token for {} — {} no longer works: {why}. Snippets already installed \
+         stay where they are.",
+        receipt.canonical, receipt.tier_name
+    ))]
+}
+
+/// The token and how to install with it, or why there is none to show.
+fn token_lines(receipt: &Receipt) -> Vec<Line> {
+    match receipt.token.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(token) => vec![
+            Line::Text("Your install access token:".to_owned()),
+            Line::Token(token.expose().to_owned()),
+            Line::Text("How to install:".to_owned()),
+            Line::Steps(receipt.install_steps()),
+            Line::Text(
+                "Keep the token to yourself: whoever has it can use your installs.".to_owned(),
+            ),
+        ],
+        None if receipt.status.may_hold_a_token() || receipt.status.is_owed_a_token() => {
+            vec![Line::Text(
+                "Your token is being issued; your receipt shows it as soon as it is ready."
+                    .to_owned(),
+            )]
+        }
+        None => vec![Line::Text(format!(
+            "This purchase holds no working token any more (it is {}).",
+            receipt.status
+        ))],
+    }
+}
+
+fn text(lines: &[Line]) -> String {
+    let mut out = String::new();
+    for line in lines {
+        match line {
+            Line::Text(t) => out.push_str(t),
+            Line::Token(t) => {
+                let _ = write!(out, "    {t}");
+            }
+            Line::Steps(steps) => {
+                for (i, step) in steps.iter().enumerate() {
+                    let _ = writeln!(out, "{}. {step}", i + 1);
+                }
+                out.pop();
+            }
+        }
+        out.push_str("\n\n");
+    }
+    out
+}
+
+fn html(lines: &[Line]) -> String {
+    let mut out = String::from("<!doctype html><html><body style=\"font-family:sans-serif\">");
+    for line in lines {
+        match line {
+            Line::Text(t) => {
+                let _ = write!(out, "<p>{}</p>", escape(t));
+            }
+            Line::Token(t) => {
+                let _ = write!(
+                    out,
+                    "<p><code style=\"font-size:1.1em;user-select:all\">{}</code></p>",
+                    escape(t)
+                );
+            }
+            Line::Steps(steps) => {
+                out.push_str("<ol>");
+                for step in steps {
+                    let _ = write!(out, "<li>{}</li>", escape(step));
+                }
+                out.push_str("</ol>");
+            }
+        }
+    }
+    out.push_str("</body></html>");
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `$19.00`-like text: minor units shown in major units, except for Stripe's zero-decimal
+/// currencies.
+fn price(money: &Money) -> String {
+    const ZERO_DECIMAL: [&str; 16] = [
+        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+        "xaf", "xof", "xpf",
+    ];
+    let code = money.currency.as_str().to_ascii_uppercase();
+    if ZERO_DECIMAL.contains(&money.currency.as_str()) {
+        format!("{} {code}", money.amount)
+    } else {
+        format!(
+            "{}.{:02} {code}",
+            money.amount / 100,
+            (money.amount % 100).abs()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Currency;
+
+    fn money(amount: i64, currency: &str) -> Money {
+        Money {
+            amount,
+            currency: Currency::parse(currency).unwrap(),
+        }
+    }
+
+    #[test]
+    fn prices_read_in_major_units_except_zero_decimal_currencies() {
+        assert_eq!(price(&money(1900, "usd")), "19.00 USD");
+        assert_eq!(price(&money(5, "eur")), "0.05 EUR");
+        assert_eq!(price(&money(1900, "jpy")), "1900 JPY");
+    }
+
+    #[test]
+    fn html_bodies_escape_what_they_quote() {
+        let body = html(&[Line::Text("<script>&\"".to_owned())]);
+        assert!(body.contains("&lt;script&gt;&amp;&quot;"));
+        assert!(!body.contains("<script>"));
+    }
+}
