@@ -41,9 +41,30 @@ step "4. The purchase, with its install token (the signed webhook fulfilled it)"
 wait_for '.status == "fulfilled"'
 curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq '{status, token, install}'
 
-step "5. Refund it (admin API → Stripe → charge.refunded webhook)"
+step "5. The receipt was mailed: the sandbox keeps its mail at /sandbox/mail"
+for _ in $(seq 1 100); do
+  curl -sf "$MARKET/sandbox/mail" | grep -q 'Your install token for' && break
+  sleep 0.2
+done
+curl -sf "$MARKET/sandbox/mail" | grep -o 'Your install token for[^<]*' | head -1
+
+step "6. My purchases: a sign-in link by email, redeemed once for a portal session"
+curl -sf -X POST "$MARKET/v1/portal/links" -H 'content-type: application/json' \
+  -d '{"email": "buyer@example.com"}' | jq
+LINK=""
+for _ in $(seq 1 100); do
+  LINK=$(curl -sf "$MARKET/sandbox/mail" | grep -o '#portal=[^< ]*' | head -1 | cut -d= -f2-) || true
+  [ -n "$LINK" ] && break
+  sleep 0.2
+done
+SESSION=$(curl -sf -X POST "$MARKET/v1/portal/sessions" -H 'content-type: application/json' \
+  -d "{\"link\": \"$LINK\"}" | jq -r .token)
+curl -sf "$MARKET/v1/portal/purchases" -H "authorization: Bearer $SESSION" \
+  | jq '{portal: [.purchases[] | {purchase_id, status, token: .token.value}]}'
+
+step "7. Refund it (admin API → Stripe → charge.refunded webhook)"
 curl -sf -X POST "$MARKET/v1/admin/purchases/$PURCHASE/refund" -H "authorization: Bearer $ADMIN" | jq
 
-step "6. The token is revoked (deleted at Xano)"
+step "8. The token is revoked (deleted at Xano)"
 wait_for '.status == "refunded" and .token.state == "revoked"'
 curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq '{status, token}'

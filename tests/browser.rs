@@ -5,9 +5,10 @@
 //! (409, tier taken off sale) shows the server's message in the alert region; leaving the payment
 //! page with Cancel comes back calmly; then a purchase made with the keyboard only is paid on the
 //! Stripe simulator's page, and the token the page shows is the one in the database and live at
-//! the Xano simulator; last, the API reference at `/docs` renders under the pages' CSP. Leaves
-//! screenshots at `target/storefront-purchase.png` (the purchase), `target/storefront-refused.png`
-//! (the refused checkout) and `target/api-reference.png`.
+//! the Xano simulator; "My purchases" signs in with a link mailed to the sandbox's mail page and
+//! lists it; last, the API reference at `/docs` renders under the pages' CSP. Leaves screenshots at
+//! `target/storefront-purchase.png` (the purchase), `target/storefront-refused.png` (the refused
+//! checkout), `target/storefront-portal.png` and `target/api-reference.png`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them). Without them this
 //! test fails with a message saying so; it never passes silently. `CHROMIUM` and `CHROMEDRIVER`
@@ -22,6 +23,8 @@
 // `support` is shared with tests/tour.rs.
 #[path = "browser/driver.rs"]
 mod driver;
+#[path = "browser/portal.rs"]
+mod portal;
 mod support;
 
 use std::time::Duration;
@@ -67,6 +70,8 @@ async fn a_buyer_buys_a_tier_in_a_real_browser_and_sees_the_token_that_xano_hold
     shop.the_token_is_the_databases(purchase, &token).await;
     shop.the_token_is_live_at_xano(&token).await;
     shop.a_reload_shows_it_again(&token).await;
+    shop.my_purchases_open_with_a_mailed_link("buyer@example.com", &token)
+        .await;
     shop.the_api_reference_renders_under_the_pages_csp().await;
 
     shop.browser.close().await.unwrap();

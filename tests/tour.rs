@@ -52,6 +52,14 @@ async fn the_readme_tour_works_as_written_against_a_fresh_sandbox() {
         "tour failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(
+        stdout.contains("Your install token for"),
+        "the mailed receipt: {stdout}"
+    );
+    assert!(
+        stdout.contains("\"portal\": ["),
+        "the portal's list: {stdout}"
+    );
     assert!(stdout.contains("\"status\": \"refunded\""), "{stdout}");
     assert!(stdout.contains("\"state\": \"revoked\""), "{stdout}");
     let revoked: i64 =

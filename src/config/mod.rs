@@ -202,12 +202,12 @@ pub struct ServeArgs {
 
     /// Per-client rate limits of the public endpoints: `none`, or comma-separated `CLASS=N/SECONDS`
     /// (a burst of N, refilled over SECONDS, per client IP) for `checkout`, `success_page`,
-    /// `purchase_read` and `catalog`; a class not named keeps its default. Over the limit a
+    /// `purchase_read`, `catalog` and `portal`; a class not named keeps its default. Over the limit a
     /// client gets 429 with Retry-After.
     #[arg(
         long,
         env = "MARKET_RATE_LIMITS",
-        default_value = "checkout=30/60,success_page=120/60,purchase_read=120/60,catalog=1200/60",
+        default_value = "checkout=30/60,success_page=120/60,purchase_read=120/60,catalog=1200/60,portal=10/60",
         value_parser = parse_rate_limits
     )]
     pub rate_limits: RateLimits,
@@ -337,9 +337,11 @@ fn parse_rate_limits(value: &str) -> Result<RateLimits, String> {
             "success_page" => &mut limits.success_page,
             "purchase_read" => &mut limits.purchase_read,
             "catalog" => &mut limits.catalog,
+            "portal" => &mut limits.portal,
             other => {
                 return Err(format!(
-                    "`{other}`: the classes are checkout, success_page, purchase_read and catalog"
+                    "`{other}`: the classes are checkout, success_page, purchase_read, catalog \
+                     and portal"
                 ));
             }
         };

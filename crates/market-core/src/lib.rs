@@ -21,6 +21,7 @@
 //!   roll) and found by an HMAC fingerprint.
 //! - [`letters`]: buyers' email through a transactional outbox (the database writes a message with
 //!   the fact), rendered when sent; [`postman`]: how it leaves (SMTP, or an in-process capture).
+//! - [`portal`]: buyers sign in with a single-use link by email and see every purchase of it.
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
 //! - [`Market`]: the database, the Xano client and the workers' tuning, bundled once.
@@ -33,7 +34,7 @@
 //! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`;
 //! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`,
 //!    then `letters`;
-//! 4. flows: `payments`, `checkout`, then `reconcile`;
+//! 4. flows: `payments`, `checkout`, `portal`, then `reconcile`;
 //! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
 //!
 //! Every function that writes owns its transaction and runs it again when PostgreSQL aborts it
@@ -57,6 +58,7 @@ mod money;
 mod names;
 pub mod payments;
 pub mod pool;
+pub mod portal;
 pub mod postman;
 pub mod provider;
 pub mod purchases;

@@ -14,6 +14,12 @@ use subtle::ConstantTimeEq;
 use crate::PurchaseId;
 
 const PREFIX: &str = "rk_";
+/// Portal sign-in links' keys (`portal`): the same derivation under another purpose, so a link's
+/// key can never be a receipt key.
+const PORTAL_LINK_PREFIX: &str = "pl_";
+
+/// How long a portal sign-in link works.
+pub const PORTAL_LINK_MINUTES: i32 = 15;
 
 /// The server-side secret receipt keys are derived from. Every instance of the service must share it.
 #[derive(Clone)]
@@ -39,6 +45,17 @@ impl ReceiptSecret {
         });
         let digest = mac.map(|bytes| hex(&bytes)).unwrap_or_default();
         ReceiptKey(format!("{PREFIX}{digest}"))
+    }
+
+    /// The key of the portal sign-in link `link`: `HMAC-SHA256(secret, "portal-link:" ‖ id)`.
+    pub fn portal_link_key(&self, link: uuid::Uuid) -> ReceiptKey {
+        let mac = Hmac::<Sha256>::new_from_slice(&self.0).map(|mut mac| {
+            mac.update(b"portal-link:");
+            mac.update(link.as_bytes());
+            mac.finalize().into_bytes()
+        });
+        let digest = mac.map(|bytes| hex(&bytes)).unwrap_or_default();
+        ReceiptKey(format!("{PORTAL_LINK_PREFIX}{digest}"))
     }
 }
 
@@ -101,6 +118,15 @@ mod tests {
         assert_ne!(secret.key_for(a), secret.key_for(b));
         assert!(secret.key_for(a).expose().starts_with("rk_"));
         assert_eq!(secret.key_for(a).expose().len(), 3 + 64);
+    }
+
+    #[test]
+    fn a_portal_link_key_is_never_the_receipt_key_of_the_same_id() {
+        let secret = ReceiptSecret::random();
+        let id = PurchaseId::random();
+        let link = secret.portal_link_key(id.0);
+        assert!(link.expose().starts_with("pl_"));
+        assert_ne!(link.expose()[3..], secret.key_for(id).expose()[3..]);
     }
 
     #[test]

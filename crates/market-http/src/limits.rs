@@ -30,6 +30,9 @@ pub enum Class {
     PurchaseRead,
     /// `GET /v1/listings…`: answered from memory.
     Catalog,
+    /// `POST /v1/portal/links` and `/sessions`: a sign-in link mailed, or one redeemed (guessing
+    /// is what this limit slows). The email a link goes to has its own limit, kept by the sender.
+    Portal,
 }
 
 /// `requests` in a burst, refilled evenly over `period`.
@@ -55,6 +58,7 @@ pub struct RateLimits {
     pub success_page: Option<Limit>,
     pub purchase_read: Option<Limit>,
     pub catalog: Option<Limit>,
+    pub portal: Option<Limit>,
 }
 
 impl RateLimits {
@@ -65,6 +69,7 @@ impl RateLimits {
         success_page: Some(per_minute(120)),
         purchase_read: Some(per_minute(120)),
         catalog: Some(per_minute(1200)),
+        portal: Some(per_minute(10)),
     };
 
     /// No limit anywhere (benchmarks, and tests of other things).
@@ -73,6 +78,7 @@ impl RateLimits {
         success_page: None,
         purchase_read: None,
         catalog: None,
+        portal: None,
     };
 }
 
@@ -92,6 +98,7 @@ pub struct Limiters {
     success_page: Option<DefaultKeyedRateLimiter<IpAddr>>,
     purchase_read: Option<DefaultKeyedRateLimiter<IpAddr>>,
     catalog: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    portal: Option<DefaultKeyedRateLimiter<IpAddr>>,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -111,6 +118,7 @@ impl Limiters {
             success_page: keyed(limits.success_page),
             purchase_read: keyed(limits.purchase_read),
             catalog: keyed(limits.catalog),
+            portal: keyed(limits.portal),
             trusted_proxies,
         }
     }
@@ -122,6 +130,7 @@ impl Limiters {
             Class::SuccessPage => &self.success_page,
             Class::PurchaseRead => &self.purchase_read,
             Class::Catalog => &self.catalog,
+            Class::Portal => &self.portal,
         };
         let Some(limiter) = limiter else {
             return Ok(());
@@ -138,6 +147,7 @@ impl Limiters {
             &self.success_page,
             &self.purchase_read,
             &self.catalog,
+            &self.portal,
         ]
         .into_iter()
         .flatten()
@@ -211,6 +221,7 @@ impl Class {
             Self::SuccessPage => "success_page",
             Self::PurchaseRead => "purchase_read",
             Self::Catalog => "catalog",
+            Self::Portal => "portal",
         }
     }
 }

@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::Code;
 use crate::routes::admin;
-use crate::routes::{catalog, checkout, ops, purchases, webhooks};
+use crate::routes::{catalog, checkout, ops, portal, purchases, webhooks};
 use crate::state::AppState;
 
 /// The document's routes: the JSON, and the page (with its two assets) that renders it.
@@ -39,6 +39,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         checkout::create_checkout,
         checkout::checkout_session,
         purchases::get_purchase,
+        portal::request_link,
+        portal::open_session,
+        portal::purchases,
+        portal::end_session,
         webhooks::stripe_webhook,
         ops::healthz,
         ops::readyz,
@@ -65,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (name = "catalog", description = "What is for sale"),
         (name = "checkout", description = "Buying"),
         (name = "purchases", description = "A buyer's purchase and token"),
+        (name = "portal", description = "A buyer's purchases, signed in with a link by email"),
         (name = "webhooks", description = "Stripe's events"),
         (name = "admin", description = "Operators (admin token)"),
         (name = "operations", description = "Health, readiness, metrics"),
@@ -197,6 +202,26 @@ impl Modify for Security {
                     .description(Some("the receipt key from checkout"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "portal_session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "a portal session token (`ps_…`) from POST /v1/portal/sessions",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "portal_cookie",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "market_portal",
+                    "the portal session cookie set by POST /v1/portal/sessions",
+                ),
+            )),
         );
         components.add_security_scheme(
             "admin_token",

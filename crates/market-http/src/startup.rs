@@ -170,7 +170,8 @@ impl Application {
         let mut market = Market::new(pool, xano, envelope, jobs.unwrap_or_default());
         if let Some(mail) = mail {
             let postman = Postman::new(mail.transport, &mail.from, public_url.as_str())
-                .map_err(anyhow::Error::msg)?;
+                .map_err(anyhow::Error::msg)?
+                .with_link_secret(http.receipt_secret.clone());
             market = market.with_postman(postman);
         }
         let stripe =

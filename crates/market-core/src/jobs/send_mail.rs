@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::error::JobError;
 use crate::audit::{Actor, Audit};
-use crate::letters::{self, MailState};
+use crate::letters::{self, MailState, Rendered};
 use crate::postman::MailError;
 use crate::queue::{self, Job};
 use crate::{Error, Market};
@@ -37,7 +37,10 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
         .await;
     };
     let letter = match letters::render(&market.db, &market.envelope, postman, &mail).await {
-        Ok(letter) => letter,
+        Ok(Rendered::Letter(letter)) => letter,
+        Ok(Rendered::Skip(why)) => {
+            return record(market, job, &mail, MailState::NotSent, Some(why)).await;
+        }
         Err(Error::NotFound(what)) => {
             return Err(JobError::Permanent(format!(
                 "{what} of the message is gone"

@@ -7,7 +7,9 @@
 //! finds its message there (`fact` is unique) and writes none.
 //!
 //! **Rendered when sent** ([`render`]): the row holds no secret, so the token is opened from its
-//! seal only when the message leaves, and a receipt sent late shows the token that is live then.
+//! seal only when the message leaves, and a receipt sent late shows the token that is live then. A
+//! portal link's key is derived then too; a link asked for an address that has bought nothing is
+//! not sent at all ([`Rendered::Skip`]), which is how asking reveals nothing (`portal`).
 //!
 //! **Sent at least once** by the `send_mail` job (`jobs`), with the same `Message-ID` on every try.
 //! The job's retries, death and requeue are the queue's; a message the server refused for good is
@@ -19,10 +21,28 @@ mod row;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-pub use render::render;
+pub use render::{Rendered, render};
 pub use row::{Mail, MailKind, MailState};
 
-use crate::{PurchaseId, Result};
+use crate::queue::{self, JobKind};
+use crate::{Email, PurchaseId, Result};
+
+/// Queues the message carrying the portal sign-in link `link` to `email`, with its job: call it in
+/// the transaction that records the link.
+pub async fn queue_portal_link(conn: &mut PgConnection, link: Uuid, email: &Email) -> Result<()> {
+    let mail_id = Uuid::new_v4();
+    sqlx::query(
+        "insert into mail_message (mail_id, kind, fact, portal_link_id, recipient)
+         values ($1, 'portal_link', 'portal_link:' || $2::text, $2, $3)",
+    )
+    .bind(mail_id)
+    .bind(link)
+    .bind(email.as_str())
+    .execute(&mut *conn)
+    .await?;
+    queue::enqueue(conn, JobKind::SendMail, &mail_id.to_string()).await?;
+    Ok(())
+}
 
 /// The message `mail_id`.
 pub async fn by_id(db: &PgPool, mail_id: Uuid) -> Result<Option<Mail>> {

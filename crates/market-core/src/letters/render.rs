@@ -13,13 +13,30 @@ use crate::postman::{Letter, Postman};
 use crate::purchases::{self, Receipt};
 use crate::{Error, Money, Result};
 
-/// The message `mail` as it goes out now. `Error::NotFound` when its purchase is gone.
+/// Links sent to one address in [`LINK_WINDOW_MINUTES`] beyond which more are not sent (asking is
+/// free and unauthenticated: this is what keeps the portal from mail-bombing an address).
+const LINKS_PER_WINDOW: i64 = 3;
+const LINK_WINDOW_MINUTES: i32 = 15;
+
+/// What a message comes to when it is due.
+#[derive(Debug)]
+pub enum Rendered {
+    Letter(Letter),
+    /// Not to be sent, and why (a portal link for an address that has bought nothing, or one too
+    /// many links to one address).
+    Skip(&'static str),
+}
+
+/// The message `mail` as it goes out now. `Error::NotFound` when what it reports is gone.
 pub async fn render(
     db: &PgPool,
     envelope: &Envelope,
     postman: &Postman,
     mail: &Mail,
-) -> Result<Letter> {
+) -> Result<Rendered> {
+    if mail.kind == MailKind::PortalLink {
+        return portal_link(db, postman, mail).await;
+    }
     let purchase_id = mail.purchase_id.ok_or(Error::NotFound("purchase"))?;
     let purchase = purchases::by_id(db, purchase_id)
         .await?
@@ -35,32 +52,81 @@ pub async fn render(
             format!("Your access to {what} is restored"),
             restored_lines(&receipt),
         ),
-        MailKind::AccessEnded => (
+        MailKind::AccessEnded | MailKind::PortalLink => (
             format!("Your access to {what} has ended"),
             ended_lines(&receipt),
         ),
     };
-    let footer = vec![
+    let mut all = lines;
+    all.push(Line::Text(format!(
+        "All your purchases, their tokens and usage: {}/#portal",
+        postman.public_url()
+    )));
+    all.push(Line::Text(format!(
+        "Purchase {} · {} · {}",
+        receipt.purchase_id.0,
+        price(&receipt.price),
+        postman.public_url()
+    )));
+    all.push(Line::Text(
+        "You receive this message because this address bought from us; it is sent once per \
+         change to your purchase."
+            .to_owned(),
+    ));
+    Ok(Rendered::Letter(letter(postman, mail, subject, &all)))
+}
+
+/// The sign-in link, unless the address has bought nothing here or has had enough links lately.
+async fn portal_link(db: &PgPool, postman: &Postman, mail: &Mail) -> Result<Rendered> {
+    let link = mail.portal_link_id.ok_or(Error::NotFound("portal link"))?;
+    let (bought, recent) = sqlx::query_as::<_, (bool, i64)>(
+        "select exists (select 1 from purchase
+                        where lower(email) = lower($1)
+                          and status not in ('pending', 'expired', 'failed')),
+                (select count(*) from mail_message
+                 where kind = 'portal_link' and lower(recipient) = lower($1) and state = 'sent'
+                   and sent_at > now() - make_interval(mins => $2))",
+    )
+    .bind(&mail.recipient)
+    .bind(LINK_WINDOW_MINUTES)
+    .fetch_one(db)
+    .await?;
+    if !bought {
+        return Ok(Rendered::Skip("no purchase was made with this address"));
+    }
+    if recent >= LINKS_PER_WINDOW {
+        return Ok(Rendered::Skip(
+            "too many sign-in links sent to this address lately",
+        ));
+    }
+    let Some(url) = postman.portal_link_url(link) else {
+        return Ok(Rendered::Skip("this instance cannot sign portal links"));
+    };
+    let lines = vec![
+        Line::Text("Here is your link to see your purchases, their tokens and usage:".to_owned()),
+        Line::Token(url),
         Line::Text(format!(
-            "Purchase {} · {} · {}",
-            receipt.purchase_id.0,
-            price(&receipt.price),
-            postman.public_url()
+            "It works once, for {} minutes. If you did not ask for it, ignore this message: \
+             nothing happens without the link.",
+            crate::receipt::PORTAL_LINK_MINUTES
         )),
-        Line::Text(
-            "You receive this message because this address bought from us; it is sent once per \
-             change to your purchase."
-                .to_owned(),
-        ),
     ];
-    let all: Vec<Line> = lines.into_iter().chain(footer).collect();
-    Ok(Letter {
+    Ok(Rendered::Letter(letter(
+        postman,
+        mail,
+        "Your sign-in link".to_owned(),
+        &lines,
+    )))
+}
+
+fn letter(postman: &Postman, mail: &Mail, subject: String, lines: &[Line]) -> Letter {
+    Letter {
         message_id: postman.message_id(mail.mail_id),
         to: mail.recipient.clone(),
         subject,
-        text: text(&all),
-        html: html(&all),
-    })
+        text: text(lines),
+        html: html(lines),
+    }
 }
 
 /// A paragraph of a message, rendered as text and as HTML.

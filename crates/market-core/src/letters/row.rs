@@ -15,6 +15,8 @@ pub enum MailKind {
     AccessEnded,
     /// A dispute was decided for the buyer: access is back.
     AccessRestored,
+    /// A single-use sign-in link to the buyer portal.
+    PortalLink,
 }
 
 impl MailKind {
@@ -23,6 +25,7 @@ impl MailKind {
             Self::Receipt => "receipt",
             Self::AccessEnded => "access_ended",
             Self::AccessRestored => "access_restored",
+            Self::PortalLink => "portal_link",
         }
     }
 }
@@ -55,6 +58,8 @@ pub struct Mail {
     pub kind: MailKind,
     pub fact: String,
     pub purchase_id: Option<PurchaseId>,
+    /// The sign-in link a `portal_link` message carries.
+    pub portal_link_id: Option<Uuid>,
     pub recipient: String,
     pub state: MailState,
     pub attempts: i32,

@@ -18,6 +18,8 @@ mod smtp;
 
 use uuid::Uuid;
 
+use crate::receipt::ReceiptSecret;
+
 pub use capture::{Capture, CapturedMail};
 pub use letter::{Letter, MailError};
 pub use smtp::Smtp;
@@ -38,6 +40,9 @@ pub struct Postman {
     /// The domain of `Message-ID`s: the sender's.
     domain: String,
     public_url: String,
+    /// What portal sign-in links' keys derive from (the receipt secret); without it, links are not
+    /// sent.
+    links: Option<ReceiptSecret>,
 }
 
 impl Postman {
@@ -53,7 +58,26 @@ impl Postman {
             from,
             domain,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            links: None,
         })
+    }
+
+    /// Signs portal sign-in links with `secret` (the receipt secret every instance shares).
+    #[must_use]
+    pub fn with_link_secret(mut self, secret: ReceiptSecret) -> Self {
+        self.links = Some(secret);
+        self
+    }
+
+    /// The sign-in link `link` as the buyer follows it: the storefront's portal, the link's id and
+    /// key in the fragment (which browsers never send to a server, nor in a `Referer`).
+    pub fn portal_link_url(&self, link: Uuid) -> Option<String> {
+        let key = self.links.as_ref()?.portal_link_key(link);
+        Some(format!(
+            "{}/#portal={link}.{}",
+            self.public_url,
+            key.expose()
+        ))
     }
 
     /// The `Message-ID` of the outbox message `mail_id`, the same on every try.

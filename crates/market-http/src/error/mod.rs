@@ -31,8 +31,10 @@ pub enum Code {
     InvalidPayload,
     /// 400: any other client error actix-web itself produced.
     BadRequest,
-    /// 401: no valid admin token.
+    /// 401: no valid admin token (or, on the portal, no live portal session).
     Unauthorized,
+    /// 401: a portal sign-in link that is unknown, used or expired.
+    InvalidPortalLink,
     /// 404: the resource does not exist (or is not the caller's to know of).
     NotFound,
     /// 404: no route has this path.
@@ -81,6 +83,7 @@ impl Code {
             Self::InvalidPayload => "invalid_payload",
             Self::BadRequest => "bad_request",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidPortalLink => "invalid_portal_link",
             Self::NotFound => "not_found",
             Self::RouteNotFound => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -110,7 +113,7 @@ impl Code {
             | Self::InvalidSignature
             | Self::InvalidPayload
             | Self::BadRequest => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidPortalLink => StatusCode::UNAUTHORIZED,
             Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TierNotOnSale

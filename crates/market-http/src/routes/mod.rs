@@ -15,6 +15,7 @@ pub mod admin;
 pub mod catalog;
 pub mod checkout;
 pub mod ops;
+pub mod portal;
 pub mod purchases;
 pub mod sandbox;
 pub mod storefront;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(storefront::index)))
         .service(web::resource("/static/app.css").route(web::get().to(storefront::css)))
         .service(web::resource("/static/app.js").route(web::get().to(storefront::js)))
+        .service(web::resource("/static/portal.js").route(web::get().to(storefront::portal_js)))
         .service(
             web::resource("/sandbox/mail")
                 .wrap(from_fn(limit_catalog))
@@ -66,6 +68,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(purchases::get_purchase)),
         )
         .service(
+            web::resource("/v1/portal/links")
+                .wrap(from_fn(limit_portal))
+                .route(web::post().to(portal::request_link)),
+        )
+        .service(
+            web::resource("/v1/portal/sessions")
+                .wrap(from_fn(limit_portal))
+                .route(web::post().to(portal::open_session)),
+        )
+        .service(
+            web::resource("/v1/portal/purchases")
+                .wrap(from_fn(limit_purchase_read))
+                .route(web::get().to(portal::purchases)),
+        )
+        .service(
+            web::resource("/v1/portal/session")
+                .wrap(from_fn(limit_portal))
+                .route(web::delete().to(portal::end_session)),
+        )
+        .service(
             web::resource("/v1/webhooks/stripe")
                 // The size limit is checked while the body is read, before the handler runs.
                 .app_data(web::PayloadConfig::new(webhooks::MAX_BODY))
@@ -93,6 +115,13 @@ async fn limited(
         }
     }
     next.call(req).await
+}
+
+async fn limit_portal(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    limited(Class::Portal, req, next).await
 }
 
 async fn limit_catalog(

@@ -7,6 +7,7 @@ use actix_web::http::header;
 const INDEX: &str = include_str!("../../static/index.html");
 const CSS: &str = include_str!("../../static/app.css");
 const JS: &str = include_str!("../../static/app.js");
+const PORTAL_JS: &str = include_str!("../../static/portal.js");
 
 pub async fn index() -> HttpResponse {
     HttpResponse::Ok()
@@ -28,4 +29,11 @@ pub async fn js() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(JS)
+}
+
+pub async fn portal_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(PORTAL_JS)
 }

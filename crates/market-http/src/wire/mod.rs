@@ -10,4 +10,5 @@ pub mod admin_purchases;
 pub mod catalog;
 pub mod checkout;
 pub mod ops;
+pub mod portal;
 pub mod purchases;

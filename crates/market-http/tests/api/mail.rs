@@ -17,12 +17,17 @@ use crate::helpers::{CANONICAL, Options, TestApp, spawn_app_with};
 
 const FROM: &str = "Snippet Market <receipts@market.example>";
 
-async fn app_mailing_to(sink: &SmtpSink) -> TestApp {
+/// Mail through the SMTP server `sink`.
+pub fn mailing_to(sink: &SmtpSink) -> MailSettings {
+    MailSettings {
+        transport: Transport::Smtp(Smtp::from_url(&SecretString::from(sink.url())).unwrap()),
+        from: FROM.to_owned(),
+    }
+}
+
+pub async fn app_mailing_to(sink: &SmtpSink) -> TestApp {
     spawn_app_with(Options {
-        mail: Some(MailSettings {
-            transport: Transport::Smtp(Smtp::from_url(&SecretString::from(sink.url())).unwrap()),
-            from: FROM.to_owned(),
-        }),
+        mail: Some(mailing_to(sink)),
         ..Options::default()
     })
     .await

@@ -19,6 +19,7 @@ mod intake;
 mod mail;
 mod ops;
 mod pages;
+mod portal;
 mod purchase_flow;
 mod rate_limits;
 mod sealed;

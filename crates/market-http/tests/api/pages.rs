@@ -11,7 +11,10 @@ use crate::helpers::spawn_app;
 async fn the_pages_load_only_from_the_service_and_carry_the_security_headers() {
     let app = spawn_app().await;
     for (page, assets) in [
-        ("/", &["/static/app.css", "/static/app.js"][..]),
+        (
+            "/",
+            &["/static/app.css", "/static/app.js", "/static/portal.js"][..],
+        ),
         (
             "/docs",
             &["/static/app.css", "/static/docs.css", "/static/docs.js"][..],
