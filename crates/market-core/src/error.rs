@@ -52,6 +52,9 @@ pub enum Conflict {
     /// Only a purchase whose payment went through (and is not refunded) can be refunded.
     #[error("only paid purchases can be refunded")]
     NotRefundable,
+    /// Only a purchase holding a live token can have it replaced.
+    #[error("only a purchase holding a working token can rotate it")]
+    NotRotatable,
     /// A token minted for a purchase was sold from the pool meanwhile (a worker's retry case).
     #[error("minted token was sold from the pool")]
     TokenTaken,
@@ -71,6 +74,7 @@ impl Conflict {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::CheckoutSessionMismatch => "checkout_session_mismatch",
             Self::NotRefundable => "not_refundable",
+            Self::NotRotatable => "not_rotatable",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",

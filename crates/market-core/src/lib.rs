@@ -21,7 +21,8 @@
 //!   roll) and found by an HMAC fingerprint.
 //! - [`letters`]: buyers' email through a transactional outbox (the database writes a message with
 //!   the fact), rendered when sent; [`postman`]: how it leaves (SMTP, or an in-process capture).
-//! - [`portal`]: buyers sign in with a single-use link by email and see every purchase of it.
+//! - [`portal`]: buyers sign in with a single-use link by email and see every purchase of it;
+//!   [`rotation`]: a leaked token replaced, its installs carried over, never two live at once.
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
 //! - [`Market`]: the database, the Xano client and the workers' tuning, bundled once.
@@ -34,7 +35,7 @@
 //! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`;
 //! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`,
 //!    then `letters`;
-//! 4. flows: `payments`, `checkout`, `portal`, then `reconcile`;
+//! 4. flows: `payments`, `checkout`, `portal`, `rotation`, then `reconcile`;
 //! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
 //!
 //! Every function that writes owns its transaction and runs it again when PostgreSQL aborts it
@@ -65,6 +66,7 @@ pub mod purchases;
 pub mod queue;
 pub mod receipt;
 pub mod reconcile;
+pub mod rotation;
 pub mod status;
 mod text;
 pub mod tiers;

@@ -153,6 +153,18 @@ pub async fn session_email(pool: &PgPool, token: &SessionToken) -> Result<Option
         .and_then(|(email, _)| Email::parse(&email).ok()))
 }
 
+/// Whether the live session `token` is for the email `purchase` was made with.
+pub async fn session_owns(
+    pool: &PgPool,
+    token: &SessionToken,
+    purchase: &Purchase,
+) -> Result<bool> {
+    Ok(match (session_email(pool, token).await?, &purchase.email) {
+        (Some(email), Some(bought_with)) => email.as_str().eq_ignore_ascii_case(bought_with),
+        _ => false,
+    })
+}
+
 /// Ends the session `token` (sign out). Ending an unknown one is not an error.
 pub async fn end_session(pool: &PgPool, token: &SessionToken) -> Result<()> {
     sqlx::query(

@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::Code;
 use crate::routes::admin;
-use crate::routes::{catalog, checkout, ops, portal, purchases, webhooks};
+use crate::routes::{catalog, checkout, ops, portal, purchases, rotation, webhooks};
 use crate::state::AppState;
 
 /// The document's routes: the JSON, and the page (with its two assets) that renders it.
@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         checkout::create_checkout,
         checkout::checkout_session,
         purchases::get_purchase,
+        rotation::rotate,
         portal::request_link,
         portal::open_session,
         portal::purchases,
@@ -56,6 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         admin::purchases::get_purchase,
         admin::purchases::revoke_purchase,
         admin::purchases::refund_purchase,
+        rotation::admin_rotate,
         admin::ops::pools,
         admin::ops::jobs,
         admin::ops::requeue_job,

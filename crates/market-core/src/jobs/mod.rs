@@ -4,7 +4,8 @@
 //! - [`crate::queue`] (a floor below): the job table as a queue (claim with lease, fenced finish).
 //! - `overview`: what operators see of it.
 //! - `runner`: the worker loop of one instance, and its housekeeping sweep; it calls [`execute`].
-//! - `replenish`, `mint`, `delete`, `reconcile_listing`, `send_mail`: one module per job kind, each an adapter
+//! - `replenish`, `mint`, `delete`, `reconcile_listing`, `send_mail`, `rotate`: one module per job kind,
+//!   each an adapter
 //!   from a claimed job to the domain (reconciliation itself lives in [`crate::reconcile`], because
 //!   operators also run it on demand);
 //! - `error`: how a job run fails, shared by the kinds;
@@ -22,6 +23,7 @@ pub mod overview;
 mod reconcile_listing;
 mod refusal;
 mod replenish;
+mod rotate;
 pub mod runner;
 mod send_mail;
 
@@ -42,6 +44,7 @@ pub(crate) async fn execute(market: &Market, job: &Job) -> Option<Finish> {
         JobKind::DeleteToken => delete::run(market, job).await,
         JobKind::ReconcileListing => reconcile_listing::run(market, job).await,
         JobKind::SendMail => send_mail::run(market, job).await,
+        JobKind::RotateToken => rotate::run(market, job).await,
     };
     match result {
         Ok(()) if job.kind == JobKind::ReconcileListing => {

@@ -108,6 +108,19 @@ async fn listing_of(market: &Market, job: &Job) -> crate::Result<Option<ListingI
         },
         // Mail does not call Xano: no snippet of its can be refused.
         JobKind::SendMail => None,
+        JobKind::RotateToken => match job.subject.parse::<uuid::Uuid>() {
+            Ok(rotation) => {
+                sqlx::query_scalar(
+                    "select it.listing_id from token_rotation r
+                     join install_token it on it.install_token_id = r.old_token_id
+                     where r.rotation_id = $1",
+                )
+                .bind(rotation)
+                .fetch_optional(db)
+                .await?
+            }
+            Err(_) => None,
+        },
     };
     Ok(listing)
 }

@@ -142,6 +142,7 @@ impl Runner {
 ///   died, or its token went missing at Xano);
 /// - a delete for each token that is `revoking` or `retiring` (a refunded buyer's token must not
 ///   stay live at Xano because one job gave up);
+/// - a rotation for each one still pending (a reserved token must not stay out of the pool);
 /// - a send for each message of the last week still queued (its job died in a long SMTP outage).
 ///
 /// Every insert is "unless already live", so several instances sweeping at once queue each job once.
@@ -181,6 +182,10 @@ pub async fn sweep(market: &Market) -> Result<()> {
              where state in ('revoking', 'retiring')",
         ),
         (
+            JobKind::RotateToken,
+            "select rotation_id::text from token_rotation where state = 'pending'",
+        ),
+        (
             JobKind::SendMail,
             "select mail_id::text from mail_message
              where state = 'queued' and created_at > now() - interval '7 days'",
@@ -203,7 +208,10 @@ pub async fn sweep(market: &Market) -> Result<()> {
         if queued > 0
             && matches!(
                 kind,
-                JobKind::MintForPurchase | JobKind::DeleteToken | JobKind::SendMail
+                JobKind::MintForPurchase
+                    | JobKind::DeleteToken
+                    | JobKind::SendMail
+                    | JobKind::RotateToken
             )
         {
             tracing::warn!(

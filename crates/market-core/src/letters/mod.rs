@@ -44,6 +44,32 @@ pub async fn queue_portal_link(conn: &mut PgConnection, link: Uuid, email: &Emai
     Ok(())
 }
 
+/// Queues the message telling the buyer of `purchase` their token was replaced (rotation
+/// `rotation`), with its job: call it in the transaction that assigns the new token.
+pub async fn queue_token_rotated(
+    conn: &mut PgConnection,
+    purchase: PurchaseId,
+    rotation: Uuid,
+) -> Result<()> {
+    let mail_id = Uuid::new_v4();
+    let queued = sqlx::query(
+        "insert into mail_message (mail_id, kind, fact, purchase_id, recipient)
+         select $1, 'token_rotated', $2::text || ':token_rotated:' || $3::text, purchase_id, email
+         from purchase where purchase_id = $2 and email is not null
+         on conflict (fact) do nothing",
+    )
+    .bind(mail_id)
+    .bind(purchase)
+    .bind(rotation)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if queued == 1 {
+        queue::enqueue(conn, JobKind::SendMail, &mail_id.to_string()).await?;
+    }
+    Ok(())
+}
+
 /// The message `mail_id`.
 pub async fn by_id(db: &PgPool, mail_id: Uuid) -> Result<Option<Mail>> {
     Ok(

@@ -52,6 +52,10 @@ pub async fn render(
             format!("Your access to {what} is restored"),
             restored_lines(&receipt),
         ),
+        MailKind::TokenRotated => (
+            format!("Your new install token for {what}"),
+            rotated_lines(&receipt),
+        ),
         MailKind::AccessEnded | MailKind::PortalLink => (
             format!("Your access to {what} has ended"),
             ended_lines(&receipt),
@@ -152,6 +156,16 @@ fn restored_lines(receipt: &Receipt) -> Vec<Line> {
     let mut lines = vec![Line::Text(format!(
         "The dispute over your purchase of {} — {} was decided in your favour: your access is \
          restored.",
+        receipt.canonical, receipt.tier_name
+    ))];
+    lines.extend(token_lines(receipt));
+    lines
+}
+
+fn rotated_lines(receipt: &Receipt) -> Vec<Line> {
+    let mut lines = vec![Line::Text(format!(
+        "Your install access token for {} — {} was replaced, as asked: the previous token no \
+         longer works. The new one carries the installs already used.",
         receipt.canonical, receipt.tier_name
     ))];
     lines.extend(token_lines(receipt));

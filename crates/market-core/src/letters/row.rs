@@ -17,6 +17,8 @@ pub enum MailKind {
     AccessRestored,
     /// A single-use sign-in link to the buyer portal.
     PortalLink,
+    /// The token was replaced: the new one, and that the old one no longer works.
+    TokenRotated,
 }
 
 impl MailKind {
@@ -26,6 +28,7 @@ impl MailKind {
             Self::AccessEnded => "access_ended",
             Self::AccessRestored => "access_restored",
             Self::PortalLink => "portal_link",
+            Self::TokenRotated => "token_rotated",
         }
     }
 }

@@ -44,15 +44,18 @@ pub enum JobKind {
     /// Send a buyer's email from the outbox (`letters`). Subject: mail id. The one kind that does
     /// not call Xano.
     SendMail,
+    /// Replace a purchase's token (`rotation`). Subject: rotation id.
+    RotateToken,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::ReplenishPool,
         Self::MintForPurchase,
         Self::DeleteToken,
         Self::ReconcileListing,
         Self::SendMail,
+        Self::RotateToken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl JobKind {
             Self::DeleteToken => "delete_token",
             Self::ReconcileListing => "reconcile_listing",
             Self::SendMail => "send_mail",
+            Self::RotateToken => "rotate_token",
         }
     }
 }

@@ -133,7 +133,10 @@ pub(super) async fn gone_at_xano(
         "update install_token
          set state = $2::token_state,
              released_at = case when $2 in ('revoked', 'retired') then now() else released_at end
-         where install_token_id = $1 and state = $3::token_state",
+         where install_token_id = $1 and state = $3::token_state
+           -- A token being rotated out may be deleted at Xano before its rotation's last step.
+           and not exists (select 1 from token_rotation r
+                           where r.old_token_id = $1 and r.state = 'pending')",
     )
     .bind(known.install_token_id)
     .bind(next)

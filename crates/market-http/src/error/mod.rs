@@ -49,6 +49,8 @@ pub enum Code {
     CheckoutSessionMismatch,
     /// 409: the purchase is not paid, or already refunded.
     NotRefundable,
+    /// 409: the purchase holds no working token to rotate.
+    NotRotatable,
     /// 409: a token minted for a purchase was sold meanwhile (workers only; retried).
     TokenTaken,
     /// 409: only a dead job can be requeued.
@@ -91,6 +93,7 @@ impl Code {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::CheckoutSessionMismatch => "checkout_session_mismatch",
             Self::NotRefundable => "not_refundable",
+            Self::NotRotatable => "not_rotatable",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",
@@ -120,6 +123,7 @@ impl Code {
             | Self::IdempotencyKeyReused
             | Self::CheckoutSessionMismatch
             | Self::NotRefundable
+            | Self::NotRotatable
             | Self::TokenTaken
             | Self::JobNotDead
             | Self::JobAlreadyLive => StatusCode::CONFLICT,
@@ -142,6 +146,7 @@ impl From<Conflict> for Code {
             Conflict::IdempotencyKeyReused => Self::IdempotencyKeyReused,
             Conflict::CheckoutSessionMismatch => Self::CheckoutSessionMismatch,
             Conflict::NotRefundable => Self::NotRefundable,
+            Conflict::NotRotatable => Self::NotRotatable,
             Conflict::TokenTaken => Self::TokenTaken,
             Conflict::JobNotDead => Self::JobNotDead,
             Conflict::JobAlreadyLive => Self::JobAlreadyLive,

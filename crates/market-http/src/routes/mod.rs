@@ -17,6 +17,7 @@ pub mod checkout;
 pub mod ops;
 pub mod portal;
 pub mod purchases;
+pub mod rotation;
 pub mod sandbox;
 pub mod storefront;
 pub mod webhooks;
@@ -66,6 +67,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/purchases/{id}")
                 .wrap(from_fn(limit_purchase_read))
                 .route(web::get().to(purchases::get_purchase)),
+        )
+        .service(
+            web::resource("/v1/purchases/{id}/rotate")
+                .wrap(from_fn(limit_checkout))
+                .route(web::post().to(rotation::rotate)),
+        )
+        .service(
+            web::resource("/v1/admin/purchases/{id}/rotate")
+                .route(web::post().to(rotation::admin_rotate)),
         )
         .service(
             web::resource("/v1/portal/links")

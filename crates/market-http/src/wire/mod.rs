@@ -12,3 +12,4 @@ pub mod checkout;
 pub mod ops;
 pub mod portal;
 pub mod purchases;
+pub mod rotation;

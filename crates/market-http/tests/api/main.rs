@@ -22,6 +22,7 @@ mod pages;
 mod portal;
 mod purchase_flow;
 mod rate_limits;
+mod rotation;
 mod sealed;
 mod security;
 mod success_page;
