@@ -33,7 +33,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
             &["audit", "queue"],
             &["health", "pool", "listings", "catalog"],
             &["tiers", "purchases", "tiers_file", "letters"],
-            &["payments", "checkout", "portal", "rotation"],
+            &["payments", "checkout", "portal", "rotation", "usage"],
             &["reconcile"],
             &["jobs"],
         ],

@@ -22,7 +22,8 @@
 //! - [`letters`]: buyers' email through a transactional outbox (the database writes a message with
 //!   the fact), rendered when sent; [`postman`]: how it leaves (SMTP, or an in-process capture).
 //! - [`portal`]: buyers sign in with a single-use link by email and see every purchase of it;
-//!   [`rotation`]: a leaked token replaced, its installs carried over, never two live at once.
+//!   [`rotation`]: a leaked token replaced, its installs carried over, never two live at once;
+//!   [`usage`]: install counts read from Xano when a buyer looks and they are over a minute old.
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
 //! - [`Market`]: the database, the Xano client and the workers' tuning, bundled once.
@@ -35,7 +36,7 @@
 //! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`;
 //! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`,
 //!    then `letters`;
-//! 4. flows: `payments`, `checkout`, `portal`, `rotation`, then `reconcile`;
+//! 4. flows: `payments`, `checkout`, `portal`, `rotation`, `usage`, then `reconcile`;
 //! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
 //!
 //! Every function that writes owns its transaction and runs it again when PostgreSQL aborts it
@@ -71,6 +72,7 @@ pub mod status;
 mod text;
 pub mod tiers;
 pub mod tiers_file;
+pub mod usage;
 
 pub use db::MIGRATOR;
 pub use error::{Conflict, Error, Result};

@@ -16,10 +16,13 @@ pub struct Receipt {
     pub status: PurchaseStatus,
     pub tier_id: TierId,
     pub tier_name: String,
+    pub listing_id: ListingId,
     pub canonical: String,
     pub price: Money,
     pub max_installs: i64,
     pub token: Option<ReceiptToken>,
+    /// When the token's install count was last read from Xano (`usage`).
+    pub usage_as_of: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
     pub fulfilled_at: Option<DateTime<Utc>>,
@@ -86,7 +89,7 @@ pub async fn receipt(
 pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -> Result<Receipt> {
     let row = sqlx::query_as::<_, ReceiptRow>(
         "select p.status, p.paid_at, p.fulfilled_at, p.closed_at,
-                t.name as tier_name, l.listing_id, l.canonical,
+                t.name as tier_name, l.listing_id, l.canonical, l.installs_as_of,
                 it.install_token_id, it.state::text as token_state, it.token,
                 it.token_key_id, it.token_sealed,
                 it.max_installs as token_max_installs, it.current_installs
@@ -133,10 +136,12 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
         status: row.status,
         tier_id: purchase.tier_id,
         tier_name: row.tier_name,
+        listing_id: row.listing_id,
         canonical: row.canonical,
         price: purchase.price.clone(),
         max_installs: purchase.max_installs,
         token,
+        usage_as_of: row.installs_as_of,
         created_at: purchase.created_at,
         paid_at: row.paid_at,
         fulfilled_at: row.fulfilled_at,
@@ -154,6 +159,7 @@ struct ReceiptRow {
     tier_name: String,
     listing_id: ListingId,
     canonical: String,
+    installs_as_of: Option<DateTime<Utc>>,
     install_token_id: Option<TokenId>,
     token_state: Option<String>,
     /// Only in a row from before tokens were sealed (`keys::seal_plain_tokens`).

@@ -37,7 +37,7 @@ use master_api::TokenValue;
 use sqlx::PgConnection;
 
 use crate::audit::{Actor, Audit};
-use crate::{ListingId, Market, Result, TierId, health, keys, listings};
+use crate::{ListingId, Market, Result, TierId, health, keys, listings, usage};
 
 mod actions;
 mod report;
@@ -137,6 +137,8 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
         gone_at_xano(&mut tx, listing_id, known, actor, &mut report).await?;
     }
     tx.commit().await?;
+    // Every count of the listing was just read from Xano.
+    usage::mark_as_of(market, listing_id).await?;
 
     if report.changed() {
         tracing::info!(listing.canonical = %report.canonical, ?report, "reconciled with Xano");

@@ -9,8 +9,8 @@
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{HttpRequest, HttpResponse, web};
-use market_core::Email;
 use market_core::portal::{self, PORTAL_LINK_MINUTES, SessionToken};
+use market_core::{Email, usage};
 
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::extract::bearer;
@@ -86,7 +86,7 @@ pub async fn purchases(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let email = session_email(&state, &req).await?;
-    let receipts = portal::purchases_of(state.db(), &state.market.envelope, &email).await?;
+    let receipts = usage::portal_purchases(&state.market, &email).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(PortalPurchases {
@@ -97,14 +97,16 @@ pub async fn purchases(
         }))
 }
 
-/// Signs out: the session ends and the cookie is cleared. Always `204`.
+/// Signs out: the live session the request carries ends and its cookie is cleared (`204`); without
+/// a live session there is nothing to end (`401`).
 #[utoipa::path(delete, path = "/v1/portal/session", tag = "portal",
-    responses((status = 204), (status = 429, body = ErrorBody)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("portal_session" = []), ("portal_cookie" = [])))]
 pub async fn end_session(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    session_email(&state, &req).await?;
     if let Some(token) = presented(&req) {
         portal::end_session(state.db(), &token).await?;
     }

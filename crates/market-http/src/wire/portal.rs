@@ -11,8 +11,13 @@ use super::purchases::PurchaseBody;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
-    /// The address the purchases were made with. Checked for shape only.
-    #[schema(max_length = 254, example = "ada@example.com")]
+    /// The address the purchases were made with. Checked for shape only: one `@`, a dotted domain,
+    /// no spaces or control characters, at most 254 characters.
+    #[schema(
+        max_length = 254,
+        example = "ada@example.com",
+        pattern = "^[^@\\s\\x00-\\x1f\\x7f-\\x9f]+@[^@\\s\\x00-\\x1f\\x7f-\\x9f.][^@\\s\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s\\x00-\\x1f\\x7f-\\x9f]*[^@\\s\\x00-\\x1f\\x7f-\\x9f.]$"
+    )]
     pub email: String,
 }
 

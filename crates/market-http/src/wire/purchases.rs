@@ -44,6 +44,9 @@ pub struct TokenBody {
     pub max_installs: i64,
     /// Installs used so far, as last seen at Xano.
     pub current_installs: i64,
+    /// When `current_installs` was read from Xano (re-read when over a minute old and the buyer
+    /// looks; an older time means Xano could not be asked just now).
+    pub usage_as_of: Option<DateTime<Utc>>,
 }
 
 /// The token's value stays out of `Debug` (and so out of any log line).
@@ -54,6 +57,7 @@ impl std::fmt::Debug for TokenBody {
             .field("value", &self.value.as_ref().map(|_| "[redacted]"))
             .field("max_installs", &self.max_installs)
             .field("current_installs", &self.current_installs)
+            .field("usage_as_of", &self.usage_as_of)
             .finish()
     }
 }
@@ -86,6 +90,7 @@ impl PurchaseBody {
                 value: t.value.map(|v| v.expose().to_owned()),
                 max_installs: t.max_installs,
                 current_installs: t.current_installs,
+                usage_as_of: receipt.usage_as_of,
             }),
             install: InstallBody { snippet_url, steps },
             created_at: receipt.created_at,

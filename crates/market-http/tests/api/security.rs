@@ -201,7 +201,7 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
         .iter()
         .filter(|(_, template)| template.starts_with("/v1/admin"))
         .collect();
-    assert_eq!(admin_routes.len(), 16);
+    assert_eq!(admin_routes.len(), 17);
     let wrong = [
         None,
         Some("Bearer wrong".to_owned()),
