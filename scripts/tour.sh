@@ -62,9 +62,15 @@ SESSION=$(curl -sf -X POST "$MARKET/v1/portal/sessions" -H 'content-type: applic
 curl -sf "$MARKET/v1/portal/purchases" -H "authorization: Bearer $SESSION" \
   | jq '{portal: [.purchases[] | {purchase_id, status, token: .token.value}]}'
 
-step "7. Refund it (admin API → Stripe → charge.refunded webhook)"
+step "7. Rotate the token (a leak): the new one carries the installs used, the old one stops working"
+OLD=$(curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq -r .token.value)
+curl -sf -X POST "$MARKET/v1/purchases/$PURCHASE/rotate" -H "authorization: Bearer $KEY" | jq '{rotation_id, state}'
+wait_for ".token.value != \"$OLD\" and .token.state == \"assigned\""
+curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq '{rotated: .token}'
+
+step "8. Refund it (admin API → Stripe → charge.refunded webhook)"
 curl -sf -X POST "$MARKET/v1/admin/purchases/$PURCHASE/refund" -H "authorization: Bearer $ADMIN" | jq
 
-step "8. The token is revoked (deleted at Xano)"
+step "9. The token is revoked (deleted at Xano)"
 wait_for '.status == "refunded" and .token.state == "revoked"'
 curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq '{status, token}'

@@ -60,6 +60,10 @@ async fn the_readme_tour_works_as_written_against_a_fresh_sandbox() {
         stdout.contains("\"portal\": ["),
         "the portal's list: {stdout}"
     );
+    assert!(
+        stdout.contains("\"rotated\": {"),
+        "the rotated token: {stdout}"
+    );
     assert!(stdout.contains("\"status\": \"refunded\""), "{stdout}");
     assert!(stdout.contains("\"state\": \"revoked\""), "{stdout}");
     let revoked: i64 =
@@ -68,8 +72,8 @@ async fn the_readme_tour_works_as_written_against_a_fresh_sandbox() {
             .await
             .unwrap();
     assert_eq!(
-        revoked, 1,
-        "the refunded purchase's token was deleted at Xano"
+        revoked, 2,
+        "the rotated-out token and the refunded purchase's token were deleted at Xano"
     );
     drop(market);
     std::fs::remove_dir_all(&elsewhere).unwrap();

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use market_core::audit::Actor;
 use market_core::envelope::{DataKeys, EnvelopeError, KeyId};
 use market_core::keys::{self, Rotation};
+use market_core::tiers::{self, TierChange};
 use market_core::{Error, Market, PurchaseId, purchases, reconcile};
 
 use crate::catalog::world_with_a_sale;
-use crate::common::{TEST_KEY, World};
+use crate::common::{TEST_KEY, World, tier_spec};
 
 /// What the buyer's receipt shows as their token, read with `market`'s keys.
 async fn receipt_token(world: &World, market: &Market, purchase: PurchaseId) -> String {
@@ -232,4 +233,45 @@ async fn the_schema_refuses_a_token_recorded_twice_or_a_row_half_sealed() {
             Some("install_token_sealed_whole".to_owned()),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_refuses_a_live_token_whose_limit_is_not_its_purchases_entitlement() {
+    // Arrange: a fulfilled purchase of 5 installs, and a tier of 50 in the same listing (so the
+    // token may move to it as far as the tier's foreign key goes).
+    let world = World::new(1, 1).await;
+    world.fill_pool().await;
+    let (purchase, session) = world.checkout().await;
+    world.deliver_paid("evt_paid", purchase, &session).await;
+    let mut conn = world.pool().acquire().await.unwrap();
+    let bigger = match tiers::apply(
+        &mut conn,
+        world.listing,
+        &tier_spec("agency", 9900, 50, 0, 0),
+        &Actor::Admin("test".into()),
+    )
+    .await
+    .unwrap()
+    {
+        TierChange::Created { tier_id } => tier_id,
+        other => panic!("{other:?}"),
+    };
+    drop(conn);
+
+    // Act: the purchase's token raised to 50 installs.
+    let raised = sqlx::query(
+        "update install_token set tier_id = $2, max_installs = 50
+         where purchase_id = $1 and state = 'assigned'",
+    )
+    .bind(purchase)
+    .bind(bigger)
+    .execute(world.pool())
+    .await;
+
+    // Assert
+    let refused = match raised {
+        Err(sqlx::Error::Database(e)) => e.message().to_owned(),
+        other => panic!("accepted: {other:?}"),
+    };
+    assert!(refused.contains("entitled"), "{refused}");
 }
