@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::envelope::Envelope;
 use crate::purchases::{self, Purchase, Receipt};
 pub use crate::receipt::PORTAL_LINK_MINUTES;
-use crate::receipt::{ReceiptKey, ReceiptSecret};
+use crate::receipt::{ReceiptKey, ReceiptSecret, hex};
 use crate::{Email, Result, db, letters};
 
 /// How long a portal session lasts.
@@ -198,14 +198,4 @@ pub async fn purchases_of(
         receipts.push(purchases::receipt_of(pool, envelope, purchase).await?);
     }
     Ok(receipts)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
 }

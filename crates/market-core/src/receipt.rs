@@ -96,7 +96,8 @@ impl fmt::Debug for ReceiptKey {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex, as keys and tokens are written.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
     bytes
         .iter()
