@@ -1,8 +1,10 @@
 //! Multi-instance chaos: three real `market serve` processes on one PostgreSQL database, the Xano
 //! and Stripe simulators as separate processes, a workload driver that buys through the public
 //! API and delivers Stripe's events itself (duplicated, concurrent, out of order, to random
-//! instances), a seeded nemesis (`kill -9`, `SIGSTOP`, crash points, Xano faults), a recorded
-//! history and a checker of I1–I5 (see `tests/chaos/checker.rs` and `docs/RELIABILITY.md`).
+//! instances), a seeded nemesis (`kill -9`, `SIGSTOP`, crash points, Xano faults, SMTP outages),
+//! buyers who rotate their tokens, a recorded history and a checker of I1–I5 (see
+//! `tests/chaos/checker.rs` and `docs/RELIABILITY.md`), of buyers' email at a real SMTP server
+//! (`mail_check.rs`) and of rotations against Xano (`rotation_check.rs`).
 //!
 //! - `MARKET_CHAOS_SEED=<u64>` replays a run's choices (the seed is printed at the start and on
 //!   failure; process timing still differs between runs).
@@ -46,6 +48,10 @@ mod events;
 mod fleet_faults;
 #[path = "chaos/history.rs"]
 mod history;
+#[path = "chaos/mail_check.rs"]
+mod mail_check;
+#[path = "chaos/mail_faults.rs"]
+mod mail_faults;
 #[path = "chaos/monitor.rs"]
 mod monitor;
 #[path = "chaos/nemesis.rs"]
@@ -54,6 +60,10 @@ mod nemesis;
 mod process;
 #[path = "chaos/requests.rs"]
 mod requests;
+#[path = "chaos/rotation_check.rs"]
+mod rotation_check;
+#[path = "chaos/rotations.rs"]
+mod rotations;
 #[path = "chaos/scenarios.rs"]
 mod scenarios;
 #[path = "chaos/settle.rs"]
@@ -219,6 +229,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     let xano_nemesis = tokio::spawn(Arc::clone(&nemesis).run_xano());
     let stripe_nemesis = tokio::spawn(Arc::clone(&nemesis).run_stripe());
     let fleet_nemesis = tokio::spawn(Arc::clone(&nemesis).run_fleet());
+    let mail_nemesis = tokio::spawn(Arc::clone(&nemesis).run_mail());
 
     // The workload: a new buyer every 100–450 ms until the time is up and every nemesis kind and
     // crash point has happened (at most a minute longer).
@@ -255,8 +266,10 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     xano_nemesis.await.unwrap();
     stripe_nemesis.await.unwrap();
     fleet_nemesis.await.unwrap();
+    mail_nemesis.await.unwrap();
     nemesis.heal_xano().await;
     nemesis.heal_stripe().await;
+    nemesis.heal_mail().await;
     history.record(None, None, "NEMESIS stopped; faults healed");
     let healed_at = Instant::now();
 
@@ -274,7 +287,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     // webhooks Stripe never delivered (found by the backfill every 5 s).
     let settle_limit = Duration::from_secs(if soak_minutes.is_some() { 300 } else { 90 });
     let backfilled = settle::backfilled(&pool, &driver, settle_limit).await;
-    let settled = settle(&pool, settle_limit).await;
+    let settled = settle(&pool, &cluster.mail, settle_limit).await;
     println!(
         "chaos: backfilled ({backfilled}) {:?} after healing",
         healed_at.elapsed()
@@ -286,7 +299,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     );
     let reconciled = reconcile(&driver).await;
     history.record(None, None, format!("reconcile: {reconciled}"));
-    let settled_again = settle(&pool, settle_limit).await;
+    let settled_again = settle(&pool, &cluster.mail, settle_limit).await;
     println!(
         "chaos: reconciled and settled ({settled_again}) {:?} after healing",
         healed_at.elapsed()
@@ -306,7 +319,16 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         &exits,
     )
     .await;
-    report.checks += 1;
+    nemesis.count_calls_met(None).await;
+    let mut more = checker::Checker::default();
+    let tokens = rotation_check::tokens(&pool, &cluster.secrets.data_key).await;
+    let messages = cluster.mail.messages().await;
+    let mail = mail_check::check(&mut more, &pool, &messages, &tokens).await;
+    let late = nemesis.late_updates.lock().unwrap().clone();
+    let rotated =
+        rotation_check::check(&mut more, &pool, &driver, &xano_tokens, &tokens, &late).await;
+    report.violations.extend(more.violations);
+    report.checks += more.checks + 1;
     if !settled_in_bound {
         report.violations.push(checker::Violation {
             purchase: None,
@@ -356,6 +378,8 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         report.tokens_at_xano
     );
     println!("chaos: nemesis {:?}", nemesis.summary());
+    mail.print();
+    rotated.print(&counters);
     println!(
         "chaos: deliveries {:?}, redeliveries {}",
         counters

@@ -16,6 +16,8 @@
 //!   is never made unreachable); every transport error falls inside a window where the nemesis had
 //!   that instance down, paused or crash-armed.
 //! - Reads: a buyer never sees a purchase go back (real-time order of non-overlapping reads).
+//!
+//! Buyers' email and token rotations are checked apart: `mail_check.rs`, `rotation_check.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -82,9 +84,10 @@ pub struct Report {
     pub reconciled: BTreeMap<String, i64>,
 }
 
+#[derive(Default)]
 pub struct Checker {
-    violations: Vec<Violation>,
-    checks: u64,
+    pub violations: Vec<Violation>,
+    pub checks: u64,
 }
 
 impl Checker {
@@ -316,7 +319,6 @@ pub async fn check(
                 )
             });
         }
-        let _ = token.listing_id;
     }
     for key in at_xano.keys() {
         c.check(db_live.contains(key), None, || {

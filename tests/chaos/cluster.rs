@@ -1,6 +1,6 @@
-//! The processes under test: the Xano and Stripe simulators (`market sim …`) and three
-//! `market serve` instances on one database, each a real child process that the nemesis can
-//! `kill -9`, `SIGSTOP`/`SIGCONT`, or restart with crash points armed.
+//! The processes under test: the Xano and Stripe simulators (`market sim …`), the SMTP server
+//! (`mail_faults.rs`) and three `market serve` instances on one database, each a real child
+//! process that the nemesis can `kill -9`, `SIGSTOP`/`SIGCONT`, or restart with crash points armed.
 //!
 //! Every child is killed when the [`Cluster`] is dropped, paused ones after a
 //! `SIGCONT`, so a failing or panicking test leaves nothing behind.
@@ -143,6 +143,8 @@ pub struct Cluster {
     /// left behind by a token rotation would run); never sent the workload's requests.
     pub stale: Instance,
     pub canonicals: Vec<String>,
+    /// The SMTP server every instance (the stale one too) sends buyers' email through.
+    pub mail: crate::mail_faults::Mailbox,
     sims: Mutex<Vec<Proc>>,
     /// Set at the end: a process exiting then is not a crash.
     pub stopping: AtomicBool,
@@ -258,8 +260,11 @@ impl Cluster {
             .expect("revoke the stale token");
         assert!(revoked.status().is_success(), "revoke the stale token");
 
+        let mail = crate::mail_faults::Mailbox::start().await;
         let common: Vec<(String, String)> = vec![
             ("DATABASE_URL".into(), db_url.to_owned()),
+            ("SMTP_URL".into(), mail.url.clone()),
+            ("MARKET_MAIL_FROM".into(), crate::mail_faults::FROM.into()),
             ("MARKET_DB_MAX_CONNECTIONS".into(), "8".into()),
             ("XANO_ACCESS_TOKEN".into(), secrets.xano_token.clone()),
             ("XANO_BASE_URL".into(), xano_url.clone()),
@@ -345,6 +350,7 @@ impl Cluster {
             stripe_control,
             instances,
             canonicals,
+            mail,
             sims: Mutex::new(sims),
             stopping: AtomicBool::new(false),
             webhooks_down: AtomicBool::new(false),

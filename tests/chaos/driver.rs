@@ -60,6 +60,8 @@ pub struct Driver {
     pub dropped: Mutex<HashSet<String>>,
     pub observations: Mutex<Vec<Observation>>,
     pub errors: Mutex<Vec<(Option<Uuid>, String)>>,
+    /// What the buyers of the `Rotated` scenario did (`rotations.rs`).
+    pub rotations: crate::rotations::RotationLog,
 }
 
 /// A request's answer: status and body.
@@ -98,6 +100,7 @@ impl Driver {
             dropped: Mutex::new(HashSet::new()),
             observations: Mutex::new(Vec::new()),
             errors: Mutex::new(Vec::new()),
+            rotations: crate::rotations::RotationLog::default(),
         }
     }
 

@@ -17,6 +17,8 @@ pub enum Call {
     Purchase,
     AdminRefund,
     AdminReconcile,
+    /// `POST /v1/purchases/{id}/rotate` with the receipt key.
+    Rotate,
 }
 
 impl Call {
@@ -31,6 +33,9 @@ impl Call {
             // 200 `already_refunded`: a retry after a lost answer, the refund landed meanwhile.
             // 409 `not_refundable`: the refund raced a dispute event.
             Self::AdminRefund => matches!(status, 200 | 202 | 409),
+            // 409 `not_rotatable`: the purchase held no assigned token at that moment (the driver
+            // asks only once its token is shown, and treats a lasting 409 as an error).
+            Self::Rotate => matches!(status, 202 | 409),
         }
     }
 }

@@ -5,7 +5,10 @@
 //!   followed by a restart with the same crash points, as a supervisor would);
 //! - Xano (through the simulator's control API, one fault window at a time): 429 storms with and
 //!   without `Retry-After`, 5xx and dropped connections, 2–20 s latency, commit-then-fail creates,
-//!   the access token revoked and restored.
+//!   the access token revoked and restored;
+//! - the SMTP server down for a few seconds at a time (`mail_faults.rs`), and a rotation's job
+//!   killed between carrying the installs over and deleting the old token (the crash point
+//!   `rotation_before_old_deleted`, armed like every other).
 //!
 //! The first actions of each loop go through every kind once (in a seeded order), so a short run
 //! still sees them all; [`Nemesis::missing`] says what has not happened yet.
@@ -46,6 +49,8 @@ pub struct Nemesis {
     /// Per instance: a process nemesis is working on it (or it runs with crash points).
     busy: Mutex<Vec<bool>>,
     pub unexpected_exits: Mutex<Vec<String>>,
+    /// Tokens a Xano update reached after its client had given up (`xano_faults.rs`).
+    pub late_updates: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Nemesis {
@@ -73,6 +78,7 @@ impl Nemesis {
             stop: AtomicBool::new(false),
             busy,
             unexpected_exits: Mutex::new(Vec::new()),
+            late_updates: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -98,6 +104,7 @@ impl Nemesis {
             .chain(XANO_KINDS.iter())
             .chain(crate::stripe_faults::STRIPE_KINDS.iter())
             .chain(crate::fleet_faults::FLEET_KINDS.iter())
+            .chain(crate::mail_faults::MAIL_KINDS.iter())
             .filter(|k| counters.get(&format!("nemesis:{k}")).copied().unwrap_or(0) == 0)
             .map(|k| (*k).to_owned())
             .collect();
@@ -114,6 +121,7 @@ impl Nemesis {
                         "stale:not_ready",
                         "jobs_requeued",
                         "truncated_list:held_back",
+                        "rotation:done",
                     ]
                     .iter(),
                 )

@@ -1,6 +1,6 @@
 //! What happens to one purchase: a scenario drawn at random (paid, refunded, disputed, expired,
-//! abandoned, bank debits, a late expiry after payment, …), played through the [`Driver`] until
-//! every event Stripe sent about it was accepted by some instance.
+//! abandoned, bank debits, a late expiry after payment, a token rotated, …), played through the
+//! [`Driver`] until every event Stripe sent about it was accepted by some instance.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,9 +39,12 @@ pub enum Scenario {
     DelayedSucceeded,
     /// Bank debit that fails.
     DelayedFailed,
+    /// Paid like `Paid`; once the token shows, the buyer rotates it (`rotations.rs`), and is
+    /// sometimes refunded while the rotation runs.
+    Rotated,
 }
 
-const SCENARIOS: [(Scenario, u32); 11] = [
+const SCENARIOS: [(Scenario, u32); 12] = [
     (Scenario::Paid, 30),
     (Scenario::SuccessPageFirst, 6),
     (Scenario::RefundedAtStripe, 10),
@@ -53,6 +56,7 @@ const SCENARIOS: [(Scenario, u32); 11] = [
     (Scenario::Abandoned, 6),
     (Scenario::DelayedSucceeded, 8),
     (Scenario::DelayedFailed, 4),
+    (Scenario::Rotated, 6),
 ];
 
 fn pick_scenario(rng: &mut StdRng) -> Scenario {
@@ -72,6 +76,13 @@ impl Driver {
     pub async fn run_purchase(self: Arc<Self>, n: u64) {
         let mut rng = StdRng::seed_from_u64(self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let scenario = pick_scenario(&mut rng);
+        // Until a rotation's job has been killed at its crash point, more buyers rotate: the run
+        // must show that crash, and only rotations reach it.
+        let scenario = if rng.random_bool(0.2) && self.rotation_crash_missing() {
+            Scenario::Rotated
+        } else {
+            scenario
+        };
         let tier = self.tiers[rng.random_range(0..self.tiers.len())];
         let started_ms = self.history.now_ms();
         let Some((purchase, session, receipt_key)) = self.checkout(&mut rng, tier).await else {
@@ -140,16 +151,21 @@ impl Driver {
                 self.deliver_racing(&mut rng, &record, &[expired], pages)
                     .await;
             }
-            Scenario::Paid => {
-                self.stripe_control(purchase, &pay, json!({})).await;
+            Scenario::Paid | Scenario::Rotated => {
+                let paid = self.stripe_control(purchase, &pay, json!({})).await;
                 let Some(completed) = self
                     .wait_event(purchase, "checkout.session.completed")
                     .await
                 else {
                     return;
                 };
-                self.deliver_racing(&mut rng, &record, &[completed], pages)
+                self.deliver_racing(&mut rng, &record, std::slice::from_ref(&completed), pages)
                     .await;
+                if scenario == Scenario::Rotated {
+                    self.ensure_acked(&mut rng, purchase, &completed).await;
+                    let intent = paid.as_ref().and_then(|v| v["payment_intent"].as_str());
+                    self.rotate_tokens(&mut rng, &record, intent).await;
+                }
             }
             Scenario::SuccessPageFirst => {
                 self.stripe_control(purchase, &pay, json!({})).await;

@@ -1,5 +1,5 @@
-//! After the nemesis: waiting for the instances to settle, the reconciliation through the admin
-//! API, and the Xano simulator's live tokens for the checker.
+//! After the nemesis: waiting for the instances (their jobs, rotations and outbox) to settle, the
+//! reconciliation through the admin API, and the Xano simulator's live tokens for the checker.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -9,14 +9,16 @@ use serde_json::Value;
 use crate::cluster::Cluster;
 use crate::driver::Driver;
 use crate::history;
+use crate::mail_faults::Mailbox;
 use market_http::intake::HANDLED_TYPES;
 
 /// Waits until nothing is left to do: no purchase waiting for a token, no token being deleted,
-/// no job due or running (reconciliation schedules aside), the fleet's Xano credential accepted.
-/// Returns a description of the state. The fleet's credential is the first one recorded (the
-/// three instances start with it; the stale instance's revoked one comes later and stays
-/// refused, as it should).
-pub async fn settle(pool: &sqlx::PgPool, limit: Duration) -> String {
+/// no job due or running (reconciliation schedules aside), the fleet's Xano credential accepted,
+/// no rotation pending, no message waiting in the outbox and the SMTP server up (so the checker
+/// reads all it will ever accept). Returns a description of the state. The fleet's credential
+/// is the first one recorded (the three instances start with it; the stale instance's revoked
+/// one comes later and stays refused, as it should).
+pub async fn settle(pool: &sqlx::PgPool, mail: &Mailbox, limit: Duration) -> String {
     let until = Instant::now() + limit;
     loop {
         let (paid, transitional, busy, unhealthy): (i64, i64, i64, bool) = sqlx::query_as(
@@ -36,10 +38,26 @@ pub async fn settle(pool: &sqlx::PgPool, limit: Duration) -> String {
         .fetch_one(pool)
         .await
         .unwrap();
+        let (rotating, unsent): (i64, i64) = sqlx::query_as(
+            "select (select count(*) from token_rotation where state = 'pending'),
+                    (select count(*) from mail_message where state = 'queued')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let mail_down = mail.is_down();
         let state = format!(
-            "paid without token {paid}, tokens revoking/retiring {transitional}, jobs queued/running/parked {busy}, reconciles running {running_reconciles}, credential refused {unhealthy}"
+            "paid without token {paid}, tokens revoking/retiring {transitional}, jobs queued/running/parked {busy}, reconciles running {running_reconciles}, credential refused {unhealthy}, rotations pending {rotating}, messages queued {unsent}, SMTP down {mail_down}"
         );
-        if paid == 0 && transitional == 0 && busy == 0 && running_reconciles == 0 && !unhealthy {
+        if paid == 0
+            && transitional == 0
+            && busy == 0
+            && running_reconciles == 0
+            && !unhealthy
+            && rotating == 0
+            && unsent == 0
+            && !mail_down
+        {
             return state;
         }
         if Instant::now() >= until {

@@ -1,6 +1,6 @@
 //! What is printed when a run fails: the story of each purchase involved (its requests, the
-//! nemesis meanwhile, its Stripe events, tokens, audit log and webhook inbox), and the answer table
-//! of the summary.
+//! nemesis meanwhile, its Stripe events, tokens, rotations, outbox, audit log and webhook inbox),
+//! and the answer table of the summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -55,6 +55,25 @@ pub async fn story(db: &PgPool, driver: &Driver, history: &History, purchase: Uu
     .unwrap_or_default();
     for t in tokens {
         let _ = writeln!(out, "    {t:?}");
+    }
+    let _ = writeln!(out, "  rotations and outbox:");
+    let rows: Vec<String> = sqlx::query_scalar(
+        "select line from (
+           select created_at, format('rotation %s %s: token %s -> %s, installs carried %s',
+                                     rotation_id, state, old_token_id, new_token_id, installs_carried) as line
+           from token_rotation where purchase_id = $1
+           union all
+           select created_at, format('mail %s %s: %s after %s attempts (%s)',
+                                     mail_id, fact, state, attempts, last_error)
+           from mail_message where purchase_id = $1) rows
+         order by created_at",
+    )
+    .bind(purchase)
+    .fetch_all(db)
+    .await
+    .unwrap_or_default();
+    for row in rows {
+        let _ = writeln!(out, "    {row}");
     }
     let _ = writeln!(out, "  audit log:");
     let audit: Vec<(String, String, String, Option<i64>, Value)> = sqlx::query_as(

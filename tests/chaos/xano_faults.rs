@@ -214,7 +214,9 @@ impl Nemesis {
     /// Reads and clears the simulator's call log, and counts the faults in it as met during the
     /// window of `kind` (`None`: between windows). Creations whose answer never arrived complete
     /// (`xano_lost_create_answers`) are counted in every case: each may leave a token at Xano the
-    /// service does not know, which only they (or a crash) can explain to the checker.
+    /// service does not know, which only they (or a crash) can explain to the checker. So are
+    /// updates that Xano applied after their client gave up (`late_updates`): a stalled absolute
+    /// update lands whenever the server gets to it, over whatever happened to the token meanwhile.
     pub(crate) async fn count_calls_met(&self, kind: Option<&str>) {
         let calls = self.calls().await;
         // Calls made between the read and the clear are not counted: the figures are lower bounds.
@@ -235,6 +237,16 @@ impl Nemesis {
             let status = call["status"].as_u64().unwrap_or(0);
             if create && (status == 0 || status >= 500) {
                 self.history.count("xano_lost_create_answers");
+            }
+            let took = call["ended_ms"].as_f64().unwrap_or(0.0)
+                - call["started_ms"].as_f64().unwrap_or(0.0);
+            if call["endpoint"] == "update_token"
+                && (200..300).contains(&status)
+                && took >= self.timeout_ms()
+                && let Some(token) = call["path"].as_str().and_then(|p| p.rsplit('/').next())
+            {
+                self.late_updates.lock().unwrap().insert(token.to_owned());
+                self.history.count("xano_met:late_update");
             }
         }
     }

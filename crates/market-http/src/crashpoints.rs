@@ -11,7 +11,7 @@ use std::io::Write;
 
 /// Every fail point in the code, so that a typo in `MARKET_CRASHPOINTS` stops start-up instead of
 /// silently testing nothing.
-pub const CRASH_POINTS: [&str; 7] = [
+pub const CRASH_POINTS: [&str; 8] = [
     "after_event_recorded",
     "after_job_claimed",
     "before_xano_mint",
@@ -19,6 +19,7 @@ pub const CRASH_POINTS: [&str; 7] = [
     "after_webhook_commit_before_response",
     "after_checkout_commit_before_response",
     "after_success_page_commit_before_response",
+    "rotation_before_old_deleted",
 ];
 
 /// The environment variable read by [`activate_from_env`].
