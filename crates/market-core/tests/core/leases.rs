@@ -341,10 +341,26 @@ async fn a_runner_shut_down_with_jobs_in_flight_hands_their_leases_back_for_anot
     // Another instance takes them over at once and completes them.
     world.sim.clear_faults();
     let instance2 = Runner::new(market.clone());
-    assert_eq!(instance2.drain().await.unwrap(), 3);
+    assert!(instance2.drain().await.unwrap() >= 3);
+    // The three take-overs reconcile the listing at once; one that PostgreSQL aborts (a deadlock
+    // between them) is retried after its backoff, as any job is.
+    for _ in 0..50 {
+        if instance2.drain().await.unwrap() == 0
+            && sqlx::query_scalar::<_, bool>(
+                "select bool_and(state = 'done') from job where kind = 'mint_for_purchase'",
+            )
+            .fetch_one(world.pool())
+            .await
+            .unwrap()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for (purchase, job_id) in &purchases {
         let row = job_row(world.pool(), *job_id).await;
-        assert_eq!((row.state.as_str(), row.attempt), ("done", 2));
+        assert_eq!(row.state.as_str(), "done", "{:?}", row.last_error);
+        assert!(row.attempt >= 2);
         assert_eq!(world.status_of(*purchase).await, "fulfilled");
         assert_eq!(world.live_tokens_of(*purchase).await.len(), 1);
     }
