@@ -72,6 +72,8 @@ mod settle;
 mod story;
 #[path = "chaos/stripe_faults.rs"]
 mod stripe_faults;
+#[path = "chaos/tokens.rs"]
+mod tokens;
 #[path = "chaos/truth.rs"]
 mod truth;
 #[path = "chaos/xano_faults.rs"]
@@ -308,10 +310,11 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     // Check.
     pump.poll(&reqwest::Client::new(), &cluster).await.unwrap();
     let xano_tokens = xano_tokens(&cluster).await;
+    let tokens = tokens::read(&pool, &cluster.secrets.data_key).await;
     let exits = nemesis.unexpected_exits.lock().unwrap().clone();
     let mut report = checker::check(
         &pool,
-        &cluster.secrets.data_key,
+        &tokens,
         &driver,
         &history,
         &xano_tokens,
@@ -321,7 +324,6 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     .await;
     nemesis.count_calls_met(None).await;
     let mut more = checker::Checker::default();
-    let tokens = rotation_check::tokens(&pool, &cluster.secrets.data_key).await;
     let messages = cluster.mail.messages().await;
     let mail = mail_check::check(&mut more, &pool, &messages, &tokens).await;
     let late = nemesis.late_updates.lock().unwrap().clone();

@@ -21,13 +21,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use market_core::envelope::DataKeys;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::driver::Driver;
 use crate::history::History;
+use crate::tokens::Token;
 use crate::truth::Truth;
 
 #[derive(Debug, Clone)]
@@ -41,22 +41,6 @@ struct PurchaseRow {
     purchase_id: Uuid,
     status: String,
     tier_id: Uuid,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct TokenRow {
-    install_token_id: i64,
-    listing_id: Uuid,
-    canonical: String,
-    tier_id: Option<Uuid>,
-    purchase_id: Option<Uuid>,
-    state: String,
-    max_installs: i64,
-    /// Opened from `token_sealed` after the read.
-    #[sqlx(skip)]
-    token: String,
-    token_key_id: String,
-    token_sealed: Vec<u8>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -105,7 +89,7 @@ impl Checker {
 /// Runs every check once.
 pub async fn check(
     db: &PgPool,
-    data_key: &str,
+    tokens: &[Token],
     driver: &Driver,
     history: &History,
     xano_tokens: &HashMap<String, Vec<Value>>,
@@ -121,27 +105,6 @@ pub async fn check(
             .fetch_all(db)
             .await
             .expect("read purchases");
-    let mut tokens: Vec<TokenRow> = sqlx::query_as(
-        "select it.install_token_id, it.listing_id, l.canonical, it.tier_id, it.purchase_id,
-                it.state::text as state, it.max_installs, it.token_key_id, it.token_sealed
-         from install_token it join listing l using (listing_id)",
-    )
-    .fetch_all(db)
-    .await
-    .expect("read tokens");
-    // The instances' key opens every token: the checker compares values with Xano's.
-    let keys = DataKeys::parse(data_key).expect("the run's data key");
-    let envelope = market_core::keys::open(db, keys)
-        .await
-        .expect("open the envelope");
-    for row in &mut tokens {
-        let listing = market_core::ListingId(row.listing_id);
-        let sealed = std::mem::take(&mut row.token_sealed);
-        let key_id = row.token_key_id.clone();
-        let token = market_core::keys::open_token(&envelope, listing, key_id, sealed)
-            .expect("a token the run's key opens");
-        token.expose().clone_into(&mut row.token);
-    }
     let tier_installs: HashMap<Uuid, i64> =
         sqlx::query_as::<_, (Uuid, i64)>("select tier_id, max_installs from tier")
             .fetch_all(db)
@@ -179,8 +142,8 @@ pub async fn check(
             );
         }
     }
-    let mut by_purchase: HashMap<Uuid, Vec<&TokenRow>> = HashMap::new();
-    for token in &tokens {
+    let mut by_purchase: HashMap<Uuid, Vec<&Token>> = HashMap::new();
+    for token in tokens {
         if let Some(p) = token.purchase_id {
             by_purchase.entry(p).or_default().push(token);
         }
@@ -193,7 +156,7 @@ pub async fn check(
         *statuses.entry(purchase.status.clone()).or_insert(0) += 1;
         let truth = Truth::of(&driver.pump.events_of(p));
         let held = by_purchase.get(&p).cloned().unwrap_or_default();
-        let live: Vec<&&TokenRow> = held
+        let live: Vec<&&Token> = held
             .iter()
             .filter(|t| t.state == "assigned" || t.state == "revoking")
             .collect();
@@ -213,29 +176,24 @@ pub async fn check(
         );
         if truth.owed_a_token() {
             owed_count += 1;
-            let assigned: Vec<&&TokenRow> = held.iter().filter(|t| t.state == "assigned").collect();
+            let assigned: Vec<&&Token> = held.iter().filter(|t| t.state == "assigned").collect();
             c.check(assigned.len() == 1, Some(p), || {
                 format!(
                     "I2: paid and not refunded, but holds {} assigned tokens (states: {:?})",
                     assigned.len(),
                     held.iter()
-                        .map(|t| (t.install_token_id, t.state.as_str()))
+                        .map(|t| (t.id, t.state.as_str()))
                         .collect::<Vec<_>>()
                 )
             });
             for token in &assigned {
                 c.check(
-                    at_xano.contains_key(&(token.canonical.clone(), token.token.clone())),
+                    at_xano.contains_key(&(token.canonical.clone(), token.value.clone())),
                     Some(p),
-                    || {
-                        format!(
-                            "I2: its token {} is not live at Xano",
-                            token.install_token_id
-                        )
-                    },
+                    || format!("I2: its token {} is not live at Xano", token.id),
                 );
                 c.check(token.tier_id == Some(purchase.tier_id), Some(p), || {
-                    format!("token {} is of another tier", token.install_token_id)
+                    format!("token {} is of another tier", token.id)
                 });
             }
         } else {
@@ -247,12 +205,12 @@ pub async fn check(
             });
             for token in &held {
                 c.check(
-                    !at_xano.contains_key(&(token.canonical.clone(), token.token.clone())),
+                    !at_xano.contains_key(&(token.canonical.clone(), token.value.clone())),
                     Some(p),
                     || {
                         format!(
                             "I3: not owed a token ({truth:?}) but its token {} ({}) is live at Xano",
-                            token.install_token_id, token.state
+                            token.id, token.state
                         )
                     },
                 );
@@ -272,7 +230,7 @@ pub async fn check(
 
     // I4 and I5.
     let mut db_live: HashSet<(String, String)> = HashSet::new();
-    for token in &tokens {
+    for token in tokens {
         let live = matches!(token.state.as_str(), "available" | "assigned" | "foreign");
         c.check(
             !matches!(token.state.as_str(), "revoking" | "retiring"),
@@ -280,19 +238,19 @@ pub async fn check(
             || {
                 format!(
                     "I4: token {} still {} after settling",
-                    token.install_token_id, token.state
+                    token.id, token.state
                 )
             },
         );
         if live {
-            db_live.insert((token.canonical.clone(), token.token.clone()));
+            db_live.insert((token.canonical.clone(), token.value.clone()));
             c.check(
-                at_xano.contains_key(&(token.canonical.clone(), token.token.clone())),
+                at_xano.contains_key(&(token.canonical.clone(), token.value.clone())),
                 token.purchase_id,
                 || {
                     format!(
                         "I4: token {} is {} in the database but not live at Xano",
-                        token.install_token_id, token.state
+                        token.id, token.state
                     )
                 },
             );
@@ -304,18 +262,18 @@ pub async fn check(
                 || {
                     format!(
                         "I5: token {} has max_installs {} but its tier {:?}",
-                        token.install_token_id,
+                        token.id,
                         token.max_installs,
                         tier_installs.get(&tier)
                     )
                 },
             );
         }
-        if let Some(max) = at_xano.get(&(token.canonical.clone(), token.token.clone())) {
+        if let Some(max) = at_xano.get(&(token.canonical.clone(), token.value.clone())) {
             c.check(*max == token.max_installs, token.purchase_id, || {
                 format!(
                     "I5: token {} has max_installs {max} at Xano, {} in the database",
-                    token.install_token_id, token.max_installs
+                    token.id, token.max_installs
                 )
             });
         }
@@ -324,10 +282,10 @@ pub async fn check(
         c.check(db_live.contains(key), None, || {
             let known = tokens
                 .iter()
-                .find(|t| t.canonical == key.0 && t.token == key.1)
+                .find(|t| t.canonical == key.0 && t.value == key.1)
                 .map_or_else(
                     || "unknown to the database".to_owned(),
-                    |t| format!("token {} in state {}", t.install_token_id, t.state),
+                    |t| format!("token {} in state {}", t.id, t.state),
                 );
             format!("I4: orphan at Xano on {}: {known}", key.0)
         });
@@ -395,6 +353,6 @@ pub async fn check(
     }
 }
 
-fn ids(tokens: &[&&TokenRow]) -> Vec<i64> {
-    tokens.iter().map(|t| t.install_token_id).collect()
+fn ids(tokens: &[&&Token]) -> Vec<i64> {
+    tokens.iter().map(|t| t.id).collect()
 }

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::checker::Checker;
 use crate::mail_faults::DOMAIN;
-use crate::rotation_check::Token;
+use crate::tokens::Token;
 
 /// What the summary prints about mail.
 #[derive(Debug, Default)]
