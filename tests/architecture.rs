@@ -34,6 +34,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
             &["health", "pool", "listings", "catalog"],
             &["tiers", "purchases", "tiers_file", "letters"],
             &["payments", "checkout", "portal", "rotation", "usage"],
+            &["upgrades"],
             &["reconcile"],
             &["jobs"],
         ],

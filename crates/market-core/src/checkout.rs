@@ -37,6 +37,17 @@ pub async fn start(
     actor: &Actor,
 ) -> Result<Checkout> {
     let created = purchases::create(db, secret, new, actor).await?;
+    checkout_of(db, created, sessions).await
+}
+
+/// Makes sure the purchase just created (or found) has its Checkout Session: the recorded one, or a
+/// new one asked of the provider (keyed by the purchase) and attached. An upgrade starts the same way
+/// (`upgrades`).
+pub(crate) async fn checkout_of(
+    db: &PgPool,
+    created: purchases::Created,
+    sessions: &impl CheckoutSessions,
+) -> Result<Checkout> {
     let purchase = created.purchase;
     let checkout_url =
         if let (Some(_), Some(url)) = (&purchase.checkout_session_id, &purchase.checkout_url) {

@@ -55,6 +55,16 @@ pub enum Conflict {
     /// Only a purchase holding a live token can have it replaced.
     #[error("only a purchase holding a working token can rotate it")]
     NotRotatable,
+    /// Only a purchase bought outright and holding a working token can be upgraded.
+    #[error("only a purchase holding a working token can be upgraded")]
+    NotUpgradable,
+    /// The target is not a higher tier of the purchase's listing: more installs than the purchase
+    /// allows now, in the same currency, for more than has been paid so far.
+    #[error("the target tier is not an upgrade of this purchase")]
+    NotAnUpgrade,
+    /// Another upgrade of the purchase is unpaid or being applied.
+    #[error("another upgrade of this purchase is under way")]
+    UpgradeInProgress,
     /// A token minted for a purchase was sold from the pool meanwhile (a worker's retry case).
     #[error("minted token was sold from the pool")]
     TokenTaken,
@@ -75,6 +85,9 @@ impl Conflict {
             Self::CheckoutSessionMismatch => "checkout_session_mismatch",
             Self::NotRefundable => "not_refundable",
             Self::NotRotatable => "not_rotatable",
+            Self::NotUpgradable => "not_upgradable",
+            Self::NotAnUpgrade => "not_an_upgrade",
+            Self::UpgradeInProgress => "upgrade_in_progress",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",

@@ -8,7 +8,7 @@ use master_api::TokenValue;
 use sqlx::PgPool;
 
 use crate::envelope::{DataKeys, Envelope, EnvelopeError, LOOKUP_KEY_BYTES, Sealed};
-use crate::{ListingId, Result};
+use crate::{ListingId, Result, TokenId};
 
 /// Where the lookup key's seal belongs.
 const LOOKUP_CONTEXT: &str = "data_lookup_key";
@@ -80,6 +80,21 @@ pub fn open_token(
     )?;
     let text = String::from_utf8(bytes).map_err(|_| EnvelopeError::Corrupt(key_id))?;
     Ok(TokenValue::new(text))
+}
+
+/// The token the row `install_token_id` holds, opened (a job about to send it to Xano).
+pub async fn open_stored(
+    db: &PgPool,
+    envelope: &Envelope,
+    install_token_id: TokenId,
+) -> Result<TokenValue> {
+    let (listing, key_id, sealed) = sqlx::query_as::<_, (ListingId, String, Vec<u8>)>(
+        "select listing_id, token_key_id, token_sealed from install_token where install_token_id = $1",
+    )
+    .bind(install_token_id)
+    .fetch_one(db)
+    .await?;
+    open_token(envelope, listing, key_id, sealed)
 }
 
 fn token_context(listing: ListingId) -> String {

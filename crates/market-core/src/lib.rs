@@ -23,6 +23,7 @@
 //!   the fact), rendered when sent; [`postman`]: how it leaves (SMTP, or an in-process capture).
 //! - [`portal`]: buyers sign in with a single-use link by email and see every purchase of it;
 //!   [`rotation`]: a leaked token replaced, its installs carried over, never two live at once;
+//!   [`upgrades`]: a purchase moved to a higher tier, its token's limit raised in place at Xano;
 //!   [`usage`]: install counts read from Xano when a buyer looks and they are over a minute old.
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
@@ -36,7 +37,7 @@
 //! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`;
 //! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`,
 //!    then `letters`;
-//! 4. flows: `payments`, `checkout`, `portal`, `rotation`, `usage`, then `reconcile`;
+//! 4. flows: `payments`, `checkout`, `portal`, `rotation`, `usage`, then `upgrades`, `reconcile`;
 //! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
 //!
 //! Every function that writes owns its transaction and runs it again when PostgreSQL aborts it
@@ -72,6 +73,7 @@ pub mod status;
 mod text;
 pub mod tiers;
 pub mod tiers_file;
+pub mod upgrades;
 pub mod usage;
 
 pub use db::MIGRATOR;

@@ -22,8 +22,11 @@ pub async fn claim(
     conn: &mut PgConnection,
     tier: TierId,
     purchase: PurchaseId,
+    max_installs: i64,
 ) -> Result<Option<TokenId>> {
-    Ok(claim_reporting_low(conn, tier, purchase).await?.0)
+    Ok(claim_reporting_low(conn, tier, purchase, max_installs)
+        .await?
+        .0)
 }
 
 /// Takes the oldest available token of `tier` for `purchase` and, in the same statement (one round
@@ -34,10 +37,14 @@ pub async fn claim(
 /// is a scalar subquery (`= (select … limit 1)`), which PostgreSQL evaluates once, unlike `in (…)`.
 /// The count reads the statement's snapshot, taken before the claim, so the claimed token is
 /// subtracted; it stops at `pool_low_water + 1` index entries.
+///
+/// `max_installs` is what the purchase is entitled to: its tier's, unless an upgrade raised it
+/// (migration 21), and then no token of the pool fits (the caller mints one for it).
 pub async fn claim_reporting_low(
     conn: &mut PgConnection,
     tier: TierId,
     purchase: PurchaseId,
+    max_installs: i64,
 ) -> Result<(Option<TokenId>, bool)> {
     Ok(sqlx::query_as::<_, (Option<TokenId>, bool)>(
         "with claimed as (
@@ -45,7 +52,7 @@ pub async fn claim_reporting_low(
              set state = 'assigned', purchase_id = $2, assigned_at = now()
              where install_token_id = (
                  select install_token_id from install_token
-                 where tier_id = $1 and state = 'available'
+                 where tier_id = $1 and state = 'available' and max_installs = $3
                  order by install_token_id
                  limit 1
                  for update skip locked
@@ -62,6 +69,7 @@ pub async fn claim_reporting_low(
     )
     .bind(tier)
     .bind(purchase)
+    .bind(max_installs)
     .fetch_one(&mut *conn)
     .await?)
 }
@@ -103,7 +111,7 @@ pub async fn record_minted(
         "insert into install_token (listing_id, tier_id, max_installs, token_key_id, token_sealed,
                                     token_fingerprint, current_installs, state, origin)
          select $1, $2, $3, $4, $5, $6, $7,
-                (case when t.active then 'available' else 'retiring' end)::token_state, 'minted'
+                (case when t.active and t.max_installs = $3 then 'available' else 'retiring' end)::token_state, 'minted'
          from tier t where t.tier_id = $2
          on conflict (listing_id, token_fingerprint) do nothing
          returning install_token_id, state = 'retiring'",

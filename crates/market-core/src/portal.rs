@@ -153,6 +153,13 @@ pub async fn session_email(pool: &PgPool, token: &SessionToken) -> Result<Option
         .and_then(|(email, _)| Email::parse(&email).ok()))
 }
 
+/// Whether `proof` (an `Authorization: Bearer` value) shows that `purchase` is the caller's: its
+/// receipt key, or a live portal session of the email it was bought with.
+pub async fn buyer_owns(pool: &PgPool, proof: &str, purchase: &Purchase) -> Result<bool> {
+    Ok(ReceiptKey::presented(proof).matches(&purchase.receipt_hash)
+        || session_owns(pool, &SessionToken::presented(proof), purchase).await?)
+}
+
 /// Whether the live session `token` is for the email `purchase` was made with.
 pub async fn session_owns(
     pool: &PgPool,

@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::Code;
 use crate::routes::admin;
-use crate::routes::{catalog, checkout, ops, portal, purchases, rotation, webhooks};
+use crate::routes::{catalog, checkout, ops, portal, purchases, rotation, upgrade, webhooks};
 use crate::state::AppState;
 
 /// The document's routes: the JSON, and the page (with its two assets) that renders it.
@@ -40,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         checkout::checkout_session,
         purchases::get_purchase,
         rotation::rotate,
+        upgrade::upgrade,
         portal::request_link,
         portal::open_session,
         portal::purchases,

@@ -17,6 +17,10 @@ pub(super) enum JobError {
     /// The mail server did not take the message this time (`postman::MailError::Transient`).
     #[error("mail: {0}")]
     Mail(String),
+    /// The work must wait for another to finish (an upgrade for a rotation or a mint): run again
+    /// soon, the wait not counted as an attempt.
+    #[error("waiting: {0}")]
+    NotYet(&'static str),
     /// Retrying cannot help (the snippet is gone at Xano, the subject no longer parses, …).
     #[error("{0}")]
     Permanent(String),

@@ -139,7 +139,7 @@ async fn from_pool(market: &Market, job: &Job, purchase_id: PurchaseId) -> Resul
     tx.commit().await?;
     Ok(matches!(
         effect,
-        Effect::Fulfilled { .. } | Effect::AlreadyFulfilled
+        Effect::Fulfilled { .. } | Effect::AlreadyFulfilled | Effect::UpgradeQueued
     ))
 }
 

@@ -4,7 +4,8 @@
 //! - [`crate::queue`] (a floor below): the job table as a queue (claim with lease, fenced finish).
 //! - `overview`: what operators see of it.
 //! - `runner`: the worker loop of one instance, and its housekeeping sweep; it calls [`execute`].
-//! - `replenish`, `mint`, `delete`, `reconcile_listing`, `send_mail`, `rotate`: one module per job kind,
+//! - `replenish`, `mint`, `delete`, `reconcile_listing`, `send_mail`, `rotate`, `upgrade`: one module
+//!   per job kind,
 //!   each an adapter
 //!   from a claimed job to the domain (reconciliation itself lives in [`crate::reconcile`], because
 //!   operators also run it on demand);
@@ -26,6 +27,7 @@ mod replenish;
 mod rotate;
 pub mod runner;
 mod send_mail;
+mod upgrade;
 
 use std::time::Duration;
 
@@ -45,6 +47,7 @@ pub(crate) async fn execute(market: &Market, job: &Job) -> Option<Finish> {
         JobKind::ReconcileListing => reconcile_listing::run(market, job).await,
         JobKind::SendMail => send_mail::run(market, job).await,
         JobKind::RotateToken => rotate::run(market, job).await,
+        JobKind::ApplyUpgrade => upgrade::run(market, job).await,
     };
     match result {
         Ok(()) if job.kind == JobKind::ReconcileListing => {
@@ -95,6 +98,15 @@ async fn classify_error(market: &Market, job: &Job, error: JobError) -> Finish {
         | JobError::Permanent(_) => {
             tracing::error!(job.kind = job.kind.as_str(), job.subject = %job.subject, error = %message, "job failed for good");
             Finish::Dead { error: message }
+        }
+        JobError::NotYet(reason) => {
+            tracing::debug!(job.kind = job.kind.as_str(), job.subject = %job.subject, reason, "job waits");
+            Finish::Reschedule {
+                after: market
+                    .jobs
+                    .retry_base
+                    .max(std::time::Duration::from_secs(1)),
+            }
         }
         JobError::Xano(_) | JobError::Core(_) | JobError::Mail(_) | JobError::LostLease => {
             tracing::info!(job.kind = job.kind.as_str(), attempt = job.attempt, error = %message, "job will be retried");

@@ -74,7 +74,8 @@ async fn listing_of(market: &Market, job: &Job) -> crate::Result<Option<ListingI
             }
             Err(_) => None,
         },
-        JobKind::MintForPurchase => match job.subject.parse::<PurchaseId>() {
+        JobKind::MintForPurchase | JobKind::ApplyUpgrade => match job.subject.parse::<PurchaseId>()
+        {
             Ok(purchase) => {
                 sqlx::query_scalar(
                     "select t.listing_id from purchase p join tier t using (tier_id)

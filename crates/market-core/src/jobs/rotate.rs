@@ -64,8 +64,8 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
             .fetch_one(&market.db)
             .await?;
     let carried = if old_state == "assigned" {
-        let old = open(market, subject.old_token_id).await?;
-        let new_value = open(market, new).await?;
+        let old = keys::open_stored(&market.db, &market.envelope, subject.old_token_id).await?;
+        let new_value = keys::open_stored(&market.db, &market.envelope, new).await?;
         // Installs as Xano counts them now; a token Xano no longer lists keeps our last count.
         let listed = market.xano.tokens(&subject.canonical).await?;
         let stored: i64 = sqlx::query_scalar(
@@ -217,16 +217,6 @@ async fn record_reserved(
     Ok(())
 }
 
-async fn open(market: &Market, token: TokenId) -> Result<master_api::TokenValue, JobError> {
-    let (listing, key_id, sealed) = sqlx::query_as::<_, (ListingId, String, Vec<u8>)>(
-        "select listing_id, token_key_id, token_sealed from install_token where install_token_id = $1",
-    )
-    .bind(token)
-    .fetch_one(&market.db)
-    .await?;
-    Ok(keys::open_token(&market.envelope, listing, key_id, sealed)?)
-}
-
 /// Step 4, under the lease: the swap, or the cancellation when the purchase closed meanwhile.
 async fn finish(
     market: &Market,
@@ -258,12 +248,15 @@ async fn finish(
         sqlx::query(
             "update install_token
              set state = 'assigned', reserved_for = null, purchase_id = $2, assigned_at = now(),
-                 current_installs = $3
+                 current_installs = $3, max_installs = $4
              where install_token_id = $1 and state = 'reserved'",
         )
         .bind(new)
         .bind(subject.purchase_id)
         .bind(carried)
+        // What step 2 wrote at Xano: the old token's limit, the purchase's entitlement (an upgrade
+        // waits for a rotation, so it cannot have changed since).
+        .bind(subject.max_installs)
         .execute(&mut *tx)
         .await?;
         sqlx::query(

@@ -143,6 +143,8 @@ impl Runner {
 /// - a delete for each token that is `revoking` or `retiring` (a refunded buyer's token must not
 ///   stay live at Xano because one job gave up);
 /// - a rotation for each one still pending (a reserved token must not stay out of the pool);
+/// - an upgrade application for each purchase with an upgrade paid and not applied, or whose
+///   limit is not its entitlement (and not only because it is held at what was used);
 /// - a send for each message of the last week still queued (its job died in a long SMTP outage).
 ///
 /// Every insert is "unless already live", so several instances sweeping at once queue each job once.
@@ -164,7 +166,7 @@ pub async fn sweep(market: &Market) -> Result<()> {
         (
             JobKind::MintForPurchase,
             "select p.purchase_id::text from purchase p
-             where p.status in ('paid', 'reinstated')
+             where p.status in ('paid', 'reinstated') and p.upgrade_of is null
                and not exists (select 1 from install_token it
                                where it.purchase_id = p.purchase_id
                                  and it.state in ('assigned', 'revoking'))
@@ -184,6 +186,18 @@ pub async fn sweep(market: &Market) -> Result<()> {
         (
             JobKind::RotateToken,
             "select rotation_id::text from token_rotation where state = 'pending'",
+        ),
+        (
+            JobKind::ApplyUpgrade,
+            "select u.upgrade_of::text from purchase u
+             where u.upgrade_of is not null and u.status in ('paid', 'reinstated')
+             union
+             select p.purchase_id::text
+             from purchase p join install_token it on it.purchase_id = p.purchase_id and it.state = 'assigned'
+             where exists (select 1 from purchase u where u.upgrade_of = p.purchase_id)
+               and p.max_installs <> purchase_entitlement(p.purchase_id)
+               and (p.max_installs < purchase_entitlement(p.purchase_id)
+                    or p.max_installs > it.current_installs)",
         ),
         (
             JobKind::SendMail,
@@ -212,6 +226,7 @@ pub async fn sweep(market: &Market) -> Result<()> {
                     | JobKind::DeleteToken
                     | JobKind::SendMail
                     | JobKind::RotateToken
+                    | JobKind::ApplyUpgrade
             )
         {
             tracing::warn!(

@@ -41,6 +41,9 @@ pub async fn render(
     let purchase = purchases::by_id(db, purchase_id)
         .await?
         .ok_or(Error::NotFound("purchase"))?;
+    if let Some(base) = purchase.upgrade_of {
+        return upgrade(db, envelope, postman, mail, &purchase, base).await;
+    }
     let receipt = purchases::receipt_of(db, envelope, &purchase).await?;
     let what = format!("{} — {}", receipt.canonical, receipt.tier_name);
     let (subject, lines) = match mail.kind {
@@ -56,11 +59,85 @@ pub async fn render(
             format!("Your new install token for {what}"),
             rotated_lines(&receipt),
         ),
-        MailKind::AccessEnded | MailKind::PortalLink => (
+        MailKind::AccessEnded
+        | MailKind::PortalLink
+        | MailKind::Upgraded
+        | MailKind::UpgradeReversed => (
             format!("Your access to {what} has ended"),
             ended_lines(&receipt),
         ),
     };
+    Ok(Rendered::Letter(signed(
+        postman, mail, subject, lines, &receipt,
+    )))
+}
+
+/// An upgrade's message, about the token of the purchase it upgrades (`upgrade`'s own receipt
+/// holds none). It does not repeat the token: the buyer has it, and it did not change.
+async fn upgrade(
+    db: &PgPool,
+    envelope: &Envelope,
+    postman: &Postman,
+    mail: &Mail,
+    upgrade: &purchases::Purchase,
+    base: crate::PurchaseId,
+) -> Result<Rendered> {
+    let base = purchases::by_id(db, base)
+        .await?
+        .ok_or(Error::NotFound("purchase"))?;
+    let receipt = purchases::receipt_of(db, envelope, &base).await?;
+    let (target, entitled) = sqlx::query_as::<_, (String, i64)>(
+        "select t.name, purchase_entitlement($2) from tier t where t.tier_id = $1",
+    )
+    .bind(upgrade.tier_id)
+    .bind(base.purchase_id)
+    .fetch_one(db)
+    .await?;
+    let what = format!("{} — {target}", receipt.canonical);
+    let (subject, line) = if mail.kind == MailKind::Upgraded {
+        (
+            format!("Your upgrade to {what} is active"),
+            format!(
+                "Your purchase of {} is upgraded to {target} ({} paid): the same install token now \
+                 allows {} installs. Nothing to change on your side.",
+                receipt.canonical,
+                price(&upgrade.price),
+                base.max_installs
+            ),
+        )
+    } else {
+        (
+            format!("Your upgrade to {what} was reversed"),
+            format!(
+                "Your upgrade of {} to {target} was {}: your install token goes back to {entitled} \
+                 installs, or the installs already made if they are more. The token itself keeps \
+                 working.",
+                receipt.canonical,
+                match upgrade.status.as_str() {
+                    "refunded" => "refunded",
+                    "disputed" | "dispute_lost" => "disputed",
+                    _ => "revoked",
+                }
+            ),
+        )
+    };
+    Ok(Rendered::Letter(signed(
+        postman,
+        mail,
+        subject,
+        vec![Line::Text(line)],
+        &receipt,
+    )))
+}
+
+/// `lines`, then what every message about a purchase ends with.
+fn signed(
+    postman: &Postman,
+    mail: &Mail,
+    subject: String,
+    lines: Vec<Line>,
+    receipt: &Receipt,
+) -> Letter {
     let mut all = lines;
     all.push(Line::Text(format!(
         "All your purchases, their tokens and usage: {}/#portal",
@@ -77,7 +154,7 @@ pub async fn render(
          change to your purchase."
             .to_owned(),
     ));
-    Ok(Rendered::Letter(letter(postman, mail, subject, &all)))
+    letter(postman, mail, subject, &all)
 }
 
 /// The sign-in link, unless the address has bought nothing here or has had enough links lately.

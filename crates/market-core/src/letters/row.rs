@@ -19,6 +19,10 @@ pub enum MailKind {
     PortalLink,
     /// The token was replaced: the new one, and that the old one no longer works.
     TokenRotated,
+    /// An upgrade was applied: the token allows more installs (an upgrade's message).
+    Upgraded,
+    /// An upgrade was refunded, disputed or revoked: the limit comes down, never below what is used.
+    UpgradeReversed,
 }
 
 impl MailKind {
@@ -29,6 +33,8 @@ impl MailKind {
             Self::AccessRestored => "access_restored",
             Self::PortalLink => "portal_link",
             Self::TokenRotated => "token_rotated",
+            Self::Upgraded => "upgraded",
+            Self::UpgradeReversed => "upgrade_reversed",
         }
     }
 }

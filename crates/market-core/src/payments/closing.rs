@@ -74,6 +74,10 @@ pub(super) async fn revoke_closed(
     status: PurchaseStatus,
     actor: &Actor,
 ) -> Result<Outcome> {
+    if let Some(base) = purchase.upgrade_of {
+        // An upgrade holds no token: its base's limit comes down (never below what is used).
+        super::queue_upgrade(conn, purchase.purchase_id, base, actor).await?;
+    }
     let tokens = revoke_locked(conn, purchase, actor).await?;
     let effect = if tokens > 0 {
         Effect::Revoking { tokens }

@@ -7,7 +7,7 @@ use super::locked::{Effect, status_action, transition};
 use crate::audit::{Actor, Audit};
 use crate::purchases::Purchase;
 use crate::queue::{self, JobKind};
-use crate::{PurchaseEvent, PurchaseStatus, Result, TokenId, pool};
+use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, TokenId, pool};
 
 /// The launch-day case in few round trips: a locked, pending purchase is paid and its tier's pool
 /// has a token. Claims it (checking the low-water mark in the same statement), moves the purchase
@@ -20,8 +20,13 @@ pub(super) async fn pay_from_pool(
     purchase: &Purchase,
     actor: &Actor,
 ) -> Result<Option<TokenId>> {
-    let (token, low) =
-        pool::claim_reporting_low(conn, purchase.tier_id, purchase.purchase_id).await?;
+    let (token, low) = pool::claim_reporting_low(
+        conn,
+        purchase.tier_id,
+        purchase.purchase_id,
+        purchase.max_installs,
+    )
+    .await?;
     let Some(token) = token else {
         return Ok(None);
     };
@@ -68,6 +73,13 @@ pub(crate) async fn fulfil_locked(
     purchase: &Purchase,
     actor: &Actor,
 ) -> Result<Effect> {
+    if let Some(base) = purchase.upgrade_of {
+        // A repeated "paid" for an upgrade already applied: nothing to do.
+        if purchase.status == PurchaseStatus::Fulfilled {
+            return Ok(Effect::AlreadyFulfilled);
+        }
+        return queue_upgrade(conn, purchase.purchase_id, base, actor).await;
+    }
     let live = sqlx::query_scalar::<_, String>(
         "select state::text from install_token
          where purchase_id = $1 and state in ('assigned', 'revoking')",
@@ -80,35 +92,59 @@ pub(crate) async fn fulfil_locked(
         Some(_) => return Ok(Effect::AwaitingToken),
         None => {}
     }
-    let effect =
-        if let Some(token) = pool::claim(conn, purchase.tier_id, purchase.purchase_id).await? {
-            // A purchase locked as pending has just been moved to paid by its caller.
-            if !purchase.status.may_hold_a_token() {
-                let paid = Purchase {
-                    status: PurchaseStatus::Paid,
-                    ..purchase.clone()
-                };
-                transition(conn, &paid, PurchaseEvent::Fulfilled, actor).await?;
-            }
-            Audit::new(actor, "token.assigned")
-                .purchase(purchase.purchase_id)
-                .token(token)
-                .write(&mut *conn)
-                .await?;
-            Effect::Fulfilled { token }
-        } else {
-            queue::enqueue(
-                conn,
-                JobKind::MintForPurchase,
-                &purchase.purchase_id.to_string(),
-            )
+    let effect = if let Some(token) = pool::claim(
+        conn,
+        purchase.tier_id,
+        purchase.purchase_id,
+        purchase.max_installs,
+    )
+    .await?
+    {
+        // A purchase locked as pending has just been moved to paid by its caller.
+        if !purchase.status.may_hold_a_token() {
+            let paid = Purchase {
+                status: PurchaseStatus::Paid,
+                ..purchase.clone()
+            };
+            transition(conn, &paid, PurchaseEvent::Fulfilled, actor).await?;
+        }
+        Audit::new(actor, "token.assigned")
+            .purchase(purchase.purchase_id)
+            .token(token)
+            .write(&mut *conn)
             .await?;
-            Audit::new(actor, "purchase.awaiting_token")
-                .purchase(purchase.purchase_id)
-                .write(&mut *conn)
-                .await?;
-            Effect::AwaitingToken
-        };
+        Effect::Fulfilled { token }
+    } else {
+        queue::enqueue(
+            conn,
+            JobKind::MintForPurchase,
+            &purchase.purchase_id.to_string(),
+        )
+        .await?;
+        Audit::new(actor, "purchase.awaiting_token")
+            .purchase(purchase.purchase_id)
+            .write(&mut *conn)
+            .await?;
+        Effect::AwaitingToken
+    };
     pool::top_up_if_low(conn, purchase.tier_id).await?;
     Ok(effect)
+}
+
+/// A paid (or reinstated) upgrade holds no token: it raises its base's limit, through the
+/// `apply_upgrade` job, which moves it to `fulfilled` once Xano has the new limit (`upgrades`).
+pub(crate) async fn queue_upgrade(
+    conn: &mut PgConnection,
+    upgrade: PurchaseId,
+    base: PurchaseId,
+    actor: &Actor,
+) -> Result<Effect> {
+    if queue::enqueue(conn, JobKind::ApplyUpgrade, &base.to_string()).await? {
+        Audit::new(actor, "upgrade.queued")
+            .purchase(base)
+            .detail(serde_json::json!({ "upgrade_id": upgrade }))
+            .write(&mut *conn)
+            .await?;
+    }
+    Ok(Effect::UpgradeQueued)
 }

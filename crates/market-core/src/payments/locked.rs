@@ -20,6 +20,8 @@ pub enum Effect {
     AwaitingToken,
     /// Paid and already holding its token.
     AlreadyFulfilled,
+    /// An upgrade paid (or taken back): the job that sets its base's limit at Xano is queued.
+    UpgradeQueued,
     /// Refunded or disputed: its live tokens are being deleted at Xano.
     Revoking { tokens: u64 },
     /// A refund or dispute for a payment we have not seen yet: it will close the purchase when it comes.
@@ -43,6 +45,7 @@ impl Effect {
             Self::Fulfilled { .. } => "fulfilled",
             Self::AwaitingToken => "awaiting_token",
             Self::AlreadyFulfilled => "already_fulfilled",
+            Self::UpgradeQueued => "upgrade_queued",
             Self::Revoking { .. } => "revoking",
             Self::TombstoneRecorded => "tombstone_recorded",
             Self::PartialRefund => "partial_refund",

@@ -30,8 +30,8 @@ pub use closing::{RefundRequest, request_refund, revoke_by_operator};
 use closing::{refund, revoke_closed};
 pub use disputes::DisputeStage;
 use disputes::{dispute, dispute_event};
-pub(crate) use fulfil::fulfil_locked;
 use fulfil::pay_from_pool;
+pub(crate) use fulfil::{fulfil_locked, queue_upgrade};
 use locked::unchanged;
 pub use locked::{Effect, Outcome};
 pub(crate) use locked::{lock, transition};
@@ -266,6 +266,7 @@ async fn session(
     };
     if purchase.status == PurchaseStatus::Pending
         && event == PurchaseEvent::Paid
+        && purchase.upgrade_of.is_none()
         && let Some(token) = pay_from_pool(conn, &purchase, actor).await?
     {
         return Ok(Outcome {

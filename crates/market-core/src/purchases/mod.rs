@@ -2,21 +2,23 @@
 //!
 //! Status changes after creation come from Stripe's facts (`payments`) and from the workers (`jobs`);
 //! every change goes through the state machine in `status`. What the buyer reads is in
-//! [`receipts`].
+//! [`receipts`]; an upgrade, a purchase raising another's entitlement, is priced in `upgrade`.
 
 mod receipts;
 mod row;
 pub mod stale;
+mod upgrade;
 
 pub use receipts::{Receipt, ReceiptToken, receipt, receipt_of};
-pub use row::{Purchase, by_checkout_session, by_id};
+pub use row::{Created, Purchase, by_checkout_session, by_id};
+pub use upgrade::{create_upgrade, upgrades_of};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
 use crate::audit::{Actor, Audit};
-use crate::receipt::{ReceiptKey, ReceiptSecret};
+use crate::receipt::ReceiptSecret;
 use crate::{Conflict, Email, Error, Money, PurchaseId, PurchaseStatus, Result, TierId, db};
 
 /// A checkout request, already parsed.
@@ -36,18 +38,6 @@ pub const MIN_IDEMPOTENCY_KEY_CHARS: usize = 32;
 
 /// How long a key is kept: after that, the same key starts a new purchase (as at Stripe).
 const IDEMPOTENCY_KEY_HOURS: i32 = 24;
-
-/// A purchase as checkout returns it: with its receipt key, the only time the key is handed out.
-#[derive(Debug)]
-pub struct Created {
-    pub purchase: Purchase,
-    pub receipt_key: ReceiptKey,
-    /// The canonical of the listing, for the Checkout Session's description.
-    pub canonical: String,
-    pub tier_name: String,
-    /// True when an earlier request with the same idempotency key created it.
-    pub replayed: bool,
-}
 
 /// Creates a pending purchase of an active tier at the tier's current price (the server's price:
 /// nothing in the request can change what is charged or minted).

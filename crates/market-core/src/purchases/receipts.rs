@@ -27,6 +27,11 @@ pub struct Receipt {
     pub paid_at: Option<DateTime<Utc>>,
     pub fulfilled_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// For an upgrade: the purchase it upgrades (an upgrade holds no token of its own).
+    pub upgrade_of: Option<PurchaseId>,
+    /// For an upgraded purchase: the tier whose installs its token now allows (its highest
+    /// upgrade still standing), with that tier's name.
+    pub upgraded_to: Option<(TierId, String)>,
 }
 
 impl Receipt {
@@ -92,7 +97,8 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
                 t.name as tier_name, l.listing_id, l.canonical, l.installs_as_of,
                 it.install_token_id, it.state::text as token_state, it.token,
                 it.token_key_id, it.token_sealed,
-                it.max_installs as token_max_installs, it.current_installs
+                it.max_installs as token_max_installs, it.current_installs,
+                up.tier_id as upgraded_tier_id, up.name as upgraded_tier_name
          from purchase p
          join tier t on t.tier_id = p.tier_id
          join listing l on l.listing_id = t.listing_id
@@ -104,6 +110,12 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
              order by (state in ('assigned', 'revoking')) desc, install_token_id desc
              limit 1
          ) it on true
+         left join lateral (
+             select u.tier_id, ut.name from purchase u join tier ut on ut.tier_id = u.tier_id
+             where u.upgrade_of = p.purchase_id and u.status in ('fulfilled', 'reinstated')
+             order by u.max_installs desc, u.created_at desc
+             limit 1
+         ) up on true
          where p.purchase_id = $1",
     )
     .bind(purchase.purchase_id)
@@ -146,6 +158,8 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
         paid_at: row.paid_at,
         fulfilled_at: row.fulfilled_at,
         closed_at: row.closed_at,
+        upgrade_of: purchase.upgrade_of,
+        upgraded_to: row.upgraded_tier_id.zip(row.upgraded_tier_name),
     })
 }
 
@@ -168,4 +182,6 @@ struct ReceiptRow {
     token_sealed: Option<Vec<u8>>,
     token_max_installs: Option<i64>,
     current_installs: Option<i64>,
+    upgraded_tier_id: Option<TierId>,
+    upgraded_tier_name: Option<String>,
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use crate::receipt::ReceiptKey;
 use crate::{Money, PurchaseId, PurchaseStatus, Result, TierId};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -27,6 +28,21 @@ pub struct Purchase {
     pub paid_at: Option<DateTime<Utc>>,
     pub fulfilled_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// For an upgrade (migration 21): the purchase whose entitlement it raises. An upgrade never
+    /// holds a token.
+    pub upgrade_of: Option<PurchaseId>,
+}
+
+/// A purchase as checkout returns it: with its receipt key, the only time the key is handed out.
+#[derive(Debug)]
+pub struct Created {
+    pub purchase: Purchase,
+    pub receipt_key: ReceiptKey,
+    /// The canonical of the listing, for the Checkout Session's description.
+    pub canonical: String,
+    pub tier_name: String,
+    /// True when an earlier request with the same idempotency key created it.
+    pub replayed: bool,
 }
 
 pub async fn by_id(pool: &PgPool, id: PurchaseId) -> Result<Option<Purchase>> {

@@ -46,16 +46,20 @@ pub enum JobKind {
     SendMail,
     /// Replace a purchase's token (`rotation`). Subject: rotation id.
     RotateToken,
+    /// Set a purchase's token limit at Xano to its entitlement after an upgrade is paid or taken
+    /// back (`upgrades`). Subject: the upgraded purchase's id.
+    ApplyUpgrade,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::ReplenishPool,
         Self::MintForPurchase,
         Self::DeleteToken,
         Self::ReconcileListing,
         Self::SendMail,
         Self::RotateToken,
+        Self::ApplyUpgrade,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +70,7 @@ impl JobKind {
             Self::ReconcileListing => "reconcile_listing",
             Self::SendMail => "send_mail",
             Self::RotateToken => "rotate_token",
+            Self::ApplyUpgrade => "apply_upgrade",
         }
     }
 }

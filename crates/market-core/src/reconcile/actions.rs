@@ -170,8 +170,9 @@ pub(super) async fn gone_at_xano(
 /// A token marked `missing` that Xano lists again (a hiccup at Xano, a list that was cut short). It
 /// must not stay both missing here and live there: its buyer would hold two working tokens once
 /// the replacement comes, and Xano would never again equal the database. So:
-/// - its purchase is still owed a token and holds no other: it is given back (`assigned`), and the
-///   mint job queued for a replacement then finds the purchase served;
+/// - its purchase is still owed a token, holds no other, and is entitled to the token's limit (an
+///   upgrade may have changed it meanwhile): it is given back (`assigned`), and the mint job queued
+///   for a replacement then finds the purchase served;
 /// - an unsold pool token: back in its pool if its tier is still on sale;
 /// - otherwise (the buyer has a replacement, or was refunded meanwhile): deleted at Xano
 ///   (`retiring`), no longer anyone's.
@@ -183,8 +184,9 @@ async fn reappeared(
 ) -> Result<()> {
     let restore = sqlx::query_scalar::<_, bool>(
         "select case
-                    when it.purchase_id is null then coalesce(t.active, false)
+                    when it.purchase_id is null then coalesce(t.active and t.max_installs = it.max_installs, false)
                     else p.status in ('fulfilled', 'reinstated')
+                         and it.max_installs = p.max_installs
                          and not exists (select 1 from install_token other
                                          where other.purchase_id = it.purchase_id
                                            and other.state in ('assigned', 'revoking'))

@@ -18,7 +18,8 @@
 //! - `reconcile_guard`: reappeared tokens resolved, and a pass that meets a short list held back;
 //! - `sealed_tokens`: tokens at rest sealed, found by fingerprint, and keys that roll;
 //! - `xano_faults`: 429 storms, 5xx, creations whose answers were lost, the only credential refused;
-//! - `stalled_instance`: an instance that stalls mid-transaction does not fail the others.
+//! - `stalled_instance`: an instance that stalls mid-transaction does not fail the others;
+//! - `upgrades`: an upgrade raises the same token's limit once, in any order; a refund lowers it.
 //!
 //! The model test (`tests/model.rs`) stays a binary of its own: its cases use 60 ms leases, and
 //! alone it measures the engine rather than a neighbouring test's load.
@@ -47,4 +48,5 @@ mod refunds;
 mod sealed_tokens;
 mod smoke;
 mod stalled_instance;
+mod upgrades;
 mod xano_faults;

@@ -51,6 +51,12 @@ pub enum Code {
     NotRefundable,
     /// 409: the purchase holds no working token to rotate.
     NotRotatable,
+    /// 409: the purchase is not one that can be upgraded (no working token, or itself an upgrade).
+    NotUpgradable,
+    /// 409: the target tier is not a higher tier of the purchase's listing.
+    NotAnUpgrade,
+    /// 409: another upgrade of the purchase is unpaid or being applied.
+    UpgradeInProgress,
     /// 409: a token minted for a purchase was sold meanwhile (workers only; retried).
     TokenTaken,
     /// 409: only a dead job can be requeued.
@@ -94,6 +100,9 @@ impl Code {
             Self::CheckoutSessionMismatch => "checkout_session_mismatch",
             Self::NotRefundable => "not_refundable",
             Self::NotRotatable => "not_rotatable",
+            Self::NotUpgradable => "not_upgradable",
+            Self::NotAnUpgrade => "not_an_upgrade",
+            Self::UpgradeInProgress => "upgrade_in_progress",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",
@@ -124,6 +133,9 @@ impl Code {
             | Self::CheckoutSessionMismatch
             | Self::NotRefundable
             | Self::NotRotatable
+            | Self::NotUpgradable
+            | Self::NotAnUpgrade
+            | Self::UpgradeInProgress
             | Self::TokenTaken
             | Self::JobNotDead
             | Self::JobAlreadyLive => StatusCode::CONFLICT,
@@ -147,6 +159,9 @@ impl From<Conflict> for Code {
             Conflict::CheckoutSessionMismatch => Self::CheckoutSessionMismatch,
             Conflict::NotRefundable => Self::NotRefundable,
             Conflict::NotRotatable => Self::NotRotatable,
+            Conflict::NotUpgradable => Self::NotUpgradable,
+            Conflict::NotAnUpgrade => Self::NotAnUpgrade,
+            Conflict::UpgradeInProgress => Self::UpgradeInProgress,
             Conflict::TokenTaken => Self::TokenTaken,
             Conflict::JobNotDead => Self::JobNotDead,
             Conflict::JobAlreadyLive => Self::JobAlreadyLive,

@@ -76,11 +76,12 @@ pub async fn create_checkout(
 }
 
 /// Stripe's Checkout Sessions with the return pages this request asked for (or the storefront's).
-struct Sessions<'a> {
-    stripe: &'a StripeGateway,
-    public_url: &'a Url,
-    success_url: Option<Url>,
-    cancel_url: Option<Url>,
+/// An upgrade's checkout (`routes::upgrade`) opens its session the same way.
+pub(crate) struct Sessions<'a> {
+    pub(crate) stripe: &'a StripeGateway,
+    pub(crate) public_url: &'a Url,
+    pub(crate) success_url: Option<Url>,
+    pub(crate) cancel_url: Option<Url>,
 }
 
 impl CheckoutSessions for Sessions<'_> {
@@ -114,7 +115,7 @@ impl CheckoutSessions for Sessions<'_> {
 }
 
 /// A storefront-supplied return URL, accepted only on an allowed origin.
-fn return_url(
+pub(crate) fn return_url(
     state: &AppState,
     url: Option<&Url>,
     field: &'static str,

@@ -20,6 +20,7 @@ pub mod purchases;
 pub mod rotation;
 pub mod sandbox;
 pub mod storefront;
+pub mod upgrade;
 pub mod webhooks;
 
 use actix_web::body::MessageBody;
@@ -72,6 +73,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/purchases/{id}/rotate")
                 .wrap(from_fn(limit_checkout))
                 .route(web::post().to(rotation::rotate)),
+        )
+        .service(
+            web::resource("/v1/purchases/{id}/upgrade")
+                .wrap(from_fn(limit_checkout))
+                .route(web::post().to(upgrade::upgrade)),
         )
         .service(
             web::resource("/v1/admin/purchases/{id}/rotate")

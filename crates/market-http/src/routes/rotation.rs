@@ -5,8 +5,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use market_core::audit::Actor;
-use market_core::portal::{self, SessionToken};
-use market_core::receipt::ReceiptKey;
+use market_core::portal;
 use market_core::{PurchaseId, purchases, rotation};
 
 use crate::error::{ApiError, ErrorBody};
@@ -32,9 +31,7 @@ pub async fn rotate(
     let purchase = purchases::by_id(state.db(), id)
         .await?
         .ok_or_else(not_found)?;
-    let owner = ReceiptKey::presented(proof).matches(&purchase.receipt_hash)
-        || portal::session_owns(state.db(), &SessionToken::presented(proof), &purchase).await?;
-    if !owner {
+    if !portal::buyer_owns(state.db(), proof, &purchase).await? {
         return Err(not_found());
     }
     let rotation = rotation::request(state.db(), id, &Actor::Buyer).await?;

@@ -13,3 +13,4 @@ pub mod ops;
 pub mod portal;
 pub mod purchases;
 pub mod rotation;
+pub mod upgrade;

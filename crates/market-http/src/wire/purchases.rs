@@ -26,6 +26,16 @@ pub struct PurchaseBody {
     pub paid_at: Option<DateTime<Utc>>,
     pub fulfilled_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// For an upgrade: the purchase whose token it raises (an upgrade holds no token itself).
+    pub upgrade_of: Option<Uuid>,
+    /// For an upgraded purchase: the tier whose installs its token now allows.
+    pub upgraded_to: Option<UpgradedToBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpgradedToBody {
+    pub tier_id: Uuid,
+    pub name: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -97,6 +107,11 @@ impl PurchaseBody {
             paid_at: receipt.paid_at,
             fulfilled_at: receipt.fulfilled_at,
             closed_at: receipt.closed_at,
+            upgrade_of: receipt.upgrade_of.map(|p| p.0),
+            upgraded_to: receipt.upgraded_to.map(|(tier, name)| UpgradedToBody {
+                tier_id: tier.0,
+                name,
+            }),
         }
     }
 }
