@@ -177,7 +177,7 @@ async fn open_upgrade(conn: &mut PgConnection, base: PurchaseId) -> Result<Optio
 /// What the buyer has paid for `base` so far: its price and its applied upgrades' (less refunds).
 async fn paid_so_far(conn: &mut PgConnection, base: &Purchase) -> Result<i64> {
     let upgrades = sqlx::query_scalar::<_, Option<i64>>(
-        "select sum(amount - amount_refunded) from purchase
+        "select sum(amount - amount_refunded)::bigint from purchase
          where upgrade_of = $1 and status in ('fulfilled', 'reinstated')",
     )
     .bind(base.purchase_id)

@@ -14,11 +14,15 @@ use crate::common::{CANONICAL, World, payment_intent_of, tier_spec};
 
 /// A second tier of the world's listing: `team`, $49 for 20 installs.
 async fn team_tier(world: &World) -> TierId {
+    tier(world, "team", 4900, 20).await
+}
+
+async fn tier(world: &World, slug: &str, price: i64, installs: i64) -> TierId {
     let mut conn = world.pool().acquire().await.unwrap();
     let change = tiers::apply(
         &mut conn,
         world.listing,
-        &tier_spec("team", 4900, 20, 0, 0),
+        &tier_spec(slug, price, installs, 0, 0),
         &Actor::Admin("test".into()),
     )
     .await
@@ -317,4 +321,28 @@ async fn an_upgrade_waits_for_a_rotation_under_way_and_then_raises_the_new_token
         "the old one is gone"
     );
     assert_eq!(max_installs_of(&world, base).await, 20);
+}
+
+#[tokio::test]
+async fn a_second_upgrade_is_charged_what_the_higher_tier_costs_less_everything_paid_so_far() {
+    let world = World::new(1, 2).await;
+    let team = team_tier(&world).await;
+    let agency = tier(&world, "agency", 9900, 50).await;
+    let (base, token) = bought(&world).await;
+    let (to_team, session) = upgrade(&world, base, team).await;
+    world
+        .deliver_paid("evt_team", to_team.purchase_id, &session)
+        .await;
+    world.drain().await;
+
+    let (to_agency, session) = upgrade(&world, base, agency).await;
+    world
+        .deliver_paid("evt_agency", to_agency.purchase_id, &session)
+        .await;
+    world.drain().await;
+
+    assert_eq!(to_agency.price.amount, 9900 - 1900 - 3000);
+    assert_eq!(world.status_of(to_agency.purchase_id).await, "fulfilled");
+    assert_eq!(at_xano(&world, &token).0, 50);
+    assert_eq!(max_installs_of(&world, base).await, 50);
 }

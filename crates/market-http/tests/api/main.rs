@@ -26,6 +26,7 @@ mod rotation;
 mod sealed;
 mod security;
 mod success_page;
+mod upgrade;
 mod usage;
 mod webhook_effects;
 mod webhooks;

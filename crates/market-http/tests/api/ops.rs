@@ -217,6 +217,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/checkout/sessions/{session_id}"),
     ("get", "/v1/purchases/{id}"),
     ("post", "/v1/purchases/{id}/rotate"),
+    ("post", "/v1/purchases/{id}/upgrade"),
     ("post", "/v1/portal/links"),
     ("post", "/v1/portal/sessions"),
     ("get", "/v1/portal/purchases"),

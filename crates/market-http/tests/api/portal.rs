@@ -56,7 +56,7 @@ async fn mailed_link(sink: &SmtpSink, to: &str, count: usize) -> String {
 }
 
 /// The session token redeemed from a freshly mailed link for `email`.
-async fn signed_in(app: &TestApp, sink: &SmtpSink, email: &str, count: usize) -> String {
+pub async fn signed_in(app: &TestApp, sink: &SmtpSink, email: &str, count: usize) -> String {
     assert_eq!(ask_link(app, email).await.status(), 202);
     let link = mailed_link(sink, email, count).await;
     let session = json_of(redeem(app, &link).await, 201).await;
