@@ -103,7 +103,9 @@ async fn a_buyer_pays_the_difference_and_the_same_token_allows_the_higher_tiers_
         upgraded.len(),
         1,
         "{:?}",
-        mail.iter().map(|m| m.subject()).collect::<Vec<_>>()
+        mail.iter()
+            .map(testkit::smtp::ReceivedMail::subject)
+            .collect::<Vec<_>>()
     );
     assert!(upgraded[0].text_parts().contains("allows 50 installs"));
     assert!(
