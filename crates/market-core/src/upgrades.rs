@@ -21,10 +21,11 @@
 //!
 //! **The install window.** Xano's update sets `current_installs` too and has no compare-and-set, so
 //! an install landing between step 1 and step 2 is overwritten: the buyer gains that install (at
-//! most one Xano round trip's worth), never loses one, and the limit is never lowered below what
-//! was counted. Nothing closes it entirely without Xano's help; the job keeps it to one round trip
-//! (the read is the last thing before the write) and re-reads after the write, so the database
-//! records Xano's count as it stands after.
+//! most one Xano round trip's worth), never loses one, and the limit is never set below what was
+//! counted. Nothing closes it entirely without Xano's help (a conditional update, or an install
+//! log to reconcile against); the job keeps it to one round trip, the read being the last thing
+//! before the write, and skips the write when Xano already shows the limit (a run after a crash
+//! does not open the window a second time).
 
 use sqlx::PgPool;
 

@@ -59,10 +59,13 @@
     const item = el('li', { class: 'portal-purchase', 'data-status': purchase.status });
     item.append(
       el('p', { class: 'summary' },
-        `${purchase.tier.canonical} — ${purchase.tier.name} · ${money(purchase.price)} · `,
+        `${purchase.tier.canonical} — ${purchase.tier.name}${purchase.upgraded_to ? ` (upgraded to ${purchase.upgraded_to.name})` : ''} · ${money(purchase.price)} · `,
         el('span', { class: `badge badge-${purchase.status}` }, purchase.status)),
     );
-    if (token && token.value) {
+    if (purchase.upgrade_of) {
+      // An upgrade holds no token: it raised the limit of the purchase it names.
+      item.append(el('p', { class: 'muted' }, `Upgrade of purchase ${purchase.upgrade_of}: its token allows the new tier's installs.`));
+    } else if (token && token.value) {
       item.append(
         el('p', {}, el('code', { class: 'token' }, token.value)),
         el('p', { class: 'installs' }, `${token.current_installs} of ${token.max_installs} installs used`),
