@@ -9,7 +9,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use testkit::smtp::SmtpSink;
 
-use crate::admin_purchases::{buy, json_of};
+use crate::admin_purchases::{Bought, buy, json_of};
 use crate::helpers::{CANONICAL, TestApp, spawn_app};
 use crate::mail::app_mailing_to;
 use crate::portal::signed_in;
@@ -22,6 +22,30 @@ async fn ask(app: &TestApp, purchase: &str, proof: &str, body: &Value) -> Respon
         .send()
         .await
         .unwrap()
+}
+
+/// The buyer's upgrade of `bought` to `tier` with its receipt key, answered with `status`.
+async fn upgrade_to(app: &TestApp, bought: &Bought, tier: &str, status: u16) -> Value {
+    json_of(
+        ask(
+            app,
+            &bought.id,
+            &bought.receipt_key,
+            &json!({ "tier_id": tier }),
+        )
+        .await,
+        status,
+    )
+    .await
+}
+
+/// A fresh app with a Solo purchase: `(app, agency tier id, the purchase)`.
+async fn solo_bought() -> (TestApp, String, Bought) {
+    let app = spawn_app().await;
+    let solo = app.tier_id(CANONICAL, "solo").await;
+    let agency = app.tier_id(CANONICAL, "agency").await;
+    let bought = buy(&app, &solo, None).await;
+    (app, agency, bought)
 }
 
 fn limit_at_xano(app: &TestApp, token: &str) -> Option<i64> {
@@ -53,17 +77,7 @@ async fn a_buyer_pays_the_difference_and_the_same_token_allows_the_higher_tiers_
     app.xano.install(CANONICAL, &bought.token).unwrap();
 
     // Act
-    let started = json_of(
-        ask(
-            &app,
-            &bought.id,
-            &bought.receipt_key,
-            &json!({ "tier_id": agency }),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let started = upgrade_to(&app, &bought, &agency, 201).await;
     let session = TestApp::session_of(started["checkout_url"].as_str().unwrap());
     app.stripe.pay(&session).unwrap();
     let receipt = allowing(&app, &bought.id, &bought.receipt_key, 50).await;
@@ -113,49 +127,16 @@ async fn a_buyer_pays_the_difference_and_the_same_token_allows_the_higher_tiers_
         "no token repeated"
     );
     // Already at Agency: nothing higher to go to.
-    let again = json_of(
-        ask(
-            &app,
-            &bought.id,
-            &bought.receipt_key,
-            &json!({ "tier_id": agency }),
-        )
-        .await,
-        409,
-    )
-    .await;
+    let again = upgrade_to(&app, &bought, &agency, 409).await;
     assert_eq!(again["error"]["code"], "not_an_upgrade");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asking_twice_before_paying_is_one_upgrade_with_one_checkout() {
-    let app = spawn_app().await;
-    let solo = app.tier_id(CANONICAL, "solo").await;
-    let agency = app.tier_id(CANONICAL, "agency").await;
-    let bought = buy(&app, &solo, None).await;
+    let (app, agency, bought) = solo_bought().await;
 
-    let first = json_of(
-        ask(
-            &app,
-            &bought.id,
-            &bought.receipt_key,
-            &json!({ "tier_id": agency }),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let second = json_of(
-        ask(
-            &app,
-            &bought.id,
-            &bought.receipt_key,
-            &json!({ "tier_id": agency }),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let first = upgrade_to(&app, &bought, &agency, 201).await;
+    let second = upgrade_to(&app, &bought, &agency, 200).await;
 
     assert_eq!(first["upgrade_id"], second["upgrade_id"]);
     assert_eq!(first["checkout_url"], second["checkout_url"]);
@@ -279,21 +260,8 @@ async fn a_portal_session_upgrades_only_purchases_of_its_own_email() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operators_refund_of_the_upgrade_lowers_the_limit_back_and_the_token_keeps_working() {
-    let app = spawn_app().await;
-    let solo = app.tier_id(CANONICAL, "solo").await;
-    let agency = app.tier_id(CANONICAL, "agency").await;
-    let bought = buy(&app, &solo, None).await;
-    let started = json_of(
-        ask(
-            &app,
-            &bought.id,
-            &bought.receipt_key,
-            &json!({ "tier_id": agency }),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let (app, agency, bought) = solo_bought().await;
+    let started = upgrade_to(&app, &bought, &agency, 201).await;
     app.stripe
         .pay(&TestApp::session_of(
             started["checkout_url"].as_str().unwrap(),
