@@ -11,7 +11,7 @@ use std::io::Write;
 
 /// Every fail point in the code, so that a typo in `MARKET_CRASHPOINTS` stops start-up instead of
 /// silently testing nothing.
-pub const CRASH_POINTS: [&str; 8] = [
+pub const CRASH_POINTS: [&str; 9] = [
     "after_event_recorded",
     "after_job_claimed",
     "before_xano_mint",
@@ -20,6 +20,7 @@ pub const CRASH_POINTS: [&str; 8] = [
     "after_checkout_commit_before_response",
     "after_success_page_commit_before_response",
     "rotation_before_old_deleted",
+    "upgrade_before_recorded",
 ];
 
 /// The environment variable read by [`activate_from_env`].

@@ -101,7 +101,7 @@ async fn classify_error(market: &Market, job: &Job, error: JobError) -> Finish {
         }
         JobError::NotYet(reason) => {
             tracing::debug!(job.kind = job.kind.as_str(), job.subject = %job.subject, reason, "job waits");
-            Finish::Reschedule {
+            Finish::Wait {
                 after: market
                     .jobs
                     .retry_base

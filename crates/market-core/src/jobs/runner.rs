@@ -143,8 +143,9 @@ impl Runner {
 /// - a delete for each token that is `revoking` or `retiring` (a refunded buyer's token must not
 ///   stay live at Xano because one job gave up);
 /// - a rotation for each one still pending (a reserved token must not stay out of the pool);
-/// - an upgrade application for each purchase with an upgrade paid and not applied, or whose
-///   limit is not its entitlement (and not only because it is held at what was used);
+/// - an upgrade application for each purchase owed a token with an upgrade paid and not applied,
+///   or holding a token whose limit is not its entitlement (and not only because it is held at
+///   what was used);
 /// - a send for each message of the last week still queued (its job died in a long SMTP outage).
 ///
 /// Every insert is "unless already live", so several instances sweeping at once queue each job once.
@@ -189,8 +190,8 @@ pub async fn sweep(market: &Market) -> Result<()> {
         ),
         (
             JobKind::ApplyUpgrade,
-            "select u.upgrade_of::text from purchase u
-             where u.upgrade_of is not null and u.status in ('paid', 'reinstated')
+            "select u.upgrade_of::text from purchase u join purchase b on b.purchase_id = u.upgrade_of
+             where u.status = 'paid' and b.status in ('paid', 'fulfilled', 'reinstated')
              union
              select p.purchase_id::text
              from purchase p join install_token it on it.purchase_id = p.purchase_id and it.state = 'assigned'

@@ -29,6 +29,8 @@ struct Subject {
     token_max: Option<i64>,
     token_installs: Option<i64>,
     rotating: bool,
+    /// An upgrade of it is paid and waits to be marked applied.
+    unapplied: bool,
 }
 
 pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
@@ -42,7 +44,9 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
                 it.install_token_id as token_id, it.max_installs as token_max,
                 it.current_installs as token_installs,
                 exists (select 1 from token_rotation r
-                        where r.purchase_id = p.purchase_id and r.state = 'pending') as rotating
+                        where r.purchase_id = p.purchase_id and r.state = 'pending') as rotating,
+                exists (select 1 from purchase u
+                        where u.upgrade_of = p.purchase_id and u.status = 'paid') as unapplied
          from purchase p
          join tier t using (tier_id)
          join listing l using (listing_id)
@@ -71,6 +75,13 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
         return Err(JobError::NotYet("the purchase is waiting for its token"));
     };
 
+    if !subject.unapplied
+        && token_max == subject.entitled
+        && subject.max_installs == subject.entitled
+    {
+        // Nothing to change (a run queued twice, or by a repeated fact): Xano is not asked.
+        return Ok(());
+    }
     let value = keys::open_stored(&market.db, &market.envelope, token).await?;
     let listed = market.xano.tokens(&subject.canonical).await?;
     let at_xano = listed.iter().find(|t| t.token.expose() == value.expose());

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use super::row::{Mail, MailKind};
 use crate::envelope::Envelope;
-use crate::postman::{Letter, Postman};
+use crate::postman::{Letter, Postman, escape_html};
 use crate::purchases::{self, Receipt};
 use crate::{Error, Money, Result};
 
@@ -106,20 +106,26 @@ async fn upgrade(
             ),
         )
     } else {
-        (
-            format!("Your upgrade to {what} was reversed"),
+        let how = match upgrade.status.as_str() {
+            "refunded" => "refunded",
+            "disputed" | "dispute_lost" => "disputed",
+            _ => "revoked",
+        };
+        let line = if base.status.may_hold_a_token() || base.status.is_owed_a_token() {
             format!(
-                "Your upgrade of {} to {target} was {}: your install token goes back to {entitled} \
-                 installs, or the installs already made if they are more. The token itself keeps \
-                 working.",
-                receipt.canonical,
-                match upgrade.status.as_str() {
-                    "refunded" => "refunded",
-                    "disputed" | "dispute_lost" => "disputed",
-                    _ => "revoked",
-                }
-            ),
-        )
+                "Your upgrade of {} to {target} was {how}: your install token goes back to \
+                 {entitled} installs, or the installs already made if they are more. The token \
+                 itself keeps working.",
+                receipt.canonical
+            )
+        } else {
+            format!(
+                "Your upgrade of {} to {target} was {how}. The purchase it upgraded is {} and holds \
+                 no working token.",
+                receipt.canonical, base.status
+            )
+        };
+        (format!("Your upgrade to {what} was reversed"), line)
     };
     Ok(Rendered::Letter(signed(
         postman,
@@ -312,19 +318,19 @@ fn html(lines: &[Line]) -> String {
     for line in lines {
         match line {
             Line::Text(t) => {
-                let _ = write!(out, "<p>{}</p>", escape(t));
+                let _ = write!(out, "<p>{}</p>", escape_html(t));
             }
             Line::Token(t) => {
                 let _ = write!(
                     out,
                     "<p><code style=\"font-size:1.1em;user-select:all\">{}</code></p>",
-                    escape(t)
+                    escape_html(t)
                 );
             }
             Line::Steps(steps) => {
                 out.push_str("<ol>");
                 for step in steps {
-                    let _ = write!(out, "<li>{}</li>", escape(step));
+                    let _ = write!(out, "<li>{}</li>", escape_html(step));
                 }
                 out.push_str("</ol>");
             }
@@ -332,13 +338,6 @@ fn html(lines: &[Line]) -> String {
     }
     out.push_str("</body></html>");
     out
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// `$19.00`-like text: minor units shown in major units, except for Stripe's zero-decimal

@@ -31,3 +31,12 @@ pub enum MailError {
     #[error("the message could not be handed to the mail server: {0}")]
     Transient(String),
 }
+
+/// `s` made safe inside HTML text or a double-quoted attribute: the message bodies, and the sandbox
+/// page that shows them.
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::receipt::ReceiptSecret;
 
 pub use capture::{Capture, CapturedMail};
-pub use letter::{Letter, MailError};
+pub use letter::{Letter, MailError, escape_html};
 pub use smtp::Smtp;
 
 /// Where messages go.

@@ -52,6 +52,12 @@ pub enum Finish {
     Reschedule {
         after: Duration,
     },
+    /// Not done, and not failed: the work waits for other work (an upgrade for a rotation). It
+    /// comes back after the delay, the wait counted as no attempt; dead jobs of the same work are
+    /// left as they are (unlike [`Finish::Reschedule`], nothing was done).
+    Wait {
+        after: Duration,
+    },
 }
 
 /// Records how the run ended; `false` when the lease had been lost (nothing is written about the
@@ -74,7 +80,7 @@ pub async fn finish(pool: &PgPool, lease: Lease, finish: &Finish) -> Result<bool
             error: Some(error),
             ..Outcome::new("queued", lease.attempt - 1)
         },
-        Finish::Reschedule { after } => Outcome {
+        Finish::Reschedule { after } | Finish::Wait { after } => Outcome {
             after: *after,
             clear_error: true,
             ..Outcome::new("queued", 0)

@@ -346,3 +346,71 @@ async fn a_second_upgrade_is_charged_what_the_higher_tier_costs_less_everything_
     assert_eq!(at_xano(&world, &token).0, 50);
     assert_eq!(max_installs_of(&world, base).await, 50);
 }
+
+#[tokio::test]
+async fn the_schema_refuses_a_pool_token_off_its_tiers_limit_and_a_purchase_upgrading_itself() {
+    let world = World::new(1, 2).await;
+    let (base, _) = bought(&world).await;
+    world.fill_pool().await;
+
+    let pool_token = sqlx::query(
+        "update install_token set max_installs = max_installs + 1
+         where install_token_id = (select min(install_token_id) from install_token where state = 'available')",
+    )
+    .execute(world.pool())
+    .await;
+    let itself = sqlx::query("update purchase set upgrade_of = purchase_id where purchase_id = $1")
+        .bind(base)
+        .execute(world.pool())
+        .await;
+
+    let refused = |r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| match r {
+        Err(sqlx::Error::Database(e)) => e.code().map(|c| c.into_owned()),
+        other => panic!("not refused: {other:?}"),
+    };
+    assert_eq!(
+        refused(pool_token).as_deref(),
+        Some("23514"),
+        "install_token_pool_limits_are_the_tier"
+    );
+    assert_eq!(
+        refused(itself).as_deref(),
+        Some("23514"),
+        "purchase_upgrade_of_another"
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_paid_after_its_purchase_was_refunded_stays_paid_and_the_sweep_leaves_it_alone()
+{
+    let world = World::new(1, 2).await;
+    let team = team_tier(&world).await;
+    let (base, token) = bought(&world).await;
+    let (up, session) = upgrade(&world, base, team).await;
+    world
+        .deliver_refund("evt_base_refund", &format!("cs_test_{}", base.0.simple()))
+        .await;
+    world.drain().await;
+
+    world.deliver_paid("evt_up", up.purchase_id, &session).await;
+    world.drain().await;
+    for _ in 0..3 {
+        world.runner.sweep().await.unwrap();
+        world.drain().await;
+    }
+
+    assert_eq!(
+        world.status_of(up.purchase_id).await,
+        "paid",
+        "for an operator to refund"
+    );
+    assert!(world.sim.tokens(CANONICAL).iter().all(|t| t.token != token));
+    let runs: i64 = sqlx::query_scalar(
+        "select count(*) from job where kind = 'apply_upgrade' and subject = $1",
+    )
+    .bind(base.to_string())
+    .fetch_one(world.pool())
+    .await
+    .unwrap();
+    assert_eq!(runs, 1, "the payment's one run; no sweep queued another");
+}

@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
+use market_core::postman::escape_html;
+
 use crate::error::ApiError;
 use crate::state::{AppState, Mode};
 
@@ -32,12 +34,12 @@ pub async fn mail(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
         let _ = write!(
             page,
             "<article class=\"mail\"><h2>{}</h2><p>To {} · from {} · {} · {}</p><pre>{}</pre></article>",
-            escape(&mail.subject),
-            escape(&mail.to),
-            escape(&mail.from),
+            escape_html(&mail.subject),
+            escape_html(&mail.to),
+            escape_html(&mail.from),
             mail.at.format("%Y-%m-%d %H:%M:%S UTC"),
-            escape(&mail.message_id),
-            escape(&mail.text),
+            escape_html(&mail.message_id),
+            escape_html(&mail.text),
         );
     }
     page.push_str("<p><a href=\"/\">Back to the storefront</a></p></main></body></html>");
@@ -45,11 +47,4 @@ pub async fn mail(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(page))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

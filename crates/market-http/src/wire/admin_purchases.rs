@@ -50,6 +50,10 @@ pub struct PurchaseRow {
     pub paid_at: Option<DateTime<Utc>>,
     pub fulfilled_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The installs the purchase is entitled to now (its tier's, or an upgrade's).
+    pub max_installs: i64,
+    /// For an upgrade: the purchase it upgrades.
+    pub upgrade_of: Option<Uuid>,
 }
 
 impl From<&Purchase> for PurchaseRow {
@@ -68,6 +72,8 @@ impl From<&Purchase> for PurchaseRow {
             paid_at: p.paid_at,
             fulfilled_at: p.fulfilled_at,
             closed_at: p.closed_at,
+            max_installs: p.max_installs,
+            upgrade_of: p.upgrade_of.map(|u| u.0),
         }
     }
 }
