@@ -9,6 +9,15 @@ MARKET="${MARKET:-http://127.0.0.1:8080}"
 
 step() { printf '\n== %s\n' "$*"; }
 # Polls a purchase until jq expression $2 holds (webhooks and jobs are asynchronous).
+# Waits for the sandbox's mail page to show a subject starting with $1, and prints it.
+mailed() {
+  for _ in $(seq 1 100); do
+    curl -sf "$MARKET/sandbox/mail" | grep -q "$1" && break
+    sleep 0.2
+  done
+  curl -sf "$MARKET/sandbox/mail" | grep -o "$1[^<]*" | head -1
+}
+
 wait_for() {
   for _ in $(seq 1 100); do
     if curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq -e "$1" >/dev/null; then
@@ -23,6 +32,8 @@ wait_for() {
 step "1. The catalog"
 curl -sf "$MARKET/v1/listings" | jq '.listings[] | {canonical, tiers: [.tiers[] | {id, name, price, max_installs}]}'
 TIER=$(curl -sf "$MARKET/v1/listings" | jq -r '.listings[0].tiers[0].id')
+# The same listing's tier with the most installs, to upgrade to in step 7.
+BIGGER=$(curl -sf "$MARKET/v1/listings" | jq -r '.listings[0].tiers | max_by(.max_installs) | .id')
 
 step "2. Checkout: a pending purchase and a Stripe Checkout Session"
 # A retry with the same Idempotency-Key gets the same purchase back, so the key must be random and
@@ -42,11 +53,7 @@ wait_for '.status == "fulfilled"'
 curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq '{status, token, install}'
 
 step "5. The receipt was mailed: the sandbox keeps its mail at /sandbox/mail"
-for _ in $(seq 1 100); do
-  curl -sf "$MARKET/sandbox/mail" | grep -q 'Your install token for' && break
-  sleep 0.2
-done
-curl -sf "$MARKET/sandbox/mail" | grep -o 'Your install token for[^<]*' | head -1
+mailed 'Your install token for'
 
 step "6. My purchases: a sign-in link by email, redeemed once for a portal session"
 curl -sf -X POST "$MARKET/v1/portal/links" -H 'content-type: application/json' \
@@ -62,15 +69,31 @@ SESSION=$(curl -sf -X POST "$MARKET/v1/portal/sessions" -H 'content-type: applic
 curl -sf "$MARKET/v1/portal/purchases" -H "authorization: Bearer $SESSION" \
   | jq '{portal: [.purchases[] | {purchase_id, status, token: .token.value}]}'
 
-step "7. Rotate the token (a leak): the new one carries the installs used, the old one stops working"
+step "7. Upgrade to a bigger tier of the same listing: pay the difference, keep the same token"
+# The server prices it (the bigger tier's price less what was paid); it is paid through a Checkout
+# Session of its own, then a job raises the same token's limit at Xano.
+TOKEN=$(curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq -r .token.value)
+curl -sf -X POST "$MARKET/v1/purchases/$PURCHASE/upgrade" -H "authorization: Bearer $KEY" \
+  -H 'content-type: application/json' -d "{\"tier_id\": \"$BIGGER\"}" \
+  | tee /tmp/market-upgrade.json | jq '{upgrade_id, price, max_installs}'
+UPGRADE_PAY=$(jq -r .checkout_url /tmp/market-upgrade.json)
+MAX=$(jq -r .max_installs /tmp/market-upgrade.json)
+curl -s -o /dev/null -w 'Stripe redirects the buyer to %{redirect_url}\n' -X POST "$UPGRADE_PAY/pay"
+wait_for ".max_installs == $MAX and .token.max_installs == $MAX and .token.state == \"assigned\""
+curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" \
+  | jq "{upgraded: {upgraded_to, max_installs, same_token: (.token.value == \"$TOKEN\"), token: .token}}"
+mailed 'Your upgrade to'
+
+step "8. Rotate the token (a leak): the new one carries the installs used and the upgraded limit, the old one stops working"
 OLD=$(curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq -r .token.value)
 curl -sf -X POST "$MARKET/v1/purchases/$PURCHASE/rotate" -H "authorization: Bearer $KEY" | jq '{rotation_id, state}'
 wait_for ".token.value != \"$OLD\" and .token.state == \"assigned\""
 curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq '{rotated: .token}'
 
-step "8. Refund it (admin API → Stripe → charge.refunded webhook)"
+step "9. Refund it (admin API → Stripe → charge.refunded webhook)"
+# This refunds the purchase's own payment; the upgrade is a payment of its own, refunded apart.
 curl -sf -X POST "$MARKET/v1/admin/purchases/$PURCHASE/refund" -H "authorization: Bearer $ADMIN" | jq
 
-step "9. The token is revoked (deleted at Xano)"
+step "10. The token is revoked (deleted at Xano)"
 wait_for '.status == "refunded" and .token.state == "revoked"'
 curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq '{status, token}'

@@ -1,6 +1,7 @@
 //! The README's curl tour (`scripts/tour.sh`), run step by step against the real binary in sandbox
 //! mode on a fresh database, started outside the repository: catalog, checkout, pay, purchase with
-//! token, refund, token revoked.
+//! token, receipt mailed, portal, upgrade (the same token, the bigger tier's limit), rotation, refund,
+//! token revoked.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -61,19 +62,44 @@ async fn the_readme_tour_works_as_written_against_a_fresh_sandbox() {
         "the portal's list: {stdout}"
     );
     assert!(
+        stdout.contains("\"upgraded\": {") && stdout.contains("\"same_token\": true"),
+        "the upgraded purchase keeps its token: {stdout}"
+    );
+    assert!(
+        stdout.contains("Your upgrade to"),
+        "the upgrade's message: {stdout}"
+    );
+    assert!(
         stdout.contains("\"rotated\": {"),
         "the rotated token: {stdout}"
     );
     assert!(stdout.contains("\"status\": \"refunded\""), "{stdout}");
     assert!(stdout.contains("\"state\": \"revoked\""), "{stdout}");
-    let revoked: i64 =
-        sqlx::query_scalar("select count(*) from install_token where state = 'revoked'")
-            .fetch_one(&sqlx::PgPool::connect(&db.url()).await.unwrap())
-            .await
-            .unwrap();
+    let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
+    let revoked: Vec<i64> = sqlx::query_scalar(
+        "select max_installs from install_token where state = 'revoked' order by install_token_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(
-        revoked, 2,
-        "the rotated-out token and the refunded purchase's token were deleted at Xano"
+        revoked,
+        [50, 50],
+        "the rotated-out token and the refunded purchase's token were deleted at Xano, both at the \
+         upgraded limit (the demo catalog's Agency tier: 50 installs)"
+    );
+    let (upgrades, applied, limit_changes): (i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from purchase where upgrade_of is not null),
+                (select count(*) from purchase where upgrade_of is not null and status = 'fulfilled'),
+                (select count(*) from audit_event where action = 'token.limit_changed')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (upgrades, applied, limit_changes),
+        (1, 1, 1),
+        "one upgrade, applied once"
     );
     drop(market);
     std::fs::remove_dir_all(&elsewhere).unwrap();
