@@ -150,9 +150,9 @@ pub enum RefundRequest {
     AlreadyRefunded,
 }
 
-/// An operator refunds a purchase in full through the payment provider. Nothing changes here but
-/// the audit log: the token is revoked when the provider's refund event arrives, like any other
-/// refund. Asking twice refunds once (the provider's idempotency key is the purchase), and asking
+/// An operator refunds a purchase in full through the payment provider, and with it its upgrades
+/// that are paid, applied or reinstated. Nothing changes here but the audit log: the token is
+/// revoked when the provider's refund event arrives, like any other refund. Asking twice refunds once (the provider's idempotency key is the purchase), and asking
 /// again once the refund has landed answers [`RefundRequest::AlreadyRefunded`]. Returns the
 /// purchase as it was when the refund was asked for.
 pub async fn request_refund(
@@ -164,14 +164,36 @@ pub async fn request_refund(
     let purchase = purchases::by_id(pool, purchase)
         .await?
         .ok_or(Error::NotFound("purchase"))?;
+    // What was paid for the purchase's upgrades goes back with it (each under its own key, so a
+    // retry refunds nothing twice): refunded, the purchase has no token left to raise.
+    let upgrades = purchases::upgrades_of(pool, purchase.purchase_id).await?;
+    let standing = upgrades
+        .iter()
+        .filter(|u| u.status.is_owed_a_token() && u.payment_intent_id.is_some());
     if purchase.status == PurchaseStatus::Refunded {
+        for upgrade in standing {
+            refund_one(pool, upgrade, refunds, actor).await?;
+        }
         return Ok((purchase, RefundRequest::AlreadyRefunded));
     }
-    let Some(payment_intent) = purchase
-        .payment_intent_id
-        .as_deref()
-        .filter(|_| purchase.status.is_owed_a_token())
-    else {
+    if purchase.payment_intent_id.is_none() || !purchase.status.is_owed_a_token() {
+        return Err(Conflict::NotRefundable.into());
+    }
+    refund_one(pool, &purchase, refunds, actor).await?;
+    for upgrade in standing {
+        refund_one(pool, upgrade, refunds, actor).await?;
+    }
+    Ok((purchase, RefundRequest::Requested))
+}
+
+/// Asks the provider to refund `purchase` in full (keyed by the purchase), and audits it.
+async fn refund_one(
+    pool: &PgPool,
+    purchase: &Purchase,
+    refunds: &impl Refunds,
+    actor: &Actor,
+) -> Result<()> {
+    let Some(payment_intent) = purchase.payment_intent_id.as_deref() else {
         return Err(Conflict::NotRefundable.into());
     };
     refunds
@@ -179,9 +201,10 @@ pub async fn request_refund(
         .await
         .map_err(Error::Payments)?;
     let mut conn = pool.acquire().await?;
-    Audit::new(actor, "purchase.refund_requested")
-        .purchase(purchase.purchase_id)
-        .write(&mut conn)
-        .await?;
-    Ok((purchase, RefundRequest::Requested))
+    let mut audit = Audit::new(actor, "purchase.refund_requested").purchase(purchase.purchase_id);
+    if let Some(base) = purchase.upgrade_of {
+        audit = audit.detail(serde_json::json!({ "upgrade_of": base }));
+    }
+    audit.write(&mut conn).await?;
+    Ok(())
 }

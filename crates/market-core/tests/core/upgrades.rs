@@ -365,7 +365,7 @@ async fn the_schema_refuses_a_pool_token_off_its_tiers_limit_and_a_purchase_upgr
         .await;
 
     let refused = |r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| match r {
-        Err(sqlx::Error::Database(e)) => e.code().map(|c| c.into_owned()),
+        Err(sqlx::Error::Database(e)) => e.code().map(std::borrow::Cow::into_owned),
         other => panic!("not refused: {other:?}"),
     };
     assert_eq!(

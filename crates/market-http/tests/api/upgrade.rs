@@ -281,3 +281,59 @@ async fn an_operators_refund_of_the_upgrade_lowers_the_limit_back_and_the_token_
     assert!(receipt["upgraded_to"].is_null());
     assert_eq!(limit_at_xano(&app, &bought.token), Some(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_refund_of_the_purchase_refunds_its_upgrade_too_and_the_token_is_deleted() {
+    let (app, agency, bought) = solo_bought().await;
+    let started = upgrade_to(&app, &bought, &agency, 201).await;
+    let upgrade_id = started["upgrade_id"].as_str().unwrap().to_owned();
+    app.stripe
+        .pay(&TestApp::session_of(
+            started["checkout_url"].as_str().unwrap(),
+        ))
+        .unwrap();
+    allowing(&app, &bought.id, &bought.receipt_key, 50).await;
+
+    let refund = app
+        .admin_post(&format!("/v1/admin/purchases/{}/refund", bought.id))
+        .await;
+    let again = app
+        .admin_post(&format!("/v1/admin/purchases/{}/refund", bought.id))
+        .await;
+    assert_eq!(refund.status(), 202);
+    assert!([200, 202].contains(&again.status().as_u16()));
+    app.eventually("both refunded", Duration::from_secs(20), || async {
+        let statuses: Vec<String> = sqlx::query_scalar(
+            "select status::text from purchase where purchase_id in ($1::uuid, $2::uuid)",
+        )
+        .bind(&bought.id)
+        .bind(&upgrade_id)
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap();
+        statuses.iter().all(|s| s == "refunded").then_some(())
+    })
+    .await;
+
+    let refunds: Vec<_> = app
+        .stripe
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path == "/v1/refunds" && !c.replayed)
+        .map(|c| c.idempotency_key.unwrap_or_default())
+        .collect();
+    let mut expected = vec![
+        format!("refund:{}", bought.id),
+        format!("refund:{upgrade_id}"),
+    ];
+    let mut made = refunds.clone();
+    made.sort();
+    expected.sort();
+    assert_eq!(made, expected, "each refunded once");
+    app.eventually(
+        "the token deleted at Xano",
+        Duration::from_secs(20),
+        || async { limit_at_xano(&app, &bought.token).is_none().then_some(()) },
+    )
+    .await;
+}

@@ -113,8 +113,9 @@ pub async fn revoke_purchase(
     }))
 }
 
-/// Refunds the payment in full through Stripe. The token is revoked when Stripe's `charge.refunded`
-/// event arrives, like any other refund. Asking twice refunds once; asking once the refund has
+/// Refunds the payment in full through Stripe, and with it the payments of the purchase's upgrades
+/// (paid, applied or reinstated ones). The token is revoked when Stripe's `charge.refunded` event
+/// arrives, like any other refund. Asking twice refunds once; asking once the refund has
 /// landed answers `200` with `outcome: already_refunded` (a retry whose first answer was lost
 /// succeeds), and a purchase that was never paid, or is disputed or revoked, is a `409`.
 #[utoipa::path(post, path = "/v1/admin/purchases/{id}/refund", tag = "admin", security(("admin_token" = [])),
