@@ -32,7 +32,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
             &["db", "receipt", "provider", "postman", "market", "keys"],
             &["audit", "queue"],
             &["health", "pool", "listings", "catalog"],
-            &["tiers", "purchases", "tiers_file", "letters"],
+            &["tiers", "purchases", "tiers_file", "sellers", "letters"],
             &["payments", "checkout", "portal", "rotation", "usage"],
             &["upgrades"],
             &["reconcile"],

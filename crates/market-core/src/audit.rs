@@ -18,6 +18,8 @@ pub enum Actor {
     System,
     /// An operator, through the admin API or the CLI, by name.
     Admin(String),
+    /// A seller, through the seller API, by id.
+    Seller(uuid::Uuid),
 }
 
 impl Actor {
@@ -27,6 +29,7 @@ impl Actor {
             Self::Buyer => "buyer".into(),
             Self::System => "system".into(),
             Self::Admin(name) => format!("admin:{name}"),
+            Self::Seller(id) => format!("seller:{id}"),
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct Listing {
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Its seller (`sellers`); the house's unless made for another.
+    pub seller_id: uuid::Uuid,
 }
 
 /// What an operator says about a listing.

@@ -1,16 +1,20 @@
 //! What handlers take from a request beside its body and path: the bearer credential, an
-//! idempotency key, and an authenticated admin. Each is parsed here once, so a handler receives a
-//! checked value or the request is refused in the error envelope before the handler runs.
+//! idempotency key, an authenticated admin, and an authenticated seller. Each is parsed here once,
+//! so a handler receives a checked value or the request is refused in the error envelope before the
+//! handler runs.
 
 use std::future::{Ready, ready};
+
+use futures::future::LocalBoxFuture;
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use market_core::audit::Actor;
+use market_core::sellers::{self, Seller, SellerKey};
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
 /// The `Authorization: Bearer <value>` of a request.
@@ -89,4 +93,36 @@ fn authenticate(req: &HttpRequest) -> Result<Admin, ApiError> {
         metrics::counter!("market_admin_auth_failures_total").increment(1);
         ApiError::unauthorized()
     })
+}
+
+/// An authenticated seller: `Authorization: Bearer <seller API key>` of an active seller. Anything
+/// else is `401`, the same for a wrong, revoked or suspended seller's key.
+#[derive(Debug, Clone)]
+pub struct SellerAuth(pub Seller);
+
+impl SellerAuth {
+    pub fn actor(&self) -> Actor {
+        Actor::Seller(self.0.seller_id)
+    }
+}
+
+impl FromRequest for SellerAuth {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let key = bearer(req).map(SellerKey::presented);
+        Box::pin(async move {
+            let refused =
+                || ApiError::new(Code::Unauthorized, "a valid seller API key is required");
+            let (Some(state), Some(key)) = (state, key) else {
+                return Err(refused());
+            };
+            sellers::by_key(state.db(), &key)
+                .await?
+                .map(Self)
+                .ok_or_else(refused)
+        })
+    }
 }

@@ -16,7 +16,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::Code;
 use crate::routes::admin;
-use crate::routes::{catalog, checkout, ops, portal, purchases, rotation, upgrade, webhooks};
+use crate::routes::{
+    catalog, checkout, ops, portal, purchases, rotation, seller, upgrade, webhooks,
+};
 use crate::state::AppState;
 
 /// The document's routes: the JSON, and the page (with its two assets) that renders it.
@@ -66,6 +68,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         admin::ops::reconcile_now,
         admin::ops::instances,
         admin::ops::instance,
+        admin::sellers::invite,
+        admin::sellers::list,
+        seller::me,
+        seller::listings,
     ),
     modifiers(&Security, &ErrorResponses),
     tags(
@@ -75,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (name = "portal", description = "A buyer's purchases, signed in with a link by email"),
         (name = "webhooks", description = "Stripe's events"),
         (name = "admin", description = "Operators (admin token)"),
+        (name = "seller", description = "A seller's own listings (seller API key)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -133,9 +140,9 @@ impl Modify for ErrorResponses {
                         schema.schema_type = SchemaType::Type(Type::String);
                     }
                 }
-                let admin = serde_json::to_string(&operation.security)
-                    .unwrap_or_default()
-                    .contains("admin_token");
+                let security = serde_json::to_string(&operation.security).unwrap_or_default();
+                let admin = security.contains("admin_token");
+                let seller = security.contains("seller_key");
                 let body = operation.request_body.is_some();
                 let parameters =
                     operation.parameters.iter().flatten().any(|p| {
@@ -157,6 +164,9 @@ impl Modify for ErrorResponses {
                 }
                 if admin {
                     add(Code::Unauthorized, "no valid admin token");
+                }
+                if seller {
+                    add(Code::Unauthorized, "no valid seller API key");
                 }
                 if path.contains('{') {
                     add(Code::NotFound, "no such resource");
@@ -225,6 +235,15 @@ impl Modify for Security {
                     "the portal session cookie set by POST /v1/portal/sessions",
                 ),
             )),
+        );
+        components.add_security_scheme(
+            "seller_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("a seller API key (`sk_…`), shown once at invitation"))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "admin_token",

@@ -19,6 +19,7 @@ pub mod portal;
 pub mod purchases;
 pub mod rotation;
 pub mod sandbox;
+pub mod seller;
 pub mod storefront;
 pub mod upgrade;
 pub mod webhooks;
@@ -102,6 +103,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/portal/session")
                 .wrap(from_fn(limit_portal))
                 .route(web::delete().to(portal::end_session)),
+        )
+        .service(
+            web::resource("/v1/seller/me")
+                .wrap(from_fn(limit_purchase_read))
+                .route(web::get().to(seller::me)),
+        )
+        .service(
+            web::resource("/v1/seller/listings")
+                .wrap(from_fn(limit_purchase_read))
+                .route(web::get().to(seller::listings)),
         )
         .service(
             web::resource("/v1/webhooks/stripe")

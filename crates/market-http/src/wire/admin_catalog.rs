@@ -98,6 +98,8 @@ pub struct AdminListing {
     pub title: String,
     pub description: String,
     pub active: bool,
+    /// The seller who owns it (the house's unless made for another).
+    pub seller_id: Uuid,
     pub tiers: Vec<AdminTier>,
 }
 
@@ -109,6 +111,7 @@ impl AdminListing {
             title: listing.title,
             description: listing.description,
             active: listing.active,
+            seller_id: listing.seller_id,
             tiers: tiers.into_iter().map(Into::into).collect(),
         }
     }

@@ -13,4 +13,5 @@ pub mod ops;
 pub mod portal;
 pub mod purchases;
 pub mod rotation;
+pub mod sellers;
 pub mod upgrade;

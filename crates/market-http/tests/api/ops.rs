@@ -240,6 +240,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/reconcile"),
     ("get", "/v1/admin/instances"),
     ("get", "/v1/admin/instances/{name}"),
+    ("get", "/v1/admin/sellers"),
+    ("post", "/v1/admin/sellers"),
+    ("get", "/v1/seller/me"),
+    ("get", "/v1/seller/listings"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

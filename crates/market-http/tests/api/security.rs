@@ -201,7 +201,8 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
         .iter()
         .filter(|(_, template)| template.starts_with("/v1/admin"))
         .collect();
-    assert_eq!(admin_routes.len(), 17);
+    assert_eq!(admin_routes.len(), 19);
+    let seller_key = crate::sellers::invite(&app, "Ada", "ada@example.com").await;
     let wrong = [
         None,
         Some("Bearer wrong".to_owned()),
@@ -212,7 +213,9 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
         Some(format!("Basic {ADMIN_TOKEN}")),
         Some(ADMIN_TOKEN.to_owned()),
         Some(format!("Bearer {receipt_key}")),
+        Some(format!("Bearer {seller_key}")),
     ];
+    let sellers_before = count(&app, "select count(*) from seller").await;
     let by_admins = "select count(*) from audit_event where actor like 'admin:%'";
     let audit_before = count(&app, by_admins).await;
     let tiers_before = count(&app, "select count(*) from tier where active").await;
@@ -240,6 +243,10 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
         }
     }
     assert_eq!(count(&app, by_admins).await, audit_before);
+    assert_eq!(
+        count(&app, "select count(*) from seller").await,
+        sellers_before
+    );
     assert_eq!(
         count(&app, "select count(*) from job where state = 'dead'").await,
         1,

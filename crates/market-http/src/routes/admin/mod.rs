@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod ops;
 pub mod purchases;
+pub mod sellers;
 
 use actix_web::web;
 
@@ -45,5 +46,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/admin/health").route(web::get().to(ops::credential_health)))
         .service(web::resource("/v1/admin/reconcile").route(web::post().to(ops::reconcile_now)))
         .service(web::resource("/v1/admin/instances").route(web::get().to(ops::instances)))
-        .service(web::resource("/v1/admin/instances/{name}").route(web::get().to(ops::instance)));
+        .service(web::resource("/v1/admin/instances/{name}").route(web::get().to(ops::instance)))
+        .service(
+            web::resource("/v1/admin/sellers")
+                .route(web::get().to(sellers::list))
+                .route(web::post().to(sellers::invite)),
+        );
 }

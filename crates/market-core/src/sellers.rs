@@ -1,0 +1,141 @@
+//! Sellers: the marketplace's tenants, each owning listings (migration 22).
+//!
+//! The platform operator invites a seller ([`invite`]) and hands over the API key shown then, once:
+//! only its SHA-256 is kept, so neither a database dump nor an operator can present it later. The
+//! seller's API (`/v1/seller/…`) authenticates with it ([`by_key`]) and sees only what the seller
+//! owns ([`listings_of`]). The operator who ran the shop before sellers existed is the *house*: it
+//! owns every listing made without naming a seller, so a service with none invited behaves as
+//! before.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{Actor, Audit};
+use crate::listings::Listing;
+use crate::receipt::hex;
+use crate::{Email, Error, Result};
+
+/// A seller as the table holds it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Seller {
+    pub seller_id: Uuid,
+    pub name: String,
+    pub contact_email: Option<String>,
+    /// `active` or `suspended` (a suspended seller's key opens nothing).
+    pub status: String,
+    /// The operator's own seller, owner of every listing made without naming one.
+    pub house: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A seller's API key: `sk_` and 64 hex digits (256 random bits). Shown once, redacted everywhere
+/// else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SellerKey(String);
+
+impl SellerKey {
+    const PREFIX: &'static str = "sk_";
+
+    fn random() -> Self {
+        Self(format!(
+            "{}{}",
+            Self::PREFIX,
+            hex(&rand::random::<[u8; 32]>())
+        ))
+    }
+
+    /// Wraps what a caller presented (the `Authorization: Bearer` value), for looking up.
+    pub fn presented(key: &str) -> Self {
+        Self(key.to_owned())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.0.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for SellerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SellerKey([redacted])")
+    }
+}
+
+/// Invites a seller: the row and its first API key, in one transaction. The key is returned here
+/// and never again.
+pub async fn invite(
+    pool: &PgPool,
+    name: &str,
+    contact_email: &Email,
+    actor: &Actor,
+) -> Result<(Seller, SellerKey)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::invalid(
+            "name",
+            "1 to 200 characters, not only spaces",
+        ));
+    }
+    let key = SellerKey::random();
+    let mut tx = pool.begin().await?;
+    let seller = sqlx::query_as::<_, Seller>(
+        "insert into seller (name, contact_email) values ($1, $2) returning *",
+    )
+    .bind(name)
+    .bind(contact_email.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("insert into seller_key (key_hash, seller_id) values ($1, $2)")
+        .bind(key.hash().as_slice())
+        .bind(seller.seller_id)
+        .execute(&mut *tx)
+        .await?;
+    Audit::new(actor, "seller.invited")
+        .detail(serde_json::json!({ "seller_id": seller.seller_id, "name": seller.name }))
+        .write(&mut tx)
+        .await?;
+    tx.commit().await?;
+    Ok((seller, key))
+}
+
+/// Every seller, the house first, then by name.
+pub async fn list(pool: &PgPool) -> Result<Vec<Seller>> {
+    Ok(
+        sqlx::query_as::<_, Seller>("select * from seller order by house desc, name, seller_id")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// The active seller whose unrevoked key `key` is, if any. An unknown, revoked or suspended
+/// seller's key are the same `None`.
+pub async fn by_key(pool: &PgPool, key: &SellerKey) -> Result<Option<Seller>> {
+    if !key.expose().starts_with(SellerKey::PREFIX) {
+        return Ok(None);
+    }
+    Ok(sqlx::query_as::<_, Seller>(
+        "select s.* from seller_key k join seller s using (seller_id)
+         where k.key_hash = $1 and k.revoked_at is null and s.status = 'active'",
+    )
+    .bind(key.hash().as_slice())
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The listings `seller` owns, by canonical.
+pub async fn listings_of(pool: &PgPool, seller: Uuid) -> Result<Vec<Listing>> {
+    Ok(sqlx::query_as::<_, Listing>(
+        "select * from listing where seller_id = $1 order by canonical",
+    )
+    .bind(seller)
+    .fetch_all(pool)
+    .await?)
+}

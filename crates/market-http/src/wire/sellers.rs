@@ -1,0 +1,71 @@
+//! Sellers on the wire: the admin API's invitation and list, and the seller API's own view.
+
+use chrono::{DateTime, Utc};
+use market_core::sellers::Seller;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An invitation: who the seller is and where the platform writes to them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "\\S",
+        example = "Ada's snippets"
+    )]
+    pub name: String,
+    #[schema(
+        max_length = 254,
+        example = "ada@example.com",
+        pattern = "^[^@\\s\\x00-\\x1f\\x7f-\\x9f]+@[^@\\s\\x00-\\x1f\\x7f-\\x9f.][^@\\s\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s\\x00-\\x1f\\x7f-\\x9f]*[^@\\s\\x00-\\x1f\\x7f-\\x9f.]$"
+    )]
+    pub contact_email: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SellerBody {
+    pub seller_id: Uuid,
+    pub name: String,
+    pub contact_email: Option<String>,
+    /// `active`, or `suspended` (its keys open nothing).
+    #[schema(example = "active")]
+    pub status: String,
+    /// The operator's own seller: owner of every listing made without naming one.
+    pub house: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Seller> for SellerBody {
+    fn from(s: Seller) -> Self {
+        Self {
+            seller_id: s.seller_id,
+            name: s.name,
+            contact_email: s.contact_email,
+            status: s.status,
+            house: s.house,
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// A new seller and its API key: the only time the key is shown.
+#[derive(Serialize, ToSchema)]
+pub struct InvitedBody {
+    pub seller: SellerBody,
+    /// `Authorization: Bearer <api_key>` on the seller API (`/v1/seller/…`). Give it to the seller;
+    /// it is not stored and cannot be shown again.
+    pub api_key: String,
+}
+
+/// The key stays out of `Debug` (and so out of any log line).
+impl std::fmt::Debug for InvitedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvitedBody")
+            .field("seller", &self.seller)
+            .field("api_key", &"[redacted]")
+            .finish()
+    }
+}
