@@ -65,6 +65,12 @@ pub enum Conflict {
     /// Another upgrade of the purchase is unpaid or being applied.
     #[error("another upgrade of this purchase is under way")]
     UpgradeInProgress,
+    /// The house seller's Xano credential is the service's own (`XANO_ACCESS_TOKEN`).
+    #[error("the house seller uses the service's own Xano credential")]
+    HouseCredential,
+    /// A seller with listings offered a token of another Xano account than its listings'.
+    #[error("this token is for another Xano account than the seller's listings")]
+    XanoAccountChanged,
     /// A token minted for a purchase was sold from the pool meanwhile (a worker's retry case).
     #[error("minted token was sold from the pool")]
     TokenTaken,
@@ -88,6 +94,8 @@ impl Conflict {
             Self::NotUpgradable => "not_upgradable",
             Self::NotAnUpgrade => "not_an_upgrade",
             Self::UpgradeInProgress => "upgrade_in_progress",
+            Self::HouseCredential => "house_credential",
+            Self::XanoAccountChanged => "xano_account_changed",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",

@@ -5,7 +5,9 @@
 //! [`open_token`]; nothing else touches `install_token.token_sealed`.
 
 use master_api::TokenValue;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::envelope::{DataKeys, Envelope, EnvelopeError, LOOKUP_KEY_BYTES, Sealed};
 use crate::{ListingId, Result, TokenId};
@@ -101,6 +103,55 @@ fn token_context(listing: ListingId) -> String {
     format!("install_token/{listing}")
 }
 
+/// The kind of value seller credential fingerprints are made for.
+const SELLER_XANO_KIND: &str = "seller_xano_token";
+
+fn seller_context(seller: Uuid) -> String {
+    format!("seller_xano/{seller}")
+}
+
+/// A seller's Xano access token as a `seller_xano_credential` row stores it.
+#[derive(Debug)]
+pub struct SealedCredential {
+    pub key_id: String,
+    pub sealed: Vec<u8>,
+    pub fingerprint: Vec<u8>,
+}
+
+/// Seals `seller`'s Xano access token (the context names the seller: a sealed value copied to
+/// another seller's row does not open).
+pub fn seal_seller_credential(
+    envelope: &Envelope,
+    seller: Uuid,
+    token: &SecretString,
+) -> Result<SealedCredential> {
+    let bytes = token.expose_secret().as_bytes();
+    let sealed = envelope.seal(&seller_context(seller), bytes)?;
+    Ok(SealedCredential {
+        key_id: sealed.key_id,
+        sealed: sealed.bytes,
+        fingerprint: envelope.fingerprint(SELLER_XANO_KIND, bytes).to_vec(),
+    })
+}
+
+/// The token a `seller_xano_credential` row holds sealed as `(key_id, sealed)`.
+pub fn open_seller_credential(
+    envelope: &Envelope,
+    seller: Uuid,
+    key_id: String,
+    sealed: Vec<u8>,
+) -> Result<SecretString> {
+    let bytes = envelope.open(
+        &seller_context(seller),
+        &Sealed {
+            key_id: key_id.clone(),
+            bytes: sealed,
+        },
+    )?;
+    let text = String::from_utf8(bytes).map_err(|_| EnvelopeError::Corrupt(key_id))?;
+    Ok(SecretString::from(text))
+}
+
 /// What [`rotate`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rotation {
@@ -110,6 +161,8 @@ pub struct Rotation {
     pub lookup_key: bool,
     /// Tokens still in plain text from before encryption, sealed now.
     pub plain: u64,
+    /// Sellers' Xano credentials sealed again under the first key.
+    pub seller_credentials: u64,
 }
 
 /// Seals every secret not yet under the first data key again under it, so the others can leave
@@ -135,6 +188,7 @@ pub async fn rotate(db: &PgPool, envelope: &Envelope) -> Result<Rotation> {
             .await?;
         rotation.lookup_key = true;
     }
+    rotation.seller_credentials = reseal_seller_credentials(db, envelope, &current).await?;
     let mut after = 0_i64;
     loop {
         let rows = sqlx::query_as::<_, (i64, ListingId, String, Vec<u8>)>(
@@ -169,6 +223,34 @@ pub async fn rotate(db: &PgPool, envelope: &Envelope) -> Result<Rotation> {
         }
         tx.commit().await?;
     }
+}
+
+/// Sellers' credentials not under the `current` key, sealed again under it (there are few: one per
+/// seller).
+async fn reseal_seller_credentials(db: &PgPool, envelope: &Envelope, current: &str) -> Result<u64> {
+    let rows = sqlx::query_as::<_, (Uuid, String, Vec<u8>)>(
+        "select seller_id, key_id, sealed from seller_xano_credential where key_id <> $1",
+    )
+    .bind(current)
+    .fetch_all(db)
+    .await?;
+    let mut done = 0;
+    for (seller, key_id, sealed) in rows {
+        let token = open_seller_credential(envelope, seller, key_id.clone(), sealed)?;
+        let again = seal_seller_credential(envelope, seller, &token)?;
+        done += sqlx::query(
+            "update seller_xano_credential set key_id = $3, sealed = $4
+             where seller_id = $1 and key_id = $2",
+        )
+        .bind(seller)
+        .bind(&key_id)
+        .bind(&again.key_id)
+        .bind(&again.sealed)
+        .execute(db)
+        .await?
+        .rows_affected();
+    }
+    Ok(done)
 }
 
 /// Seals tokens written in plain text before tokens were sealed (the migration could not: it has

@@ -26,7 +26,8 @@
 //!   [`upgrades`]: a purchase moved to a higher tier, its token's limit raised in place at Xano;
 //!   [`usage`]: install counts read from Xano when a buyer looks and they are over a minute old.
 //! - [`sellers`]: the marketplace's tenants, each owning listings and signing in with an API key;
-//!   the *house* owns what was made without one.
+//!   the *house* owns what was made without one; [`seller_xano`]: each seller's own Xano
+//!   credential, checked, sealed, never returned.
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
 //! - [`Market`]: the database, the Xano client and the workers' tuning, bundled once.
@@ -38,7 +39,7 @@
 //! 1. values: `envelope`, `error`, `text`, `ids`, `money`, `names`, `status`;
 //! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`;
 //! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`,
-//!    `sellers`, then `letters`;
+//!    `sellers`, `seller_xano`, then `letters`;
 //! 4. flows: `payments`, `checkout`, `portal`, `rotation`, `usage`, then `upgrades`, `reconcile`;
 //! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
 //!
@@ -71,6 +72,7 @@ pub mod queue;
 pub mod receipt;
 pub mod reconcile;
 pub mod rotation;
+pub mod seller_xano;
 pub mod sellers;
 pub mod status;
 mod text;

@@ -72,6 +72,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         admin::sellers::list,
         seller::me,
         seller::listings,
+        seller::xano,
+        seller::set_xano,
     ),
     modifiers(&Security, &ErrorResponses),
     tags(

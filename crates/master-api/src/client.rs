@@ -70,6 +70,27 @@ impl Client {
         self.inner.rate_limit
     }
 
+    /// A client for another account on the same Xano: this one's connection pool, base URL,
+    /// timeouts and retry policy, with `access_token` and a rate limiter of its own (Xano's limits
+    /// are per account, so one account's calls never wait on another's budget).
+    pub fn for_account(
+        &self,
+        access_token: SecretString,
+        rate_limit: RateLimit,
+    ) -> Result<Client, Error> {
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                base_url: self.inner.base_url.clone(),
+                authorization: authorization_header(&access_token)?,
+                access_token,
+                retry: self.inner.retry,
+                rate_limit,
+                limiter: Limiter::new(rate_limit)?,
+            }),
+        })
+    }
+
     /// Lends the access token's bytes to `digest` and returns what it computes. This is how a
     /// caller names the credential a client uses (a keyed fingerprint for a database row, a metric
     /// label or a log line) without holding the token: there is no other way to read it back from

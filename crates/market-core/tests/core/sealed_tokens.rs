@@ -1,6 +1,6 @@
 //! Install tokens at rest: sealed (a database dump hands out none), found by fingerprint (the
 //! schema still refuses a token twice, reconciliation still matches Xano's list), and sealed under
-//! keys that roll without a token lost or duplicated.
+//! keys that roll without a token lost or duplicated (sellers' Xano credentials roll with them).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -9,7 +9,9 @@ use market_core::audit::Actor;
 use market_core::envelope::{DataKeys, EnvelopeError, KeyId};
 use market_core::keys::{self, Rotation};
 use market_core::tiers::{self, TierChange};
-use market_core::{Error, Market, PurchaseId, purchases, reconcile};
+use market_core::{Email, Error, Market, PurchaseId, purchases, reconcile, seller_xano, sellers};
+use sandbox::xano::SimAccount;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::catalog::world_with_a_sale;
 use crate::common::{TEST_KEY, World, tier_spec};
@@ -75,6 +77,27 @@ async fn a_dump_of_the_database_holds_no_token_xano_issued() {
 async fn a_key_roll_reseals_every_token_and_the_old_key_can_then_go() {
     // Arrange: tokens sealed under the test key, and a new key listed first, the old one after.
     let (world, buyer, token) = world_with_a_sale().await;
+    let (seller, _) = sellers::invite(
+        world.pool(),
+        "Ada",
+        &Email::parse("ada@example.com").unwrap(),
+        &Actor::System,
+    )
+    .await
+    .unwrap();
+    let xano_token = world.sim.add_account(SimAccount {
+        id: "77".into(),
+        name: "Ada".into(),
+        email: "ada@example.test".into(),
+    });
+    seller_xano::set(
+        &world.market,
+        seller.seller_id,
+        SecretString::from(xano_token.clone()),
+        &Actor::System,
+    )
+    .await
+    .unwrap();
     let new = DataKeys::generate_entry(&KeyId::parse("k2").unwrap());
     let during = keys::open(
         world.pool(),
@@ -97,7 +120,8 @@ async fn a_key_roll_reseals_every_token_and_the_old_key_can_then_go() {
         Rotation {
             tokens: u64::try_from(rows).unwrap(),
             lookup_key: true,
-            plain: 0
+            plain: 0,
+            seller_credentials: 1,
         }
     );
     assert_eq!(again, Rotation::default(), "a second run has nothing to do");
@@ -116,6 +140,18 @@ async fn a_key_roll_reseals_every_token_and_the_old_key_can_then_go() {
             .unwrap(),
     );
     assert_eq!(receipt_token(&world, &after, buyer).await, token);
+    let (key_id, sealed): (String, Vec<u8>) =
+        sqlx::query_as("select key_id, sealed from seller_xano_credential")
+            .fetch_one(world.pool())
+            .await
+            .unwrap();
+    let opened =
+        keys::open_seller_credential(&after.envelope, seller.seller_id, key_id, sealed).unwrap();
+    assert_eq!(
+        opened.expose_secret(),
+        xano_token,
+        "the seller's credential moved too"
+    );
     let report = reconcile::listing(&after, world.listing, &Actor::System)
         .await
         .unwrap();

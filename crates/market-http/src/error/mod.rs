@@ -57,6 +57,10 @@ pub enum Code {
     NotAnUpgrade,
     /// 409: another upgrade of the purchase is unpaid or being applied.
     UpgradeInProgress,
+    /// 409: the house seller's Xano credential is the service's own.
+    HouseCredential,
+    /// 409: a seller with listings offered a token of another Xano account.
+    XanoAccountChanged,
     /// 409: a token minted for a purchase was sold meanwhile (workers only; retried).
     TokenTaken,
     /// 409: only a dead job can be requeued.
@@ -103,6 +107,8 @@ impl Code {
             Self::NotUpgradable => "not_upgradable",
             Self::NotAnUpgrade => "not_an_upgrade",
             Self::UpgradeInProgress => "upgrade_in_progress",
+            Self::HouseCredential => "house_credential",
+            Self::XanoAccountChanged => "xano_account_changed",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",
@@ -136,6 +142,8 @@ impl Code {
             | Self::NotUpgradable
             | Self::NotAnUpgrade
             | Self::UpgradeInProgress
+            | Self::HouseCredential
+            | Self::XanoAccountChanged
             | Self::TokenTaken
             | Self::JobNotDead
             | Self::JobAlreadyLive => StatusCode::CONFLICT,
@@ -162,6 +170,8 @@ impl From<Conflict> for Code {
             Conflict::NotUpgradable => Self::NotUpgradable,
             Conflict::NotAnUpgrade => Self::NotAnUpgrade,
             Conflict::UpgradeInProgress => Self::UpgradeInProgress,
+            Conflict::HouseCredential => Self::HouseCredential,
+            Conflict::XanoAccountChanged => Self::XanoAccountChanged,
             Conflict::TokenTaken => Self::TokenTaken,
             Conflict::JobNotDead => Self::JobNotDead,
             Conflict::JobAlreadyLive => Self::JobAlreadyLive,

@@ -110,6 +110,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(seller::me)),
         )
         .service(
+            web::resource("/v1/seller/xano")
+                .wrap(from_fn(limit_portal))
+                .route(web::get().to(seller::xano))
+                .route(web::put().to(seller::set_xano)),
+        )
+        .service(
             web::resource("/v1/seller/listings")
                 .wrap(from_fn(limit_purchase_read))
                 .route(web::get().to(seller::listings)),

@@ -69,3 +69,44 @@ impl std::fmt::Debug for InvitedBody {
             .finish()
     }
 }
+
+/// A seller's Xano Metadata API access token, to be checked and stored sealed. Never sent back.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct XanoCredentialRequest {
+    /// The token of the seller's own Xano account (Account settings → Metadata API).
+    #[schema(min_length = 1, max_length = 4096)]
+    pub access_token: String,
+}
+
+/// The token stays out of `Debug` (and so out of any log line).
+impl std::fmt::Debug for XanoCredentialRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XanoCredentialRequest")
+            .field("access_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// What is known of a seller's Xano credential: never the token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct XanoAccountBody {
+    /// The Xano account the token answered for.
+    pub account_id: String,
+    /// The first 8 hex digits of the token's fingerprint: which token is in use.
+    #[schema(example = "3fa85f64")]
+    pub display_id: String,
+    pub set_at: DateTime<Utc>,
+    pub checked_at: DateTime<Utc>,
+}
+
+impl From<market_core::seller_xano::XanoAccount> for XanoAccountBody {
+    fn from(a: market_core::seller_xano::XanoAccount) -> Self {
+        Self {
+            account_id: a.account_id,
+            display_id: a.display_id,
+            set_at: a.set_at,
+            checked_at: a.checked_at,
+        }
+    }
+}

@@ -244,6 +244,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/sellers"),
     ("get", "/v1/seller/me"),
     ("get", "/v1/seller/listings"),
+    ("get", "/v1/seller/xano"),
+    ("put", "/v1/seller/xano"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,132 @@
+//! Each seller's Xano (migration 23): the Metadata API access token of the seller's own account.
+//!
+//! A seller submits it ([`set`]); it is checked first (`GET /auth/me` with it, through a client of
+//! its own: Xano's rate limits are per account), then sealed and stored, replacing the one before
+//! only once the new one has worked, so a rotation never leaves the seller without a working token.
+//! A replacement must be for the same Xano account while the seller has listings (they are that
+//! account's snippets). The token is never returned: what anyone reads back is the account it
+//! answered for and when ([`XanoAccount`]). The house has no row: its credential is the service's
+//! own.
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{Actor, Audit};
+use crate::keys;
+use crate::{Conflict, Error, Market, Result};
+
+/// What is known of a seller's Xano credential, never the token.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct XanoAccount {
+    pub seller_id: Uuid,
+    /// The Xano account the token answered for (`GET /auth/me`).
+    pub account_id: String,
+    /// The first 8 hex digits of the token's fingerprint: which token this is, for people.
+    pub display_id: String,
+    pub set_at: DateTime<Utc>,
+    pub checked_at: DateTime<Utc>,
+}
+
+/// Checks `token` with Xano and, when it works, stores it sealed as `seller`'s credential
+/// (replacing the one before). Refused: a token Xano does not accept (`invalid`), a token of another
+/// account while the seller has listings, the house (whose credential is the service's own).
+pub async fn set(
+    market: &Market,
+    seller: Uuid,
+    token: SecretString,
+    actor: &Actor,
+) -> Result<XanoAccount> {
+    let house = sqlx::query_scalar::<_, bool>("select house from seller where seller_id = $1")
+        .bind(seller)
+        .fetch_optional(&market.db)
+        .await?
+        .ok_or(Error::NotFound("seller"))?;
+    if house {
+        return Err(Conflict::HouseCredential.into());
+    }
+    let shape = || {
+        Error::invalid(
+            "access_token",
+            "a Xano access token: 1 to 4096 visible characters",
+        )
+    };
+    let text = token.expose_secret();
+    if text.is_empty() || text.len() > 4096 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(shape());
+    }
+    // A value no HTTP header can carry is refused here, as a bad request.
+    let client = market
+        .xano
+        .for_account(token.clone(), master_api::RateLimit::default())
+        .map_err(|_| shape())?;
+    let me = match client.me().await {
+        Ok(me) => me,
+        Err(master_api::Error::Unauthorized | master_api::Error::Forbidden) => {
+            return Err(Error::invalid(
+                "access_token",
+                "Xano does not accept this token (GET /auth/me refused it)",
+            ));
+        }
+        Err(other) => return Err(Error::Xano(other)),
+    };
+    let account_id = me.id.unwrap_or_default();
+    let sealed = keys::seal_seller_credential(&market.envelope, seller, &token)?;
+
+    let mut tx = market.db.begin().await?;
+    let before = sqlx::query_scalar::<_, String>(
+        "select account_id from seller_xano_credential where seller_id = $1 for update",
+    )
+    .bind(seller)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let has_listings =
+        sqlx::query_scalar::<_, bool>("select exists (select 1 from listing where seller_id = $1)")
+            .bind(seller)
+            .fetch_one(&mut *tx)
+            .await?;
+    if has_listings && before.as_deref().is_some_and(|b| b != account_id) {
+        return Err(Conflict::XanoAccountChanged.into());
+    }
+    let account = sqlx::query_as::<_, XanoAccount>(
+        "insert into seller_xano_credential (seller_id, key_id, sealed, fingerprint, account_id)
+         values ($1, $2, $3, $4, $5)
+         on conflict (seller_id) do update
+             set key_id = excluded.key_id, sealed = excluded.sealed,
+                 fingerprint = excluded.fingerprint, account_id = excluded.account_id,
+                 set_at = now(), checked_at = now()
+         returning seller_id, account_id, encode(substr(fingerprint, 1, 4), 'hex') as display_id,
+                   set_at, checked_at",
+    )
+    .bind(seller)
+    .bind(&sealed.key_id)
+    .bind(&sealed.sealed)
+    .bind(&sealed.fingerprint)
+    .bind(&account_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    Audit::new(actor, "seller.xano_credential_set")
+        .detail(serde_json::json!({
+            "seller_id": seller,
+            "display_id": account.display_id,
+            "account_id": account.account_id,
+            "replaced": before.is_some(),
+        }))
+        .write(&mut tx)
+        .await?;
+    tx.commit().await?;
+    Ok(account)
+}
+
+/// `seller`'s Xano credential as anyone may read it, if one is set.
+pub async fn account(db: &PgPool, seller: Uuid) -> Result<Option<XanoAccount>> {
+    Ok(sqlx::query_as::<_, XanoAccount>(
+        "select seller_id, account_id, encode(substr(fingerprint, 1, 4), 'hex') as display_id,
+                set_at, checked_at
+         from seller_xano_credential where seller_id = $1",
+    )
+    .bind(seller)
+    .fetch_optional(db)
+    .await?)
+}
