@@ -71,6 +71,12 @@ pub enum Conflict {
     /// A seller with listings offered a token of another Xano account than its listings'.
     #[error("this token is for another Xano account than the seller's listings")]
     XanoAccountChanged,
+    /// A seller's listing needs the seller's Xano credential first (`PUT /v1/seller/xano`).
+    #[error("set the seller's Xano credential first")]
+    NoXanoCredential,
+    /// The snippet is listed by another seller.
+    #[error("this snippet is listed by another seller")]
+    ListingOfAnotherSeller,
     /// A token minted for a purchase was sold from the pool meanwhile (a worker's retry case).
     #[error("minted token was sold from the pool")]
     TokenTaken,
@@ -96,6 +102,8 @@ impl Conflict {
             Self::UpgradeInProgress => "upgrade_in_progress",
             Self::HouseCredential => "house_credential",
             Self::XanoAccountChanged => "xano_account_changed",
+            Self::NoXanoCredential => "no_xano_credential",
+            Self::ListingOfAnotherSeller => "listing_of_another_seller",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::audit::{Actor, Audit};
-use crate::{Error, ListingId, Market, Result, db, queue};
+use crate::{Error, ListingId, Market, Result, accounts, db, queue};
 
 /// A credential counts as in use while an instance using it touched its row within this many
 /// seconds (runners touch theirs at every sweep, every 5 s).
@@ -314,16 +314,22 @@ pub async fn probe_forbidden_listings(market: &Market) -> Result<()> {
     .fetch_all(&market.db)
     .await?;
     for (listing, canonical) in due {
-        match market.xano.tokens(&canonical).await {
+        // A seller's snippet is asked about with the seller's own credential (`accounts`).
+        let xano = accounts::for_listing(market, listing).await?;
+        match xano.client.tokens(&canonical).await {
             Ok(_) => {
-                record_success(market).await?;
+                if xano.seller.is_none() {
+                    record_success(market).await?;
+                }
                 lift(&market.db, listing, &Actor::System).await?;
             }
             // Gone at Xano: no longer a refusal. The jobs run, meet the 404 and die, visibly.
             Err(master_api::Error::NotFound) => {
                 lift(&market.db, listing, &Actor::System).await?;
             }
-            Err(e @ master_api::Error::Unauthorized) => return record_refusal(market, &e).await,
+            Err(e @ master_api::Error::Unauthorized) if xano.seller.is_none() => {
+                return record_refusal(market, &e).await;
+            }
             Err(e) => {
                 tracing::debug!(listing.id = %listing, error = %e, "the snippet is still refused, or the probe was inconclusive");
             }

@@ -27,7 +27,7 @@
 //!   [`usage`]: install counts read from Xano when a buyer looks and they are over a minute old.
 //! - [`sellers`]: the marketplace's tenants, each owning listings and signing in with an API key;
 //!   the *house* owns what was made without one; [`seller_xano`]: each seller's own Xano
-//!   credential, checked, sealed, never returned.
+//!   credential, checked, sealed, never returned; [`accounts`]: whose Xano a listing's calls go to.
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
 //! - [`Market`]: the database, the Xano client and the workers' tuning, bundled once.
@@ -37,7 +37,8 @@
 //! **Floors.** Modules import only from their own floor or below, never up, and no two import each
 //! other (`tests/architecture.rs` at the workspace root checks both):
 //! 1. values: `envelope`, `error`, `text`, `ids`, `money`, `names`, `status`;
-//! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`;
+//! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`,
+//!    `accounts`;
 //! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`,
 //!    `sellers`, `seller_xano`, then `letters`;
 //! 4. flows: `payments`, `checkout`, `portal`, `rotation`, `usage`, then `upgrades`, `reconcile`;
@@ -47,6 +48,7 @@
 //! (`db::retry_transient`); callers never `begin()`. The invariants themselves live in the
 //! migrations as constraints (see `docs/ARCHITECTURE.md`).
 
+pub mod accounts;
 pub mod audit;
 pub mod catalog;
 pub mod checkout;

@@ -4,10 +4,11 @@ use chrono::{DateTime, Utc};
 use master_api::InstallAccess;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
 
 use crate::audit::{Actor, Audit};
 use crate::queue::{self, JobKind};
-use crate::{Canonical, Error, ListingId, Result, db};
+use crate::{Canonical, Conflict, Error, ListingId, Market, Result, accounts, db};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Listing {
@@ -19,7 +20,7 @@ pub struct Listing {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Its seller (`sellers`); the house's unless made for another.
-    pub seller_id: uuid::Uuid,
+    pub seller_id: Uuid,
 }
 
 /// What an operator says about a listing.
@@ -91,17 +92,48 @@ fn sale_description(spec: &ListingSpec) -> String {
 /// What an operator's "put this listing" does: the spec checked, the snippet made sellable at Xano
 /// ([`prepare_snippet`]), then the row created or updated in a transaction of its own (run again
 /// if PostgreSQL aborts it as a deadlock victim).
+///
+/// The snippet is checked with its owner's Xano (`accounts`): the service's own for a new listing
+/// or a house one, the seller's for a seller's.
 pub async fn save(
-    db: &PgPool,
-    xano: &master_api::Client,
+    market: &Market,
     spec: &ListingSpec,
     actor: &Actor,
 ) -> Result<(Listing, ListingChange)> {
+    save_for(market, spec, None, actor).await
+}
+
+/// [`save`] for `seller` when given: the snippet checked with that seller's Xano and the listing
+/// made theirs; a listing of another seller is refused (`listing_of_another_seller`).
+pub async fn save_for(
+    market: &Market,
+    spec: &ListingSpec,
+    seller: Option<Uuid>,
+    actor: &Actor,
+) -> Result<(Listing, ListingChange)> {
     spec.validate()?;
-    prepare_snippet(xano, spec).await?;
+    let owner = match seller {
+        Some(seller) => Some(seller),
+        None => by_canonical(&market.db, spec.canonical.as_str())
+            .await?
+            .map(|l| l.seller_id),
+    };
+    let xano = match owner {
+        Some(owner) => accounts::for_seller(market, owner)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound("Xano credential") => Error::Conflict(Conflict::NoXanoCredential),
+                other => other,
+            })?,
+        None => accounts::XanoOf {
+            client: market.xano.clone(),
+            seller: None,
+        },
+    };
+    prepare_snippet(&xano.client, spec).await?;
     db::retry_transient(|| async {
-        let mut tx = db.begin().await?;
-        let saved = upsert(&mut tx, spec, actor).await?;
+        let mut tx = market.db.begin().await?;
+        let saved = upsert_for(&mut tx, spec, seller, actor).await?;
         tx.commit().await?;
         Ok(saved)
     })
@@ -115,6 +147,17 @@ pub async fn upsert(
     spec: &ListingSpec,
     actor: &Actor,
 ) -> Result<(Listing, ListingChange)> {
+    upsert_for(conn, spec, None, actor).await
+}
+
+/// [`upsert`], the listing made `seller`'s when given (the house's otherwise, when new); a listing
+/// of another seller is refused.
+pub async fn upsert_for(
+    conn: &mut PgConnection,
+    spec: &ListingSpec,
+    seller: Option<Uuid>,
+    actor: &Actor,
+) -> Result<(Listing, ListingChange)> {
     spec.validate()?;
     let existing =
         sqlx::query_as::<_, Listing>("select * from listing where canonical = $1 for update")
@@ -123,14 +166,19 @@ pub async fn upsert(
             .await?;
 
     let (listing, change) = match existing {
+        Some(old) if seller.is_some_and(|s| s != old.seller_id) => {
+            return Err(Conflict::ListingOfAnotherSeller.into());
+        }
         None => {
             let listing = sqlx::query_as::<_, Listing>(
-                "insert into listing (canonical, title, description, active) values ($1, $2, $3, $4) returning *",
+                "insert into listing (canonical, title, description, active, seller_id)
+                 values ($1, $2, $3, $4, $5) returning *",
             )
             .bind(spec.canonical.as_str())
             .bind(spec.title.trim())
             .bind(&spec.description)
             .bind(spec.active)
+            .bind(seller)
             .fetch_one(&mut *conn)
             .await?;
             (listing, ListingChange::Created)

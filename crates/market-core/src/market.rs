@@ -8,11 +8,13 @@
 //! kept per credential, and the name is computed once here, where both the token and the key that
 //! fingerprints it are at hand.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::envelope::{Envelope, LOOKUP_KEY_BYTES};
 use crate::postman::Postman;
@@ -33,6 +35,34 @@ pub struct Market {
     credential: Credential,
     /// How buyers' email goes out; `None` when mail is disabled (messages are marked `not_sent`).
     postman: Option<Postman>,
+    /// Clients for sellers' own Xano accounts, built once per credential (`accounts`).
+    account_clients: AccountClients,
+}
+
+/// Clients for other Xano accounts by owner id, each with the fingerprint of the credential it was
+/// built with: a client whose credential was replaced is built again.
+#[derive(Clone, Debug, Default)]
+pub struct AccountClients(Arc<Mutex<HashMap<Uuid, BuiltClient>>>);
+
+/// A client and the fingerprint of the credential it was built with.
+type BuiltClient = (Vec<u8>, master_api::Client);
+
+impl AccountClients {
+    /// The client built for `owner` with the credential `fingerprint`, if there is one.
+    pub fn get(&self, owner: Uuid, fingerprint: &[u8]) -> Option<master_api::Client> {
+        let clients = self.0.lock().ok()?;
+        clients
+            .get(&owner)
+            .filter(|(built_with, _)| built_with.as_slice() == fingerprint)
+            .map(|(_, client)| client.clone())
+    }
+
+    /// Keeps `client`, built for `owner` with the credential `fingerprint`.
+    pub fn put(&self, owner: Uuid, fingerprint: Vec<u8>, client: master_api::Client) {
+        if let Ok(mut clients) = self.0.lock() {
+            clients.insert(owner, (fingerprint, client));
+        }
+    }
 }
 
 impl Market {
@@ -50,6 +80,7 @@ impl Market {
             jobs,
             credential,
             postman: None,
+            account_clients: AccountClients::default(),
         }
     }
 
@@ -68,6 +99,11 @@ impl Market {
     /// The Xano credential this instance uses.
     pub fn credential(&self) -> &Credential {
         &self.credential
+    }
+
+    /// Clients for sellers' own Xano accounts (`accounts`).
+    pub fn account_clients(&self) -> &AccountClients {
+        &self.account_clients
     }
 }
 

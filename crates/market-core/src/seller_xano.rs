@@ -13,9 +13,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::accounts::{self, SellerCredential, XanoOf};
 use crate::audit::{Actor, Audit};
-use crate::keys;
-use crate::{Conflict, Error, Market, Result};
+use crate::{Conflict, Error, Market, Result, health, keys};
 
 /// What is known of a seller's Xano credential, never the token.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -95,7 +95,8 @@ pub async fn set(
          on conflict (seller_id) do update
              set key_id = excluded.key_id, sealed = excluded.sealed,
                  fingerprint = excluded.fingerprint, account_id = excluded.account_id,
-                 set_at = now(), checked_at = now()
+                 set_at = now(), checked_at = now(), state = 'healthy', last_error = null,
+                 refused_at = null
          returning seller_id, account_id, encode(substr(fingerprint, 1, 4), 'hex') as display_id,
                    set_at, checked_at",
     )
@@ -106,12 +107,14 @@ pub async fn set(
     .bind(&account_id)
     .fetch_one(&mut *tx)
     .await?;
+    let resumed = resume(&mut tx, seller).await?;
     Audit::new(actor, "seller.xano_credential_set")
         .detail(serde_json::json!({
             "seller_id": seller,
             "display_id": account.display_id,
             "account_id": account.account_id,
             "replaced": before.is_some(),
+            "jobs_resumed": resumed,
         }))
         .write(&mut tx)
         .await?;
@@ -129,4 +132,86 @@ pub async fn account(db: &PgPool, seller: Uuid) -> Result<Option<XanoAccount>> {
     .bind(seller)
     .fetch_optional(db)
     .await?)
+}
+
+/// Puts `seller`'s parked jobs back in the queue, due now (its credential works, or was replaced).
+/// Call it in the transaction that marks the credential healthy, after locking its row.
+async fn resume(conn: &mut sqlx::PgConnection, seller: Uuid) -> Result<u64> {
+    Ok(sqlx::query(
+        "update job set state = 'queued', due_at = now(), parked_for_seller = null
+         where state = 'parked' and parked_for_seller = $1",
+    )
+    .bind(seller)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Records that a call through `xano` succeeded: the instance's credential (the house's), or the
+/// seller's, which, if it was refused, is healthy again and its parked jobs resume.
+pub async fn record_success(market: &Market, xano: &XanoOf) -> Result<()> {
+    let Some(credential) = &xano.seller else {
+        return health::record_success(market).await;
+    };
+    heal(market, credential).await
+}
+
+async fn heal(market: &Market, credential: &SellerCredential) -> Result<()> {
+    let mut tx = market.db.begin().await?;
+    let healed = sqlx::query(
+        "update seller_xano_credential
+         set state = 'healthy', last_error = null, refused_at = null, checked_at = now()
+         where seller_id = $1 and fingerprint = $2 and state <> 'healthy'",
+    )
+    .bind(credential.seller)
+    .bind(&credential.fingerprint)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if healed {
+        let resumed = resume(&mut tx, credential.seller).await?;
+        Audit::new(&Actor::System, "seller.xano_healthy")
+            .detail(serde_json::json!({ "seller_id": credential.seller, "jobs_resumed": resumed }))
+            .write(&mut tx)
+            .await?;
+        tracing::info!(seller.id = %credential.seller, resumed, "Xano accepts the seller's credential again; its jobs resume");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sellers' credentials probed at most per sweep.
+const PROBES_PER_SWEEP: i64 = 5;
+
+/// Tries each refused seller credential last tried more than `probe_interval` ago
+/// (`GET /auth/me`), and heals the ones Xano accepts again. Instances share the work.
+pub async fn probe_refused(market: &Market) -> Result<()> {
+    let due = sqlx::query_scalar::<_, Uuid>(
+        "with due as materialized (
+             select seller_id from seller_xano_credential
+             where state <> 'healthy'
+               and coalesce(last_probe_at, '-infinity') < now() - make_interval(secs => $1)
+             order by last_probe_at nulls first
+             limit $2
+             for update skip locked
+         )
+         update seller_xano_credential c set last_probe_at = now()
+         from due where c.seller_id = due.seller_id
+         returning c.seller_id",
+    )
+    .bind(market.jobs.probe_interval.as_secs_f64())
+    .bind(PROBES_PER_SWEEP)
+    .fetch_all(&market.db)
+    .await?;
+    for seller in due {
+        let xano = accounts::for_seller(market, seller).await?;
+        match xano.client.me().await {
+            Ok(_) => record_success(market, &xano).await?,
+            Err(e) => {
+                tracing::debug!(seller.id = %seller, error = %e, "the seller's credential is still refused, or the probe was inconclusive");
+            }
+        }
+    }
+    Ok(())
 }

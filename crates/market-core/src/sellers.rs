@@ -15,9 +15,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{Actor, Audit};
-use crate::listings::Listing;
+use crate::listings::{self, Listing, ListingChange, ListingSpec};
 use crate::receipt::hex;
-use crate::{Email, Error, Result};
+use crate::tiers::{self, TierChange, TierSpec};
+use crate::{Email, Error, Market, Result};
 
 /// A seller as the table holds it.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -138,4 +139,31 @@ pub async fn listings_of(pool: &PgPool, seller: Uuid) -> Result<Vec<Listing>> {
     .bind(seller)
     .fetch_all(pool)
     .await?)
+}
+
+/// A seller's "put this listing": the snippet checked with the seller's own Xano and made
+/// sellable, the listing saved as theirs (`listings::save_for`).
+pub async fn save_listing(
+    market: &Market,
+    seller: Uuid,
+    spec: &ListingSpec,
+    actor: &Actor,
+) -> Result<(Listing, ListingChange)> {
+    listings::save_for(market, spec, Some(seller), actor).await
+}
+
+/// A seller's "put this tier", as an operator's (`tiers::save`), on a listing of theirs only:
+/// another seller's is `NotFound`, like one that does not exist.
+pub async fn save_tier(
+    db: &PgPool,
+    seller: Uuid,
+    canonical: &str,
+    spec: &TierSpec,
+    actor: &Actor,
+) -> Result<(Listing, TierChange)> {
+    listings::by_canonical(db, canonical)
+        .await?
+        .filter(|l| l.seller_id == seller)
+        .ok_or(Error::NotFound("listing"))?;
+    tiers::save(db, canonical, spec, actor).await
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::accounts;
 use crate::portal;
 use crate::purchases::{self, Receipt};
 use crate::receipt::ReceiptKey;
@@ -42,7 +43,8 @@ pub async fn refresh(market: &Market, listing: ListingId) -> Result<Option<DateT
     .fetch_optional(&market.db)
     .await?;
     if let Some(canonical) = claimed {
-        match tokio::time::timeout(XANO_WAIT, market.xano.tokens(&canonical)).await {
+        let xano = accounts::for_listing(market, listing).await?;
+        match tokio::time::timeout(XANO_WAIT, xano.client.tokens(&canonical)).await {
             Ok(Ok(tokens)) => {
                 let prints: Vec<Vec<u8>> = tokens
                     .iter()

@@ -74,6 +74,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         seller::listings,
         seller::xano,
         seller::set_xano,
+        seller::put_listing,
+        seller::put_tier,
     ),
     modifiers(&Security, &ErrorResponses),
     tags(

@@ -11,7 +11,8 @@
 use super::error::JobError;
 use crate::audit::{Actor, Audit};
 use crate::queue::Job;
-use crate::{ListingId, Market, PurchaseId, TokenId, health, keys, payments};
+use crate::{ListingId, Market, PurchaseId, TokenId, keys, payments};
+use crate::{accounts, seller_xano};
 
 pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let id = TokenId(
@@ -48,8 +49,9 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     };
 
     let token = keys::open_token(&market.envelope, listing, key_id, sealed)?;
-    market.xano.delete_token(&canonical, &token).await?;
-    health::record_success(market).await?;
+    let xano = accounts::for_listing(market, listing).await?;
+    xano.client.delete_token(&canonical, &token).await?;
+    seller_xano::record_success(market, &xano).await?;
 
     let mut tx = market.db.begin().await?;
     // Lock order as on every payment path: the purchase before its tokens.

@@ -16,8 +16,9 @@ use crate::keys::SealedToken;
 use crate::payments::{Effect, fulfil_locked, lock, transition};
 use crate::queue::{self, Job};
 use crate::{
-    Conflict, Market, PurchaseEvent, PurchaseId, PurchaseStatus, TokenId, health, pool, reconcile,
+    Conflict, Market, PurchaseEvent, PurchaseId, PurchaseStatus, TokenId, pool, reconcile,
 };
+use crate::{accounts, seller_xano};
 
 pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let purchase_id: PurchaseId = job
@@ -43,9 +44,10 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     }
 
     fail::fail_point!("before_xano_mint");
-    let token = market.xano.create_token(&canonical, max_installs).await?;
+    let xano = accounts::for_listing(market, listing).await?;
+    let token = xano.client.create_token(&canonical, max_installs).await?;
     fail::fail_point!("after_xano_mint_before_record");
-    health::record_success(market).await?;
+    seller_xano::record_success(market, &xano).await?;
 
     let mut tx = market.db.begin().await?;
     let still_ours = queue::hold(&mut tx, job.lease()).await?;

@@ -8,9 +8,14 @@
 //!   listing is recorded as forbidden (`queue::finish`), so every other listing's work goes on.
 //! - **Unknown** (`GET /auth/me` fails otherwise: Xano is down or slow): retried with backoff, like
 //!   any other transient failure.
+//!
+//! A seller's listing is called with the seller's own credential (`accounts`), the same on every
+//! instance: a refusal of it *parks* the job for the seller (`ParkForSeller`) until the seller
+//! replaces it or a probe finds it working, and only that seller's work waits.
 
 use std::time::Duration;
 
+use crate::accounts::{self, SellerCredential};
 use crate::queue::{Finish, Job, JobKind};
 use crate::{ListingId, Market, PurchaseId, TierId, health};
 
@@ -23,6 +28,9 @@ pub(super) async fn classify(
     backoff: Duration,
 ) -> Finish {
     let message = error.to_string();
+    if let Some((listing, credential)) = seller_of(market, job).await {
+        return seller_refusal(market, job, &error, listing, credential, message, backoff).await;
+    }
     let credential_refusal = match error {
         master_api::Error::Forbidden => match market.xano.me().await {
             Ok(_) => None,
@@ -54,6 +62,63 @@ pub(super) async fn classify(
             tracing::warn!(error = %e, "could not find the listing of a job Xano forbids");
             retry(backoff, message)
         }
+    }
+}
+
+/// The listing of the job and the seller credential its calls use, when it is a seller's (not the
+/// house's).
+async fn seller_of(market: &Market, job: &Job) -> Option<(ListingId, SellerCredential)> {
+    let listing = listing_of(market, job).await.ok()??;
+    let xano = accounts::for_listing(market, listing).await.ok()?;
+    Some((listing, xano.seller?))
+}
+
+/// A refusal met with a seller's own credential: the same on every instance, so handing the job
+/// back would only loop. A 401 (or a 403 that `GET /auth/me` with the seller's token answers with
+/// a refusal too) parks the job for the seller; a 403 for one snippet parks it for its listing.
+async fn seller_refusal(
+    market: &Market,
+    job: &Job,
+    error: &master_api::Error,
+    listing: ListingId,
+    credential: SellerCredential,
+    message: String,
+    backoff: Duration,
+) -> Finish {
+    let credential_refused = match error {
+        master_api::Error::Forbidden => {
+            let me = match accounts::for_seller(market, credential.seller).await {
+                Ok(xano) => xano.client.me().await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not build the seller's client to probe a 403");
+                    return retry(backoff, message);
+                }
+            };
+            match me {
+                Ok(_) => false,
+                Err(master_api::Error::Unauthorized | master_api::Error::Forbidden) => true,
+                Err(e) => {
+                    tracing::info!(job.kind = job.kind.as_str(), error = %e, "a 403 whose scope GET /auth/me could not tell; job will be retried");
+                    return retry(backoff, message);
+                }
+            }
+        }
+        _ => true,
+    };
+    if credential_refused {
+        return Finish::ParkForSeller {
+            seller: credential.seller,
+            fingerprint: credential.fingerprint,
+            error: message,
+        };
+    }
+    let [a, b, c, d, ..] = credential.fingerprint.as_slice() else {
+        return retry(backoff, message);
+    };
+    Finish::Park {
+        listing,
+        credential: format!("{a:02x}{b:02x}{c:02x}{d:02x}"),
+        error: message,
     }
 }
 

@@ -11,7 +11,8 @@ use chrono::Utc;
 use super::error::JobError;
 use crate::audit::{Actor, Audit};
 use crate::queue::{self, Job};
-use crate::{Market, TierId, health, pool, reconcile, tiers};
+use crate::{Market, TierId, pool, reconcile, tiers};
+use crate::{accounts, seller_xano};
 
 pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let tier_id: TierId = job
@@ -71,12 +72,13 @@ async fn replenish(
         // No connection is held while Xano answers.
         drop(conn);
 
-        let token = market
-            .xano
+        let xano = accounts::for_listing(market, tier.listing_id).await?;
+        let token = xano
+            .client
             .create_token(&canonical, tier.max_installs)
             .await?;
         fail::fail_point!("after_xano_mint_before_record");
-        health::record_success(market).await?;
+        seller_xano::record_success(market, &xano).await?;
         let mut tx = market.db.begin().await?;
         pool::record_minted(
             &mut tx,

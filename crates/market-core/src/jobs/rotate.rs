@@ -16,7 +16,8 @@ use crate::audit::{Actor, Audit};
 use crate::keys::{self, SealedToken};
 use crate::payments::lock;
 use crate::queue::{self, Job, JobKind};
-use crate::{ListingId, Market, PurchaseId, TierId, TokenId, health, letters, reconcile};
+use crate::{ListingId, Market, PurchaseId, TierId, TokenId, letters, reconcile};
+use crate::{accounts, seller_xano};
 
 /// What the job reads of its rotation once.
 #[derive(sqlx::FromRow)]
@@ -67,7 +68,8 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
         let old = keys::open_stored(&market.db, &market.envelope, subject.old_token_id).await?;
         let new_value = keys::open_stored(&market.db, &market.envelope, new).await?;
         // Installs as Xano counts them now; a token Xano no longer lists keeps our last count.
-        let listed = market.xano.tokens(&subject.canonical).await?;
+        let xano = accounts::for_listing(market, subject.listing_id).await?;
+        let listed = xano.client.tokens(&subject.canonical).await?;
         let stored: i64 = sqlx::query_scalar(
             "select current_installs from install_token where install_token_id = $1",
         )
@@ -88,14 +90,13 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
             .max(stored)
             .max(recorded.unwrap_or(0))
             .min(subject.max_installs);
-        market
-            .xano
+        xano.client
             .update_token(&subject.canonical, &new_value, subject.max_installs, used)
             .await?;
         record_carried(market, job, rotation, used).await?;
         fail::fail_point!("rotation_before_old_deleted");
-        market.xano.delete_token(&subject.canonical, &old).await?;
-        health::record_success(market).await?;
+        xano.client.delete_token(&subject.canonical, &old).await?;
+        seller_xano::record_success(market, &xano).await?;
         Some(used)
     } else {
         None
@@ -136,11 +137,12 @@ async fn reserve(
     if let Some(token) = reserve_from_pool(market, job, rotation, subject.tier_id).await? {
         return Ok(token);
     }
-    let minted = market
-        .xano
+    let xano = accounts::for_listing(market, subject.listing_id).await?;
+    let minted = xano
+        .client
         .create_token(&subject.canonical, subject.max_installs)
         .await?;
-    health::record_success(market).await?;
+    seller_xano::record_success(market, &xano).await?;
     let sealed = SealedToken::new(&market.envelope, subject.listing_id, &minted.token)?;
     let mut tx = market.db.begin().await?;
     if !queue::hold(&mut tx, job.lease()).await? {

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::queue::{self, Finish, Job, JobKind};
-use crate::{Market, Result, health};
+use crate::{Market, Result, health, seller_xano};
 
 /// One instance's workers.
 #[derive(Debug)]
@@ -126,10 +126,11 @@ impl Runner {
 
     /// The sweep: work that is owed gets a job, and old finished jobs are cleared away (see
     /// [`sweep`]); this instance's credential is marked in use, and the snippets Xano forbids are
-    /// probed when due (`health`).
+    /// probed when due (`health`), and so are sellers' refused credentials (`seller_xano`).
     pub async fn sweep(&self) -> Result<()> {
         health::touch(&self.market).await?;
         health::probe_forbidden_listings(&self.market).await?;
+        seller_xano::probe_refused(&self.market).await?;
         sweep(&self.market).await
     }
 }

@@ -15,7 +15,8 @@ use crate::keys;
 use crate::payments::{lock, transition};
 use crate::purchases::Purchase;
 use crate::queue::{self, Job};
-use crate::{ListingId, Market, PurchaseEvent, PurchaseId, PurchaseStatus, TokenId, health};
+use crate::{ListingId, Market, PurchaseEvent, PurchaseId, PurchaseStatus, TokenId};
+use crate::{accounts, seller_xano};
 
 /// What the job reads of the base at the start of a run.
 #[derive(sqlx::FromRow)]
@@ -83,7 +84,8 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
         return Ok(());
     }
     let value = keys::open_stored(&market.db, &market.envelope, token).await?;
-    let listed = market.xano.tokens(&subject.canonical).await?;
+    let xano = accounts::for_listing(market, subject.listing_id).await?;
+    let listed = xano.client.tokens(&subject.canonical).await?;
     let at_xano = listed.iter().find(|t| t.token.expose() == value.expose());
     let used = at_xano
         .map_or(stored_installs, |t| t.current_installs)
@@ -92,11 +94,10 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let limit = subject.entitled.max(used);
     let settled = token_max == limit && subject.max_installs == limit;
     if !settled && at_xano.is_none_or(|t| t.max_installs != limit) {
-        market
-            .xano
+        xano.client
             .update_token(&subject.canonical, &value, limit, used)
             .await?;
-        health::record_success(market).await?;
+        seller_xano::record_success(market, &xano).await?;
     }
     fail::fail_point!("upgrade_before_recorded");
     finish(market, job, base, token, &subject, limit, used).await

@@ -93,7 +93,7 @@ pub async fn receipt(
 /// only while it is live.
 pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -> Result<Receipt> {
     let row = sqlx::query_as::<_, ReceiptRow>(
-        "select p.status, p.paid_at, p.fulfilled_at, p.closed_at,
+        "select p.status, p.paid_at, p.fulfilled_at, p.closed_at, p.max_installs,
                 t.name as tier_name, l.listing_id, l.canonical, l.installs_as_of,
                 it.install_token_id, it.state::text as token_state, it.token,
                 it.token_key_id, it.token_sealed,
@@ -137,7 +137,7 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
                 value,
                 install_token_id,
                 state,
-                max_installs: row.token_max_installs.unwrap_or(purchase.max_installs),
+                max_installs: row.token_max_installs.unwrap_or(row.max_installs),
                 current_installs: row.current_installs.unwrap_or(0),
             })
         }
@@ -151,7 +151,7 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
         listing_id: row.listing_id,
         canonical: row.canonical,
         price: purchase.price.clone(),
-        max_installs: purchase.max_installs,
+        max_installs: row.max_installs,
         token,
         usage_as_of: row.installs_as_of,
         created_at: purchase.created_at,
@@ -167,6 +167,8 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
 #[derive(sqlx::FromRow)]
 struct ReceiptRow {
     status: PurchaseStatus,
+    /// Read with the token, not from the caller's copy: an upgrade may have changed both since.
+    max_installs: i64,
     paid_at: Option<DateTime<Utc>>,
     fulfilled_at: Option<DateTime<Utc>>,
     closed_at: Option<DateTime<Utc>>,

@@ -43,6 +43,15 @@ pub enum Finish {
         credential: String,
         error: String,
     },
+    /// Xano refused a seller's own credential (which every instance uses alike): wait until the
+    /// seller replaces it or a probe finds it working again (`seller_xano`). `fingerprint` names the
+    /// credential that was refused: if the seller replaced it meanwhile, the job is handed back
+    /// instead.
+    ParkForSeller {
+        seller: Uuid,
+        fingerprint: Vec<u8>,
+        error: String,
+    },
     /// Give up: retrying cannot help, or has not for too long. The job becomes `dead` (audited)
     /// until an operator requeues it or the sweep revives the work it was for.
     Dead {
@@ -90,6 +99,11 @@ pub async fn finish(pool: &PgPool, lease: Lease, finish: &Finish) -> Result<bool
             credential,
             error,
         } => return park(pool, lease, *listing, credential, error).await,
+        Finish::ParkForSeller {
+            seller,
+            fingerprint,
+            error,
+        } => return park_for_seller(pool, lease, *seller, fingerprint, error).await,
         Finish::Dead { error } => return die(pool, lease, error).await,
     };
     let mut conn = pool.acquire().await?;
@@ -171,6 +185,58 @@ async fn park(
     Ok(written)
 }
 
+/// Records the seller's credential as refused (only if it is still the one that was refused) and
+/// parks the job for the seller, in one transaction; a credential replaced meanwhile hands the job
+/// back, due now, its attempt not counted.
+async fn park_for_seller(
+    pool: &PgPool,
+    lease: Lease,
+    seller: Uuid,
+    fingerprint: &[u8],
+    error: &str,
+) -> Result<bool> {
+    let (written, newly) = db::retry_transient(|| async {
+        let mut tx = pool.begin().await?;
+        let refused = sqlx::query_scalar::<_, bool>(
+            "update seller_xano_credential c
+             set state = 'unauthorized', last_error = $3, refused_at = coalesce(c.refused_at, now())
+             where seller_id = $1 and fingerprint = $2
+             returning c.refused_at = now()",
+        )
+        .bind(seller)
+        .bind(fingerprint)
+        .bind(error)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = match refused {
+            Some(_) => Outcome {
+                error: Some(error),
+                parked_for_seller: Some(seller),
+                ..Outcome::new("parked", lease.attempt)
+            },
+            None => Outcome {
+                error: Some(error),
+                ..Outcome::new("queued", lease.attempt - 1)
+            },
+        };
+        let newly = refused == Some(true);
+        if newly {
+            Audit::new(&Actor::System, "seller.xano_refused")
+                .detail(serde_json::json!({ "seller_id": seller, "error": error }))
+                .write(&mut tx)
+                .await?;
+        }
+        let written = record(&mut tx, lease, &outcome).await?;
+        tx.commit().await?;
+        Ok((written, newly))
+    })
+    .await?;
+    if newly {
+        tracing::warn!(seller.id = %seller, error, "Xano refuses this seller's credential; the seller's jobs park until it is replaced or works again");
+    }
+    Ok(written)
+}
+
 async fn die(pool: &PgPool, lease: Lease, error: &str) -> Result<bool> {
     let mut tx = pool.begin().await?;
     let outcome = Outcome {
@@ -207,6 +273,7 @@ struct Outcome<'a> {
     error: Option<&'a str>,
     clear_error: bool,
     parked_for: Option<ListingId>,
+    parked_for_seller: Option<Uuid>,
 }
 
 impl Outcome<'_> {
@@ -218,6 +285,7 @@ impl Outcome<'_> {
             error: None,
             clear_error: false,
             parked_for: None,
+            parked_for_seller: None,
         }
     }
 }
@@ -229,7 +297,7 @@ async fn record(conn: &mut PgConnection, lease: Lease, outcome: &Outcome<'_>) ->
              due_at = now() + make_interval(secs => $6),
              last_error = case when $8 then null else coalesce($7, last_error) end,
              finished_at = case when $4 in ('done', 'dead') then now() end,
-             parked_for_listing = $9
+             parked_for_listing = $9, parked_for_seller = $10
          where job_id = $1 and lease_owner = $2 and attempt = $3 and state = 'running'",
     )
     .bind(lease.job_id)
@@ -241,6 +309,7 @@ async fn record(conn: &mut PgConnection, lease: Lease, outcome: &Outcome<'_>) ->
     .bind(outcome.error)
     .bind(outcome.clear_error)
     .bind(outcome.parked_for)
+    .bind(outcome.parked_for_seller)
     .execute(conn)
     .await?
     .rows_affected();

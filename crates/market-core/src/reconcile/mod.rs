@@ -37,7 +37,8 @@ use master_api::TokenValue;
 use sqlx::PgConnection;
 
 use crate::audit::{Actor, Audit};
-use crate::{ListingId, Market, Result, TierId, health, keys, listings, usage};
+use crate::{ListingId, Market, Result, TierId, keys, listings, usage};
+use crate::{accounts, seller_xano};
 
 mod actions;
 mod report;
@@ -75,8 +76,9 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
     .into_iter()
     .collect();
 
-    let at_xano = market.xano.tokens(&listing.canonical).await?;
-    health::record_success(market).await?;
+    let xano = accounts::for_listing(market, listing_id).await?;
+    let at_xano = xano.client.tokens(&listing.canonical).await?;
+    seller_xano::record_success(market, &xano).await?;
 
     let mut report = Report {
         listing_id: Some(listing_id),

@@ -61,6 +61,10 @@ pub enum Code {
     HouseCredential,
     /// 409: a seller with listings offered a token of another Xano account.
     XanoAccountChanged,
+    /// 409: the seller has no Xano credential yet.
+    NoXanoCredential,
+    /// 409: the snippet is listed by another seller.
+    ListingOfAnotherSeller,
     /// 409: a token minted for a purchase was sold meanwhile (workers only; retried).
     TokenTaken,
     /// 409: only a dead job can be requeued.
@@ -109,6 +113,8 @@ impl Code {
             Self::UpgradeInProgress => "upgrade_in_progress",
             Self::HouseCredential => "house_credential",
             Self::XanoAccountChanged => "xano_account_changed",
+            Self::NoXanoCredential => "no_xano_credential",
+            Self::ListingOfAnotherSeller => "listing_of_another_seller",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",
@@ -144,6 +150,8 @@ impl Code {
             | Self::UpgradeInProgress
             | Self::HouseCredential
             | Self::XanoAccountChanged
+            | Self::NoXanoCredential
+            | Self::ListingOfAnotherSeller
             | Self::TokenTaken
             | Self::JobNotDead
             | Self::JobAlreadyLive => StatusCode::CONFLICT,
@@ -172,6 +180,8 @@ impl From<Conflict> for Code {
             Conflict::UpgradeInProgress => Self::UpgradeInProgress,
             Conflict::HouseCredential => Self::HouseCredential,
             Conflict::XanoAccountChanged => Self::XanoAccountChanged,
+            Conflict::NoXanoCredential => Self::NoXanoCredential,
+            Conflict::ListingOfAnotherSeller => Self::ListingOfAnotherSeller,
             Conflict::TokenTaken => Self::TokenTaken,
             Conflict::JobNotDead => Self::JobNotDead,
             Conflict::JobAlreadyLive => Self::JobAlreadyLive,

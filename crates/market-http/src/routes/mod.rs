@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod checkout;
+mod limited;
 pub mod ops;
 pub mod portal;
 pub mod purchases;
@@ -24,14 +25,8 @@ pub mod storefront;
 pub mod upgrade;
 pub mod webhooks;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::web;
-
-use crate::error::ApiError;
-use crate::limits::{self, Class};
-use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(storefront::index)))
@@ -40,44 +35,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/static/portal.js").route(web::get().to(storefront::portal_js)))
         .service(
             web::resource("/sandbox/mail")
-                .wrap(from_fn(limit_catalog))
+                .wrap(from_fn(limited::limit_catalog))
                 .route(web::get().to(sandbox::mail)),
         )
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(
             web::resource("/v1/listings")
-                .wrap(from_fn(limit_catalog))
+                .wrap(from_fn(limited::limit_catalog))
                 .route(web::get().to(catalog::list_listings)),
         )
         .service(
             web::resource("/v1/listings/{canonical}")
-                .wrap(from_fn(limit_catalog))
+                .wrap(from_fn(limited::limit_catalog))
                 .route(web::get().to(catalog::get_listing)),
         )
         .service(
             web::resource("/v1/checkout")
-                .wrap(from_fn(limit_checkout))
+                .wrap(from_fn(limited::limit_checkout))
                 .route(web::post().to(checkout::create_checkout)),
         )
         .service(
             web::resource("/v1/checkout/sessions/{session_id}")
-                .wrap(from_fn(limit_success_page))
+                .wrap(from_fn(limited::limit_success_page))
                 .route(web::get().to(checkout::checkout_session)),
         )
         .service(
             web::resource("/v1/purchases/{id}")
-                .wrap(from_fn(limit_purchase_read))
+                .wrap(from_fn(limited::limit_purchase_read))
                 .route(web::get().to(purchases::get_purchase)),
         )
         .service(
             web::resource("/v1/purchases/{id}/rotate")
-                .wrap(from_fn(limit_checkout))
+                .wrap(from_fn(limited::limit_checkout))
                 .route(web::post().to(rotation::rotate)),
         )
         .service(
             web::resource("/v1/purchases/{id}/upgrade")
-                .wrap(from_fn(limit_checkout))
+                .wrap(from_fn(limited::limit_checkout))
                 .route(web::post().to(upgrade::upgrade)),
         )
         .service(
@@ -86,39 +81,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/v1/portal/links")
-                .wrap(from_fn(limit_portal))
+                .wrap(from_fn(limited::limit_portal))
                 .route(web::post().to(portal::request_link)),
         )
         .service(
             web::resource("/v1/portal/sessions")
-                .wrap(from_fn(limit_portal))
+                .wrap(from_fn(limited::limit_portal))
                 .route(web::post().to(portal::open_session)),
         )
         .service(
             web::resource("/v1/portal/purchases")
-                .wrap(from_fn(limit_purchase_read))
+                .wrap(from_fn(limited::limit_purchase_read))
                 .route(web::get().to(portal::purchases)),
         )
         .service(
             web::resource("/v1/portal/session")
-                .wrap(from_fn(limit_portal))
+                .wrap(from_fn(limited::limit_portal))
                 .route(web::delete().to(portal::end_session)),
-        )
-        .service(
-            web::resource("/v1/seller/me")
-                .wrap(from_fn(limit_purchase_read))
-                .route(web::get().to(seller::me)),
-        )
-        .service(
-            web::resource("/v1/seller/xano")
-                .wrap(from_fn(limit_portal))
-                .route(web::get().to(seller::xano))
-                .route(web::put().to(seller::set_xano)),
-        )
-        .service(
-            web::resource("/v1/seller/listings")
-                .wrap(from_fn(limit_purchase_read))
-                .route(web::get().to(seller::listings)),
         )
         .service(
             web::resource("/v1/webhooks/stripe")
@@ -126,61 +105,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .app_data(web::PayloadConfig::new(webhooks::MAX_BODY))
                 .route(web::post().to(webhooks::stripe_webhook)),
         )
+        .configure(seller::configure)
         .configure(admin::configure);
-}
-
-// One middleware per class of public endpoint (`crate::limits`).
-
-/// Refuses with 429 when the client is over its limit for `class`.
-async fn limited(
-    class: Class,
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let (Some(state), Some(peer)) = (
-        req.app_data::<web::Data<AppState>>(),
-        req.peer_addr().map(|a| a.ip()),
-    ) {
-        let client = state.limits.client_ip(peer, || limits::forwarded_for(&req));
-        if let Err(wait) = state.limits.check(class, client) {
-            metrics::counter!("market_rate_limited_total", "class" => class.as_str()).increment(1);
-            return Err(ApiError::rate_limited(wait).into());
-        }
-    }
-    next.call(req).await
-}
-
-async fn limit_portal(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    limited(Class::Portal, req, next).await
-}
-
-async fn limit_catalog(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    limited(Class::Catalog, req, next).await
-}
-
-async fn limit_checkout(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    limited(Class::Checkout, req, next).await
-}
-
-async fn limit_success_page(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    limited(Class::SuccessPage, req, next).await
-}
-
-async fn limit_purchase_read(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    limited(Class::PurchaseRead, req, next).await
 }

@@ -2,25 +2,59 @@
 //! ([`crate::extract::SellerAuth`]), sees and manages only what it owns, in the admin API's shapes
 //! where the two overlap. Another seller's resources do not exist here (`404`, never `403`).
 
+use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use market_core::{seller_xano, sellers, tiers};
 use secrecy::SecretString;
 
+use super::admin::catalog::admin_listing;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::SellerAuth;
 use crate::state::AppState;
-use crate::wire::admin_catalog::AdminListing;
+use crate::wire::admin_catalog::{
+    AdminListing, ListingChangeBody, ListingRequest, TierChangeBody, TierRequest,
+};
 use crate::wire::sellers::{SellerBody, XanoAccountBody, XanoCredentialRequest};
 
+/// The seller API's routes; every one rate limited per client like the public API's.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/seller/me")
+            .wrap(from_fn(super::limited::limit_purchase_read))
+            .route(web::get().to(me)),
+    )
+    .service(
+        web::resource("/v1/seller/xano")
+            .wrap(from_fn(super::limited::limit_portal))
+            .route(web::get().to(xano))
+            .route(web::put().to(set_xano)),
+    )
+    .service(
+        web::resource("/v1/seller/listings")
+            .wrap(from_fn(super::limited::limit_purchase_read))
+            .route(web::get().to(listings)),
+    )
+    .service(
+        web::resource("/v1/seller/listings/{canonical}")
+            .wrap(from_fn(super::limited::limit_portal))
+            .route(web::put().to(put_listing)),
+    )
+    .service(
+        web::resource("/v1/seller/listings/{canonical}/tiers/{slug}")
+            .wrap(from_fn(super::limited::limit_portal))
+            .route(web::put().to(put_tier)),
+    );
+}
+
 /// The seller the key belongs to.
-#[utoipa::path(get, path = "/v1/seller/me", tag = "seller", security(("seller_key" = [])),
+#[utoipa::path(get, path = "/v1/seller/me", tag = "seller", operation_id = "seller_me", security(("seller_key" = [])),
     responses((status = 200, body = SellerBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn me(seller: SellerAuth) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(SellerBody::from(seller.0)))
 }
 
 /// The seller's listings with their tiers (as `GET /v1/admin/listings` shows them).
-#[utoipa::path(get, path = "/v1/seller/listings", tag = "seller", security(("seller_key" = [])),
+#[utoipa::path(get, path = "/v1/seller/listings", tag = "seller", operation_id = "seller_list_listings", security(("seller_key" = [])),
     responses((status = 200, body = [AdminListing]), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn listings(
     seller: SellerAuth,
@@ -38,7 +72,7 @@ pub async fn listings(
 /// (`GET /auth/me`), then stored sealed; the one before stays in use until the new one has worked.
 /// The token is never returned. `400` when Xano refuses it; `409 xano_account_changed` for a token
 /// of another account while the seller has listings; `409 house_credential` for the house.
-#[utoipa::path(put, path = "/v1/seller/xano", tag = "seller", security(("seller_key" = [])),
+#[utoipa::path(put, path = "/v1/seller/xano", tag = "seller", operation_id = "seller_set_xano", security(("seller_key" = [])),
     request_body = XanoCredentialRequest,
     responses((status = 200, body = XanoAccountBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -55,7 +89,7 @@ pub async fn set_xano(
 
 /// The seller's Xano credential as stored: the account and which token, never the token. `404`
 /// until one is set.
-#[utoipa::path(get, path = "/v1/seller/xano", tag = "seller", security(("seller_key" = [])),
+#[utoipa::path(get, path = "/v1/seller/xano", tag = "seller", operation_id = "seller_get_xano", security(("seller_key" = [])),
     responses((status = 200, body = XanoAccountBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn xano(
     seller: SellerAuth,
@@ -65,4 +99,56 @@ pub async fn xano(
         .await?
         .ok_or_else(|| ApiError::not_found("Xano credential"))?;
     Ok(HttpResponse::Ok().json(XanoAccountBody::from(account)))
+}
+
+/// Lists a snippet of the seller's own Xano account (checked with the seller's credential, its
+/// install access set to `token`), or changes the seller's listing. `409 no_xano_credential` until
+/// the seller's Xano credential is set; `409 listing_of_another_seller`.
+#[utoipa::path(put, path = "/v1/seller/listings/{canonical}", tag = "seller", operation_id = "seller_put_listing", security(("seller_key" = [])),
+    params(("canonical" = String, Path, description = "the snippet's canonical", pattern = "^[A-Za-z0-9_-]{1,64}$")), request_body = ListingRequest,
+    responses((status = 200, body = ListingChangeBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn put_listing(
+    seller: SellerAuth,
+    state: web::Data<AppState>,
+    canonical: web::Path<String>,
+    body: web::Json<ListingRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let spec = body.into_inner().spec(&canonical)?;
+    let (listing, change) =
+        sellers::save_listing(&state.market, seller.0.seller_id, &spec, &seller.actor()).await?;
+    state.catalog.invalidate();
+    Ok(HttpResponse::Ok().json(ListingChangeBody {
+        change: change.into(),
+        listing: admin_listing(&state, listing).await?,
+    }))
+}
+
+/// Creates or changes a tier of the seller's listing, as the admin API's tier route does (new
+/// terms make a new version). Another seller's listing is `404`.
+#[utoipa::path(put, path = "/v1/seller/listings/{canonical}/tiers/{slug}", tag = "seller", operation_id = "seller_put_tier", security(("seller_key" = [])),
+    params(("canonical" = String, Path, description = "the snippet's canonical"), ("slug" = String, Path, description = "lowercase letters, digits and '-'", pattern = "^[a-z0-9][a-z0-9-]{0,62}$")), request_body = TierRequest,
+    responses((status = 200, body = TierChangeBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn put_tier(
+    seller: SellerAuth,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<TierRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (canonical, slug) = path.into_inner();
+    let spec = body.into_inner().spec(&slug)?;
+    let (listing, change) = sellers::save_tier(
+        state.db(),
+        seller.0.seller_id,
+        &canonical,
+        &spec,
+        &seller.actor(),
+    )
+    .await?;
+    state.catalog.invalidate();
+    Ok(HttpResponse::Ok().json(TierChangeBody {
+        change: change.into(),
+        listing: admin_listing(&state, listing).await?,
+    }))
 }

@@ -1,8 +1,9 @@
 //! The admin API's catalog on the wire: listings and tiers as operators send and read them, what a
 //! change did, and the Xano account's snippets.
 
-use market_core::listings::{Listing, ListingChange};
-use market_core::tiers::{Tier, TierChange};
+use market_core::listings::{Listing, ListingChange, ListingSpec};
+use market_core::tiers::{Tier, TierChange, TierSpec};
+use market_core::{Canonical, Currency, Money, Slug};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -261,4 +262,31 @@ pub struct SnippetBody {
     pub install_access: Option<String>,
     /// Whether a listing sells it.
     pub listed: bool,
+}
+
+impl ListingRequest {
+    /// The domain's listing spec for the snippet `canonical` (parsed once, here).
+    pub fn spec(self, canonical: &str) -> Result<ListingSpec, market_core::Error> {
+        Ok(ListingSpec {
+            canonical: Canonical::parse(canonical)?,
+            title: self.title,
+            description: self.description,
+            active: self.active,
+        })
+    }
+}
+
+impl TierRequest {
+    /// The domain's tier spec for the tier `slug` (parsed once, here).
+    pub fn spec(self, slug: &str) -> Result<TierSpec, market_core::Error> {
+        Ok(TierSpec {
+            slug: Slug::parse(slug)?,
+            name: self.name,
+            price: Money::new(self.price.amount, Currency::parse(&self.price.currency)?)?,
+            max_installs: self.max_installs,
+            pool_low_water: self.pool_low_water,
+            pool_target: self.pool_target,
+            active: self.active,
+        })
+    }
 }

@@ -246,6 +246,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/seller/listings"),
     ("get", "/v1/seller/xano"),
     ("put", "/v1/seller/xano"),
+    ("put", "/v1/seller/listings/{canonical}"),
+    ("put", "/v1/seller/listings/{canonical}/tiers/{slug}"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

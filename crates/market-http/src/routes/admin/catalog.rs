@@ -2,9 +2,9 @@
 
 use actix_web::{HttpResponse, web};
 use futures::TryStreamExt;
-use market_core::listings::{self, Listing, ListingSpec};
-use market_core::tiers::{self, TierSpec};
-use market_core::{Canonical, Currency, Money, Slug, TierId};
+use market_core::TierId;
+use market_core::listings::{self, Listing};
+use market_core::tiers;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorBody};
@@ -29,7 +29,10 @@ pub async fn list_listings(
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn admin_listing(state: &AppState, listing: Listing) -> Result<AdminListing, ApiError> {
+pub(crate) async fn admin_listing(
+    state: &AppState,
+    listing: Listing,
+) -> Result<AdminListing, ApiError> {
     let tiers = tiers::of_listing(state.db(), listing.listing_id).await?;
     Ok(AdminListing::of(listing, tiers))
 }
@@ -45,15 +48,8 @@ pub async fn put_listing(
     canonical: web::Path<String>,
     body: web::Json<ListingRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let spec = ListingSpec {
-        canonical: Canonical::parse(&canonical)?,
-        title: body.title,
-        description: body.description,
-        active: body.active,
-    };
-    let (listing, change) =
-        listings::save(state.db(), &state.market.xano, &spec, &admin.actor()).await?;
+    let spec = body.into_inner().spec(&canonical)?;
+    let (listing, change) = listings::save(&state.market, &spec, &admin.actor()).await?;
     state.catalog.invalidate();
     Ok(HttpResponse::Ok().json(ListingChangeBody {
         change: change.into(),
@@ -73,16 +69,7 @@ pub async fn put_tier(
     body: web::Json<TierRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (canonical, slug) = path.into_inner();
-    let body = body.into_inner();
-    let spec = TierSpec {
-        slug: Slug::parse(&slug)?,
-        name: body.name,
-        price: Money::new(body.price.amount, Currency::parse(&body.price.currency)?)?,
-        max_installs: body.max_installs,
-        pool_low_water: body.pool_low_water,
-        pool_target: body.pool_target,
-        active: body.active,
-    };
+    let spec = body.into_inner().spec(&slug)?;
     let (listing, change) = tiers::save(state.db(), &canonical, &spec, &admin.actor()).await?;
     state.catalog.invalidate();
     Ok(HttpResponse::Ok().json(TierChangeBody {

@@ -11,7 +11,7 @@ use crate::wire::sellers::{InviteRequest, InvitedBody, SellerBody};
 
 /// Invites a seller: `201` with the seller and its API key, shown this once (only its hash is
 /// kept). The seller then manages what it owns through the seller API (`/v1/seller/…`).
-#[utoipa::path(post, path = "/v1/admin/sellers", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/v1/admin/sellers", tag = "admin", operation_id = "admin_invite_seller", security(("admin_token" = [])),
     request_body = InviteRequest,
     responses((status = 201, body = InvitedBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn invite(
@@ -30,7 +30,7 @@ pub async fn invite(
 }
 
 /// Every seller, the house first.
-#[utoipa::path(get, path = "/v1/admin/sellers", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/v1/admin/sellers", tag = "admin", operation_id = "admin_list_sellers", security(("admin_token" = [])),
     responses((status = 200, body = [SellerBody]), (status = 401, body = ErrorBody)))]
 pub async fn list(_admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let sellers: Vec<SellerBody> = sellers::list(state.db())

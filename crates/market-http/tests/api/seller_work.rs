@@ -1,0 +1,249 @@
+//! A seller's listing runs on the seller's own Xano: its pool is minted with the seller's token (the
+//! snippet exists in no other account), its buyers get tokens of it, and when Xano refuses the
+//! seller's token only that seller's work parks, while the house goes on selling, until the seller
+//! replaces the token.
+
+use std::time::Duration;
+
+use reqwest::Response;
+use sandbox::xano::{SimAccount, TokenState};
+use serde_json::{Value, json};
+
+use crate::admin_purchases::{buy, checkout, json_of};
+use crate::helpers::{CANONICAL, TestApp, spawn_app};
+use crate::sellers::invite;
+
+const ADA_SNIPPET: &str = "ada-snip_01";
+
+async fn put(app: &TestApp, key: &str, path: &str, body: &Value) -> Response {
+    app.client
+        .put(app.url(path))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Ada: a seller with her own Xano account holding one snippet, listed with a tier of 3 installs
+/// whose pool keeps 1 to 2 tokens. Her key, her Xano token and the tier's id.
+async fn ada_selling(app: &TestApp) -> (String, String, String) {
+    let key = invite(app, "Ada", "ada@example.com").await;
+    let xano_token = app.xano.add_account(SimAccount {
+        id: "77".into(),
+        name: "Ada".into(),
+        email: "ada@example.test".into(),
+    });
+    assert!(
+        app.xano
+            .add_snippet_for(&xano_token, ADA_SNIPPET, "Ada's snippet")
+    );
+    let listing = json!({ "title": "Ada's snippet", "description": "" });
+    let path = format!("/v1/seller/listings/{ADA_SNIPPET}");
+    assert_eq!(
+        json_of(put(app, &key, &path, &listing).await, 409).await["error"]["code"],
+        "no_xano_credential"
+    );
+    json_of(
+        put(
+            app,
+            &key,
+            "/v1/seller/xano",
+            &json!({ "access_token": xano_token }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    json_of(put(app, &key, &path, &listing).await, 200).await;
+    let tier = json!({
+        "name": "Solo", "price": { "amount": 1500, "currency": "usd" }, "max_installs": 3,
+        "pool_low_water": 1, "pool_target": 2,
+    });
+    let saved = json_of(
+        put(app, &key, &format!("{path}/tiers/solo"), &tier).await,
+        200,
+    )
+    .await;
+    let tier_id = saved["listing"]["tiers"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (key, xano_token, tier_id)
+}
+
+fn ada_tokens(app: &TestApp) -> Vec<String> {
+    app.xano
+        .tokens(ADA_SNIPPET)
+        .into_iter()
+        .map(|t| t.token)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sellers_pool_is_minted_with_the_sellers_own_token_and_its_buyers_get_those_tokens() {
+    let app = spawn_app().await;
+    let (_, _, tier) = ada_selling(&app).await;
+
+    app.eventually("Ada's pool filled", Duration::from_secs(20), || async {
+        (ada_tokens(&app).len() >= 2).then_some(())
+    })
+    .await;
+    let bought = buy(&app, &tier, None).await;
+
+    assert!(
+        ada_tokens(&app).contains(&bought.token),
+        "a token of Ada's snippet"
+    );
+    let at_xano = app.xano.tokens(ADA_SNIPPET);
+    assert!(at_xano.iter().all(|t| t.max_installs == 3));
+    assert!(
+        app.xano
+            .tokens(CANONICAL)
+            .iter()
+            .all(|t| t.token != bought.token),
+        "nothing of Ada's at the house's snippet"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_seller_token_parks_only_that_sellers_work_until_the_seller_replaces_it() {
+    // Arrange: Ada sells from her pool; then Xano refuses her token.
+    let app = spawn_app().await;
+    let (key, xano_token, tier) = ada_selling(&app).await;
+    app.eventually("Ada's pool filled", Duration::from_secs(20), || async {
+        (ada_tokens(&app).len() >= 2).then_some(())
+    })
+    .await;
+    assert!(
+        app.xano
+            .set_access_token_state_for(&xano_token, TokenState::Expired)
+    );
+
+    // Act: Ada's buyers empty her pool and wait; the house's buyer is served meanwhile.
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let (id, session, receipt_key) = checkout(&app, &tier, None).await;
+        app.stripe.pay(&session).unwrap();
+        waiting.push((id, receipt_key));
+    }
+    let parked = app
+        .eventually("Ada's work parked", Duration::from_secs(20), || async {
+            let parked: i64 = sqlx::query_scalar(
+                "select count(*) from job where state = 'parked' and parked_for_seller is not null",
+            )
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+            (parked > 0).then_some(parked)
+        })
+        .await;
+    let solo = app.tier_id(CANONICAL, "solo").await;
+    let house_buyer = buy(&app, &solo, None).await;
+
+    // Assert: the house sold; the service's own credential stayed healthy; Ada's credential shows
+    // refused.
+    assert!(!house_buyer.token.is_empty());
+    assert!(parked > 0);
+    let health = json_of(app.admin_get("/v1/admin/health").await, 200).await;
+    assert!(!health.to_string().contains("unauthorized"), "{health}");
+    let state: String = sqlx::query_scalar("select state from seller_xano_credential")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "unauthorized");
+
+    // Act: Ada replaces her token; her buyers are all served.
+    let fresh = app.xano.add_access_token_for(&xano_token).unwrap();
+    json_of(
+        put(
+            &app,
+            &key,
+            "/v1/seller/xano",
+            &json!({ "access_token": fresh }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    for (id, receipt_key) in &waiting {
+        let token = app.token_of(id, receipt_key).await;
+        assert!(ada_tokens(&app).contains(&token), "{token} is Ada's");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_sellers_key_finds_none_of_a_sellers_listings_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (ada, _, _) = ada_selling(&app).await;
+    let bob = invite(&app, "Bob", "bob@example.com").await;
+    let bob_xano = app.xano.add_account(SimAccount {
+        id: "88".into(),
+        name: "Bob".into(),
+        email: "bob@example.test".into(),
+    });
+    json_of(
+        put(
+            &app,
+            &bob,
+            "/v1/seller/xano",
+            &json!({ "access_token": bob_xano }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let before = json_of(app.admin_get("/v1/admin/listings").await, 200).await;
+
+    let listing = put(
+        &app,
+        &bob,
+        &format!("/v1/seller/listings/{ADA_SNIPPET}"),
+        &json!({ "title": "mine now", "description": "" }),
+    )
+    .await;
+    let tier = put(
+        &app,
+        &bob,
+        &format!("/v1/seller/listings/{ADA_SNIPPET}/tiers/solo"),
+        &json!({ "name": "Free", "price": { "amount": 1, "currency": "usd" }, "max_installs": 999,
+                 "pool_low_water": 0, "pool_target": 0 }),
+    )
+    .await;
+    let house_tier = put(
+        &app,
+        &bob,
+        &format!("/v1/seller/listings/{CANONICAL}/tiers/solo"),
+        &json!({ "name": "Free", "price": { "amount": 1, "currency": "usd" }, "max_installs": 999,
+                 "pool_low_water": 0, "pool_target": 0 }),
+    )
+    .await;
+    let bobs = json_of(
+        app.client
+            .get(app.url("/v1/seller/listings"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+
+    assert_eq!(json_of(listing, 404).await["error"]["code"], "not_found");
+    assert_eq!(json_of(tier, 404).await["error"]["code"], "not_found");
+    assert_eq!(json_of(house_tier, 404).await["error"]["code"], "not_found");
+    assert_eq!(bobs, json!([]));
+    let after = json_of(app.admin_get("/v1/admin/listings").await, 200).await;
+    assert_eq!(before, after, "nothing changed");
+    let adas = json_of(
+        app.client
+            .get(app.url("/v1/seller/listings"))
+            .bearer_auth(&ada)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(adas[0]["title"], "Ada's snippet");
+}
