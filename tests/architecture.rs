@@ -30,7 +30,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
                 "envelope", "error", "text", "ids", "money", "names", "status",
             ],
             &["db", "receipt", "provider", "postman", "market", "keys"],
-            &["audit", "queue"],
+            &["audit", "queue", "accounts"],
             &["health", "pool", "listings", "catalog"],
             &[
                 "tiers",
