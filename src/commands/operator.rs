@@ -32,6 +32,7 @@ pub async fn purchases(command: PurchasesCommand) -> anyhow::Result<()> {
                 status: args.status,
                 tier: args.tier.map(TierId),
                 email: args.email,
+                seller: None,
                 before: None,
                 limit: args.limit,
             };

@@ -155,16 +155,24 @@ pub struct PoolLevel {
 }
 
 pub async fn levels(pool: &PgPool) -> Result<Vec<PoolLevel>> {
+    levels_of(pool, None).await
+}
+
+/// [`levels`] of `seller`'s tiers only, when given.
+pub async fn levels_of(pool: &PgPool, seller: Option<uuid::Uuid>) -> Result<Vec<PoolLevel>> {
     Ok(sqlx::query_as::<_, PoolLevel>(
         "select t.tier_id, t.listing_id, t.slug, t.version, t.active,
                 count(*) filter (where it.state = 'available') as available,
                 count(*) filter (where it.state = 'assigned') as assigned,
                 t.pool_low_water, t.pool_target
          from tier t
+         join listing l on l.listing_id = t.listing_id
          left join install_token it on it.tier_id = t.tier_id
+         where $1::uuid is null or l.seller_id = $1
          group by t.tier_id
          order by t.listing_id, t.slug, t.version",
     )
+    .bind(seller)
     .fetch_all(pool)
     .await?)
 }

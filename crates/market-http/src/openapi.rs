@@ -76,6 +76,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         seller::set_xano,
         seller::put_listing,
         seller::put_tier,
+        seller::purchases,
+        seller::purchase,
+        seller::pools,
     ),
     modifiers(&Security, &ErrorResponses),
     tags(

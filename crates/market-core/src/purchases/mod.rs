@@ -232,6 +232,8 @@ pub struct PurchaseFilter {
     pub status: Option<PurchaseStatus>,
     pub tier: Option<TierId>,
     pub email: Option<String>,
+    /// Only purchases of this seller's listings.
+    pub seller: Option<uuid::Uuid>,
     /// Only purchases strictly older than this cursor (from the previous page).
     pub before: Option<(DateTime<Utc>, PurchaseId)>,
     pub limit: i64,
@@ -249,6 +251,8 @@ pub async fn list(pool: &PgPool, filter: &PurchaseFilter) -> Result<Vec<Purchase
            and ($2::uuid is null or tier_id = $2)
            and ($3::text is null or lower(email) = lower($3))
            and ($4::timestamptz is null or (created_at, purchase_id) < ($4, $5))
+           and ($7::uuid is null or tier_id in (select t.tier_id from tier t join listing l using (listing_id)
+                                                where l.seller_id = $7))
          order by created_at desc, purchase_id desc
          limit $6",
     )
@@ -258,6 +262,7 @@ pub async fn list(pool: &PgPool, filter: &PurchaseFilter) -> Result<Vec<Purchase
     .bind(before_at)
     .bind(before_id)
     .bind(filter.limit.clamp(1, 200))
+    .bind(filter.seller)
     .fetch_all(pool)
     .await?)
 }

@@ -4,16 +4,21 @@
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
-use market_core::{seller_xano, sellers, tiers};
+use market_core::{PurchaseId, listings, pool, purchases, seller_xano, sellers, tiers};
 use secrecy::SecretString;
+use uuid::Uuid;
 
 use super::admin::catalog::admin_listing;
+use super::admin::purchases::page;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::SellerAuth;
 use crate::state::AppState;
 use crate::wire::admin_catalog::{
     AdminListing, ListingChangeBody, ListingRequest, TierChangeBody, TierRequest,
 };
+use crate::wire::admin_purchases::{ListQuery, PurchasePage};
+use crate::wire::ops::PoolLevelBody;
+use crate::wire::purchases::PurchaseBody;
 use crate::wire::sellers::{SellerBody, XanoAccountBody, XanoCredentialRequest};
 
 /// The seller API's routes; every one rate limited per client like the public API's.
@@ -33,6 +38,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/seller/listings")
             .wrap(from_fn(super::limited::limit_purchase_read))
             .route(web::get().to(listings)),
+    )
+    .service(
+        web::resource("/v1/seller/purchases")
+            .wrap(from_fn(super::limited::limit_purchase_read))
+            .route(web::get().to(purchases)),
+    )
+    .service(
+        web::resource("/v1/seller/purchases/{id}")
+            .wrap(from_fn(super::limited::limit_purchase_read))
+            .route(web::get().to(purchase)),
+    )
+    .service(
+        web::resource("/v1/seller/pools")
+            .wrap(from_fn(super::limited::limit_purchase_read))
+            .route(web::get().to(pools)),
     )
     .service(
         web::resource("/v1/seller/listings/{canonical}")
@@ -151,4 +171,57 @@ pub async fn put_tier(
         change: change.into(),
         listing: admin_listing(&state, listing).await?,
     }))
+}
+
+/// The seller's purchases (of its listings), newest first, filtered and paged as
+/// `GET /v1/admin/purchases` is.
+#[utoipa::path(get, path = "/v1/seller/purchases", tag = "seller", operation_id = "seller_list_purchases", security(("seller_key" = [])), params(ListQuery),
+    responses((status = 200, body = PurchasePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn purchases(
+    seller: SellerAuth,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page(&state, query.into_inner(), Some(seller.0.seller_id)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One purchase of the seller's listings, as its buyer sees it but without the token's value (the
+/// buyer's secret). Another seller's purchase is `404`, like one that does not exist.
+#[utoipa::path(get, path = "/v1/seller/purchases/{id}", tag = "seller", operation_id = "seller_get_purchase", security(("seller_key" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PurchaseBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn purchase(
+    seller: SellerAuth,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::not_found("purchase");
+    let purchase = purchases::by_id(state.db(), PurchaseId(*id))
+        .await?
+        .ok_or_else(not_found)?;
+    let receipt = purchases::receipt_of(state.db(), &state.market.envelope, &purchase).await?;
+    let owner = listings::by_canonical(state.db(), &receipt.canonical)
+        .await?
+        .map(|l| l.seller_id);
+    if owner != Some(seller.0.seller_id) {
+        return Err(not_found());
+    }
+    Ok(HttpResponse::Ok().json(PurchaseBody::of(receipt, false)))
+}
+
+/// The pools of the seller's tiers, as `GET /v1/admin/pools` shows them.
+#[utoipa::path(get, path = "/v1/seller/pools", tag = "seller", operation_id = "seller_pools", security(("seller_key" = [])),
+    responses((status = 200, body = [PoolLevelBody]), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn pools(
+    seller: SellerAuth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let levels = pool::levels_of(state.db(), Some(seller.0.seller_id)).await?;
+    Ok(HttpResponse::Ok().json(
+        levels
+            .into_iter()
+            .map(PoolLevelBody::from)
+            .collect::<Vec<_>>(),
+    ))
 }

@@ -248,6 +248,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/seller/xano"),
     ("put", "/v1/seller/listings/{canonical}"),
     ("put", "/v1/seller/listings/{canonical}/tiers/{slug}"),
+    ("get", "/v1/seller/purchases"),
+    ("get", "/v1/seller/purchases/{id}"),
+    ("get", "/v1/seller/pools"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -247,3 +247,105 @@ async fn another_sellers_key_finds_none_of_a_sellers_listings_and_changes_nothin
     .await;
     assert_eq!(adas[0]["title"], "Ada's snippet");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_of_theirs() {
+    // Arrange: Ada sells one purchase; Bob is another seller with his own Xano.
+    let app = spawn_app().await;
+    let (ada, _, tier) = ada_selling(&app).await;
+    let sold = buy(&app, &tier, None).await;
+    let bob = invite(&app, "Bob", "bob@example.com").await;
+    let bob_xano = app.xano.add_account(SimAccount {
+        id: "88".into(),
+        name: "Bob".into(),
+        email: "bob@example.test".into(),
+    });
+    json_of(
+        put(
+            &app,
+            &bob,
+            "/v1/seller/xano",
+            &json!({ "access_token": bob_xano }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let ada_me = json_of(
+        app.client
+            .get(app.url("/v1/seller/me"))
+            .bearer_auth(&ada)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let adas = [
+        sold.id.clone(),
+        tier.clone(),
+        ADA_SNIPPET.to_owned(),
+        ada_me["seller_id"].as_str().unwrap().to_owned(),
+        sold.token.clone(),
+    ];
+    let before = json_of(app.admin_get("/v1/admin/listings").await, 200).await;
+    let routes: Vec<_> = crate::ops::ROUTES
+        .iter()
+        .filter(|(_, template)| template.starts_with("/v1/seller/"))
+        .collect();
+    assert_eq!(routes.len(), 9);
+
+    for (method, template) in routes {
+        if *template == "/v1/seller/xano" && *method == "put" {
+            continue; // Bob's own credential: nothing of Ada's to name.
+        }
+        let path = template
+            .replace("{id}", &sold.id)
+            .replace("{canonical}", ADA_SNIPPET)
+            .replace("{slug}", "solo");
+        let request = match (*method, template.ends_with("{slug}")) {
+            ("get", _) => app.client.get(app.url(&path)),
+            (_, true) => app.client.put(app.url(&path)).json(&json!({
+                "name": "Free", "price": { "amount": 1, "currency": "usd" }, "max_installs": 999,
+                "pool_low_water": 0, "pool_target": 0,
+            })),
+            (_, false) => app
+                .client
+                .put(app.url(&path))
+                .json(&json!({ "title": "mine", "description": "" })),
+        };
+        // Act
+        let response = request.bearer_auth(&bob).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        // Assert
+        if template.contains('{') {
+            assert_eq!(status, 404, "{method} {path}: {body}");
+        } else {
+            assert!(
+                [200, 404].contains(&status),
+                "{method} {path}: {status} {body}"
+            );
+            for id in &adas {
+                assert!(
+                    !body.contains(id.as_str()),
+                    "{method} {path} shows Ada's {id}: {body}"
+                );
+            }
+        }
+    }
+    let after = json_of(app.admin_get("/v1/admin/listings").await, 200).await;
+    assert_eq!(before, after, "nothing changed");
+    let own = json_of(
+        app.client
+            .get(app.url(&format!("/v1/seller/purchases/{}", sold.id)))
+            .bearer_auth(&ada)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(own["purchase_id"], sold.id.as_str(), "Ada sees her own");
+    assert!(own["token"]["value"].is_null(), "never the buyer's token");
+}

@@ -23,7 +23,16 @@ pub async fn list_purchases(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    Ok(HttpResponse::Ok().json(page(&state, query.into_inner(), None).await?))
+}
+
+/// A page of purchases as `query` asks, of `seller`'s listings only when given (the seller API's
+/// list is this one, scoped).
+pub(crate) async fn page(
+    state: &AppState,
+    query: ListQuery,
+    seller: Option<Uuid>,
+) -> Result<PurchasePage, ApiError> {
     if query
         .email
         .as_deref()
@@ -43,6 +52,7 @@ pub async fn list_purchases(
             .transpose()?,
         tier: query.tier_id.map(TierId),
         email: query.email,
+        seller,
         before: query.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
     };
@@ -53,10 +63,10 @@ pub async fn list_purchases(
                 .map(|p| encode_cursor(p.created_at, p.purchase_id))
         })
         .flatten();
-    Ok(HttpResponse::Ok().json(PurchasePage {
+    Ok(PurchasePage {
         purchases: page.iter().map(Into::into).collect(),
         next_cursor,
-    }))
+    })
 }
 
 /// `<microseconds since epoch>.<purchase id>`: opaque to clients, readable in logs.
