@@ -27,6 +27,12 @@ pub struct XanoAccount {
     pub display_id: String,
     pub set_at: DateTime<Utc>,
     pub checked_at: DateTime<Utc>,
+    /// `healthy`, or `unauthorized` since `refused_at`: Xano refused it and the seller's work
+    /// waits (`parked_jobs`) until it is replaced or works again.
+    pub state: String,
+    pub refused_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub parked_jobs: i64,
 }
 
 /// Checks `token` with Xano and, when it works, stores it sealed as `seller`'s credential
@@ -98,7 +104,7 @@ pub async fn set(
                  set_at = now(), checked_at = now(), state = 'healthy', last_error = null,
                  refused_at = null
          returning seller_id, account_id, encode(substr(fingerprint, 1, 4), 'hex') as display_id,
-                   set_at, checked_at",
+                   set_at, checked_at, state, refused_at, last_error, 0::bigint as parked_jobs",
     )
     .bind(seller)
     .bind(&sealed.key_id)
@@ -126,7 +132,8 @@ pub async fn set(
 pub async fn account(db: &PgPool, seller: Uuid) -> Result<Option<XanoAccount>> {
     Ok(sqlx::query_as::<_, XanoAccount>(
         "select seller_id, account_id, encode(substr(fingerprint, 1, 4), 'hex') as display_id,
-                set_at, checked_at
+                set_at, checked_at, state, refused_at, last_error,
+                (select count(*) from job where state = 'parked' and parked_for_seller = $1) as parked_jobs
          from seller_xano_credential where seller_id = $1",
     )
     .bind(seller)

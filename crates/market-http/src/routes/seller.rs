@@ -107,8 +107,8 @@ pub async fn set_xano(
     Ok(HttpResponse::Ok().json(XanoAccountBody::from(account)))
 }
 
-/// The seller's Xano credential as stored: the account and which token, never the token. `404`
-/// until one is set.
+/// The seller's Xano credential and its health: the account, which token (never the token), and
+/// whether Xano refuses it, with the seller's jobs waiting for it. `404` until one is set.
 #[utoipa::path(get, path = "/v1/seller/xano", tag = "seller", operation_id = "seller_get_xano", security(("seller_key" = [])),
     responses((status = 200, body = XanoAccountBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn xano(

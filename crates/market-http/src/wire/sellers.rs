@@ -98,6 +98,15 @@ pub struct XanoAccountBody {
     pub display_id: String,
     pub set_at: DateTime<Utc>,
     pub checked_at: DateTime<Utc>,
+    /// `healthy`, or `unauthorized`: Xano refused it, and the seller's work waits until it is
+    /// replaced (`PUT /v1/seller/xano`) or works again (probed every 30 s).
+    #[schema(example = "healthy")]
+    pub state: String,
+    pub refused_at: Option<DateTime<Utc>>,
+    /// What Xano answered when it refused the token.
+    pub last_error: Option<String>,
+    /// The seller's jobs waiting for a working credential.
+    pub parked_jobs: i64,
 }
 
 impl From<market_core::seller_xano::XanoAccount> for XanoAccountBody {
@@ -107,6 +116,10 @@ impl From<market_core::seller_xano::XanoAccount> for XanoAccountBody {
             display_id: a.display_id,
             set_at: a.set_at,
             checked_at: a.checked_at,
+            state: a.state,
+            refused_at: a.refused_at,
+            last_error: a.last_error,
+            parked_jobs: a.parked_jobs,
         }
     }
 }

@@ -147,11 +147,18 @@ async fn a_refused_seller_token_parks_only_that_sellers_work_until_the_seller_re
     assert!(parked > 0);
     let health = json_of(app.admin_get("/v1/admin/health").await, 200).await;
     assert!(!health.to_string().contains("unauthorized"), "{health}");
-    let state: String = sqlx::query_scalar("select state from seller_xano_credential")
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(state, "unauthorized");
+    let own = json_of(
+        app.client
+            .get(app.url("/v1/seller/xano"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(own["state"], "unauthorized", "{own}");
+    assert!(own["parked_jobs"].as_i64().unwrap() > 0, "{own}");
 
     // Act: Ada replaces her token; her buyers are all served.
     let fresh = app.xano.add_access_token_for(&xano_token).unwrap();
