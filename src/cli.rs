@@ -82,6 +82,11 @@ pub enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// The marketplace's sellers: invite one (its API key is printed once), list them.
+    Sellers {
+        #[command(subcommand)]
+        command: SellersCommand,
+    },
     /// The keys install tokens are sealed with (`MARKET_DATA_KEY`): make one, or re-seal
     /// everything under the first key of the list.
     Keys {
@@ -139,6 +144,25 @@ pub enum EventsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SellersCommand {
+    /// Invite a seller; prints it with its API key, shown this once (only its hash is kept).
+    Invite {
+        #[arg(long)]
+        name: String,
+        /// Where the platform writes to the seller.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Every seller, the house first.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum JobsCommand {
     /// Jobs, most recently changed first, optionally in one state.
     List {

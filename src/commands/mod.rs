@@ -13,7 +13,7 @@ mod serve;
 pub mod sim;
 mod tiers;
 
-use crate::cli::{Command, EventsCommand, JobsCommand, KeysCommand, TiersCommand};
+use crate::cli::{Command, EventsCommand, JobsCommand, KeysCommand, SellersCommand, TiersCommand};
 use crate::settings::DbSettings;
 
 use migrate::migrate;
@@ -52,6 +52,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Jobs {
             command: JobsCommand::Requeue { id, db },
         } => operator::requeue_job(id, &db).await,
+        Command::Sellers {
+            command: SellersCommand::Invite { name, email, db },
+        } => operator::invite_seller(&name, &email, &db).await,
+        Command::Sellers {
+            command: SellersCommand::List { db },
+        } => operator::list_sellers(&db).await,
         Command::Keys {
             command: KeysCommand::Generate { id },
         } => keys::generate(&id),

@@ -10,12 +10,15 @@ use market_core::audit;
 use market_core::jobs::overview;
 use market_core::payments::{events_cursor, unreadable};
 use market_core::purchases::{self, Purchase, PurchaseFilter};
-use market_core::{JobsConfig, Market, PurchaseId, TierId, payments, pool, queue, reconcile};
+use market_core::{
+    Email, JobsConfig, Market, PurchaseId, TierId, payments, pool, queue, reconcile, sellers,
+};
 use market_http::wire::admin_purchases::{ActionResult, AdminPurchase, PurchaseRow};
 use market_http::wire::ops::{
     InstanceBody, JobRequeued, JobRowBody, PoolLevelBody, ReportBody, StatusBody,
 };
 use market_http::wire::purchases::PurchaseBody;
+use market_http::wire::sellers::{InvitedBody, SellerBody};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -151,4 +154,22 @@ async fn load(db: &PgPool, id: Uuid) -> anyhow::Result<Purchase> {
     purchases::by_id(db, PurchaseId(id))
         .await?
         .with_context(|| format!("no purchase {id}"))
+}
+
+/// Invites a seller and prints it with its API key (the only time the key is shown).
+pub async fn invite_seller(name: &str, email: &str, db: &DbArgs) -> anyhow::Result<()> {
+    let db = connect(db).await?;
+    let email = Email::parse(email)?;
+    let (seller, key) = sellers::invite(&db, name, &email, &operator()).await?;
+    print_json(&InvitedBody {
+        seller: seller.into(),
+        api_key: key.expose().to_owned(),
+    })
+}
+
+/// Prints every seller.
+pub async fn list_sellers(db: &DbArgs) -> anyhow::Result<()> {
+    let db = connect(db).await?;
+    let all = sellers::list(&db).await?;
+    print_json(&all.into_iter().map(SellerBody::from).collect::<Vec<_>>())
 }

@@ -14,6 +14,7 @@ mod jobs;
 mod keys;
 mod migrate;
 mod operator;
+mod sellers;
 mod settings;
 mod tiers;
 
