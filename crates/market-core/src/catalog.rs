@@ -12,6 +12,9 @@ pub struct CatalogListing {
     pub description: String,
     /// The snippet's page at Xano, where a buyer installs it with their token.
     pub snippet_url: String,
+    /// Who sells it (`sellers`).
+    pub seller_id: uuid::Uuid,
+    pub seller_name: String,
     pub tiers: Vec<CatalogTier>,
 }
 
@@ -36,6 +39,8 @@ struct Row {
     canonical: String,
     title: String,
     description: String,
+    seller_id: uuid::Uuid,
+    seller_name: String,
     #[sqlx(flatten)]
     tier: CatalogTier,
 }
@@ -46,10 +51,10 @@ struct Row {
 /// view, so it must cost as little of PostgreSQL as it can.
 pub async fn listings(pool: &PgPool, only: Option<&str>) -> Result<Vec<CatalogListing>> {
     let rows = sqlx::query_as::<_, Row>(
-        "select l.canonical, l.title, l.description,
+        "select l.canonical, l.title, l.description, s.seller_id, s.name as seller_name,
                 t.tier_id, t.listing_id, t.slug, t.name, t.price_amount as amount, t.currency, t.max_installs,
                 true as purchasable
-         from listing l join tier t using (listing_id)
+         from listing l join tier t using (listing_id) join seller s on s.seller_id = l.seller_id
          where l.active and t.active and ($1::text is null or l.canonical = $1)
          order by l.canonical, t.price_amount, t.slug",
     )
@@ -71,6 +76,8 @@ pub async fn listings(pool: &PgPool, only: Option<&str>) -> Result<Vec<CatalogLi
                 canonical: row.canonical,
                 title: row.title,
                 description: row.description,
+                seller_id: row.seller_id,
+                seller_name: row.seller_name,
                 tiers: vec![row.tier],
             }),
         }

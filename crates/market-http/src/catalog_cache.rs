@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use actix_web::web::Bytes;
 use market_core::catalog;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::wire::catalog::{ListingBody, ListingsBody};
@@ -43,6 +44,8 @@ pub struct Snapshot {
     pub all: Bytes,
     /// `GET /v1/listings/{canonical}`, by canonical.
     pub by_canonical: HashMap<String, Bytes>,
+    /// `{"listings": [...]}` of each seller with a listing on sale.
+    pub by_seller: HashMap<Uuid, Bytes>,
 }
 
 impl CatalogCache {
@@ -108,12 +111,23 @@ impl Snapshot {
             .iter()
             .map(|b| Ok((b.canonical.clone(), json(b)?)))
             .collect::<Result<_, ApiError>>()?;
+        let mut sellers: HashMap<Uuid, Vec<&ListingBody>> = HashMap::new();
+        for body in &bodies {
+            sellers.entry(body.seller.id).or_default().push(body);
+        }
+        let by_seller = sellers
+            .into_iter()
+            .map(|(seller, listings)| {
+                Ok((seller, json(&serde_json::json!({ "listings": listings }))?))
+            })
+            .collect::<Result<_, ApiError>>()?;
         let all = json(&ListingsBody { listings: bodies })?;
         Ok(Self {
             read_at,
             generation,
             all,
             by_canonical,
+            by_seller,
         })
     }
 }

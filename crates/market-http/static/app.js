@@ -182,6 +182,7 @@
     const titleId = `listing-${listing.canonical}`;
     return el('article', { class: 'card listing', 'aria-labelledby': titleId },
       el('h3', { id: titleId }, listing.title),
+      el('p', { class: 'seller muted small' }, `by ${listing.seller ? listing.seller.name : ''}`),
       el('p', { class: 'description' }, listing.description),
       el('p', { class: 'meta' },
         el('a', { href: listing.snippet_url },

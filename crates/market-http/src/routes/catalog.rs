@@ -3,16 +3,29 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use crate::wire::catalog::{ListingBody, ListingsBody};
+use crate::wire::catalog::{CatalogQuery, ListingBody, ListingsBody};
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 
-/// Active listings with their active tiers.
-#[utoipa::path(get, path = "/v1/listings", tag = "catalog", responses((status = 200, body = ListingsBody), (status = 429, body = ErrorBody)))]
-pub async fn list_listings(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// Active listings with their active tiers, every seller's or, with `seller`, one seller's.
+#[utoipa::path(get, path = "/v1/listings", tag = "catalog", params(CatalogQuery),
+    responses((status = 200, body = ListingsBody), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn list_listings(
+    state: web::Data<AppState>,
+    query: web::Query<CatalogQuery>,
+) -> Result<HttpResponse, ApiError> {
     let catalog = state.catalog.get(state.db()).await?;
-    Ok(json(catalog.all.clone()))
+    Ok(match query.seller {
+        None => json(catalog.all.clone()),
+        Some(seller) => json(
+            catalog
+                .by_seller
+                .get(&seller)
+                .cloned()
+                .unwrap_or_else(|| Bytes::from_static(br#"{"listings":[]}"#)),
+        ),
+    })
 }
 
 /// One active listing.

@@ -3,8 +3,8 @@
 
 use market_core::Money;
 use market_core::catalog::CatalogListing;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -20,7 +20,15 @@ pub struct ListingBody {
     pub description: String,
     /// Where the snippet is installed, with the token from a purchase.
     pub snippet_url: String,
+    /// Who sells it: `GET /v1/listings?seller=<id>` lists that seller's alone.
+    pub seller: CatalogSellerBody,
     pub tiers: Vec<TierBody>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogSellerBody {
+    pub id: Uuid,
+    pub name: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,6 +67,10 @@ impl From<CatalogListing> for ListingBody {
             title: listing.title,
             description: listing.description,
             snippet_url: listing.snippet_url,
+            seller: CatalogSellerBody {
+                id: listing.seller_id,
+                name: listing.seller_name,
+            },
             tiers: listing
                 .tiers
                 .into_iter()
@@ -73,4 +85,13 @@ impl From<CatalogListing> for ListingBody {
                 .collect(),
         }
     }
+}
+
+/// `GET /v1/listings`'s filter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CatalogQuery {
+    /// Only this seller's listings.
+    pub seller: Option<Uuid>,
 }

@@ -356,3 +356,59 @@ async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_o
     assert_eq!(own["purchase_id"], sold.id.as_str(), "Ada sees her own");
     assert!(own["token"]["value"].is_null(), "never the buyer's token");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_names_each_listings_seller_and_lists_one_sellers_alone() {
+    let app = spawn_app().await;
+    let (ada, _, _) = ada_selling(&app).await;
+    let me = json_of(
+        app.client
+            .get(app.url("/v1/seller/me"))
+            .bearer_auth(&ada)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let ada_id = me["seller_id"].as_str().unwrap();
+
+    let all = json_of(app.get("/v1/listings").await, 200).await;
+    let adas = json_of(app.get(&format!("/v1/listings?seller={ada_id}")).await, 200).await;
+    let nobody = json_of(
+        app.get(&format!("/v1/listings?seller={}", uuid::Uuid::new_v4()))
+            .await,
+        200,
+    )
+    .await;
+    let bad = json_of(app.get("/v1/listings?seller=ada").await, 400).await;
+
+    let sellers: Vec<_> = all["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["canonical"].as_str().unwrap().to_owned(),
+                l["seller"]["name"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        sellers.contains(&(ADA_SNIPPET.to_owned(), json!("Ada"))),
+        "{sellers:?}"
+    );
+    assert!(
+        sellers.contains(&(CANONICAL.to_owned(), json!("House"))),
+        "{sellers:?}"
+    );
+    let only: Vec<_> = adas["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["canonical"].clone())
+        .collect();
+    assert_eq!(only, [json!(ADA_SNIPPET)]);
+    assert_eq!(nobody, json!({ "listings": [] }));
+    assert_eq!(bad["error"]["code"], "invalid_request");
+}
