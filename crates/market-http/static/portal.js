@@ -59,7 +59,7 @@
     const item = el('li', { class: 'portal-purchase', 'data-status': purchase.status });
     item.append(
       el('p', { class: 'summary' },
-        `${purchase.tier.canonical} — ${purchase.tier.name}${purchase.upgraded_to ? ` (upgraded to ${purchase.upgraded_to.name})` : ''} · ${money(purchase.price)} · `,
+        `${purchase.tier.canonical} (${purchase.tier.seller}) — ${purchase.tier.name}${purchase.upgraded_to ? ` (upgraded to ${purchase.upgraded_to.name})` : ''} · ${money(purchase.price)} · `,
         el('span', { class: `badge badge-${purchase.status}` }, purchase.status)),
     );
     if (purchase.upgrade_of) {

@@ -18,6 +18,8 @@ pub struct Receipt {
     pub tier_name: String,
     pub listing_id: ListingId,
     pub canonical: String,
+    /// Who sells the listing.
+    pub seller_name: String,
     pub price: Money,
     pub max_installs: i64,
     pub token: Option<ReceiptToken>,
@@ -95,6 +97,7 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
     let row = sqlx::query_as::<_, ReceiptRow>(
         "select p.status, p.paid_at, p.fulfilled_at, p.closed_at, p.max_installs,
                 t.name as tier_name, l.listing_id, l.canonical, l.installs_as_of,
+                (select s.name from seller s where s.seller_id = l.seller_id) as seller_name,
                 it.install_token_id, it.state::text as token_state, it.token,
                 it.token_key_id, it.token_sealed,
                 it.max_installs as token_max_installs, it.current_installs,
@@ -150,6 +153,7 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
         tier_name: row.tier_name,
         listing_id: row.listing_id,
         canonical: row.canonical,
+        seller_name: row.seller_name,
         price: purchase.price.clone(),
         max_installs: row.max_installs,
         token,
@@ -175,6 +179,7 @@ struct ReceiptRow {
     tier_name: String,
     listing_id: ListingId,
     canonical: String,
+    seller_name: String,
     installs_as_of: Option<DateTime<Utc>>,
     install_token_id: Option<TokenId>,
     token_state: Option<String>,

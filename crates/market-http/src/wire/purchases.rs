@@ -43,6 +43,8 @@ pub struct PurchaseTierBody {
     pub id: Uuid,
     pub name: String,
     pub canonical: String,
+    /// Who sells the listing.
+    pub seller: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -92,6 +94,7 @@ impl PurchaseBody {
                 id: receipt.tier_id.0,
                 name: receipt.tier_name,
                 canonical: receipt.canonical,
+                seller: receipt.seller_name,
             },
             price: (&receipt.price).into(),
             max_installs: receipt.max_installs,
