@@ -23,6 +23,7 @@ struct RotationBody {
     tokens_resealed: u64,
     plain_tokens_sealed: u64,
     lookup_key_resealed: bool,
+    seller_credentials_resealed: u64,
 }
 
 pub async fn rotate(db: &DbArgs) -> anyhow::Result<()> {
@@ -33,5 +34,6 @@ pub async fn rotate(db: &DbArgs) -> anyhow::Result<()> {
         tokens_resealed: done.tokens,
         plain_tokens_sealed: done.plain,
         lookup_key_resealed: done.lookup_key,
+        seller_credentials_resealed: done.seller_credentials,
     })
 }

@@ -50,7 +50,8 @@ pub async fn for_seller(market: &Market, seller: Uuid) -> Result<XanoOf> {
         let token = keys::open_seller_credential(&market.envelope, seller, key_id, sealed)?;
         let client = market
             .xano
-            .for_account(token, master_api::RateLimit::default())
+            // The service's own limit until sellers declare their Xano plan.
+            .for_account(token, market.xano.rate_limit())
             .map_err(Error::Xano)?;
         market
             .account_clients()

@@ -55,7 +55,7 @@ pub async fn listings(pool: &PgPool, only: Option<&str>) -> Result<Vec<CatalogLi
                 t.tier_id, t.listing_id, t.slug, t.name, t.price_amount as amount, t.currency, t.max_installs,
                 true as purchasable
          from listing l join tier t using (listing_id) join seller s on s.seller_id = l.seller_id
-         where l.active and t.active and ($1::text is null or l.canonical = $1)
+         where l.active and t.active and s.status = 'active' and ($1::text is null or l.canonical = $1)
          order by l.canonical, t.price_amount, t.slug",
     )
     .bind(only)

@@ -74,6 +74,9 @@ pub enum Conflict {
     /// A seller's listing needs the seller's Xano credential first (`PUT /v1/seller/xano`).
     #[error("set the seller's Xano credential first")]
     NoXanoCredential,
+    /// Xano refuses the seller's stored credential: the seller replaces it.
+    #[error("Xano refuses the seller's Xano credential; replace it (PUT /v1/seller/xano)")]
+    SellerXanoRefused,
     /// The snippet is listed by another seller.
     #[error("this snippet is listed by another seller")]
     ListingOfAnotherSeller,
@@ -103,6 +106,7 @@ impl Conflict {
             Self::HouseCredential => "house_credential",
             Self::XanoAccountChanged => "xano_account_changed",
             Self::NoXanoCredential => "no_xano_credential",
+            Self::SellerXanoRefused => "seller_xano_refused",
             Self::ListingOfAnotherSeller => "listing_of_another_seller",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",

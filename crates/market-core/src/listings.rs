@@ -130,7 +130,15 @@ pub async fn save_for(
             seller: None,
         },
     };
-    prepare_snippet(&xano.client, spec).await?;
+    prepare_snippet(&xano.client, spec)
+        .await
+        .map_err(|e| match (e, &xano.seller) {
+            // The seller's own token, not the service's: theirs to replace.
+            (Error::Xano(master_api::Error::Unauthorized), Some(_)) => {
+                Error::Conflict(Conflict::SellerXanoRefused)
+            }
+            (e, _) => e,
+        })?;
     db::retry_transient(|| async {
         let mut tx = market.db.begin().await?;
         let saved = upsert_for(&mut tx, spec, seller, actor).await?;

@@ -65,7 +65,7 @@ pub async fn set(
     // A value no HTTP header can carry is refused here, as a bad request.
     let client = market
         .xano
-        .for_account(token.clone(), master_api::RateLimit::default())
+        .for_account(token.clone(), market.xano.rate_limit())
         .map_err(|_| shape())?;
     let me = match client.me().await {
         Ok(me) => me,
@@ -212,7 +212,13 @@ pub async fn probe_refused(market: &Market) -> Result<()> {
     .fetch_all(&market.db)
     .await?;
     for seller in due {
-        let xano = accounts::for_seller(market, seller).await?;
+        let xano = match accounts::for_seller(market, seller).await {
+            Ok(xano) => xano,
+            Err(e) => {
+                tracing::warn!(seller.id = %seller, error = %e, "could not open the seller's credential to probe it");
+                continue;
+            }
+        };
         match xano.client.me().await {
             Ok(_) => record_success(market, &xano).await?,
             Err(e) => {

@@ -28,8 +28,17 @@ pub(super) async fn classify(
     backoff: Duration,
 ) -> Finish {
     let message = error.to_string();
-    if let Some((listing, credential)) = seller_of(market, job).await {
-        return seller_refusal(market, job, &error, listing, credential, message, backoff).await;
+    match seller_of(market, job).await {
+        Ok(Some((listing, credential))) => {
+            return seller_refusal(market, job, &error, listing, credential, message, backoff)
+                .await;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            // Whose credential it was cannot be told: never blame this instance's for it.
+            tracing::warn!(job.kind = job.kind.as_str(), error = %e, "could not tell whose Xano credential a job used; job will be retried");
+            return retry(backoff, message);
+        }
     }
     let credential_refusal = match error {
         master_api::Error::Forbidden => match market.xano.me().await {
@@ -66,11 +75,22 @@ pub(super) async fn classify(
 }
 
 /// The listing of the job and the seller credential its calls use, when it is a seller's (not the
-/// house's).
-async fn seller_of(market: &Market, job: &Job) -> Option<(ListingId, SellerCredential)> {
-    let listing = listing_of(market, job).await.ok()??;
-    let xano = accounts::for_listing(market, listing).await.ok()?;
-    Some((listing, xano.seller?))
+/// house's, and not a job whose subject is gone). The credential is the seller's current one: if
+/// the seller replaced it since the call, the new one may be marked refused, and the next probe
+/// (or the replacement's own success) heals it.
+async fn seller_of(
+    market: &Market,
+    job: &Job,
+) -> crate::Result<Option<(ListingId, SellerCredential)>> {
+    let Some(listing) = listing_of(market, job).await? else {
+        return Ok(None);
+    };
+    let xano = match accounts::for_listing(market, listing).await {
+        Ok(xano) => xano,
+        Err(crate::Error::NotFound("listing")) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(xano.seller.map(|credential| (listing, credential)))
 }
 
 /// A refusal met with a seller's own credential: the same on every instance, so handing the job

@@ -129,8 +129,14 @@ impl Runner {
     /// probed when due (`health`), and so are sellers' refused credentials (`seller_xano`).
     pub async fn sweep(&self) -> Result<()> {
         health::touch(&self.market).await?;
-        health::probe_forbidden_listings(&self.market).await?;
-        seller_xano::probe_refused(&self.market).await?;
+        // A probe that fails (Xano down, a credential that cannot be opened) must not cost the
+        // owed work its round.
+        if let Err(e) = health::probe_forbidden_listings(&self.market).await {
+            tracing::warn!(error = %e, "probing forbidden snippets failed");
+        }
+        if let Err(e) = seller_xano::probe_refused(&self.market).await {
+            tracing::warn!(error = %e, "probing sellers' refused credentials failed");
+        }
         sweep(&self.market).await
     }
 }

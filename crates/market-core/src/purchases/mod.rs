@@ -69,8 +69,9 @@ async fn create_once(
     }
 
     let offer = sqlx::query_as::<_, (i64, String, i64, bool, String, String)>(
-        "select t.price_amount, t.currency, t.max_installs, t.active and l.active, l.canonical, t.name
-         from tier t join listing l using (listing_id)
+        "select t.price_amount, t.currency, t.max_installs,
+                t.active and l.active and s.status = 'active', l.canonical, t.name
+         from tier t join listing l using (listing_id) join seller s on s.seller_id = l.seller_id
          where t.tier_id = $1",
     )
     .bind(new.tier)

@@ -145,9 +145,9 @@ async fn holds_working_token(conn: &mut PgConnection, base: &Purchase) -> Result
 async fn offer(conn: &mut PgConnection, tier: TierId) -> Result<Offer> {
     let (listing_id, amount, currency, max_installs, on_sale, canonical, tier_name) =
         sqlx::query_as::<_, (ListingId, i64, String, i64, bool, String, String)>(
-            "select l.listing_id, t.price_amount, t.currency, t.max_installs, t.active and l.active,
-                    l.canonical, t.name
-             from tier t join listing l using (listing_id)
+            "select l.listing_id, t.price_amount, t.currency, t.max_installs,
+                    t.active and l.active and s.status = 'active', l.canonical, t.name
+             from tier t join listing l using (listing_id) join seller s on s.seller_id = l.seller_id
              where t.tier_id = $1",
         )
         .bind(tier)

@@ -63,6 +63,8 @@ pub enum Code {
     XanoAccountChanged,
     /// 409: the seller has no Xano credential yet.
     NoXanoCredential,
+    /// 409: Xano refuses the seller's stored credential.
+    SellerXanoRefused,
     /// 409: the snippet is listed by another seller.
     ListingOfAnotherSeller,
     /// 409: a token minted for a purchase was sold meanwhile (workers only; retried).
@@ -114,6 +116,7 @@ impl Code {
             Self::HouseCredential => "house_credential",
             Self::XanoAccountChanged => "xano_account_changed",
             Self::NoXanoCredential => "no_xano_credential",
+            Self::SellerXanoRefused => "seller_xano_refused",
             Self::ListingOfAnotherSeller => "listing_of_another_seller",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
@@ -151,6 +154,7 @@ impl Code {
             | Self::HouseCredential
             | Self::XanoAccountChanged
             | Self::NoXanoCredential
+            | Self::SellerXanoRefused
             | Self::ListingOfAnotherSeller
             | Self::TokenTaken
             | Self::JobNotDead
@@ -181,6 +185,7 @@ impl From<Conflict> for Code {
             Conflict::HouseCredential => Self::HouseCredential,
             Conflict::XanoAccountChanged => Self::XanoAccountChanged,
             Conflict::NoXanoCredential => Self::NoXanoCredential,
+            Conflict::SellerXanoRefused => Self::SellerXanoRefused,
             Conflict::ListingOfAnotherSeller => Self::ListingOfAnotherSeller,
             Conflict::TokenTaken => Self::TokenTaken,
             Conflict::JobNotDead => Self::JobNotDead,

@@ -412,3 +412,88 @@ async fn the_catalog_names_each_listings_seller_and_lists_one_sellers_alone() {
     assert_eq!(nobody, json!({ "listings": [] }));
     assert_eq!(bad["error"]["code"], "invalid_request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_token_that_works_again_is_healed_by_the_probe_and_its_work_resumes() {
+    let app = spawn_app().await;
+    let (key, xano_token, tier) = ada_selling(&app).await;
+    app.eventually("Ada's pool filled", Duration::from_secs(20), || async {
+        (ada_tokens(&app).len() >= 2).then_some(())
+    })
+    .await;
+    assert!(
+        app.xano
+            .set_access_token_state_for(&xano_token, TokenState::Expired)
+    );
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let (id, session, receipt_key) = checkout(&app, &tier, None).await;
+        app.stripe.pay(&session).unwrap();
+        waiting.push((id, receipt_key));
+    }
+    let xano = |app: &TestApp, key: String| {
+        let request = app.client.get(app.url("/v1/seller/xano")).bearer_auth(key);
+        async move { json_of(request.send().await.unwrap(), 200).await }
+    };
+    app.eventually("Ada's work parked", Duration::from_secs(20), || async {
+        (xano(&app, key.clone()).await["parked_jobs"].as_i64() > Some(0)).then_some(())
+    })
+    .await;
+    let listing = json!({ "title": "Ada's snippet", "description": "" });
+    let refused = put(
+        &app,
+        &key,
+        &format!("/v1/seller/listings/{ADA_SNIPPET}"),
+        &listing,
+    )
+    .await;
+    assert_eq!(
+        json_of(refused, 409).await["error"]["code"],
+        "seller_xano_refused"
+    );
+
+    // Act: Xano accepts the same token again (an outage at Xano, not a revocation).
+    assert!(
+        app.xano
+            .set_access_token_state_for(&xano_token, TokenState::Valid)
+    );
+
+    // Assert: the probe heals it; every waiting buyer is served with one of Ada's tokens.
+    for (id, receipt_key) in &waiting {
+        let token = app.token_of(id, receipt_key).await;
+        assert!(ada_tokens(&app).contains(&token));
+    }
+    let healed = xano(&app, key.clone()).await;
+    assert_eq!(healed["state"], "healthy");
+    assert_eq!(healed["parked_jobs"], 0);
+    let audited: i64 =
+        sqlx::query_scalar("select count(*) from audit_event where action = 'seller.xano_healthy'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert!(audited >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_sellers_listings_leave_the_catalog_and_cannot_be_bought() {
+    let app = spawn_app().await;
+    let (_, _, tier) = ada_selling(&app).await;
+    sqlx::query("update seller set status = 'suspended' where name = 'Ada'")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+
+    let refused = json_of(app.checkout(&json!({ "tier_id": tier })).await, 409).await;
+
+    assert_eq!(refused["error"]["code"], "tier_not_on_sale");
+    // The catalog is a cached copy, at most a second behind a change made in the database.
+    app.eventually(
+        "Ada's listing off the catalog",
+        Duration::from_secs(5),
+        || async {
+            let catalog = json_of(app.get("/v1/listings").await, 200).await;
+            (!catalog.to_string().contains(ADA_SNIPPET)).then_some(())
+        },
+    )
+    .await;
+}

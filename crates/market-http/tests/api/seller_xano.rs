@@ -145,3 +145,54 @@ async fn the_house_keeps_no_stored_credential() {
         "seller_xano_credential_not_the_house"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_keeps_one_house_a_refusal_with_its_time_and_a_job_parked_for_one_thing() {
+    let app = spawn_app().await;
+    let key = invite(&app, "Ada", "ada@example.com").await;
+    json_of(put_xano(&app, &key, &account(&app, "77")).await, 200).await;
+    let code = |r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| match r {
+        Err(sqlx::Error::Database(e)) => e.code().map(std::borrow::Cow::into_owned),
+        other => panic!("not refused: {other:?}"),
+    };
+
+    let second_house =
+        sqlx::query("insert into seller (name, house) values ('Another house', true)")
+            .execute(app.db.pool())
+            .await;
+    let refused_untimed = sqlx::query("update seller_xano_credential set state = 'unauthorized'")
+        .execute(app.db.pool())
+        .await;
+    let parked_twice = sqlx::query(
+        "insert into job (kind, subject, state, parked_for_seller)
+         select 'replenish_pool', 'x', 'parked', seller_id from seller_xano_credential",
+    )
+    .execute(app.db.pool())
+    .await;
+    let queued_yet_parked = sqlx::query(
+        "insert into job (kind, subject, state, parked_for_seller)
+         select 'replenish_pool', 'y', 'queued', seller_id from seller_xano_credential",
+    )
+    .execute(app.db.pool())
+    .await;
+
+    assert_eq!(
+        code(second_house).as_deref(),
+        Some("23505"),
+        "seller_one_house"
+    );
+    assert_eq!(
+        code(refused_untimed).as_deref(),
+        Some("23514"),
+        "seller_xano_credential_refused_since"
+    );
+    assert!(
+        parked_twice.is_ok(),
+        "a job parked for a seller alone is allowed"
+    );
+    assert_eq!(
+        code(queued_yet_parked).as_deref(),
+        Some("23514"),
+        "job_parked_for_a_listing_or_a_seller"
+    );
+}
