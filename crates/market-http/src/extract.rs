@@ -126,3 +126,24 @@ impl FromRequest for SellerAuth {
         })
     }
 }
+
+/// The purchase `id` names, when the request proves it is the caller's: `Authorization: Bearer`
+/// with its receipt key, or a portal session of the email it was bought with (never the cookie: a
+/// cross-site form cannot act on anyone's purchase). A bad id, no proof, a wrong one and an unknown
+/// purchase are the same `404`, so ids reveal nothing.
+pub async fn buyer_purchase(
+    state: &AppState,
+    req: &HttpRequest,
+    id: &str,
+) -> Result<market_core::purchases::Purchase, ApiError> {
+    let not_found = || ApiError::not_found("purchase");
+    let id: market_core::PurchaseId = id.parse().map_err(|_| not_found())?;
+    let proof = bearer(req).ok_or_else(not_found)?;
+    let purchase = market_core::purchases::by_id(state.db(), id)
+        .await?
+        .ok_or_else(not_found)?;
+    if !market_core::portal::buyer_owns(state.db(), proof, &purchase).await? {
+        return Err(not_found());
+    }
+    Ok(purchase)
+}

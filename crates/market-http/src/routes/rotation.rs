@@ -5,11 +5,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use market_core::audit::Actor;
-use market_core::portal;
-use market_core::{PurchaseId, purchases, rotation};
+use market_core::{PurchaseId, rotation};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Admin, bearer};
+use crate::extract::{Admin, buyer_purchase};
 use crate::state::AppState;
 use crate::wire::rotation::RotationBody;
 
@@ -25,15 +24,7 @@ pub async fn rotate(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::not_found("purchase");
-    let id: PurchaseId = id.parse().map_err(|_| not_found())?;
-    let proof = bearer(&req).ok_or_else(not_found)?;
-    let purchase = purchases::by_id(state.db(), id)
-        .await?
-        .ok_or_else(not_found)?;
-    if !portal::buyer_owns(state.db(), proof, &purchase).await? {
-        return Err(not_found());
-    }
+    let id = buyer_purchase(&state, &req, &id).await?.purchase_id;
     let rotation = rotation::request(state.db(), id, &Actor::Buyer).await?;
     Ok(HttpResponse::Accepted().json(RotationBody::from(rotation)))
 }

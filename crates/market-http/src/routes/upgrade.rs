@@ -6,11 +6,11 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use market_core::audit::Actor;
-use market_core::{PurchaseId, TierId, portal, purchases, upgrades};
+use market_core::{TierId, upgrades};
 
 use super::checkout::{Sessions, return_url};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::bearer;
+use crate::extract::buyer_purchase;
 use crate::state::AppState;
 use crate::wire::upgrade::{UpgradeRequest, UpgradeResponse};
 
@@ -32,15 +32,7 @@ pub async fn upgrade(
     id: web::Path<String>,
     body: web::Json<UpgradeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::not_found("purchase");
-    let id: PurchaseId = id.parse().map_err(|_| not_found())?;
-    let proof = bearer(&req).ok_or_else(not_found)?;
-    let purchase = purchases::by_id(state.db(), id)
-        .await?
-        .ok_or_else(not_found)?;
-    if !portal::buyer_owns(state.db(), proof, &purchase).await? {
-        return Err(not_found());
-    }
+    let id = buyer_purchase(&state, &req, &id).await?.purchase_id;
     let body = body.into_inner();
     let sessions = Sessions {
         stripe: &state.stripe,
