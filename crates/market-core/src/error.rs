@@ -129,11 +129,14 @@ impl Error {
         }
     }
 
-    /// A serialization failure or deadlock: the whole transaction may simply be run again.
+    /// A serialization failure or deadlock, or a transaction PostgreSQL ended because it sat idle
+    /// (`idle_in_transaction_session_timeout`: this process was starved or paused mid-transaction,
+    /// `db::DbConfig`): each rolled the whole transaction back, so it may simply be run again, on
+    /// another connection.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Database(sqlx::Error::Database(e)) => {
-                matches!(e.code().as_deref(), Some("40001" | "40P01"))
+                matches!(e.code().as_deref(), Some("40001" | "40P01" | "25P03"))
             }
             _ => false,
         }

@@ -82,3 +82,36 @@ async fn a_payment_for_a_purchase_locked_by_a_stalled_instance_is_applied_by_ano
         "PostgreSQL ended the stalled transaction's session"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_postgres_ended_for_idling_is_run_again_and_succeeds() {
+    // Arrange: the service's pool settings; the first run of a transaction stalls past the idle
+    // timeout between two statements (a starved or paused process), as the chaos suite saw a
+    // webhook's do under load.
+    let world = World::new(1, 2).await;
+    let pool = db::connect(world.db.connect_options(), &DbConfig::default())
+        .await
+        .unwrap();
+    let runs = std::sync::atomic::AtomicU32::new(0);
+
+    // Act
+    let result = db::retry_transient(|| async {
+        let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut tx = pool.begin().await?;
+        sqlx::query("select 1").execute(&mut *tx).await?;
+        if run == 0 {
+            tokio::time::sleep(
+                DbConfig::default().idle_in_transaction_timeout + Duration::from_secs(1),
+            )
+            .await;
+        }
+        let value: i32 = sqlx::query_scalar("select 42").fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(value)
+    })
+    .await;
+
+    // Assert: the first run was ended by PostgreSQL (and rolled back); the second went through.
+    assert_eq!(result.unwrap(), 42);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
