@@ -2,9 +2,10 @@
 //! and Stripe simulators as separate processes, a workload driver that buys through the public
 //! API and delivers Stripe's events itself (duplicated, concurrent, out of order, to random
 //! instances), a seeded nemesis (`kill -9`, `SIGSTOP`, crash points, Xano faults, SMTP outages),
-//! buyers who rotate their tokens, a recorded history and a checker of I1–I5 (see
-//! `tests/chaos/checker.rs` and `docs/RELIABILITY.md`), of buyers' email at a real SMTP server
-//! (`mail_check.rs`) and of rotations against Xano (`rotation_check.rs`).
+//! buyers who rotate their tokens and upgrade their tiers, a recorded history and a checker of I1–I5
+//! (see `tests/chaos/checker.rs` and `docs/RELIABILITY.md`), of buyers' email at a real SMTP server
+//! (`mail_check.rs`), of rotations against Xano (`rotation_check.rs`) and of upgrades' limits
+//! (`upgrade_check.rs`).
 //!
 //! - `MARKET_CHAOS_SEED=<u64>` replays a run's choices (the seed is printed at the start and on
 //!   failure; process timing still differs between runs).
@@ -76,6 +77,12 @@ mod stripe_faults;
 mod tokens;
 #[path = "chaos/truth.rs"]
 mod truth;
+#[path = "chaos/upgrade_calls.rs"]
+mod upgrade_calls;
+#[path = "chaos/upgrade_check.rs"]
+mod upgrade_check;
+#[path = "chaos/upgrades.rs"]
+mod upgrades;
 #[path = "chaos/xano_faults.rs"]
 mod xano_faults;
 
@@ -179,6 +186,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         .await
         .unwrap();
     assert_eq!(tiers.len(), 3, "the catalog was seeded");
+    let upgrade_paths = upgrades::paths(&pool).await;
 
     // The event pump.
     let pump = Arc::new(EventPump::new());
@@ -187,6 +195,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         Arc::clone(&history),
         Arc::clone(&pump),
         tiers,
+        upgrade_paths,
         seed,
     ));
     let pump_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -329,6 +338,8 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     let late = nemesis.late_updates.lock().unwrap().clone();
     let rotated =
         rotation_check::check(&mut more, &pool, &driver, &xano_tokens, &tokens, &late).await;
+    let upgraded =
+        upgrade_check::check(&mut more, &pool, &driver, &xano_tokens, &tokens, &late).await;
     report.violations.extend(more.violations);
     report.checks += more.checks + 1;
     if !settled_in_bound {
@@ -351,9 +362,10 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     let counters = history.counters();
     println!("chaos: ---- summary (seed {seed}) ----");
     println!(
-        "chaos: duration {:?} (workload {workload_ms:?}), purchases {} (in db {}), paid and owed a token {}",
+        "chaos: duration {:?} (workload {workload_ms:?}), purchases {} and their {} upgrades (in db {}), paid and owed a token {}",
         started.elapsed(),
         n,
+        upgraded.statuses.values().sum::<u64>(),
         report.purchases_in_db,
         report.owed
     );
@@ -382,6 +394,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     println!("chaos: nemesis {:?}", nemesis.summary());
     mail.print();
     rotated.print(&counters);
+    upgraded.print(&counters);
     println!(
         "chaos: deliveries {:?}, redeliveries {}",
         counters
@@ -432,7 +445,10 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
             message.push_str(&history::format_entry(&e));
             message.push('\n');
         }
-        for purchase in story::involved(&report.violations).into_iter().take(8) {
+        for purchase in story::involved(&report.violations, &driver)
+            .into_iter()
+            .take(12)
+        {
             message.push_str(&story::story(&pool, &driver, &history, purchase).await);
         }
         pump_stop.store(true, std::sync::atomic::Ordering::SeqCst);

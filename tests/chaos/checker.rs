@@ -4,12 +4,13 @@
 //!
 //! - I1: at most one live (`assigned`/`revoking`) token per purchase.
 //! - I2: every paid, un-refunded, undisputed purchase is `fulfilled` with exactly one assigned
-//!   token, live at Xano.
+//!   token, live at Xano. An upgrade is a purchase owed no token (`upgrade_check.rs`).
 //! - I3: no live token for a refunded, disputed, expired, failed or unpaid purchase, neither in the
 //!   database nor at Xano.
 //! - I4: per listing, Xano's live tokens are exactly the database's live ones (`available`,
 //!   `assigned`, `foreign`); none orphaned, none phantom, nothing left `revoking`/`retiring`.
-//! - I5: each token's `max_installs` is its tier's, in the database and at Xano.
+//! - I5: an assigned token's `max_installs` is its purchase's (its entitlement: the tier's, or an
+//!   upgrade's), an unsold one's its tier's; and the same at Xano.
 //! - Jobs: none due (or with an expired lease) for longer than a lease plus one sweep; none parked
 //!   or failed; the Xano credential healthy.
 //! - Requests: every answer 2xx or the documented 4xx the call may meet; no 5xx at all (PostgreSQL
@@ -17,7 +18,8 @@
 //!   that instance down, paused or crash-armed.
 //! - Reads: a buyer never sees a purchase go back (real-time order of non-overlapping reads).
 //!
-//! Buyers' email and token rotations are checked apart: `mail_check.rs`, `rotation_check.rs`.
+//! Buyers' email, token rotations and tier upgrades are checked apart: `mail_check.rs`,
+//! `rotation_check.rs`, `upgrade_check.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -41,6 +43,8 @@ struct PurchaseRow {
     purchase_id: Uuid,
     status: String,
     tier_id: Uuid,
+    max_installs: i64,
+    upgrade_of: Option<Uuid>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -100,11 +104,13 @@ pub async fn check(
         violations: Vec::new(),
         checks: 0,
     };
-    let purchases: Vec<PurchaseRow> =
-        sqlx::query_as("select purchase_id, status::text as status, tier_id from purchase")
-            .fetch_all(db)
-            .await
-            .expect("read purchases");
+    let purchases: Vec<PurchaseRow> = sqlx::query_as(
+        "select purchase_id, status::text as status, tier_id, max_installs, upgrade_of
+         from purchase",
+    )
+    .fetch_all(db)
+    .await
+    .expect("read purchases");
     let tier_installs: HashMap<Uuid, i64> =
         sqlx::query_as::<_, (Uuid, i64)>("select tier_id, max_installs from tier")
             .fetch_all(db)
@@ -142,6 +148,10 @@ pub async fn check(
             );
         }
     }
+    let entitlement: HashMap<Uuid, i64> = purchases
+        .iter()
+        .map(|p| (p.purchase_id, p.max_installs))
+        .collect();
     let mut by_purchase: HashMap<Uuid, Vec<&Token>> = HashMap::new();
     for token in tokens {
         if let Some(p) = token.purchase_id {
@@ -163,6 +173,10 @@ pub async fn check(
         c.check(live.len() <= 1, Some(p), || {
             format!("I1: {} live tokens: {:?}", live.len(), ids(&live))
         });
+        if purchase.upgrade_of.is_some() {
+            // Owed no token, whatever Stripe says: `upgrade_check.rs` checks it holds none.
+            continue;
+        }
         c.check(
             truth.statuses().contains(&purchase.status.as_str()),
             Some(p),
@@ -255,19 +269,26 @@ pub async fn check(
                 },
             );
         }
-        if let Some(tier) = token.tier_id {
-            c.check(
-                tier_installs.get(&tier) == Some(&token.max_installs),
-                token.purchase_id,
-                || {
-                    format!(
-                        "I5: token {} has max_installs {} but its tier {:?}",
-                        token.id,
-                        token.max_installs,
-                        tier_installs.get(&tier)
-                    )
-                },
-            );
+        let entitled = match (token.state.as_str(), token.purchase_id) {
+            ("assigned", Some(p)) => entitlement.get(&p).copied(),
+            ("available", None) => token.tier_id.and_then(|t| tier_installs.get(&t).copied()),
+            // Revoked, rotated out, reserved for a rotation: no one's entitlement now.
+            _ => None,
+        };
+        if let Some(entitled) = entitled {
+            c.check(entitled == token.max_installs, token.purchase_id, || {
+                format!(
+                    "I5: token {} ({}) has max_installs {}, its {} {entitled}",
+                    token.id,
+                    token.state,
+                    token.max_installs,
+                    if token.purchase_id.is_some() {
+                        "purchase"
+                    } else {
+                        "tier"
+                    }
+                )
+            });
         }
         if let Some(max) = at_xano.get(&(token.canonical.clone(), token.value.clone())) {
             c.check(*max == token.max_installs, token.purchase_id, || {

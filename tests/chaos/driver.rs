@@ -31,6 +31,8 @@ pub struct PurchaseRecord {
     /// while the nemesis has webhooks down), and its buyer never reaches the success page: only
     /// the service's backfill from Stripe's list of events can find what happened to it.
     pub undelivered: bool,
+    /// An upgrade (`upgrades.rs`): the purchase it upgrades.
+    pub upgrade_of: Option<Uuid>,
 }
 
 /// A status a buyer saw, and when (for the real-time monotonicity check), with the token value
@@ -50,6 +52,8 @@ pub struct Driver {
     pub pump: Arc<EventPump>,
     pub http: reqwest::Client,
     pub tiers: Vec<Uuid>,
+    /// (tier, a higher tier of the same listing): what the `Upgraded` scenario buys, then upgrades to.
+    pub upgrade_paths: Vec<(Uuid, Uuid)>,
     pub seed: u64,
     pub purchases: Mutex<Vec<PurchaseRecord>>,
     pub forged: Mutex<Vec<(Uuid, Arc<StripeEvent>)>>,
@@ -62,6 +66,8 @@ pub struct Driver {
     pub errors: Mutex<Vec<(Option<Uuid>, String)>>,
     /// What the buyers of the `Rotated` scenario did (`rotations.rs`).
     pub rotations: crate::rotations::RotationLog,
+    /// What the buyers of the `Upgraded` scenario did (`upgrades.rs`).
+    pub upgrades: crate::upgrades::UpgradeLog,
 }
 
 /// A request's answer: status and body.
@@ -76,6 +82,7 @@ impl Driver {
         history: Arc<History>,
         pump: Arc<EventPump>,
         tiers: Vec<Uuid>,
+        upgrade_paths: Vec<(Uuid, Uuid)>,
         seed: u64,
     ) -> Self {
         let http = reqwest::Client::builder()
@@ -91,6 +98,7 @@ impl Driver {
             pump,
             http,
             tiers,
+            upgrade_paths,
             seed,
             purchases: Mutex::new(Vec::new()),
             forged: Mutex::new(Vec::new()),
@@ -101,6 +109,7 @@ impl Driver {
             observations: Mutex::new(Vec::new()),
             errors: Mutex::new(Vec::new()),
             rotations: crate::rotations::RotationLog::default(),
+            upgrades: crate::upgrades::UpgradeLog::default(),
         }
     }
 

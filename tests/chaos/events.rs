@@ -1,5 +1,6 @@
 //! Stripe's events as the driver sees them: fetched from the Stripe simulator (`GET /v1/events`)
-//! and filed under their purchase, plus the late expiry the driver forges for a paid session.
+//! and filed under their purchase, plus the late expiry the driver forges for a paid session and
+//! the second copy of a payment it forges under another event id.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -174,6 +175,20 @@ pub fn forge_expiry(completed: &StripeEvent, rng: &mut StdRng) -> Arc<StripeEven
     Arc::new(StripeEvent {
         id,
         type_: "checkout.session.expired".to_owned(),
+        body,
+        forged: true,
+    })
+}
+
+/// The same event again under a new event id, as Stripe never sends it but a replay, a second
+/// endpoint or a forwarding proxy might: a payment seen twice must be applied once.
+pub fn forge_duplicate(event: &StripeEvent, rng: &mut StdRng) -> Arc<StripeEvent> {
+    let mut body = event.body.clone();
+    let id = format!("evt_1chaosdup{:016x}", rng.random::<u64>());
+    body["id"] = json!(id);
+    Arc::new(StripeEvent {
+        id,
+        type_: event.type_.clone(),
         body,
         forged: true,
     })

@@ -19,6 +19,8 @@ pub enum Call {
     AdminReconcile,
     /// `POST /v1/purchases/{id}/rotate` with the receipt key.
     Rotate,
+    /// `POST /v1/purchases/{id}/upgrade` with the receipt key.
+    Upgrade,
 }
 
 impl Call {
@@ -36,6 +38,10 @@ impl Call {
             // 409 `not_rotatable`: the purchase held no assigned token at that moment (the driver
             // asks only once its token is shown, and treats a lasting 409 as an error).
             Self::Rotate => matches!(status, 202 | 409),
+            // 201 a new upgrade, 200 the same one asked again while unpaid; 409
+            // `upgrade_in_progress`: asked again once it was paid (the driver treats any other 409
+            // as an error).
+            Self::Upgrade => matches!(status, 200 | 201 | 409),
         }
     }
 }

@@ -14,6 +14,10 @@
 //! - Every fact has its message: a receipt for every purchase ever fulfilled, an "access ended"
 //!   for every one closed after fulfilment, a "new token" for every rotation done; all purchases
 //!   carry the buyer's email, so none is exempt.
+//! - Upgrades (`upgrades.rs`) have messages of their own, about their base (whose footer they
+//!   name, and under which they are counted): an "upgrade active" for every upgrade ever applied
+//!   (`fulfilled`), an "upgrade reversed" for every one closed after it was paid and none for one
+//!   closed before; never a receipt, "access ended" or "access restored".
 //! - A message carries no token but its own purchase's, and a rotation's never the old token.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -73,12 +77,18 @@ struct Buyer {
     status: String,
     email: Option<String>,
     fulfilled: bool,
+    paid: bool,
+    upgrade_of: Option<Uuid>,
 }
 
 /// The kind of message a subject announces (`letters/render.rs`).
 fn kind_of(subject: &str) -> &'static str {
     if subject.starts_with("Your new install token") {
         "token_rotated"
+    } else if subject.starts_with("Your upgrade to") && subject.ends_with("is active") {
+        "upgraded"
+    } else if subject.starts_with("Your upgrade to") && subject.ends_with("was reversed") {
+        "upgrade_reversed"
     } else if subject.starts_with("Your install token") {
         "receipt"
     } else if subject.ends_with("is restored") {
@@ -112,7 +122,8 @@ pub async fn check(
     .await
     .expect("read the outbox");
     let buyers: Vec<Buyer> = sqlx::query_as(
-        "select purchase_id, status::text as status, email, fulfilled_at is not null as fulfilled
+        "select purchase_id, status::text as status, email, fulfilled_at is not null as fulfilled,
+                paid_at is not null as paid, upgrade_of
          from purchase",
     )
     .fetch_all(db)
@@ -141,6 +152,12 @@ pub async fn check(
     let id_of = |mail: Uuid| format!("<{mail}@{DOMAIN}>");
     let by_id: HashMap<String, &Row> = rows.iter().map(|r| (id_of(r.mail_id), r)).collect();
     let facts: HashSet<&str> = rows.iter().map(|r| r.fact.as_str()).collect();
+    // The purchase a message is about as its footer names it: an upgrade's base.
+    let base_of: HashMap<Uuid, Uuid> = buyers
+        .iter()
+        .filter_map(|b| Some((b.purchase_id, b.upgrade_of?)))
+        .collect();
+    let about = |p: Uuid| base_of.get(&p).copied().unwrap_or(p);
 
     // Each row: left the outbox, and arrived as what it says.
     for row in &rows {
@@ -178,7 +195,7 @@ pub async fn check(
             let named = purchase_named(&m.text_parts());
             let ok = m.rcpt_tos == [row.recipient.clone()]
                 && kind_of(&subject) == row.kind
-                && (row.purchase_id.is_none() || named == row.purchase_id);
+                && (row.purchase_id.is_none() || named == row.purchase_id.map(about));
             c.check(ok, row.purchase_id, || {
                 format!(
                     "message {} ({}, to {}) arrived to {:?} as {subject:?} naming purchase {named:?}",
@@ -192,7 +209,7 @@ pub async fn check(
     let mut expected: HashMap<(Uuid, &str), usize> = HashMap::new();
     for row in rows.iter().filter(|r| r.state == "sent") {
         if let Some(p) = row.purchase_id {
-            *expected.entry((p, row.kind.as_str())).or_default() += 1;
+            *expected.entry((about(p), row.kind.as_str())).or_default() += 1;
         }
     }
     let mut observed: HashMap<(Uuid, &str), usize> = HashMap::new();
@@ -267,6 +284,10 @@ pub async fn check(
             continue;
         }
         let has = |fact: &str| facts.contains(fact);
+        if b.upgrade_of.is_some() {
+            upgrade_facts(c, b, &has);
+            continue;
+        }
         c.check(b.fulfilled == has(&format!("{p}:receipt")), Some(p), || {
             if b.fulfilled {
                 "fulfilled, but no receipt in the outbox".to_owned()
@@ -291,4 +312,41 @@ pub async fn check(
         );
     }
     figures
+}
+
+/// An upgrade's facts: applied, reversed after it was paid; none of a purchase's own.
+fn upgrade_facts(c: &mut Checker, b: &Buyer, has: &impl Fn(&str) -> bool) {
+    let p = b.purchase_id;
+    c.check(
+        b.fulfilled == has(&format!("{p}:upgraded")),
+        Some(p),
+        || {
+            format!(
+                "an upgrade {} applied, but {} \"upgraded\" message in the outbox",
+                if b.fulfilled { "was" } else { "never" },
+                if b.fulfilled { "no" } else { "an" }
+            )
+        },
+    );
+    let closed = ["refunded", "disputed", "dispute_lost", "revoked"];
+    let reversed = closed
+        .iter()
+        .any(|s| has(&format!("{p}:upgrade_reversed:{s}")));
+    let owed = b.paid && closed.contains(&b.status.as_str());
+    c.check(reversed == owed, Some(p), || {
+        format!(
+            "an upgrade {} (paid before: {}), but {} \"upgrade reversed\" message in the outbox",
+            b.status,
+            b.paid,
+            if reversed { "an" } else { "no" }
+        )
+    });
+    let own = ["receipt", "access_restored"]
+        .iter()
+        .map(|k| format!("{p}:{k}"))
+        .chain(closed.iter().map(|s| format!("{p}:access_ended:{s}")))
+        .any(|f| has(&f));
+    c.check(!own, Some(p), || {
+        "an upgrade has a receipt, access-ended or access-restored message".to_owned()
+    });
 }

@@ -6,9 +6,10 @@
 //! - Xano (through the simulator's control API, one fault window at a time): 429 storms with and
 //!   without `Retry-After`, 5xx and dropped connections, 2–20 s latency, commit-then-fail creates,
 //!   the access token revoked and restored;
-//! - the SMTP server down for a few seconds at a time (`mail_faults.rs`), and a rotation's job
-//!   killed between carrying the installs over and deleting the old token (the crash point
-//!   `rotation_before_old_deleted`, armed like every other).
+//! - the SMTP server down for a few seconds at a time (`mail_faults.rs`), a rotation's job killed
+//!   between carrying the installs over and deleting the old token (the crash point
+//!   `rotation_before_old_deleted`, armed like every other), and an upgrade's job between writing
+//!   the new limit at Xano and recording it (`upgrade_before_recorded`, once the service lists it).
 //!
 //! The first actions of each loop go through every kind once (in a seeded order), so a short run
 //! still sees them all; [`Nemesis::missing`] says what has not happened yet.
@@ -122,6 +123,7 @@ impl Nemesis {
                         "jobs_requeued",
                         "truncated_list:held_back",
                         "rotation:done",
+                        "upgrade:applied",
                     ]
                     .iter(),
                 )

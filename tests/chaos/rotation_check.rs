@@ -10,9 +10,9 @@
 //! - Never two live tokens for a purchase at Xano (counting a token reserved for its rotation): I1
 //!   in `checker.rs` counts the database's live tokens only, and a rotation is the one path that
 //!   holds a second token for a purchase while the first is still live.
-//! - Each token live at Xano that the database holds as `assigned`, `available` or `reserved` has
-//!   its tier's `max_installs` there (the entitlement; I5 compares Xano with the database, this
-//!   compares it with the tier).
+//! - Each token live at Xano that the database holds as `assigned` or `reserved` has its purchase's
+//!   `max_installs` there (the entitlement: the tier's, or an upgrade's), an `available` one its
+//!   tier's (I5 compares Xano with the token's row, this with the purchase and the tier).
 //! - The installs a buyer made (`rotations.rs`) are all on the token the purchase ends with: a
 //!   rotation carries them over, none lost, none invented. One loss is counted and printed, not
 //!   failed: a rotation's absolute update of the new token that Xano applied after the service's
@@ -86,19 +86,20 @@ pub async fn check(
     .fetch_all(db)
     .await
     .expect("read rotations");
-    let status: HashMap<Uuid, String> =
-        sqlx::query_as("select purchase_id, status::text from purchase")
+    let purchases: Vec<(Uuid, String, i64)> =
+        sqlx::query_as("select purchase_id, status::text, max_installs from purchase")
             .fetch_all(db)
             .await
-            .expect("read purchases")
+            .expect("read purchases");
+    let status: HashMap<Uuid, String> = purchases.iter().map(|(p, s, _)| (*p, s.clone())).collect();
+    let entitled: HashMap<Uuid, i64> = purchases.iter().map(|(p, _, m)| (*p, *m)).collect();
+    let tier_installs: HashMap<Uuid, i64> =
+        sqlx::query_as("select tier_id, max_installs from tier")
+            .fetch_all(db)
+            .await
+            .expect("read tiers")
             .into_iter()
             .collect();
-    let entitlement: HashMap<Uuid, i64> = sqlx::query_as("select tier_id, max_installs from tier")
-        .fetch_all(db)
-        .await
-        .expect("read tiers")
-        .into_iter()
-        .collect();
     // Xano's live tokens: (canonical, value) → (max_installs, current_installs).
     let mut at_xano: HashMap<(&str, &str), (i64, i64)> = HashMap::new();
     for (canonical, list) in xano_tokens {
@@ -184,7 +185,7 @@ pub async fn check(
         );
     }
 
-    // Live at Xano: one token per purchase at most, each with its tier's entitlement.
+    // Live at Xano: one token per purchase at most, each with its entitlement.
     let rotation_of: HashMap<Uuid, Uuid> =
         rotations.iter().map(|r| (r.id, r.purchase_id)).collect();
     let mut live_per_purchase: HashMap<Uuid, Vec<i64>> = HashMap::new();
@@ -196,15 +197,22 @@ pub async fn check(
         if let Some(owner) = owner {
             live_per_purchase.entry(owner).or_default().push(t.id);
         }
-        if matches!(t.state.as_str(), "assigned" | "available" | "reserved")
-            && let Some(tier) = t.tier_id
-        {
-            c.check(entitlement.get(&tier) == Some(&max), t.purchase_id, || {
+        let expected = match t.state.as_str() {
+            "assigned" | "reserved" => owner.and_then(|p| entitled.get(&p)),
+            "available" => t.tier_id.and_then(|tier| tier_installs.get(&tier)),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            c.check(*expected == max, owner, || {
                 format!(
-                    "token {} ({}) allows {max} installs at Xano, its tier {:?}",
+                    "token {} ({}) allows {max} installs at Xano, its {} {expected}",
                     t.id,
                     t.state,
-                    entitlement.get(&tier)
+                    if t.state == "available" {
+                        "tier"
+                    } else {
+                        "purchase"
+                    }
                 )
             });
         }

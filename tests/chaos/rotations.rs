@@ -27,7 +27,7 @@ const CRASH_POINT: &str = "crash:rotation_before_old_deleted";
 
 /// How long a buyer waits to be shown a token (the first, or a rotated one): longer than any fault
 /// window, as the settle phase's bound is.
-const TOKEN_WAIT: Duration = Duration::from_secs(120);
+pub(crate) const TOKEN_WAIT: Duration = Duration::from_secs(120);
 
 /// What one buyer of the `Rotated` scenario did.
 #[derive(Clone, Debug, Default)]
@@ -141,7 +141,7 @@ impl Driver {
 
     /// Reads the purchase with its receipt key (through random instances) until it shows a token
     /// other than `old`, or [`TOKEN_WAIT`] passes. Returns the value and the token's canonical.
-    async fn token_shown(
+    pub(crate) async fn token_shown(
         &self,
         rng: &mut StdRng,
         record: &PurchaseRecord,
@@ -174,19 +174,36 @@ impl Driver {
         None
     }
 
-    /// One install with `token`, as a buyer's site would make it. Xano refuses one past the
-    /// limit (409); a token the buyer is shown must never be unknown or revoked there.
+    /// One install with `token`, as a buyer's site would make it, logged for the rotation check.
     async fn install(&self, purchase: Uuid, canonical: &str, token: &str) {
+        match self.xano_install(purchase, canonical, token).await {
+            Some(true) => {
+                self.rotations.update(purchase, |r| r.installs += 1);
+                self.history.count("rotation:installs");
+            }
+            Some(false) => self.history.count("rotation:install_limit_reached"),
+            None => {}
+        }
+    }
+
+    /// One install with `token` at the Xano simulator: `Some(true)` when Xano accepted it,
+    /// `Some(false)` when it refused one past the limit (409). A token the buyer is shown must never
+    /// be unknown or revoked there (a driver error, `None`).
+    pub(crate) async fn xano_install(
+        &self,
+        purchase: Uuid,
+        canonical: &str,
+        token: &str,
+    ) -> Option<bool> {
         let url = format!("{}/install", self.cluster.xano_control);
         let body = json!({ "canonical": canonical, "token": token });
         match self.http.post(&url).json(&body).send().await {
             Ok(r) if r.status().is_success() => {
-                self.rotations.update(purchase, |r| r.installs += 1);
-                self.history.count("rotation:installs");
                 self.history
                     .record(Some(purchase), None, "an install with the token shown");
+                Some(true)
             }
-            Ok(r) if r.status() == 409 => self.history.count("rotation:install_limit_reached"),
+            Ok(r) if r.status() == 409 => Some(false),
             Ok(r) => {
                 let status = r.status();
                 let text = r.text().await.unwrap_or_default();
@@ -194,8 +211,12 @@ impl Driver {
                     Some(purchase),
                     format!("an install with the token the buyer was shown: {status} {text}"),
                 );
+                None
             }
-            Err(e) => self.driver_error(Some(purchase), format!("xano sim install: {e}")),
+            Err(e) => {
+                self.driver_error(Some(purchase), format!("xano sim install: {e}"));
+                None
+            }
         }
     }
 
@@ -203,7 +224,7 @@ impl Driver {
     /// and answers of a frozen instance are retried elsewhere; `409 not_rotatable` is retried a
     /// few times, and is a driver error when it lasts (the purchase showed its token, and nothing
     /// in this scenario takes it away).
-    async fn ask(&self, seed: u64, record: &PurchaseRecord) -> Option<Uuid> {
+    pub(crate) async fn ask(&self, seed: u64, record: &PurchaseRecord) -> Option<Uuid> {
         let mut rng = StdRng::seed_from_u64(seed);
         let p = record.purchase;
         let mut refused = 0;

@@ -1,6 +1,6 @@
 //! What happens to one purchase: a scenario drawn at random (paid, refunded, disputed, expired,
-//! abandoned, bank debits, a late expiry after payment, a token rotated, …), played through the
-//! [`Driver`] until every event Stripe sent about it was accepted by some instance.
+//! abandoned, bank debits, a late expiry after payment, a token rotated, a tier upgraded, …), played
+//! through the [`Driver`] until every event Stripe sent about it was accepted by some instance.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,9 +42,13 @@ pub enum Scenario {
     /// Paid like `Paid`; once the token shows, the buyer rotates it (`rotations.rs`), and is
     /// sometimes refunded while the rotation runs.
     Rotated,
+    /// Paid like `Paid` for a tier that has a higher one; once the token shows, the buyer upgrades
+    /// (`upgrades.rs`): the upgrade's payment duplicated and reordered, sometimes refunded or
+    /// disputed, sometimes the base refunded meanwhile or its token rotated.
+    Upgraded,
 }
 
-const SCENARIOS: [(Scenario, u32); 12] = [
+const SCENARIOS: [(Scenario, u32); 13] = [
     (Scenario::Paid, 30),
     (Scenario::SuccessPageFirst, 6),
     (Scenario::RefundedAtStripe, 10),
@@ -57,6 +61,7 @@ const SCENARIOS: [(Scenario, u32); 12] = [
     (Scenario::DelayedSucceeded, 8),
     (Scenario::DelayedFailed, 4),
     (Scenario::Rotated, 6),
+    (Scenario::Upgraded, 8),
 ];
 
 fn pick_scenario(rng: &mut StdRng) -> Scenario {
@@ -80,10 +85,17 @@ impl Driver {
         // must show that crash, and only rotations reach it.
         let scenario = if rng.random_bool(0.2) && self.rotation_crash_missing() {
             Scenario::Rotated
+        } else if rng.random_bool(0.2) && self.upgrade_crash_missing() {
+            Scenario::Upgraded
         } else {
             scenario
         };
-        let tier = self.tiers[rng.random_range(0..self.tiers.len())];
+        let (tier, target) = if scenario == Scenario::Upgraded {
+            let (base, target) = self.upgrade_paths[rng.random_range(0..self.upgrade_paths.len())];
+            (base, Some(target))
+        } else {
+            (self.tiers[rng.random_range(0..self.tiers.len())], None)
+        };
         let started_ms = self.history.now_ms();
         let Some((purchase, session, receipt_key)) = self.checkout(&mut rng, tier).await else {
             return;
@@ -107,6 +119,7 @@ impl Driver {
             scenario,
             started_ms,
             undelivered,
+            upgrade_of: None,
         };
         if undelivered {
             self.undelivered.lock().unwrap().insert(purchase);
@@ -151,7 +164,7 @@ impl Driver {
                 self.deliver_racing(&mut rng, &record, &[expired], pages)
                     .await;
             }
-            Scenario::Paid | Scenario::Rotated => {
+            Scenario::Paid | Scenario::Rotated | Scenario::Upgraded => {
                 let paid = self.stripe_control(purchase, &pay, json!({})).await;
                 let Some(completed) = self
                     .wait_event(purchase, "checkout.session.completed")
@@ -165,6 +178,11 @@ impl Driver {
                     self.ensure_acked(&mut rng, purchase, &completed).await;
                     let intent = paid.as_ref().and_then(|v| v["payment_intent"].as_str());
                     self.rotate_tokens(&mut rng, &record, intent).await;
+                }
+                if let Some(target) = target {
+                    self.ensure_acked(&mut rng, purchase, &completed).await;
+                    let intent = paid.as_ref().and_then(|v| v["payment_intent"].as_str());
+                    self.upgrade(&mut rng, &record, intent, target).await;
                 }
             }
             Scenario::SuccessPageFirst => {
@@ -318,7 +336,7 @@ impl Driver {
     /// `POST /v1/admin/purchases/{id}/refund`, retried on transport errors (Stripe's idempotency
     /// key makes the retry refund once). True when Stripe was asked (202) or the purchase is already
     /// refunded (200, a retry after an answer lost to a crash).
-    async fn admin_refund(&self, rng: &mut StdRng, record: &PurchaseRecord) -> bool {
+    pub(crate) async fn admin_refund(&self, rng: &mut StdRng, record: &PurchaseRecord) -> bool {
         for _ in 0..60 {
             let instance = self.instance(rng);
             let request = self

@@ -22,10 +22,18 @@ pub async fn settle(pool: &sqlx::PgPool, mail: &Mailbox, limit: Duration) -> Str
     let until = Instant::now() + limit;
     loop {
         let (paid, transitional, busy, unhealthy): (i64, i64, i64, bool) = sqlx::query_as(
-            "select (select count(*) from purchase where status = 'paid'),
+            // An upgrade paid after its base closed stays `paid` (for an operator to refund).
+            "select (select count(*) from purchase u where status = 'paid'
+                        and not exists (select 1 from purchase b
+                                        where b.purchase_id = u.upgrade_of
+                                          and b.status not in ('paid', 'fulfilled', 'reinstated'))),
                     (select count(*) from install_token where state in ('revoking', 'retiring')),
                     (select count(*) from job where kind <> 'reconcile_listing'
-                        and (state = 'running' or state = 'parked' or (state = 'queued'))),
+                        and (state = 'running' or state = 'parked' or (state = 'queued'))
+                        -- The sweep queues one again for such an upgrade every round; it does nothing.
+                        and not (kind = 'apply_upgrade' and exists (
+                            select 1 from purchase b where b.purchase_id::text = job.subject
+                              and b.status not in ('paid', 'fulfilled', 'reinstated')))),
                     coalesce((select state <> 'healthy' from xano_credential
                               order by created_at limit 1), false)",
         )

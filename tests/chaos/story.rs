@@ -1,6 +1,6 @@
-//! What is printed when a run fails: the story of each purchase involved (its requests, the
-//! nemesis meanwhile, its Stripe events, tokens, rotations, outbox, audit log and webhook inbox),
-//! and the answer table of the summary.
+//! What is printed when a run fails: the story of each purchase involved (its limits and upgrades,
+//! its requests, the nemesis meanwhile, its Stripe events, tokens, rotations, outbox, audit log and
+//! webhook inbox), and the answer table of the summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -25,12 +25,32 @@ pub async fn story(db: &PgPool, driver: &Driver, history: &History, purchase: Uu
         .cloned();
     let _ = writeln!(
         out,
-        "--- purchase {purchase} ({:?}, tier {:?}, session {:?}, started at {:?} ms)",
+        "--- purchase {purchase} ({:?}{}, tier {:?}, session {:?}, started at {:?} ms)",
         record.as_ref().map(|r| r.scenario),
+        record
+            .as_ref()
+            .and_then(|r| r.upgrade_of)
+            .map_or_else(String::new, |base| format!(", upgrade of {base}")),
         record.as_ref().map(|r| r.tier),
         record.as_ref().map(|r| r.session.clone()),
         record.as_ref().map(|r| r.started_ms)
     );
+    let limits: Vec<String> = sqlx::query_scalar(
+        "select format('%s %s: max_installs %s, entitlement %s, upgrade of %s',
+                       p.purchase_id, p.status, p.max_installs, purchase_entitlement(p.purchase_id),
+                       p.upgrade_of)
+         from purchase p
+         where p.purchase_id = $1 or p.upgrade_of = $1
+            or p.purchase_id = (select upgrade_of from purchase where purchase_id = $1)
+         order by p.created_at",
+    )
+    .bind(purchase)
+    .fetch_all(db)
+    .await
+    .unwrap_or_default();
+    for line in limits {
+        let _ = writeln!(out, "  {line}");
+    }
     let entries = history.entries_of(purchase);
     for e in &entries {
         let _ = writeln!(out, "{}", format_entry(e));
@@ -46,8 +66,9 @@ pub async fn story(db: &PgPool, driver: &Driver, history: &History, purchase: Uu
         let _ = writeln!(out, "    {} {}", e.id, e.type_);
     }
     let _ = writeln!(out, "  tokens:");
-    let tokens: Vec<(i64, String, Option<Uuid>, String)> = sqlx::query_as(
-        "select install_token_id, state::text, tier_id, origin from install_token where purchase_id = $1",
+    let tokens: Vec<(i64, String, Option<Uuid>, String, i64, i64)> = sqlx::query_as(
+        "select install_token_id, state::text, tier_id, origin, max_installs, current_installs
+         from install_token where purchase_id = $1",
     )
     .bind(purchase)
     .fetch_all(db)
@@ -114,12 +135,22 @@ pub fn answer_table(history: &History) -> BTreeMap<(Call, String), u64> {
     table
 }
 
-/// The purchases named by violations, in the order of the violations.
-pub fn involved(violations: &[Violation]) -> Vec<Uuid> {
+/// The purchases named by violations, in the order of the violations, each followed by its
+/// upgrades (whose events and jobs set its limits).
+pub fn involved(violations: &[Violation], driver: &Driver) -> Vec<Uuid> {
+    let records = driver.purchases.lock().unwrap().clone();
     let mut seen = BTreeSet::new();
-    violations
-        .iter()
-        .filter_map(|v| v.purchase)
-        .filter(|p| seen.insert(*p))
-        .collect()
+    let mut all = Vec::new();
+    for p in violations.iter().filter_map(|v| v.purchase) {
+        let upgrades = records
+            .iter()
+            .filter(|r| r.upgrade_of == Some(p))
+            .map(|r| r.purchase);
+        for q in std::iter::once(p).chain(upgrades) {
+            if seen.insert(q) {
+                all.push(q);
+            }
+        }
+    }
+    all
 }

@@ -30,8 +30,6 @@ struct Subject {
     token_max: Option<i64>,
     token_installs: Option<i64>,
     rotating: bool,
-    /// An upgrade of it is paid and waits to be marked applied.
-    unapplied: bool,
 }
 
 pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
@@ -45,9 +43,7 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
                 it.install_token_id as token_id, it.max_installs as token_max,
                 it.current_installs as token_installs,
                 exists (select 1 from token_rotation r
-                        where r.purchase_id = p.purchase_id and r.state = 'pending') as rotating,
-                exists (select 1 from purchase u
-                        where u.upgrade_of = p.purchase_id and u.status = 'paid') as unapplied
+                        where r.purchase_id = p.purchase_id and r.state = 'pending') as rotating
          from purchase p
          join tier t using (tier_id)
          join listing l using (listing_id)
@@ -76,13 +72,6 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
         return Err(JobError::NotYet("the purchase is waiting for its token"));
     };
 
-    if !subject.unapplied
-        && token_max == subject.entitled
-        && subject.max_installs == subject.entitled
-    {
-        // Nothing to change (a run queued twice, or by a repeated fact): Xano is not asked.
-        return Ok(());
-    }
     let value = keys::open_stored(&market.db, &market.envelope, token).await?;
     let xano = accounts::for_listing(market, subject.listing_id).await?;
     let listed = xano.client.tokens(&subject.canonical).await?;
@@ -93,7 +82,10 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     // Never below what is used: a refunded upgrade leaves the buyer the installs already made.
     let limit = subject.entitled.max(used);
     let settled = token_max == limit && subject.max_installs == limit;
-    if !settled && at_xano.is_none_or(|t| t.max_installs != limit) {
+    // Xano's own limit decides, not the database's: an earlier run may have written a limit the
+    // entitlement no longer has (a refund landed between its write and its transaction).
+    let stale_at_xano = at_xano.is_some_and(|t| t.max_installs != limit);
+    if stale_at_xano || (!settled && at_xano.is_none()) {
         xano.client
             .update_token(&subject.canonical, &value, limit, used)
             .await?;

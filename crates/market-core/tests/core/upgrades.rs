@@ -414,3 +414,47 @@ async fn an_upgrade_paid_after_its_purchase_was_refunded_stays_paid_and_the_swee
     .unwrap();
     assert_eq!(runs, 1, "the payment's one run; no sweep queued another");
 }
+
+#[tokio::test]
+async fn a_limit_left_at_xano_by_a_run_whose_transaction_gave_way_to_a_refund_is_taken_back() {
+    // Arrange: a run wrote the raised limit at Xano, then the upgrade was refunded before that
+    // run's transaction (which then stood down); the chaos suite found this left at Xano.
+    let world = World::new(1, 2).await;
+    let team = team_tier(&world).await;
+    let (base, token) = bought(&world).await;
+    let (up, session) = upgrade(&world, base, team).await;
+    world
+        .deliver_paid("evt_paid", up.purchase_id, &session)
+        .await;
+    world
+        .market
+        .xano
+        .update_token(
+            CANONICAL,
+            &master_api::TokenValue::new(token.clone()),
+            20,
+            0,
+        )
+        .await
+        .unwrap();
+    let refund = Fact::ChargeRefunded {
+        payment_intent: payment_intent_of(&session),
+        amount_refunded: 3000,
+        fully_refunded: true,
+    };
+    world
+        .deliver("evt_refund", "charge.refunded", &refund)
+        .await;
+
+    // Act
+    world.drain().await;
+
+    // Assert
+    assert_eq!(world.status_of(up.purchase_id).await, "refunded");
+    assert_eq!(max_installs_of(&world, base).await, 5);
+    assert_eq!(
+        at_xano(&world, &token),
+        (5, 0),
+        "Xano's limit is the purchase's"
+    );
+}

@@ -25,6 +25,7 @@ mod rate_limits;
 mod rotation;
 mod sealed;
 mod security;
+mod seller_isolation;
 mod seller_work;
 mod seller_xano;
 mod sellers;

@@ -1,0 +1,179 @@
+//! One seller's key reaches nothing of another's: Bob, a seller with his own Xano, finds none of
+//! Ada's listings, tiers, purchases or pools (another seller's ids answer `404`, lists show nothing
+//! of theirs) and changes nothing of hers or the house's; the public catalog names each listing's
+//! seller and lists one seller's alone. The sellers' setup is `seller_work.rs`'s.
+
+use sandbox::xano::SimAccount;
+use serde_json::{Value, json};
+
+use crate::admin_purchases::{buy, json_of};
+use crate::helpers::{CANONICAL, TestApp, spawn_app};
+use crate::seller_work::{ADA_SNIPPET, ada_selling, get_as, put, set_credential};
+use crate::sellers::invite;
+
+/// Bob: another seller, with his own Xano account (and no snippet in it). His key.
+async fn bob(app: &TestApp) -> String {
+    let key = invite(app, "Bob", "bob@example.com").await;
+    let xano_token = app.xano.add_account(SimAccount {
+        id: "88".into(),
+        name: "Bob".into(),
+        email: "bob@example.test".into(),
+    });
+    set_credential(app, &key, &xano_token).await;
+    key
+}
+
+/// A tier anyone would want to slip into another's listing: all but free, endless installs.
+fn free_tier() -> Value {
+    json!({
+        "name": "Free", "price": { "amount": 1, "currency": "usd" }, "max_installs": 999,
+        "pool_low_water": 0, "pool_target": 0,
+    })
+}
+
+/// Every listing, as the admin sees it: to show that nothing changed.
+async fn admin_listings(app: &TestApp) -> Value {
+    json_of(app.admin_get("/v1/admin/listings").await, 200).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_sellers_key_finds_none_of_a_sellers_listings_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (ada, _, _) = ada_selling(&app).await;
+    let bob = bob(&app).await;
+    let before = admin_listings(&app).await;
+
+    let listing = put(
+        &app,
+        &bob,
+        &format!("/v1/seller/listings/{ADA_SNIPPET}"),
+        &json!({ "title": "mine now", "description": "" }),
+    )
+    .await;
+    let on_adas = format!("/v1/seller/listings/{ADA_SNIPPET}/tiers/solo");
+    let tier = put(&app, &bob, &on_adas, &free_tier()).await;
+    let on_the_houses = format!("/v1/seller/listings/{CANONICAL}/tiers/solo");
+    let house_tier = put(&app, &bob, &on_the_houses, &free_tier()).await;
+    let bobs = get_as(&app, "/v1/seller/listings", &bob).await;
+
+    assert_eq!(json_of(listing, 404).await["error"]["code"], "not_found");
+    assert_eq!(json_of(tier, 404).await["error"]["code"], "not_found");
+    assert_eq!(json_of(house_tier, 404).await["error"]["code"], "not_found");
+    assert_eq!(bobs, json!([]));
+    let after = admin_listings(&app).await;
+    assert_eq!(before, after, "nothing changed");
+    let adas = get_as(&app, "/v1/seller/listings", &ada).await;
+    assert_eq!(adas[0]["title"], "Ada's snippet");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_of_theirs() {
+    // Arrange: Ada sells one purchase; Bob is another seller with his own Xano.
+    let app = spawn_app().await;
+    let (ada, _, tier) = ada_selling(&app).await;
+    let sold = buy(&app, &tier, None).await;
+    let bob = bob(&app).await;
+    let ada_me = get_as(&app, "/v1/seller/me", &ada).await;
+    let adas = [
+        sold.id.clone(),
+        tier.clone(),
+        ADA_SNIPPET.to_owned(),
+        ada_me["seller_id"].as_str().unwrap().to_owned(),
+        sold.token.clone(),
+    ];
+    let before = admin_listings(&app).await;
+    let routes: Vec<_> = crate::ops::ROUTES
+        .iter()
+        .filter(|(_, template)| template.starts_with("/v1/seller/"))
+        .collect();
+    assert_eq!(routes.len(), 9);
+
+    for (method, template) in routes {
+        if *template == "/v1/seller/xano" && *method == "put" {
+            continue; // Bob's own credential: nothing of Ada's to name.
+        }
+        let path = template
+            .replace("{id}", &sold.id)
+            .replace("{canonical}", ADA_SNIPPET)
+            .replace("{slug}", "solo");
+        let request = match (*method, template.ends_with("{slug}")) {
+            ("get", _) => app.client.get(app.url(&path)),
+            (_, true) => app.client.put(app.url(&path)).json(&free_tier()),
+            (_, false) => app
+                .client
+                .put(app.url(&path))
+                .json(&json!({ "title": "mine", "description": "" })),
+        };
+        // Act
+        let response = request.bearer_auth(&bob).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        // Assert
+        if template.contains('{') {
+            assert_eq!(status, 404, "{method} {path}: {body}");
+        } else {
+            assert!(
+                [200, 404].contains(&status),
+                "{method} {path}: {status} {body}"
+            );
+            for id in &adas {
+                assert!(
+                    !body.contains(id.as_str()),
+                    "{method} {path} shows Ada's {id}: {body}"
+                );
+            }
+        }
+    }
+    let after = admin_listings(&app).await;
+    assert_eq!(before, after, "nothing changed");
+    let own = get_as(&app, &format!("/v1/seller/purchases/{}", sold.id), &ada).await;
+    assert_eq!(own["purchase_id"], sold.id.as_str(), "Ada sees her own");
+    assert!(own["token"]["value"].is_null(), "never the buyer's token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_names_each_listings_seller_and_lists_one_sellers_alone() {
+    let app = spawn_app().await;
+    let (ada, _, _) = ada_selling(&app).await;
+    let me = get_as(&app, "/v1/seller/me", &ada).await;
+    let ada_id = me["seller_id"].as_str().unwrap();
+
+    let all = json_of(app.get("/v1/listings").await, 200).await;
+    let adas = json_of(app.get(&format!("/v1/listings?seller={ada_id}")).await, 200).await;
+    let nobody = json_of(
+        app.get(&format!("/v1/listings?seller={}", uuid::Uuid::new_v4()))
+            .await,
+        200,
+    )
+    .await;
+    let bad = json_of(app.get("/v1/listings?seller=ada").await, 400).await;
+
+    let sellers: Vec<_> = all["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["canonical"].as_str().unwrap().to_owned(),
+                l["seller"]["name"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        sellers.contains(&(ADA_SNIPPET.to_owned(), json!("Ada"))),
+        "{sellers:?}"
+    );
+    assert!(
+        sellers.contains(&(CANONICAL.to_owned(), json!("House"))),
+        "{sellers:?}"
+    );
+    let only: Vec<_> = adas["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["canonical"].clone())
+        .collect();
+    assert_eq!(only, [json!(ADA_SNIPPET)]);
+    assert_eq!(nobody, json!({ "listings": [] }));
+    assert_eq!(bad["error"]["code"], "invalid_request");
+}
