@@ -57,6 +57,18 @@ async fn upgrade(world: &World, base: PurchaseId, tier: TierId) -> (Purchase, St
     (created.purchase, session)
 }
 
+/// Stripe's full refund of the upgrade paid through `session` ($30).
+async fn refund_upgrade(world: &World, session: &str) {
+    let refund = Fact::ChargeRefunded {
+        payment_intent: payment_intent_of(session),
+        amount_refunded: 3000,
+        fully_refunded: true,
+    };
+    world
+        .deliver("evt_refund", "charge.refunded", &refund)
+        .await;
+}
+
 async fn max_installs_of(world: &World, purchase: PurchaseId) -> i64 {
     sqlx::query_scalar("select max_installs from purchase where purchase_id = $1")
         .bind(purchase)
@@ -171,14 +183,7 @@ async fn an_upgrade_refunded_before_its_payment_arrives_never_applies() {
     let (base, token) = bought(&world).await;
     let (up, session) = upgrade(&world, base, team).await;
 
-    let refund = Fact::ChargeRefunded {
-        payment_intent: payment_intent_of(&session),
-        amount_refunded: 3000,
-        fully_refunded: true,
-    };
-    world
-        .deliver("evt_refund", "charge.refunded", &refund)
-        .await;
+    refund_upgrade(&world, &session).await;
     world
         .deliver_paid("evt_paid", up.purchase_id, &session)
         .await;
@@ -209,14 +214,7 @@ async fn refunding_an_upgrade_lowers_the_limit_back_but_never_below_the_installs
             world.sim.install(CANONICAL, &token).unwrap();
         }
 
-        let refund = Fact::ChargeRefunded {
-            payment_intent: payment_intent_of(&session),
-            amount_refunded: 3000,
-            fully_refunded: true,
-        };
-        world
-            .deliver("evt_refund", "charge.refunded", &refund)
-            .await;
+        refund_upgrade(&world, &session).await;
         world.drain().await;
 
         assert_eq!(world.status_of(up.purchase_id).await, "refunded");
@@ -437,14 +435,7 @@ async fn a_limit_left_at_xano_by_a_run_whose_transaction_gave_way_to_a_refund_is
         )
         .await
         .unwrap();
-    let refund = Fact::ChargeRefunded {
-        payment_intent: payment_intent_of(&session),
-        amount_refunded: 3000,
-        fully_refunded: true,
-    };
-    world
-        .deliver("evt_refund", "charge.refunded", &refund)
-        .await;
+    refund_upgrade(&world, &session).await;
 
     // Act
     world.drain().await;
