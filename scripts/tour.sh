@@ -91,7 +91,7 @@ wait_for ".token.value != \"$OLD\" and .token.state == \"assigned\""
 curl -sf "$MARKET/v1/purchases/$PURCHASE" -H "authorization: Bearer $KEY" | jq '{rotated: .token}'
 
 step "9. Refund it (admin API → Stripe → charge.refunded webhook)"
-# This refunds the purchase's own payment; the upgrade is a payment of its own, refunded apart.
+# An operator's refund refunds the purchase and, with it, the upgrade's payment.
 curl -sf -X POST "$MARKET/v1/admin/purchases/$PURCHASE/refund" -H "authorization: Bearer $ADMIN" | jq
 
 step "10. The token is revoked (deleted at Xano)"

@@ -82,24 +82,27 @@ async fn the_readme_tour_works_as_written_against_a_fresh_sandbox() {
     .fetch_all(&pool)
     .await
     .unwrap();
+    // The rotated-out token was at the upgraded limit. The refunded purchase's token was too,
+    // unless the refund of the upgrade (the operator's refund takes it along) was applied before
+    // the purchase's own: then its limit came back down to Solo's first.
+    assert_eq!(revoked.len(), 2, "{revoked:?}");
     assert_eq!(
-        revoked,
-        [50, 50],
-        "the rotated-out token and the refunded purchase's token were deleted at Xano, both at the \
-         upgraded limit (the demo catalog's Agency tier: 50 installs)"
+        revoked[0], 50,
+        "the rotated-out token, at Agency's limit: {revoked:?}"
     );
+    assert!([5, 50].contains(&revoked[1]), "{revoked:?}");
     let (upgrades, applied, limit_changes): (i64, i64, i64) = sqlx::query_as(
         "select (select count(*) from purchase where upgrade_of is not null),
-                (select count(*) from purchase where upgrade_of is not null and status = 'fulfilled'),
+                (select count(*) from purchase where upgrade_of is not null and fulfilled_at is not null),
                 (select count(*) from audit_event where action = 'token.limit_changed')",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(
-        (upgrades, applied, limit_changes),
-        (1, 1, 1),
-        "one upgrade, applied once"
+    assert_eq!((upgrades, applied), (1, 1), "one upgrade, applied once");
+    assert!(
+        (1..=2).contains(&limit_changes),
+        "raised once, lowered at most once: {limit_changes}"
     );
     drop(market);
     std::fs::remove_dir_all(&elsewhere).unwrap();
