@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::Value;
 
+use super::connect::{accounts, links, reversals};
 use super::error::ApiError;
 use super::events;
 use super::form::Params;
@@ -36,6 +37,14 @@ enum Route {
     RetrieveCharge(String),
     ListEvents,
     RetrieveEvent(String),
+    CreateAccount,
+    RetrieveAccount(String),
+    CreateLoginLink(String),
+    CreateAccountLink,
+    RetrieveTransfer(String),
+    CreateTransferReversal(String),
+    RetrieveApplicationFee(String),
+    CreateFeeRefund(String),
 }
 
 impl Route {
@@ -60,6 +69,16 @@ impl Route {
             ["charges", charge] if get => id(charge).map(Self::RetrieveCharge),
             ["events"] if get => Some(Self::ListEvents),
             ["events", event] if get => id(event).map(Self::RetrieveEvent),
+            ["accounts"] if post => Some(Self::CreateAccount),
+            ["accounts", account] if get => id(account).map(Self::RetrieveAccount),
+            ["accounts", account, "login_links"] if post => id(account).map(Self::CreateLoginLink),
+            ["account_links"] if post => Some(Self::CreateAccountLink),
+            ["transfers", transfer] if get => id(transfer).map(Self::RetrieveTransfer),
+            ["transfers", transfer, "reversals"] if post => {
+                id(transfer).map(Self::CreateTransferReversal)
+            }
+            ["application_fees", fee] if get => id(fee).map(Self::RetrieveApplicationFee),
+            ["application_fees", fee, "refunds"] if post => id(fee).map(Self::CreateFeeRefund),
             _ => None,
         }
     }
@@ -77,6 +96,14 @@ impl Route {
             Self::RetrieveCharge(_) => "GET /v1/charges/{id}",
             Self::ListEvents => "GET /v1/events",
             Self::RetrieveEvent(_) => "GET /v1/events/{id}",
+            Self::CreateAccount => "POST /v1/accounts",
+            Self::RetrieveAccount(_) => "GET /v1/accounts/{id}",
+            Self::CreateLoginLink(_) => "POST /v1/accounts/{id}/login_links",
+            Self::CreateAccountLink => "POST /v1/account_links",
+            Self::RetrieveTransfer(_) => "GET /v1/transfers/{id}",
+            Self::CreateTransferReversal(_) => "POST /v1/transfers/{id}/reversals",
+            Self::RetrieveApplicationFee(_) => "GET /v1/application_fees/{id}",
+            Self::CreateFeeRefund(_) => "POST /v1/application_fees/{id}/refunds",
         }
     }
 
@@ -97,6 +124,16 @@ impl Route {
             Self::RetrieveCharge(id) => refunds::retrieve_charge(state, id),
             Self::ListEvents => events::list(state, params),
             Self::RetrieveEvent(id) => events::retrieve(state, id),
+            Self::CreateAccount => accounts::create(state, params),
+            Self::RetrieveAccount(id) => accounts::retrieve(state, id),
+            Self::CreateLoginLink(id) => accounts::create_login_link(state, id),
+            Self::CreateAccountLink => links::create(state, params),
+            Self::RetrieveTransfer(id) => reversals::retrieve_transfer(state, id),
+            Self::CreateTransferReversal(id) => {
+                reversals::create_reversal(state, id, params, origin)
+            }
+            Self::RetrieveApplicationFee(id) => reversals::retrieve_fee(state, id),
+            Self::CreateFeeRefund(id) => reversals::create_fee_refund(state, id, params, origin),
         }
     }
 }
@@ -276,7 +313,7 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Any path outside `/v1`, `/pay` and `/__sim`: Stripe's 404 body.
+/// Any path outside `/v1`, `/pay`, `/connect` and `/__sim`: Stripe's 404 body.
 pub(crate) async fn unrecognized(req: HttpRequest) -> HttpResponse {
     ApiError::unrecognized_url(req.method().as_str(), req.path()).into_response()
 }
@@ -299,5 +336,13 @@ mod tests {
         assert_eq!(Route::parse(&Method::DELETE, "/v1/checkout/sessions"), None);
         assert_eq!(Route::parse(&Method::GET, "/v1/customers"), None);
         assert_eq!(Route::parse(&Method::GET, "/v2/refunds/re_1"), None);
+        assert_eq!(
+            Route::parse(&Method::POST, "/v1/transfers/tr_1/reversals"),
+            Some(Route::CreateTransferReversal("tr_1".to_owned()))
+        );
+        assert_eq!(
+            Route::parse(&Method::POST, "/v1/accounts//login_links"),
+            None
+        );
     }
 }

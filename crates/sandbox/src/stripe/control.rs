@@ -12,11 +12,17 @@
 //! | POST | `/__sim/sessions/{id}/pay-delayed` | → `SimSession` (bank debit: complete, unpaid) |
 //! | POST | `/__sim/sessions/{id}/settle` | `{"succeeded": bool}` → `SimSession` |
 //! | POST | `/__sim/sessions/{id}/expire` | → `SimSession` |
-//! | POST | `/__sim/refund` | `{"payment_intent", "amount"?}` → `SimRefund` |
+//! | POST | `/__sim/refund` | `{"payment_intent", "amount"?, "reverse_transfer"?: bool, "refund_application_fee"?: bool}` → `SimRefund` (a destination charge's transfer and fee are left alone unless the flags say otherwise) |
 //! | POST | `/__sim/dispute` | `{"payment_intent", "inquiry"?: bool}` → `SimDispute` (a chargeback; an inquiry with `"inquiry": true`) |
 //! | GET | `/__sim/disputes/{id}` | → `SimDispute` |
 //! | POST | `/__sim/disputes/{id}/escalate` | → `SimDispute` (an inquiry becomes a chargeback) |
 //! | POST | `/__sim/disputes/{id}/close` | `{"outcome": "won" \| "lost"}` → `SimDispute` (an inquiry: `warning_closed` either way) |
+//! | GET | `/__sim/accounts` | → `[SimAccount]` (oldest first) |
+//! | GET | `/__sim/accounts/{id}` | → `SimAccount` |
+//! | POST | `/__sim/accounts/{id}/onboarding` | → `SimAccount` (onboarding completed, `account.updated`) |
+//! | POST | `/__sim/accounts/{id}/enabled` | `{"enabled": bool}` → `SimAccount` (disabled: `rejected.other`; `account.updated` on a change) |
+//! | POST | `/__sim/account-links/expire` | → 204 (every Account Link expires now) |
+//! | GET | `/__sim/ledger` | → `[SimLedgerEntry]` (one per charge, oldest first: transfer and application fee) |
 //! | GET | `/__sim/events` | → `[SimEvent]` (oldest first) |
 //! | POST | `/__sim/events/{id}/redeliver` | → 204 |
 //! | GET | `/__sim/deliveries` | → `[DeliveryRecord]` |
@@ -40,6 +46,7 @@ use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
+use super::connect;
 use super::error::SimError;
 use super::model::{DisputeOutcome, EventDrift};
 use super::ops::RefundRequest;
@@ -77,7 +84,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/retry-delays", web::post().to(set_retry_delays))
         .route("/calls", web::get().to(calls))
         .route("/calls", web::delete().to(clear_calls))
-        .route("/sign", web::post().to(sign));
+        .route("/sign", web::post().to(sign))
+        .configure(connect::control_routes);
 }
 
 fn failure(error: &SimError) -> HttpResponse {
@@ -157,16 +165,24 @@ async fn expire(shared: web::Data<Shared>, id: web::Path<String>) -> HttpRespons
 struct RefundBody {
     payment_intent: String,
     amount: Option<i64>,
+    #[serde(default)]
+    reverse_transfer: bool,
+    #[serde(default)]
+    refund_application_fee: bool,
 }
 
 async fn refund(shared: web::Data<Shared>, body: web::Json<RefundBody>) -> HttpResponse {
     let RefundBody {
         payment_intent,
         amount,
+        reverse_transfer,
+        refund_application_fee,
     } = body.into_inner();
     let request = RefundRequest {
         payment_intent,
         amount,
+        reverse_transfer,
+        refund_application_fee,
         ..RefundRequest::default()
     };
     let mut state = shared.lock();

@@ -24,12 +24,12 @@
 //! show the same object); `charge.dispute.updated` adds `data.previous_attributes`, the old
 //! values of every top-level attribute the step changed, as Stripe does.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::SimError;
 use super::model::{DisputeOutcome, DisputeStatus, SimDispute};
 use super::objects;
-use super::state::{Origin, SimState};
+use super::state::{Origin, SimState, previous_attributes};
 use super::store::{BalanceTransaction, Charge, ChargeStatus, Dispute};
 
 /// Stripe's dispute fee, charged with the withdrawal (here in the dispute's currency).
@@ -195,7 +195,7 @@ impl SimState {
         let Ok(object) = self.dispute_object(id) else {
             return;
         };
-        let previous = before.map(|before| previous_attributes(before, &object));
+        let previous = before.map(|before| Value::Object(previous_attributes(before, &object)));
         self.emit_event(type_, &object, previous, &Origin::default());
     }
 
@@ -218,18 +218,4 @@ fn closed(id: &str, status: DisputeStatus) -> SimError {
         id: id.to_owned(),
         status,
     }
-}
-
-/// The old values of the top-level attributes that differ between `before` and `after` (a
-/// changed list or hash is given whole, as Stripe does).
-fn previous_attributes(before: &Value, after: &Value) -> Value {
-    let (Value::Object(before), Value::Object(after)) = (before, after) else {
-        return Value::Object(Map::new());
-    };
-    let changed: Map<String, Value> = before
-        .iter()
-        .filter(|(key, value)| after.get(key.as_str()) != Some(value))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    Value::Object(changed)
 }

@@ -41,6 +41,26 @@ pub enum SimError {
     DisputeNotInquiry { id: String, status: DisputeStatus },
     #[error("a drop rate must be between 0.0 and 1.0, not {0}")]
     InvalidDropRate(String),
+    #[error("no such account: {0}")]
+    UnknownAccount(String),
+    #[error("no such transfer: {0}")]
+    UnknownTransfer(String),
+    #[error("no such application fee: {0}")]
+    UnknownApplicationFee(String),
+    #[error(
+        "destination account {0} cannot receive transfers: its transfers capability is not active"
+    )]
+    DestinationInactive(String),
+    #[error("transfer {0} has already been fully reversed")]
+    AlreadyReversed(String),
+    #[error(
+        "transfer reversal amount {requested} is greater than the unreversed amount {available}"
+    )]
+    ReversalTooLarge { requested: i64, available: i64 },
+    #[error("application fee {0} has already been fully refunded")]
+    FeeAlreadyRefunded(String),
+    #[error("fee refund amount {requested} is greater than the unrefunded fee {available}")]
+    FeeRefundTooLarge { requested: i64, available: i64 },
 }
 
 impl SimError {
@@ -54,7 +74,9 @@ impl SimError {
             Self::NotAwaitingSettlement(_) => "not_awaiting_settlement",
             Self::NotPaid(_) => "not_paid",
             Self::AlreadyRefunded(_) => "charge_already_refunded",
-            Self::RefundTooLarge { .. } => "amount_too_large",
+            Self::RefundTooLarge { .. }
+            | Self::ReversalTooLarge { .. }
+            | Self::FeeRefundTooLarge { .. } => "amount_too_large",
             Self::InvalidAmount(_) => "invalid_amount",
             Self::Disputed(_) => "charge_disputed",
             Self::AlreadyDisputed(_) => "charge_already_disputed",
@@ -62,6 +84,12 @@ impl SimError {
             Self::DisputeClosed { .. } => "dispute_closed",
             Self::DisputeNotInquiry { .. } => "dispute_not_inquiry",
             Self::InvalidDropRate(_) => "invalid_drop_rate",
+            Self::UnknownAccount(_) => "unknown_account",
+            Self::UnknownTransfer(_) => "unknown_transfer",
+            Self::UnknownApplicationFee(_) => "unknown_application_fee",
+            Self::DestinationInactive(_) => "destination_inactive",
+            Self::AlreadyReversed(_) => "transfer_already_reversed",
+            Self::FeeAlreadyRefunded(_) => "application_fee_already_refunded",
         }
     }
 
@@ -70,10 +98,15 @@ impl SimError {
             Self::UnknownSession(_)
             | Self::UnknownPaymentIntent(_)
             | Self::UnknownEvent(_)
-            | Self::UnknownDispute(_) => StatusCode::NOT_FOUND,
-            Self::InvalidAmount(_) | Self::RefundTooLarge { .. } | Self::InvalidDropRate(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            | Self::UnknownDispute(_)
+            | Self::UnknownAccount(_)
+            | Self::UnknownTransfer(_)
+            | Self::UnknownApplicationFee(_) => StatusCode::NOT_FOUND,
+            Self::InvalidAmount(_)
+            | Self::RefundTooLarge { .. }
+            | Self::InvalidDropRate(_)
+            | Self::ReversalTooLarge { .. }
+            | Self::FeeRefundTooLarge { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::CONFLICT,
         }
     }
@@ -100,12 +133,12 @@ impl ApiError {
         }
     }
 
-    fn with_code(mut self, code: &'static str) -> Self {
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
         self
     }
 
-    fn with_param(mut self, param: &str) -> Self {
+    pub(crate) fn with_param(mut self, param: &str) -> Self {
         self.param = Some(param.to_owned());
         self
     }
@@ -245,9 +278,14 @@ impl From<SimError> for ApiError {
             SimError::UnknownSession(id) => Self::no_such("checkout.session", id),
             SimError::InvalidAmount(_) => Self::invalid("amount", "Invalid positive integer")
                 .with_code("parameter_invalid_integer"),
-            SimError::RefundTooLarge { .. } => {
+            SimError::RefundTooLarge { .. }
+            | SimError::ReversalTooLarge { .. }
+            | SimError::FeeRefundTooLarge { .. } => {
                 Self::invalid("amount", capitalised(&message)).with_code("amount_too_large")
             }
+            SimError::UnknownAccount(id) => Self::no_such("account", id),
+            SimError::UnknownTransfer(id) => Self::no_such("transfer", id),
+            SimError::UnknownApplicationFee(id) => Self::no_such("application_fee", id),
             SimError::NotPaid(_) => Self::state("charge_not_refundable", capitalised(&message)),
             // Stripe's own codes for these.
             SimError::AlreadyRefunded(_) | SimError::Disputed(_) => {

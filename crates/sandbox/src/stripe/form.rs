@@ -114,6 +114,16 @@ pub(crate) fn integer(hash: &Hash, key: &str, path: &str) -> Result<Option<i64>,
     }
 }
 
+/// A boolean parameter, written `true` or `false` as Stripe's clients send it.
+pub(crate) fn boolean(hash: &Hash, key: &str, path: &str) -> Result<Option<bool>, ApiError> {
+    match text(hash, key, path)? {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(ApiError::invalid(path, format!("Invalid boolean: {other}"))),
+    }
+}
+
 pub(crate) fn hash<'a>(
     hash: &'a Hash,
     key: &str,

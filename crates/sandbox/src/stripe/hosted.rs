@@ -12,6 +12,10 @@
 //! | POST | `/pay/{id}/pay` | form `email`? → 303 to `success_url` (200 page without one) |
 //! | POST | `/pay/{id}/cancel` | 303 to `cancel_url` (200 page without one) |
 //!
+//! A destination charge whose seller can no longer receive transfers is refused with a 409 page
+//! and the session stays open. Connect's pages (onboarding, Express dashboard) are in
+//! `connect::hosted` and share this page frame.
+//!
 //! [`StripeSim::pay`]: super::StripeSim::pay
 
 use std::fmt::Write as _;
@@ -69,6 +73,13 @@ async fn pay(shared: web::Data<Shared>, id: web::Path<String>, form: Bytes) -> H
             "Thank you: the payment went through. You can close this page.",
         ),
         Err(SimError::SessionNotOpen { status, .. }) => closed(status),
+        // A destination charge to a seller who can no longer be paid: Stripe declines to confirm
+        // it and the session stays open.
+        Err(SimError::DestinationInactive(_)) => message(
+            StatusCode::CONFLICT,
+            "Payment not possible",
+            "The seller cannot accept payments right now. Nothing was charged.",
+        ),
         Err(_) => not_found(),
     }
 }
@@ -161,13 +172,13 @@ fn not_found() -> HttpResponse {
     )
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(crate) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((LOCATION, location))
         .finish()
 }
 
-fn message(status: StatusCode, title: &str, text: &str) -> HttpResponse {
+pub(crate) fn message(status: StatusCode, title: &str, text: &str) -> HttpResponse {
     let body = format!(
         "<h1>{}</h1><p id=\"message\">{}</p>",
         escape(title),
@@ -178,7 +189,7 @@ fn message(status: StatusCode, title: &str, text: &str) -> HttpResponse {
 
 /// The page around `body`. Colours meet WCAG AA contrast (dark navy on white, white on navy);
 /// focus is visible; everything works from the keyboard because it is just forms.
-fn html(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+pub(crate) fn html(status: StatusCode, title: &str, body: &str) -> HttpResponse {
     let page = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -216,7 +227,7 @@ button.cancel{background:#fff;color:#0a2540;border:2px solid #0a2540}\
 button:focus-visible,input:focus-visible{outline:3px solid #635bff;outline-offset:2px}";
 
 /// Escapes text for HTML content and attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

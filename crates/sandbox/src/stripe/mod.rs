@@ -1,10 +1,11 @@
 //! A simulator of the parts of Stripe the marketplace uses, for tests and demos that must run
 //! offline: Checkout Sessions and refunds over the real API shape (form-encoded requests,
 //! `Authorization: Bearer sk_…`, idempotency keys, Stripe's error bodies), a hosted checkout
-//! page, disputes from inquiry to close, and signed webhook events delivered, retried and
-//! optionally duplicated and shuffled as Stripe may do. On request it also misbehaves as Stripe
-//! does on a bad day: deliveries dropped, events in another API version with unknown fields.
-//! Its answers and events deserialize with async-stripe's own types.
+//! page, disputes from inquiry to close, Connect (Express sellers onboarded on a hosted form,
+//! destination charges with application fees, reversals), and signed webhook events delivered,
+//! retried and optionally duplicated and shuffled as Stripe may do. On request it also
+//! misbehaves as Stripe does on a bad day: deliveries dropped, events in another API version with
+//! unknown fields. Its answers and events deserialize with async-stripe's own types.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -25,17 +26,21 @@
 //! Map of the module:
 //! - [`sim`]: [`StripeSim`], the running server and its Rust controls.
 //! - [`config`]: [`StripeSimConfig`]: address, key, webhook endpoint and secrets, delivery knobs.
-//! - [`model`]: the public views ([`SimSession`], [`SimEvent`], [`DeliveryRecord`], …).
+//! - [`model`]: the public views ([`SimSession`], [`SimEvent`], [`DeliveryRecord`],
+//!   [`SimAccount`], [`SimLedgerEntry`], …).
 //! - `api`: the `/v1` pipeline (auth, routing, idempotency, call log); `sessions`, `refunds`
-//!   and `events`: the endpoints; `form`: Stripe's bracketed form parameters; `idempotency`:
-//!   saved answers; `objects`: each object's JSON; `error`: Stripe's error bodies and
-//!   [`SimError`].
+//!   and `events`: the endpoints (Connect's are in `connect`); `form`: Stripe's bracketed form
+//!   parameters; `idempotency`: saved answers; `objects`: each object's JSON; `error`: Stripe's
+//!   error bodies and [`SimError`].
 //! - `ops`: paying, settling, expiring and refunding, and the events they emit; `disputes`: a
 //!   dispute's lifecycle (chargeback or inquiry, escalation, won, lost) and its events (table in
 //!   that file); `store`: the records; `state`: the shared state and event creation.
 //! - [`webhook`]: signing and the background delivery with retries, duplicates and shuffling;
 //!   `faults`: deliveries dropped on purpose (all, or a seeded share) and drifted events (another
 //!   `api_version`, unknown fields).
+//! - `connect`: Stripe Connect: Express accounts and their onboarding links and login links,
+//!   destination charges' transfers and application fees, reversals and fee refunds, their
+//!   hosted pages (`/connect/…`), controls and the ledger (map and limits in that module).
 //! - `hosted`: the checkout page (`/pay/{id}`); `money`: amounts for people.
 //! - `control`: the same controls over HTTP under `/__sim` (table in that file).
 //!
@@ -44,6 +49,7 @@
 
 mod api;
 pub mod config;
+mod connect;
 mod control;
 mod disputes;
 mod error;
@@ -67,7 +73,8 @@ pub use config::{API_VERSION, StripeSimConfig};
 pub use error::SimError;
 pub use model::{
     CallRecord, DeliveryRecord, DisputeOutcome, DisputeStatus, EventDrift, PaymentStatus,
-    SessionStatus, SimDispute, SimEvent, SimRefund, SimSession,
+    SessionStatus, SimAccount, SimApplicationFee, SimDispute, SimEvent, SimLedgerEntry, SimRefund,
+    SimSession, SimTransfer,
 };
 pub use sim::StripeSim;
 pub use webhook::signature_header;

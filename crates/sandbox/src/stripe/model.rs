@@ -87,6 +87,58 @@ pub struct SimRefund {
     pub charge_amount_refunded: i64,
     /// Whether the charge is now fully refunded (`charge.refunded`).
     pub charge_refunded: bool,
+    /// On a destination charge refunded with `reverse_transfer`: the transfer reversal (`trr_…`).
+    #[serde(default)]
+    pub transfer_reversal: Option<String>,
+    /// On a destination charge refunded with `refund_application_fee`: the fee refund (`fr_…`).
+    #[serde(default)]
+    pub fee_refund: Option<String>,
+}
+
+/// A connected (Express) account, as the platform sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimAccount {
+    pub id: String,
+    pub email: Option<String>,
+    /// Onboarded and not disabled.
+    pub charges_enabled: bool,
+    pub payouts_enabled: bool,
+    /// Whether the seller finished the onboarding form.
+    pub details_submitted: bool,
+}
+
+/// One charge and where its money went: for a destination charge, the transfer to the seller
+/// and the application fee collected back. The seller nets `transfer.amount −
+/// transfer.amount_reversed − (application_fee.amount − application_fee.amount_refunded)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimLedgerEntry {
+    pub payment_intent: String,
+    pub charge: String,
+    pub amount: i64,
+    pub currency: String,
+    pub amount_refunded: i64,
+    /// The connected account of a destination charge.
+    pub destination: Option<String>,
+    /// Created when a destination charge succeeds.
+    pub transfer: Option<SimTransfer>,
+    /// Created when a destination charge with an `application_fee_amount` succeeds.
+    pub application_fee: Option<SimApplicationFee>,
+}
+
+/// A transfer to a connected account, as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimTransfer {
+    pub id: String,
+    pub amount: i64,
+    pub amount_reversed: i64,
+}
+
+/// An application fee, as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimApplicationFee {
+    pub id: String,
+    pub amount: i64,
+    pub amount_refunded: i64,
 }
 
 /// A dispute's `status`, the part of Stripe's lifecycle the simulator plays: an inquiry

@@ -106,7 +106,7 @@ pub(crate) fn session(
 
 /// Adds `rest`'s fields to `object`. Large objects are written as two `json!` halves because one
 /// `json!` of their size exceeds the macro recursion limit.
-fn merge(object: &mut Value, rest: Value) {
+pub(crate) fn merge(object: &mut Value, rest: Value) {
     if let (Value::Object(map), Value::Object(rest)) = (object, rest) {
         map.extend(rest);
     }
@@ -164,7 +164,9 @@ fn line_item(item: &LineItem, created: i64, livemode: bool) -> Value {
     })
 }
 
-/// A `charge`, with its refunds list.
+/// A `charge`, with its refunds list. A destination charge names its destination
+/// (`transfer_data`), its transfer and its application fee, and carries `transfer`, a field
+/// Stripe sends only on destination charges.
 pub(crate) fn charge(store: &Store, charge: &Charge, livemode: bool) -> Value {
     let refunds: Vec<Value> = charge
         .refunds
@@ -174,6 +176,7 @@ pub(crate) fn charge(store: &Store, charge: &Charge, livemode: bool) -> Value {
         .map(refund)
         .collect();
     let failed = charge.status == ChargeStatus::Failed;
+    let destination = charge.destination.as_ref();
     let mut object = json!({
         "id": charge.id,
         "object": "charge",
@@ -181,8 +184,8 @@ pub(crate) fn charge(store: &Store, charge: &Charge, livemode: bool) -> Value {
         "amount_captured": if charge.status == ChargeStatus::Succeeded { charge.amount } else { 0 },
         "amount_refunded": charge.amount_refunded,
         "application": null,
-        "application_fee": null,
-        "application_fee_amount": null,
+        "application_fee": charge.application_fee,
+        "application_fee_amount": destination.and_then(|d| d.application_fee_amount),
         "balance_transaction": null,
         "billing_details": {
             "address": null,
@@ -221,7 +224,6 @@ pub(crate) fn charge(store: &Store, charge: &Charge, livemode: bool) -> Value {
             "object": "list",
             "data": refunds,
             "has_more": false,
-            "total_count": charge.refunds.len(),
             "url": format!("/v1/charges/{}/refunds", charge.id),
         },
         "review": null,
@@ -231,10 +233,14 @@ pub(crate) fn charge(store: &Store, charge: &Charge, livemode: bool) -> Value {
         "statement_descriptor": null,
         "statement_descriptor_suffix": null,
         "status": charge.status.as_str(),
-        "transfer_data": null,
-        "transfer_group": null,
+        "transfer_data": destination.map(|d| json!({ "amount": null, "destination": d.account })),
+        // Stripe groups a destination charge with its transfer under the PaymentIntent's name.
+        "transfer_group": destination.map(|_| format!("group_{}", charge.payment_intent)),
     });
     merge(&mut object, rest);
+    if destination.is_some() {
+        merge(&mut object, json!({ "transfer": charge.transfer }));
+    }
     object
 }
 
@@ -247,14 +253,17 @@ pub(crate) fn refund(refund: &Refund) -> Value {
         "charge": refund.charge,
         "created": refund.created,
         "currency": refund.currency,
+        "customer": null,
+        "customer_account": null,
         "destination_details": null,
         "metadata": refund.metadata,
         "payment_intent": refund.payment_intent,
+        "payment_method": null,
         "reason": refund.reason,
         "receipt_number": null,
         "source_transfer_reversal": null,
         "status": "succeeded",
-        "transfer_reversal": null,
+        "transfer_reversal": refund.transfer_reversal,
     })
 }
 

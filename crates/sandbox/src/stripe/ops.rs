@@ -1,7 +1,13 @@
 //! What happens to money: paying a session (at once by card, or later by bank debit), settling a
-//! delayed payment, expiring and refunding (disputes are in `disputes`). Each rule changes the
-//! store and emits the event Stripe would send. The `/v1` API, the hosted page, the control API
-//! and the Rust handle all come through here, so they agree.
+//! delayed payment, expiring and refunding (disputes are in `disputes`; a destination charge's
+//! transfer, fee and reversals in `connect`). Each rule changes the store and emits the events
+//! Stripe would send. The `/v1` API, the hosted page, the control API and the Rust handle all
+//! come through here, so they agree.
+//!
+//! A charge that succeeds sends `charge.succeeded` after the session's own event (and, for a
+//! destination charge, `transfer.created` and `application_fee.created` after that); a refund
+//! sends `charge.refunded`, then `transfer.reversed` and `application_fee.refunded` when it
+//! reversed the transfer or refunded the fee.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +28,10 @@ pub(crate) struct RefundRequest {
     pub(crate) amount: Option<i64>,
     pub(crate) reason: Option<String>,
     pub(crate) metadata: BTreeMap<String, String>,
+    /// On a destination charge: reverse the transfer in proportion (Stripe's default: no).
+    pub(crate) reverse_transfer: bool,
+    /// On a destination charge: refund the application fee in proportion (default: no).
+    pub(crate) refund_application_fee: bool,
 }
 
 impl SimState {
@@ -75,6 +85,10 @@ impl SimState {
     ) -> Result<(), SimError> {
         let suffix = self.new_id("", 24);
         let now = Self::now();
+        // Stripe refuses to confirm a payment whose destination cannot receive transfers; the
+        // session stays open.
+        let destination = self.open_session(id)?.destination.clone();
+        self.check_destination(destination.as_ref())?;
         let session = self.open_session(id)?;
         let intent_id = format!("pi_3{suffix}");
         let charge_id = format!("ch_3{suffix}");
@@ -107,6 +121,9 @@ impl SimState {
             email: Some(email),
             refunds: Vec::new(),
             dispute: None,
+            destination,
+            transfer: None,
+            application_fee: None,
         };
         let intent = PaymentIntent {
             status: if delayed {
@@ -116,9 +133,15 @@ impl SimState {
             },
             charge: charge_id.clone(),
         };
-        self.store.charges.insert(charge_id, charge);
+        self.store.add_charge(charge);
         self.store.payment_intents.insert(intent_id, intent);
+        if !delayed {
+            self.pay_destination(&charge_id);
+        }
         self.emit_session_event("checkout.session.completed", id, origin);
+        if !delayed {
+            self.emit_charge_succeeded(&charge_id, origin);
+        }
         Ok(())
     }
 
@@ -142,10 +165,13 @@ impl SimState {
             .charges
             .get_mut(&intent.charge)
             .ok_or_else(not_waiting)?;
+        let charge_id = charge.id.clone();
         if succeeded {
             intent.status = IntentStatus::Succeeded;
             charge.status = ChargeStatus::Succeeded;
             session.payment_status = PaymentStatus::Paid;
+            // A bank debit's money reaches the seller once it has arrived.
+            self.pay_destination(&charge_id);
         } else {
             // The session stays complete and unpaid; the PaymentIntent wants another method.
             intent.status = IntentStatus::RequiresPaymentMethod;
@@ -157,6 +183,9 @@ impl SimState {
             "checkout.session.async_payment_failed"
         };
         self.emit_session_event(type_, id, &Origin::default());
+        if succeeded {
+            self.emit_charge_succeeded(&charge_id, &Origin::default());
+        }
         Ok(())
     }
 
@@ -197,8 +226,9 @@ impl SimState {
         }
     }
 
-    /// Refunds part or all of a PaymentIntent's charge and emits `charge.refunded`; returns the
-    /// refund's id.
+    /// Refunds part or all of a PaymentIntent's charge and emits `charge.refunded` (then, on a
+    /// destination charge and when asked, reverses the transfer and refunds the fee in
+    /// proportion); returns the refund's id.
     pub(crate) fn refund(
         &mut self,
         request: RefundRequest,
@@ -256,14 +286,22 @@ impl SimState {
             created: now,
             reason: request.reason,
             metadata: request.metadata,
+            transfer_reversal: None,
+            fee_refund: None,
         };
         let charge_id = charge.id.clone();
         self.store.refunds.insert(refund_id.clone(), refund);
+        let undone = self.undo_destination(
+            &refund_id,
+            request.reverse_transfer,
+            request.refund_application_fee,
+        );
         self.emit_charge_event("charge.refunded", &charge_id, origin);
+        self.emit_undone(&undone, origin);
         Ok(refund_id)
     }
 
-    fn emit_charge_event(&mut self, type_: &str, charge_id: &str, origin: &Origin) {
+    pub(crate) fn emit_charge_event(&mut self, type_: &str, charge_id: &str, origin: &Origin) {
         let object = self
             .store
             .charges
@@ -286,6 +324,8 @@ impl SimState {
             reason: refund.reason.clone(),
             charge_amount_refunded: charge.amount_refunded,
             charge_refunded: charge.refunded(),
+            transfer_reversal: refund.transfer_reversal.clone(),
+            fee_refund: refund.fee_refund.clone(),
         })
     }
 }

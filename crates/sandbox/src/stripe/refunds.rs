@@ -11,7 +11,8 @@ use super::state::{Origin, SimState};
 const REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
 
 /// `POST /v1/refunds`: `payment_intent` (or `charge`), optional `amount` (default: what is left),
-/// `reason` and `metadata`. Emits `charge.refunded`.
+/// `reason`, `metadata`, and on a destination charge `reverse_transfer` and
+/// `refund_application_fee` (see `connect::reversals`). Emits `charge.refunded`.
 pub(crate) fn create(
     state: &mut SimState,
     params: &Params,
@@ -49,11 +50,16 @@ pub(crate) fn create(
         ));
     }
     let metadata = form::metadata(root, "metadata", "metadata")?;
+    let reverse_transfer = form::boolean(root, "reverse_transfer", "reverse_transfer")?;
+    let refund_application_fee =
+        form::boolean(root, "refund_application_fee", "refund_application_fee")?;
     let request = RefundRequest {
         payment_intent,
         amount,
         reason,
         metadata,
+        reverse_transfer: reverse_transfer.unwrap_or(false),
+        refund_application_fee: refund_application_fee.unwrap_or(false),
     };
     let id = state.refund(request, origin)?;
     retrieve(state, &id)

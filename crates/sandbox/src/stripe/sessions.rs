@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use url::Url;
 
+use super::connect;
 use super::error::ApiError;
 use super::form::{self, Hash, Param, Params};
 use super::model::{PaymentStatus, SessionStatus};
@@ -56,11 +57,13 @@ pub(crate) fn create(state: &mut SimState, params: &Params) -> Result<Value, Api
     let cancel_url = url_param(root, "cancel_url")?;
     let (client_reference_id, customer_email) = references(root)?;
     let metadata = form::metadata(root, "metadata", "metadata")?;
-    let payment_intent_metadata =
-        match form::hash(root, "payment_intent_data", "payment_intent_data")? {
-            Some(data) => form::metadata(data, "metadata", "payment_intent_data[metadata]")?,
-            None => BTreeMap::default(),
-        };
+    let intent_data = form::hash(root, "payment_intent_data", "payment_intent_data")?;
+    let payment_intent_metadata = match intent_data {
+        Some(data) => form::metadata(data, "metadata", "payment_intent_data[metadata]")?,
+        None => BTreeMap::default(),
+    };
+    let amount_total = line_items.iter().map(LineItem::amount).sum();
+    let destination = connect::destination_charge(state, intent_data, amount_total)?;
     let created = SimState::now();
     let expires_at = expires_at(root, created)?;
     let locale = form::text(root, "locale", "locale")?.map(str::to_owned);
@@ -85,6 +88,7 @@ pub(crate) fn create(state: &mut SimState, params: &Params) -> Result<Value, Api
         locale,
         payment_intent: None,
         paid_by: None,
+        destination,
     };
     let body = objects::session(
         &session,
@@ -146,13 +150,14 @@ fn expands_line_items(expand: &[String]) -> bool {
         .any(|path| path == "line_items" || path.starts_with("line_items."))
 }
 
-fn plausible_email(email: &str) -> bool {
+pub(crate) fn plausible_email(email: &str) -> bool {
     email
         .split_once('@')
         .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
 }
 
-fn url_param(root: &Hash, key: &str) -> Result<Option<String>, ApiError> {
+/// An `http(s)` URL parameter; absent or empty is `None`.
+pub(crate) fn url_param(root: &Hash, key: &str) -> Result<Option<String>, ApiError> {
     let Some(text) = form::text(root, key, key)?.filter(|text| !text.is_empty()) else {
         return Ok(None);
     };

@@ -11,6 +11,7 @@ use url::Url;
 
 use super::api;
 use super::config::StripeSimConfig;
+use super::connect;
 use super::control;
 use super::error::SimError;
 use super::hosted;
@@ -31,7 +32,8 @@ const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 /// Dropping it stops the server and its background tasks (without waiting); [`StripeSim::stop`]
 /// stops it and waits.
 pub struct StripeSim {
-    shared: Shared,
+    /// Reached by `connect::sim`'s controls too.
+    pub(super) shared: Shared,
     base_url: Url,
     server: Server,
     /// The webhook dispatcher and the expiry sweeper.
@@ -169,7 +171,10 @@ impl StripeSim {
     }
 
     /// A buyer pays by card: a PaymentIntent (`pi_…`) and a charge (`ch_…`) are created, the
-    /// session becomes `complete` and `paid`, and `checkout.session.completed` is sent.
+    /// session becomes `complete` and `paid`, and `checkout.session.completed` then
+    /// `charge.succeeded` are sent. A destination charge also transfers the amount to the
+    /// connected account and collects its application fee (`transfer.created`,
+    /// `application_fee.created`); it is refused while that account cannot receive transfers.
     pub fn pay(&self, session_id: &str) -> Result<SimSession, SimError> {
         self.control(session_id, |state| {
             state.pay(session_id, None, false, &Origin::default())
@@ -185,7 +190,8 @@ impl StripeSim {
     }
 
     /// The bank debit of a [`StripeSim::pay_delayed`] session succeeds (the session becomes
-    /// `paid`; `checkout.session.async_payment_succeeded`) or fails (it stays `unpaid`;
+    /// `paid`; `checkout.session.async_payment_succeeded`, then `charge.succeeded` and a
+    /// destination charge's transfer and fee) or fails (it stays `unpaid`;
     /// `checkout.session.async_payment_failed`).
     pub fn settle(&self, session_id: &str, succeeded: bool) -> Result<SimSession, SimError> {
         self.control(session_id, |state| state.settle(session_id, succeeded))
@@ -213,6 +219,8 @@ impl StripeSim {
 
     /// Refunds `amount` (or what is left) of a PaymentIntent's charge, as `POST /v1/refunds`
     /// does, and sends `charge.refunded` (whose `refunded` is true only once fully refunded).
+    /// A destination charge's transfer and fee are left alone, Stripe's default; see
+    /// [`StripeSim::refund_reversing`].
     pub fn refund(&self, payment_intent: &str, amount: Option<i64>) -> Result<SimRefund, SimError> {
         let mut state = self.shared.lock();
         let request = RefundRequest {
@@ -340,10 +348,11 @@ impl StripeSim {
     }
 }
 
-/// The hosted page, the `/v1` API and Stripe's answer to any other path; the control API is
+/// The hosted pages, the `/v1` API and Stripe's answer to any other path; the control API is
 /// mounted by [`Bound::serve`].
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/pay").configure(hosted::routes))
+        .service(web::scope("/connect").configure(connect::hosted::routes))
         .service(web::scope("/v1").default_service(web::to(api::serve)))
         .default_service(web::to(api::unrecognized));
 }

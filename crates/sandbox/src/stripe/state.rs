@@ -10,7 +10,7 @@ use chrono::Utc;
 use rand::distr::Alphanumeric;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 use url::Url;
 
@@ -72,7 +72,7 @@ impl SimState {
         public_base: Url,
         outbox: UnboundedSender<DeliveryJob>,
     ) -> Self {
-        Self {
+        let mut state = Self {
             api_key: config.api_key.clone(),
             livemode: config.livemode,
             api_version: config.api_version.clone(),
@@ -95,7 +95,9 @@ impl SimState {
             event_drift: None,
             next_delivery: 1,
             outbox,
-        }
+        };
+        state.store.connect.application = state.new_id("ca_", 32);
+        state
     }
 
     /// A Stripe-shaped id: `prefix` then `len` random alphanumerics.
@@ -139,6 +141,31 @@ impl SimState {
         previous: Option<Value>,
         origin: &Origin,
     ) -> String {
+        self.record_event(type_, object, previous, None, origin)
+    }
+
+    /// [`SimState::emit_event`] for an event about a connected account (`account.updated`): it
+    /// carries the account's id at the top level, `"account": "acct_…"`, as Stripe's Connect
+    /// events do. It goes to the same endpoint as every other event (see `connect`).
+    pub(crate) fn emit_connect_event(
+        &mut self,
+        type_: &str,
+        object: &Value,
+        previous: Option<Value>,
+        account: &str,
+        origin: &Origin,
+    ) -> String {
+        self.record_event(type_, object, previous, Some(account), origin)
+    }
+
+    fn record_event(
+        &mut self,
+        type_: &str,
+        object: &Value,
+        previous: Option<Value>,
+        account: Option<&str>,
+        origin: &Origin,
+    ) -> String {
         let id = self.new_id("evt_1", 24);
         let created = Self::now();
         let mut data = json!({ "object": object });
@@ -159,6 +186,9 @@ impl SimState {
             },
             "type": type_,
         });
+        if let (Some(account), Value::Object(envelope)) = (account, &mut envelope) {
+            envelope.insert("account".to_owned(), json!(account));
+        }
         if let Some(drift) = &self.event_drift {
             faults::drift(&mut envelope, drift);
         }
@@ -200,6 +230,20 @@ impl SimState {
     pub(crate) fn event(&self, id: &str) -> Option<&SimEvent> {
         self.events.iter().find(|event| event.id == id)
     }
+}
+
+/// The old values of the top-level attributes that differ between `before` and `after` (a
+/// changed list or hash is given whole, as Stripe does): a `*.updated` event's
+/// `data.previous_attributes`.
+pub(crate) fn previous_attributes(before: &Value, after: &Value) -> Map<String, Value> {
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return Map::new();
+    };
+    before
+        .iter()
+        .filter(|(key, value)| after.get(key.as_str()) != Some(value))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// The shared handle on [`SimState`].

@@ -1,11 +1,13 @@
 //! The Stripe objects the simulator keeps: Checkout Sessions, and the PaymentIntents, charges,
 //! refunds and disputes that paying, refunding and disputing create. Plain records; the rules
-//! that change them are in `ops`, their JSON in `objects`.
+//! that change them are in `ops`, their JSON in `objects`. Connect's records (accounts,
+//! transfers, application fees) are in `connect::store`, kept here as [`Store::connect`].
 
 use std::collections::{BTreeMap, HashMap};
 
 use url::Url;
 
+use super::connect::store::{ConnectStore, DestinationCharge};
 use super::model::{DisputeStatus, PaymentStatus, SessionStatus, SimSession};
 
 /// One `line_items[n]` of a session, from its inline `price_data`.
@@ -46,6 +48,9 @@ pub(crate) struct Session {
     pub(crate) payment_intent: Option<String>,
     /// The buyer's email as entered on the page (or `customer_email`), once paid.
     pub(crate) paid_by: Option<String>,
+    /// A destination charge's connected account and application fee, from
+    /// `payment_intent_data`; the PaymentIntent it creates carries them to its charge.
+    pub(crate) destination: Option<DestinationCharge>,
 }
 
 impl Session {
@@ -99,6 +104,12 @@ pub(crate) struct Charge {
     /// Refund ids, oldest first.
     pub(crate) refunds: Vec<String>,
     pub(crate) dispute: Option<String>,
+    /// Set on a destination charge.
+    pub(crate) destination: Option<DestinationCharge>,
+    /// The transfer to the destination (`tr_…`), once the charge succeeded.
+    pub(crate) transfer: Option<String>,
+    /// The application fee collected back from the destination (`fee_…`), once it succeeded.
+    pub(crate) application_fee: Option<String>,
 }
 
 impl Charge {
@@ -117,6 +128,15 @@ pub(crate) struct Refund {
     pub(crate) created: i64,
     pub(crate) reason: Option<String>,
     pub(crate) metadata: BTreeMap<String, String>,
+    /// The reversal of the destination charge's transfer it made (`reverse_transfer`).
+    pub(crate) transfer_reversal: Option<String>,
+    /// The refund of the application fee it made (`refund_application_fee`); Stripe's refund
+    /// object does not name it, the simulator's views do.
+    #[expect(
+        clippy::struct_field_names,
+        reason = "`fee_refund` is Stripe's name for the object it names"
+    )]
+    pub(crate) fee_refund: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,14 +172,22 @@ pub(crate) struct Store {
     pub(crate) session_order: Vec<String>,
     pub(crate) payment_intents: HashMap<String, PaymentIntent>,
     pub(crate) charges: HashMap<String, Charge>,
+    /// Charge ids in creation order.
+    pub(crate) charge_order: Vec<String>,
     pub(crate) refunds: HashMap<String, Refund>,
     pub(crate) disputes: HashMap<String, Dispute>,
+    pub(crate) connect: ConnectStore,
 }
 
 impl Store {
     pub(crate) fn add_session(&mut self, session: Session) {
         self.session_order.push(session.id.clone());
         self.sessions.insert(session.id.clone(), session);
+    }
+
+    pub(crate) fn add_charge(&mut self, charge: Charge) {
+        self.charge_order.push(charge.id.clone());
+        self.charges.insert(charge.id.clone(), charge);
     }
 
     /// The public view of a session; `public_base` is where the hosted page lives.

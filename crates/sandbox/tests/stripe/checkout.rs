@@ -167,8 +167,9 @@ async fn a_paid_or_expired_session_cannot_be_paid_and_says_why() {
 
     let unknown = h.http.get(h.url("/pay/cs_test_nope")).send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    // One completed event, one expired: the refused payments emitted nothing.
-    assert_eq!(h.sim.events().len(), 2);
+    // The payment's two events (completed, charge.succeeded), one expired: the refused payments
+    // emitted nothing.
+    assert_eq!(h.sim.events().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]

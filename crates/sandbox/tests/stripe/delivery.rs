@@ -16,7 +16,8 @@ async fn a_failed_delivery_is_retried_until_it_succeeds() {
     h.hook.answer_next(&[500, 503]);
     let session = h.create_session().await;
 
-    h.sim.pay(session.id.as_str()).unwrap();
+    // Expiring sends exactly one event (paying sends two).
+    h.sim.expire(session.id.as_str()).unwrap();
 
     let received = h.hook.wait_for(3).await;
     assert!(received.iter().all(|r| r.body == received[0].body));
@@ -49,13 +50,18 @@ async fn transport_errors_are_retried_then_given_up() {
 
     h.sim.pay(session.id.as_str()).unwrap();
 
+    // Two events (completed, charge.succeeded), each tried once and retried twice.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while h.sim.deliveries().len() < 3 && Instant::now() < deadline {
+    while h.sim.deliveries().len() < 6 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
     let attempts = h.sim.deliveries();
-    assert_eq!(attempts.len(), 3, "one try and two retries: {attempts:?}");
+    assert_eq!(
+        attempts.len(),
+        6,
+        "one try and two retries each: {attempts:?}"
+    );
     assert!(
         attempts
             .iter()
@@ -81,10 +87,14 @@ async fn delivery_never_holds_up_the_call_that_caused_it() {
         started.elapsed()
     );
     let events = h.sim.events();
-    assert_eq!(events.len(), 2);
+    assert_eq!(
+        events.len(),
+        3,
+        "completed, charge.succeeded, charge.refunded"
+    );
     assert!(
         h.sim
-            .wait_delivered(&events[1].id, Duration::from_secs(10))
+            .wait_delivered(&events[2].id, Duration::from_secs(10))
             .await
     );
 }
@@ -101,7 +111,8 @@ async fn with_duplicates_on_every_event_arrives_twice_and_out_of_order() {
         h.sim.pay(session.id.as_str()).unwrap();
     }
 
-    let received = h.hook.wait_for(6).await;
+    // Three payments, two events each, each delivered twice.
+    let received = h.hook.wait_for(12).await;
     let emitted: Vec<String> = h.sim.events().into_iter().map(|e| e.id).collect();
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut first_seen: Vec<String> = Vec::new();
@@ -114,22 +125,22 @@ async fn with_duplicates_on_every_event_arrives_twice_and_out_of_order() {
         *counts.entry(id).or_default() += 1;
     }
     assert!(counts.values().all(|count| *count == 2), "{counts:?}");
-    assert_eq!(counts.len(), 3);
+    assert_eq!(counts.len(), 6);
     assert_ne!(first_seen, emitted, "neighbours overtake each other");
 
     h.sim.set_duplicate_deliveries(false);
     let another = h.create_session().await;
     h.sim.pay(another.id.as_str()).unwrap();
-    h.hook.wait_for(7).await;
+    h.hook.wait_for(14).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(h.hook.received().len(), 7, "once again when switched off");
+    assert_eq!(h.hook.received().len(), 14, "once again when switched off");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_can_be_delivered_again() {
     let h = Harness::start().await;
     let session = h.create_session().await;
-    h.sim.pay(session.id.as_str()).unwrap();
+    h.sim.expire(session.id.as_str()).unwrap();
     let first = h.hook.wait_for(1).await.remove(0);
 
     h.sim.redeliver(&first.event_id()).unwrap();
@@ -137,6 +148,11 @@ async fn an_event_can_be_delivered_again() {
     let again = h.hook.wait_for(2).await.remove(1);
     assert_eq!(again.body, first.body);
     verify(&again, NEW_SECRET);
+    // The receiver has the body before the simulator records the answer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.sim.deliveries().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let deliveries = h.sim.deliveries();
     assert_ne!(deliveries[0].delivery, deliveries[1].delivery);
     assert!(matches!(
@@ -176,9 +192,11 @@ async fn without_an_endpoint_events_are_recorded_but_not_sent() {
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let events = h.sim.events();
-    assert_eq!(events.len(), 1);
-    let body: Value = serde_json::from_str(&events[0].payload).unwrap();
-    assert_eq!(body["pending_webhooks"], 0);
+    assert_eq!(events.len(), 2, "completed, charge.succeeded");
+    for event in &events {
+        let body: Value = serde_json::from_str(&event.payload).unwrap();
+        assert_eq!(body["pending_webhooks"], 0);
+    }
     assert!(h.sim.deliveries().is_empty());
     assert!(h.hook.received().is_empty());
 }

@@ -58,6 +58,8 @@ fn case_type(dispute: &Dispute) -> DisputePaymentMethodDetailsCardCaseType {
 }
 
 const PAID: &str = "checkout.session.completed";
+/// Sent right after [`PAID`] for every charge that succeeds.
+const SUCCEEDED: &str = "charge.succeeded";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chargeback_withdraws_the_funds_after_announcing_the_dispute() {
@@ -71,6 +73,7 @@ async fn a_chargeback_withdraws_the_funds_after_announcing_the_dispute() {
         types(&h),
         [
             PAID,
+            SUCCEEDED,
             "charge.dispute.created",
             "charge.dispute.funds_withdrawn"
         ]
@@ -108,7 +111,7 @@ async fn an_inquiry_moves_no_money_and_leaves_the_charge_refundable() {
     let inquiry = h.sim.dispute_inquiry(&pi).unwrap();
 
     assert_eq!(inquiry.status, DisputeStatus::WarningNeedsResponse);
-    assert_eq!(types(&h), [PAID, "charge.dispute.created"]);
+    assert_eq!(types(&h), [PAID, SUCCEEDED, "charge.dispute.created"]);
     let created = dispute_in(&h, "charge.dispute.created");
     assert_eq!(
         created.status,
@@ -138,6 +141,7 @@ async fn an_escalated_inquiry_is_updated_to_a_chargeback_naming_its_old_status()
         types(&h),
         [
             PAID,
+            SUCCEEDED,
             "charge.dispute.created",
             "charge.dispute.updated",
             "charge.dispute.funds_withdrawn"
@@ -183,7 +187,7 @@ async fn a_won_chargeback_reinstates_the_funds_and_the_charge_can_be_refunded() 
 
     assert_eq!(won.status, DisputeStatus::Won);
     assert_eq!(
-        types(&h)[3..],
+        types(&h)[4..],
         ["charge.dispute.closed", "charge.dispute.funds_reinstated"]
     );
     let closed = dispute_in(&h, "charge.dispute.closed");
@@ -223,7 +227,7 @@ async fn a_lost_chargeback_closes_without_giving_the_funds_back() {
 
     assert_eq!(lost.status, DisputeStatus::Lost);
     assert_eq!(types(&h).last().unwrap(), "charge.dispute.closed");
-    assert_eq!(types(&h).len(), 4);
+    assert_eq!(types(&h).len(), 5);
     let closed = dispute_in(&h, "charge.dispute.closed");
     assert_eq!(closed.status, stripe_shared::DisputeStatus::Lost);
     assert_eq!(closed.balance_transactions.len(), 1);
@@ -283,7 +287,7 @@ async fn an_inquiry_refunded_in_full_escalates_without_withdrawing_anything() {
         .unwrap();
 
     assert_eq!(
-        types(&h)[2..],
+        types(&h)[3..],
         [
             "charge.refunded",
             "charge.dispute.updated",

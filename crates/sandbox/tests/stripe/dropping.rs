@@ -54,7 +54,11 @@ async fn with_every_delivery_dropped_nothing_arrives_but_the_events_are_listed_u
     let events: Vec<String> = h.sim.events().into_iter().map(|e| e.id).collect();
     assert_eq!(h.sim.dropped_deliveries(), events);
     let listed = undelivered(&h).await;
-    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed.len(),
+        3,
+        "completed, charge.succeeded, charge.refunded"
+    );
     assert!(listed.iter().all(|event| event["pending_webhooks"] == 1));
 
     h.sim.redeliver(&events[0]).unwrap();
@@ -67,8 +71,9 @@ async fn with_every_delivery_dropped_nothing_arrives_but_the_events_are_listed_u
             .await
     );
     let listed = undelivered(&h).await;
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0]["id"], events[1].as_str());
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["id"], events[2].as_str(), "newest first");
+    assert_eq!(listed[1]["id"], events[1].as_str());
     h.sim.set_drop_deliveries(0.0).unwrap();
     let more = refund_cents(&h, &pi, 1);
     assert!(h.sim.wait_delivered(&more[0], Duration::from_secs(5)).await);
@@ -78,15 +83,16 @@ async fn with_every_delivery_dropped_nothing_arrives_but_the_events_are_listed_u
 async fn a_seeded_share_is_dropped_and_the_same_seed_drops_the_same_events() {
     let h = Harness::start().await;
     let pi = h.paid_intent().await;
-    h.hook.wait_for(1).await;
+    // The payment's two events (completed, charge.succeeded).
+    h.hook.wait_for(2).await;
 
     h.sim.set_drop_deliveries_seeded(0.25, 7).unwrap();
     let first = refund_cents(&h, &pi, 80);
     let dropped = pattern(&h, &first).iter().filter(|d| **d).count();
     assert!((8..=32).contains(&dropped), "{dropped} of 80 dropped");
-    h.hook.wait_for(1 + 80 - dropped).await;
+    h.hook.wait_for(2 + 80 - dropped).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(h.hook.received().len(), 1 + 80 - dropped, "never retried");
+    assert_eq!(h.hook.received().len(), 2 + 80 - dropped, "never retried");
     let listed: Vec<String> = undelivered(&h)
         .await
         .iter()

@@ -139,7 +139,8 @@ async fn refunds_send_charge_refunded_with_cumulative_amounts() {
     let rest = h.sim.refund(&pi, None).unwrap();
     assert_eq!(rest.amount, 1000);
     assert!(rest.charge_refunded);
-    h.hook.wait_for(3).await;
+    // completed, charge.succeeded, then the two charge.refunded.
+    h.hook.wait_for(4).await;
     let last = verify(h.hook.received().last().unwrap(), NEW_SECRET);
     let EventObject::ChargeRefunded(charge) = last.data.object else {
         panic!("wrong variant");

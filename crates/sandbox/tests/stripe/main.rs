@@ -9,6 +9,12 @@
 
 mod api_errors;
 mod checkout;
+mod connect_accounts;
+mod connect_charges;
+mod connect_helpers;
+mod connect_onboarding;
+mod connect_refunds;
+mod connect_shapes;
 mod control;
 mod delivery;
 mod disputes;

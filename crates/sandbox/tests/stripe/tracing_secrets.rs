@@ -1,7 +1,8 @@
 //! The Stripe simulator must never put its API key or a webhook signing secret into `tracing`
 //! output. This binary (its own process, so it can own the global subscriber) captures
 //! everything at TRACE, `log` records included, over a run that touches every endpoint, the
-//! hosted page, deliveries, retries, errors and the control API, then searches it.
+//! hosted pages (checkout, Connect onboarding and dashboard), deliveries, retries, errors and the
+//! control API, then searches it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,6 +10,11 @@
     reason = "tests fail by panicking"
 )]
 
+#[allow(
+    dead_code,
+    reason = "shared with the main Stripe test binary, which uses all of it"
+)]
+mod connect_helpers;
 #[allow(
     dead_code,
     reason = "shared with the main Stripe test binary, which uses all of it"
@@ -45,7 +51,41 @@ async fn no_key_or_signing_secret_reaches_tracing_or_debug_output() {
     let _ = checkout_request()
         .send(&client_for(&h.sim, "sk_test_wrong_key_0000"))
         .await;
-    for path in ["/webhook", "/events", "/deliveries", "/calls"] {
+    let seller = h.create_account("seller@shop.example").await;
+    let link = h.onboarding_link(seller.id.as_str()).await;
+    h.http.get(&link.url).send().await.unwrap();
+    h.http.post(&link.url).send().await.unwrap();
+    h.form_post(
+        &format!("/v1/accounts/{}/login_links", seller.id),
+        None,
+        &[],
+    )
+    .await;
+    h.http
+        .get(h.url(&format!("/connect/express/{}", seller.id)))
+        .send()
+        .await
+        .unwrap();
+    let destination = h.destination_session(seller.id.as_str(), Some(100)).await;
+    h.press_pay(&destination.unwrap()).await;
+    let transfer = h.sim.ledger().last().unwrap().transfer.clone().unwrap();
+    h.form_post(
+        &format!("/v1/transfers/{}/reversals", transfer.id),
+        Some("reverse:secret-test"),
+        &[("amount", "100")],
+    )
+    .await;
+    h.sim
+        .set_account_enabled(seller.id.as_str(), false)
+        .unwrap();
+    for path in [
+        "/webhook",
+        "/events",
+        "/deliveries",
+        "/calls",
+        "/accounts",
+        "/ledger",
+    ] {
         h.http.get(h.control(path)).send().await.unwrap();
     }
     h.http
