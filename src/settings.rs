@@ -81,6 +81,7 @@ pub enum Backends {
         duplicate_events: bool,
         /// A tiers file to seed instead of the demo catalog.
         tiers: Option<std::path::PathBuf>,
+        platform_fee: market_core::FeeRate,
     },
 }
 
@@ -115,6 +116,7 @@ impl Settings {
                         &args.stripe.stripe_webhook_secrets,
                     )
                     .map_err(anyhow::Error::msg)?,
+                    platform_fee: args.stripe.platform_fee()?,
                 },
             }
         } else {
@@ -174,6 +176,7 @@ fn sandbox(args: &ServeArgs) -> anyhow::Result<Backends> {
     Ok(Backends::Sandbox {
         duplicate_events: args.sandbox_duplicate_events,
         tiers: args.sandbox_tiers.clone(),
+        platform_fee: args.stripe.platform_fee()?,
     })
 }
 

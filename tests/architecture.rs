@@ -38,6 +38,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
                 "tiers_file",
                 "sellers",
                 "seller_xano",
+                "connect",
                 "letters",
             ],
             &["payments", "checkout", "portal", "rotation", "usage"],

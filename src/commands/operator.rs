@@ -47,10 +47,12 @@ pub async fn purchases(command: PurchasesCommand) -> anyhow::Result<()> {
             let purchase = load(&db, id).await?;
             let receipt = purchases::receipt_of(&db, &envelope, &purchase).await?;
             let audit = audit::for_purchase(&db, purchase.purchase_id).await?;
+            let payment = purchases::payment_moves(&db, &purchase).await?;
             print_json(&AdminPurchase {
                 purchase: (&purchase).into(),
                 receipt: PurchaseBody::of(receipt, true),
                 audit: audit.into_iter().map(Into::into).collect(),
+                payment: payment.map(Into::into),
             })
         }
         PurchasesCommand::Revoke { id, db } => {

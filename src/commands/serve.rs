@@ -54,6 +54,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Backends::Sandbox {
             duplicate_events,
             tiers,
+            platform_fee,
         } => {
             let port = listener.local_addr()?.port();
             let webhook = url::Url::parse(&format!("http://127.0.0.1:{port}/v1/webhooks/stripe"))?;
@@ -72,6 +73,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 secret_key: SecretString::from(sandbox.stripe.api_key()),
                 api_base: sandbox.stripe.base_url(),
                 webhook_secrets: vec![sandbox.webhook_secret.clone()],
+                platform_fee,
             };
             (Mode::Sandbox, client, stripe, Some(sandbox))
         }
@@ -115,6 +117,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("  xano sim     {}", sandbox.xano.base_url());
         println!("  stripe sim   {}", sandbox.stripe.base_url());
         println!("  buyers' mail {}sandbox/mail", app.public_url());
+        for (name, key) in sandbox.seed_sellers(app.state()).await? {
+            println!("  seller key   {key}   ({name}: Authorization: Bearer … on /v1/seller/…)");
+        }
         println!();
     }
     // The simulators (in sandbox mode) live until the application has stopped.

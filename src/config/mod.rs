@@ -93,6 +93,25 @@ pub struct StripeArgs {
         default_value = "https://api.stripe.com/"
     )]
     pub stripe_api_base: Url,
+
+    /// The platform's share of a seller's sale, in basis points (1000 = 10 %), taken as a Stripe
+    /// Connect application fee; an operator can set a seller's own rate. The house pays none.
+    #[arg(
+        long = "stripe-platform-fee-bps",
+        env = "MARKET_PLATFORM_FEE_BPS",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u16).range(0..=10_000)
+    )]
+    pub stripe_platform_fee_bps: u16,
+}
+
+impl StripeArgs {
+    /// `MARKET_PLATFORM_FEE_BPS` as the domain's rate (clap already kept it within 0..=10000).
+    pub fn platform_fee(&self) -> anyhow::Result<market_core::FeeRate> {
+        Ok(market_core::FeeRate::from_bps(i64::from(
+            self.stripe_platform_fee_bps,
+        ))?)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use market_core::FeeRate;
 use market_core::audit::Actor;
 use market_core::envelope::DataKeys;
 use market_core::jobs::runner::Runner;
@@ -59,7 +60,7 @@ pub(crate) async fn shop(
             email: Some(Email::parse(email).unwrap()),
             idempotency_key: None,
         };
-        let created = purchases::create(db.pool(), &secret, &new, &buyer)
+        let created = purchases::create(db.pool(), &secret, &new, FeeRate::DEFAULT, &buyer)
             .await
             .unwrap();
         price = Some(created.purchase.price.clone());

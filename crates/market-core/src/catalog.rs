@@ -45,19 +45,32 @@ struct Row {
     tier: CatalogTier,
 }
 
-/// Active listings with at least one active tier, by canonical; `only` narrows to one listing.
+/// When a tier is on sale, as SQL over `tier t`, `listing l` and `seller s`: tier and listing
+/// active, the seller not suspended, and paid somewhere: the house directly, any other seller
+/// through a connected account Stripe has enabled charges on (`connect`). The catalog, checkout
+/// and upgrades all read this one rule.
+macro_rules! on_sale_sql {
+    () => {
+        "(t.active and l.active and s.status = 'active' and (s.house or s.stripe_charges_enabled))"
+    };
+}
+pub(crate) use on_sale_sql;
+
+/// Listings with at least one tier on sale, by canonical; `only` narrows to one listing.
 ///
 /// One query (one round trip, one connection from the pool): storefronts read this on every page
 /// view, so it must cost as little of PostgreSQL as it can.
 pub async fn listings(pool: &PgPool, only: Option<&str>) -> Result<Vec<CatalogListing>> {
-    let rows = sqlx::query_as::<_, Row>(
+    let rows = sqlx::query_as::<_, Row>(concat!(
         "select l.canonical, l.title, l.description, s.seller_id, s.name as seller_name,
                 t.tier_id, t.listing_id, t.slug, t.name, t.price_amount as amount, t.currency, t.max_installs,
                 true as purchasable
          from listing l join tier t using (listing_id) join seller s on s.seller_id = l.seller_id
-         where l.active and t.active and s.status = 'active' and ($1::text is null or l.canonical = $1)
-         order by l.canonical, t.price_amount, t.slug",
-    )
+         where ",
+        on_sale_sql!(),
+        " and ($1::text is null or l.canonical = $1)
+         order by l.canonical, t.price_amount, t.slug"
+    ))
     .bind(only)
     .fetch_all(pool)
     .await?;

@@ -13,7 +13,7 @@ use crate::audit::Actor;
 use crate::provider::{CheckoutSessions, SessionRequest};
 use crate::purchases::{self, NewPurchase, Purchase};
 use crate::receipt::{ReceiptKey, ReceiptSecret};
-use crate::{Error, Result};
+use crate::{Error, FeeRate, Result};
 
 /// A started checkout, as the buyer's client gets it.
 #[derive(Debug)]
@@ -33,10 +33,11 @@ pub async fn start(
     db: &PgPool,
     secret: &ReceiptSecret,
     new: &NewPurchase,
+    fee: FeeRate,
     sessions: &impl CheckoutSessions,
     actor: &Actor,
 ) -> Result<Checkout> {
-    let created = purchases::create(db, secret, new, actor).await?;
+    let created = purchases::create(db, secret, new, fee, actor).await?;
     checkout_of(db, created, sessions).await
 }
 
@@ -60,6 +61,7 @@ pub(crate) async fn checkout_of(
                     price: &purchase.price,
                     product_name: &product_name,
                     email: purchase.email.as_deref(),
+                    split: purchase.split(),
                 })
                 .await
                 .map_err(Error::Payments)?;

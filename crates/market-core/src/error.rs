@@ -80,6 +80,12 @@ pub enum Conflict {
     /// The snippet is listed by another seller.
     #[error("this snippet is listed by another seller")]
     ListingOfAnotherSeller,
+    /// The house is paid directly: it has no connected account to onboard or log in to.
+    #[error("the house is paid directly and has no Stripe connected account")]
+    HouseNotConnected,
+    /// The seller has not finished Stripe onboarding (no account, or details not submitted).
+    #[error("finish Stripe onboarding first (POST /v1/seller/stripe/onboarding)")]
+    StripeNotOnboarded,
     /// A token minted for a purchase was sold from the pool meanwhile (a worker's retry case).
     #[error("minted token was sold from the pool")]
     TokenTaken,
@@ -108,6 +114,8 @@ impl Conflict {
             Self::NoXanoCredential => "no_xano_credential",
             Self::SellerXanoRefused => "seller_xano_refused",
             Self::ListingOfAnotherSeller => "listing_of_another_seller",
+            Self::HouseNotConnected => "house_not_connected",
+            Self::StripeNotOnboarded => "stripe_not_onboarded",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",

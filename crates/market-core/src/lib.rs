@@ -27,7 +27,9 @@
 //!   [`usage`]: install counts read from Xano when a buyer looks and they are over a minute old.
 //! - [`sellers`]: the marketplace's tenants, each owning listings and signing in with an API key;
 //!   the *house* owns what was made without one; [`seller_xano`]: each seller's own Xano
-//!   credential, checked, sealed, never returned; [`accounts`]: whose Xano a listing's calls go to.
+//!   credential, checked, sealed, never returned; [`accounts`]: whose Xano a listing's calls go to;
+//!   [`connect`]: each seller paid through their own Stripe connected account, the platform's fee
+//!   kept as an application fee.
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
 //! - [`Market`]: the database, the Xano client and the workers' tuning, bundled once.
@@ -40,7 +42,7 @@
 //! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`,
 //!    `accounts`;
 //! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`,
-//!    `sellers`, `seller_xano`, then `letters`;
+//!    `sellers`, `seller_xano`, `connect`, then `letters`;
 //! 4. flows: `payments`, `checkout`, `portal`, `rotation`, `usage`, then `upgrades`, `reconcile`;
 //! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
 //!
@@ -52,6 +54,7 @@ pub mod accounts;
 pub mod audit;
 pub mod catalog;
 pub mod checkout;
+pub mod connect;
 pub mod db;
 pub mod envelope;
 mod error;
@@ -87,6 +90,6 @@ pub use db::MIGRATOR;
 pub use error::{Conflict, Error, Result};
 pub use ids::{ListingId, PurchaseId, TierId, TokenId};
 pub use market::{Credential, JobsConfig, Market};
-pub use money::{Currency, Money};
+pub use money::{Currency, FeeRate, Money};
 pub use names::{Canonical, Email, Slug};
 pub use status::{PurchaseEvent, PurchaseStatus};

@@ -69,6 +69,43 @@ impl Currency {
 
 checked_string!(Currency);
 
+/// The platform's share of a seller's sale, in basis points (1/100 of a percent): `1000` is 10 %.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeeRate(u16);
+
+impl FeeRate {
+    /// What the service takes when neither `MARKET_PLATFORM_FEE_BPS` nor the seller says otherwise.
+    pub const DEFAULT: Self = Self(1000);
+
+    pub fn from_bps(bps: i64) -> Result<Self, Error> {
+        u16::try_from(bps)
+            .ok()
+            .filter(|bps| *bps <= 10_000)
+            .map(Self)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "platform_fee_bps",
+                    "must be a whole number of basis points from 0 to 10000 (1000 is 10 %)",
+                )
+            })
+    }
+
+    pub fn bps(self) -> u16 {
+        self.0
+    }
+
+    /// The fee on `amount` minor units, rounded down (the seller keeps the odd cent).
+    pub fn of(self, amount: i64) -> i64 {
+        amount.saturating_mul(i64::from(self.0)) / 10_000
+    }
+}
+
+impl Default for FeeRate {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +115,18 @@ mod tests {
         assert_eq!(Currency::parse("USD").unwrap().as_str(), "usd");
         for bad in ["", "us", "usdd", "u$d", "12a"] {
             assert!(Currency::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_fee_rate_is_basis_points_from_0_to_10000_rounded_down_for_the_seller() {
+        let rate = FeeRate::from_bps(1000).unwrap();
+        assert_eq!(rate.of(1900), 190);
+        assert_eq!(FeeRate::from_bps(250).unwrap().of(1999), 49);
+        assert_eq!(FeeRate::from_bps(0).unwrap().of(1900), 0);
+        assert_eq!(FeeRate::from_bps(10_000).unwrap().of(1900), 1900);
+        for bad in [-1, 10_001, 70_000] {
+            assert!(FeeRate::from_bps(bad).is_err(), "{bad}");
         }
     }
 

@@ -32,6 +32,28 @@ pub struct Seller {
     pub house: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where the seller is paid, as Stripe last said (`connect`).
+    #[sqlx(flatten)]
+    pub stripe: StripeState,
+    /// The seller's own platform fee in basis points; `None`: the service's.
+    pub platform_fee_bps: Option<i32>,
+}
+
+/// A seller's Stripe connected account as Stripe last described it (migration 25); the house never
+/// has one.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StripeState {
+    /// `acct_…`; `None` until the seller first asks to onboard.
+    #[sqlx(rename = "stripe_account_id")]
+    pub account_id: Option<String>,
+    /// Stripe lets the account take charges: the seller's tiers are on sale only then.
+    #[sqlx(rename = "stripe_charges_enabled")]
+    pub charges_enabled: bool,
+    #[sqlx(rename = "stripe_payouts_enabled")]
+    pub payouts_enabled: bool,
+    /// The seller finished Stripe's onboarding.
+    #[sqlx(rename = "stripe_details_submitted")]
+    pub details_submitted: bool,
 }
 
 /// A seller's API key: `sk_` and 64 hex digits (256 random bits). Shown once, redacted everywhere

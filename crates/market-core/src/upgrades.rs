@@ -34,7 +34,7 @@ use crate::checkout::{Checkout, checkout_of};
 use crate::provider::CheckoutSessions;
 use crate::purchases::{self, Purchase};
 use crate::receipt::ReceiptSecret;
-use crate::{PurchaseId, Result, TierId};
+use crate::{FeeRate, PurchaseId, Result, TierId};
 
 /// Starts (or, asked again for the same target while unpaid, finds) the upgrade of `base` to
 /// `target`: the pending upgrade purchase and its Checkout Session for the difference.
@@ -43,10 +43,11 @@ pub async fn request(
     secret: &ReceiptSecret,
     base: PurchaseId,
     target: TierId,
+    fee: FeeRate,
     sessions: &impl CheckoutSessions,
     actor: &Actor,
 ) -> Result<Checkout> {
-    let created = purchases::create_upgrade(db, secret, base, target, actor).await?;
+    let created = purchases::create_upgrade(db, secret, base, target, fee, actor).await?;
     checkout_of(db, created, sessions).await
 }
 

@@ -13,6 +13,9 @@
 //!   session is read again later the older it is (every quarter of its age, at least
 //!   `older_than`), so an abandoned checkout costs a dozen reads in its day, not hundreds. This
 //!   also covers an event Stripe's list does not show (older than its 30 days).
+//! - **Transfers.** A refunded seller's sale whose transfer is not known to be back is checked at
+//!   Stripe and taken back (`connect::take_back`): a refund made in Stripe's dashboard does not
+//!   reverse a destination charge's transfer by itself.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -20,6 +23,7 @@ use std::time::Duration;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use market_core::audit::Actor;
+use market_core::connect;
 use market_core::payments::{self, Effect, events_cursor};
 use market_core::purchases::stale;
 use tokio::sync::watch;
@@ -80,6 +84,9 @@ pub async fn run(
         }
         if let Err(e) = round(&state, settings).await {
             tracing::warn!(error = %e, "checking pending purchases against Stripe failed");
+        }
+        if let Err(e) = connect::take_back(state.db(), &state.stripe).await {
+            tracing::warn!(error = %e, "taking refunded sellers' transfers back failed");
         }
         tokio::select! {
             () = tokio::time::sleep(settings.interval) => {}

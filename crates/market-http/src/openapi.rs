@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::Code;
 use crate::routes::admin;
 use crate::routes::{
-    catalog, checkout, ops, portal, purchases, rotation, seller, upgrade, webhooks,
+    catalog, checkout, ops, portal, purchases, rotation, seller, seller_stripe, upgrade, webhooks,
 };
 use crate::state::AppState;
 
@@ -79,6 +79,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         seller::purchases,
         seller::purchase,
         seller::pools,
+        seller_stripe::onboarding,
+        seller_stripe::login_link,
+        admin::sellers::set_fee,
     ),
     modifiers(&Security, &ErrorResponses),
     tags(

@@ -13,7 +13,7 @@ use market_core::jobs::runner::Runner;
 use market_core::keys;
 use market_core::postman::{Postman, Transport};
 use market_core::receipt::ReceiptSecret;
-use market_core::{JobsConfig, Market};
+use market_core::{FeeRate, JobsConfig, Market};
 use secrecy::SecretString;
 use sqlx::postgres::PgConnectOptions;
 use tokio::sync::watch;
@@ -97,6 +97,9 @@ pub struct StripeSettings {
     pub secret_key: SecretString,
     pub api_base: Url,
     pub webhook_secrets: Vec<SecretString>,
+    /// The platform's share of sellers' sales (`MARKET_PLATFORM_FEE_BPS`); a seller's own rate
+    /// wins.
+    pub platform_fee: FeeRate,
 }
 
 /// A running instance: the HTTP server, its job runner, and its metrics listener.
@@ -174,6 +177,7 @@ impl Application {
                 .with_link_secret(http.receipt_secret.clone());
             market = market.with_postman(postman);
         }
+        let platform_fee = stripe.platform_fee;
         let stripe =
             StripeGateway::new(&stripe.secret_key, &stripe.api_base, stripe.webhook_secrets)
                 .map_err(anyhow::Error::msg)?;
@@ -190,6 +194,7 @@ impl Application {
             mode,
             catalog: CatalogCache::new(CATALOG_TTL),
             limits: Limiters::new(&http.rate_limits, http.trusted_proxies.clone()),
+            platform_fee,
         });
 
         let cors_origins: Vec<String> = http.cors_origins.iter().map(origin_of).collect();

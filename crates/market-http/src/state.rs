@@ -1,7 +1,7 @@
 //! What every handler can reach: one `AppState`, shared through `web::Data`.
 
-use market_core::Market;
 use market_core::receipt::ReceiptSecret;
+use market_core::{FeeRate, Market};
 use secrecy::SecretString;
 use url::Url;
 
@@ -48,6 +48,9 @@ pub struct AppState {
     pub catalog: CatalogCache,
     /// Per-client rate limits of the public endpoints.
     pub limits: Limiters,
+    /// The platform's share of a seller's sale unless the seller has their own rate
+    /// (`MARKET_PLATFORM_FEE_BPS`).
+    pub platform_fee: FeeRate,
 }
 
 impl AppState {

@@ -137,6 +137,7 @@ async fn create_session(
             email: None,
             success_url: "http://market.test/success",
             cancel_url: "http://market.test/cancel",
+            split: None,
         })
         .await
 }

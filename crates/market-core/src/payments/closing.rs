@@ -197,7 +197,11 @@ async fn refund_one(
         return Err(Conflict::NotRefundable.into());
     };
     refunds
-        .refund(purchase.purchase_id, payment_intent)
+        .refund(
+            purchase.purchase_id,
+            payment_intent,
+            purchase.connect_destination.is_some(),
+        )
         .await
         .map_err(Error::Payments)?;
     let mut conn = pool.acquire().await?;

@@ -36,6 +36,12 @@ pub enum Effect {
     UnknownPurchase,
     /// The session names a purchase of ours but is not its session: nothing was linked or changed.
     ForeignSession,
+    /// A charge's transfer and application fee recorded on its payment (Stripe Connect).
+    ChargeRecorded,
+    /// What Stripe says about a seller's connected account recorded.
+    AccountUpdated,
+    /// An account that is no seller's: nothing changed.
+    UnknownAccount,
 }
 
 impl Effect {
@@ -53,6 +59,9 @@ impl Effect {
             Self::NoChange => "no_change",
             Self::UnknownPurchase => "unknown_purchase",
             Self::ForeignSession => "foreign_session",
+            Self::ChargeRecorded => "charge_recorded",
+            Self::AccountUpdated => "account_updated",
+            Self::UnknownAccount => "unknown_account",
         }
     }
 }

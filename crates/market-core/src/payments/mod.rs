@@ -16,9 +16,11 @@
 //!
 //! Here: the facts, the transaction and Checkout Session facts; `fulfil.rs`: a paid purchase gets
 //! its token; `closing.rs`: refunds and revocations (and an operator's refund request);
-//! `disputes.rs`: a dispute from inquiry to close (a won one reinstates access);
+//! `disputes.rs`: a dispute from inquiry to close (a won one reinstates access); `charges.rs`: a
+//! charge's transfer and application fee (Stripe Connect); a seller's account is `connect`'s;
 //! `locked.rs`: the locked purchase row, its transitions and the outcomes every path reports.
 
+mod charges;
 mod closing;
 mod disputes;
 pub mod events_cursor;
@@ -26,6 +28,8 @@ mod fulfil;
 mod locked;
 pub mod unreadable;
 
+pub use charges::ChargeFacts;
+use charges::record_charge;
 pub use closing::{RefundRequest, request_refund, revoke_by_operator};
 use closing::{refund, revoke_closed};
 pub use disputes::DisputeStage;
@@ -40,6 +44,8 @@ use sqlx::PgConnection;
 use sqlx::PgPool;
 
 use crate::audit::{Actor, Audit};
+use crate::connect;
+pub use crate::connect::AccountFacts;
 use crate::purchases::Purchase;
 use crate::{Email, Money, PurchaseEvent, PurchaseId, PurchaseStatus, Result, db};
 
@@ -95,6 +101,11 @@ pub enum Fact {
         payment_intent: String,
         stage: DisputeStage,
     },
+    /// `charge.succeeded`: the charge of a payment and, for a seller's (a destination charge), the
+    /// transfer to the seller and the platform's application fee.
+    ChargeSucceeded(ChargeFacts),
+    /// `account.updated`: what Stripe says about a seller's connected account.
+    AccountUpdated(AccountFacts),
 }
 
 /// Applies `fact` (recording `delivery` in the inbox first, when it comes from a webhook) in one
@@ -199,6 +210,18 @@ async fn apply_once(
             payment_intent,
             stage,
         } => dispute(&mut tx, payment_intent, *stage, actor).await?,
+        Fact::ChargeSucceeded(charge) => record_charge(&mut tx, charge).await?,
+        Fact::AccountUpdated(account) => {
+            let effect = match connect::apply_account(&mut tx, account, actor).await? {
+                Some(_) => Effect::AccountUpdated,
+                None => Effect::UnknownAccount,
+            };
+            Outcome {
+                purchase: None,
+                status: None,
+                effect,
+            }
+        }
     };
 
     if let Some(delivery) = delivery {

@@ -10,7 +10,7 @@ pub mod stale;
 mod upgrade;
 
 pub use receipts::{Receipt, ReceiptToken, receipt, receipt_of};
-pub use row::{Created, Purchase, by_checkout_session, by_id};
+pub use row::{Created, PaymentMoves, Purchase, by_checkout_session, by_id, payment_moves};
 pub use upgrade::{create_upgrade, upgrades_of};
 
 use chrono::{DateTime, Utc};
@@ -18,8 +18,11 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
 use crate::audit::{Actor, Audit};
+use crate::catalog::on_sale_sql;
 use crate::receipt::ReceiptSecret;
-use crate::{Conflict, Email, Error, Money, PurchaseId, PurchaseStatus, Result, TierId, db};
+use crate::{
+    Conflict, Email, Error, FeeRate, Money, PurchaseId, PurchaseStatus, Result, TierId, db,
+};
 
 /// A checkout request, already parsed.
 #[derive(Clone, Debug)]
@@ -40,23 +43,27 @@ pub const MIN_IDEMPOTENCY_KEY_CHARS: usize = 32;
 const IDEMPOTENCY_KEY_HOURS: i32 = 24;
 
 /// Creates a pending purchase of an active tier at the tier's current price (the server's price:
-/// nothing in the request can change what is charged or minted).
+/// nothing in the request can change what is charged or minted). A seller's tier is on sale only
+/// while Stripe has enabled charges on the seller's connected account; its purchase records the
+/// split (`split`): the account and the platform's fee at `fee` (or the seller's own rate).
 pub async fn create(
     pool: &PgPool,
     secret: &ReceiptSecret,
     new: &NewPurchase,
+    fee: FeeRate,
     actor: &Actor,
 ) -> Result<Created> {
     if let Some(key) = &new.idempotency_key {
         validate_idempotency_key(key)?;
     }
-    db::retry_transient(|| create_once(pool, secret, new, actor)).await
+    db::retry_transient(|| create_once(pool, secret, new, fee, actor)).await
 }
 
 async fn create_once(
     pool: &PgPool,
     secret: &ReceiptSecret,
     new: &NewPurchase,
+    fee: FeeRate,
     actor: &Actor,
 ) -> Result<Created> {
     let mut tx = pool.begin().await?;
@@ -68,12 +75,13 @@ async fn create_once(
         }
     }
 
-    let offer = sqlx::query_as::<_, (i64, String, i64, bool, String, String)>(
-        "select t.price_amount, t.currency, t.max_installs,
-                t.active and l.active and s.status = 'active', l.canonical, t.name
+    let offer = sqlx::query_as::<_, (i64, String, i64, bool, String, String)>(concat!(
+        "select t.price_amount, t.currency, t.max_installs, ",
+        on_sale_sql!(),
+        ", l.canonical, t.name
          from tier t join listing l using (listing_id) join seller s on s.seller_id = l.seller_id
-         where t.tier_id = $1",
-    )
+         where t.tier_id = $1"
+    ))
     .bind(new.tier)
     .fetch_optional(&mut *tx)
     .await?
@@ -83,13 +91,15 @@ async fn create_once(
     if !on_sale {
         return Err(Conflict::TierNotOnSale.into());
     }
+    let (destination, application_fee) = split(&mut tx, new.tier, &price, fee).await?;
 
     let purchase_id = PurchaseId::random();
     let receipt_key = secret.key_for(purchase_id);
     let inserted = sqlx::query_as::<_, Purchase>(
         "insert into purchase (purchase_id, tier_id, amount, currency, max_installs, email,
-                               checkout_key_hash, receipt_hash)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
+                               checkout_key_hash, receipt_hash, connect_destination,
+                               application_fee_amount)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          on conflict (checkout_key_hash) do nothing
          returning *",
     )
@@ -101,6 +111,8 @@ async fn create_once(
     .bind(new.email.as_ref().map(Email::as_str))
     .bind(&key_hash)
     .bind(receipt_key.hash().as_slice())
+    .bind(&destination)
+    .bind(application_fee)
     .fetch_optional(&mut *tx)
     .await?;
 
@@ -130,6 +142,33 @@ async fn create_once(
         tier_name,
         replayed: false,
     })
+}
+
+/// How a sale of `tier` at `price` is split: for a seller's tier, the seller's connected account and
+/// the platform's fee (the seller's own rate, else `fee`); for the house's, nothing (paid directly).
+/// Fixed when the purchase is made, like its price.
+pub(crate) async fn split(
+    conn: &mut PgConnection,
+    tier: TierId,
+    price: &Money,
+    fee: FeeRate,
+) -> Result<(Option<String>, Option<i64>)> {
+    let (account, own_rate) = sqlx::query_as::<_, (Option<String>, Option<i32>)>(
+        "select case when s.house then null else s.stripe_account_id end, s.platform_fee_bps
+         from tier t join listing l using (listing_id) join seller s on s.seller_id = l.seller_id
+         where t.tier_id = $1",
+    )
+    .bind(tier)
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(account) = account else {
+        return Ok((None, None));
+    };
+    let rate = match own_rate {
+        Some(bps) => FeeRate::from_bps(i64::from(bps))?,
+        None => fee,
+    };
+    Ok((Some(account), Some(rate.of(price.amount))))
 }
 
 async fn replay(
@@ -252,8 +291,7 @@ pub async fn list(pool: &PgPool, filter: &PurchaseFilter) -> Result<Vec<Purchase
            and ($2::uuid is null or tier_id = $2)
            and ($3::text is null or lower(email) = lower($3))
            and ($4::timestamptz is null or (created_at, purchase_id) < ($4, $5))
-           and ($7::uuid is null or tier_id in (select t.tier_id from tier t join listing l using (listing_id)
-                                                where l.seller_id = $7))
+           and ($7::uuid is null or seller_id = $7)
          order by created_at desc, purchase_id desc
          limit $6",
     )

@@ -2,6 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::provider::Split;
 
 use crate::receipt::ReceiptKey;
 use crate::{Money, PurchaseId, PurchaseStatus, Result, TierId};
@@ -31,6 +34,22 @@ pub struct Purchase {
     /// For an upgrade (migration 21): the purchase whose entitlement it raises. An upgrade never
     /// holds a token.
     pub upgrade_of: Option<PurchaseId>,
+    /// The listing's seller when the purchase was made (migration 25).
+    pub seller_id: Uuid,
+    /// For a seller paid through Stripe Connect: the connected account the payment goes to, and
+    /// the platform's fee kept from it. Both `None` for the house (paid directly).
+    pub connect_destination: Option<String>,
+    pub application_fee_amount: Option<i64>,
+}
+
+impl Purchase {
+    /// How the payment is split, for the provider; `None` for the house.
+    pub fn split(&self) -> Option<Split<'_>> {
+        Some(Split {
+            destination: self.connect_destination.as_deref()?,
+            application_fee: self.application_fee_amount?,
+        })
+    }
 }
 
 /// A purchase as checkout returns it: with its receipt key, the only time the key is handed out.
@@ -61,4 +80,27 @@ pub async fn by_checkout_session(pool: &PgPool, session_id: &str) -> Result<Opti
             .fetch_optional(pool)
             .await?,
     )
+}
+
+/// What Stripe said about a purchase's payment beyond its status: the charge and, for a seller's
+/// purchase, the transfer to the seller and the platform's application fee (`charge.succeeded`).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PaymentMoves {
+    pub charge_id: Option<String>,
+    pub transfer_id: Option<String>,
+    pub application_fee_id: Option<String>,
+}
+
+/// The money movements of `purchase`'s payment, once Stripe has told of them.
+pub async fn payment_moves(pool: &PgPool, purchase: &Purchase) -> Result<Option<PaymentMoves>> {
+    let Some(payment_intent) = &purchase.payment_intent_id else {
+        return Ok(None);
+    };
+    Ok(sqlx::query_as::<_, PaymentMoves>(
+        "select charge_id, transfer_id, application_fee_id from stripe_payment
+         where payment_intent_id = $1 and charge_id is not null",
+    )
+    .bind(payment_intent)
+    .fetch_optional(pool)
+    .await?)
 }

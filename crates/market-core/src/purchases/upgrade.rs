@@ -8,8 +8,9 @@ use sqlx::{PgConnection, PgPool};
 
 use super::row::{Created, Purchase};
 use crate::audit::{Actor, Audit};
+use crate::catalog::on_sale_sql;
 use crate::receipt::ReceiptSecret;
-use crate::{Conflict, Error, ListingId, Money, PurchaseId, Result, TierId, db};
+use crate::{Conflict, Error, FeeRate, ListingId, Money, PurchaseId, Result, TierId, db};
 
 /// What an upgrade would charge and give, as priced now.
 #[derive(Clone, Debug)]
@@ -34,9 +35,10 @@ pub async fn create_upgrade(
     secret: &ReceiptSecret,
     base: PurchaseId,
     target: TierId,
+    fee: FeeRate,
     actor: &Actor,
 ) -> Result<Created> {
-    db::retry_transient(|| create_once(pool, secret, base, target, actor)).await
+    db::retry_transient(|| create_once(pool, secret, base, target, fee, actor)).await
 }
 
 async fn create_once(
@@ -44,6 +46,7 @@ async fn create_once(
     secret: &ReceiptSecret,
     base_id: PurchaseId,
     target: TierId,
+    fee: FeeRate,
     actor: &Actor,
 ) -> Result<Created> {
     let mut tx = pool.begin().await?;
@@ -83,24 +86,32 @@ async fn create_once(
         return Err(Conflict::TierNotOnSale.into());
     }
 
+    let difference = Money {
+        amount: difference,
+        currency: offer.price.currency.clone(),
+    };
+    let (destination, application_fee) = super::split(&mut tx, target, &difference, fee).await?;
+
     let purchase_id = PurchaseId::random();
     let receipt_key = secret.key_for(purchase_id);
     let inserted = sqlx::query_as::<_, Purchase>(
         "insert into purchase (purchase_id, tier_id, amount, currency, max_installs, email,
-                               receipt_hash, upgrade_of)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
+                               receipt_hash, upgrade_of, connect_destination, application_fee_amount)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          on conflict (upgrade_of) where upgrade_of is not null and status in ('pending', 'paid')
          do nothing
          returning *",
     )
     .bind(purchase_id)
     .bind(target)
-    .bind(difference)
-    .bind(offer.price.currency.as_str())
+    .bind(difference.amount)
+    .bind(difference.currency.as_str())
     .bind(offer.max_installs)
     .bind(&base.email)
     .bind(receipt_key.hash().as_slice())
     .bind(base_id)
+    .bind(&destination)
+    .bind(application_fee)
     .fetch_optional(&mut *tx)
     .await?;
     // The base is locked, so no concurrent request can have inserted one meanwhile.
@@ -110,8 +121,8 @@ async fn create_once(
         .tier(target)
         .detail(serde_json::json!({
             "upgrade_id": purchase_id,
-            "amount": difference,
-            "currency": offer.price.currency.as_str(),
+            "amount": difference.amount,
+            "currency": difference.currency.as_str(),
             "max_installs": offer.max_installs,
         }))
         .write(&mut tx)
@@ -144,12 +155,13 @@ async fn holds_working_token(conn: &mut PgConnection, base: &Purchase) -> Result
 
 async fn offer(conn: &mut PgConnection, tier: TierId) -> Result<Offer> {
     let (listing_id, amount, currency, max_installs, on_sale, canonical, tier_name) =
-        sqlx::query_as::<_, (ListingId, i64, String, i64, bool, String, String)>(
-            "select l.listing_id, t.price_amount, t.currency, t.max_installs,
-                    t.active and l.active and s.status = 'active', l.canonical, t.name
+        sqlx::query_as::<_, (ListingId, i64, String, i64, bool, String, String)>(concat!(
+            "select l.listing_id, t.price_amount, t.currency, t.max_installs, ",
+            on_sale_sql!(),
+            ", l.canonical, t.name
              from tier t join listing l using (listing_id) join seller s on s.seller_id = l.seller_id
-             where t.tier_id = $1",
-        )
+             where t.tier_id = $1"
+        ))
         .bind(tier)
         .fetch_optional(conn)
         .await?

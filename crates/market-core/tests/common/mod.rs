@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use market_core::FeeRate;
 use market_core::audit::Actor;
 use market_core::envelope::{DataKeys, Envelope};
 use market_core::jobs::runner::Runner;
@@ -215,6 +216,7 @@ impl World {
                 email: None,
                 idempotency_key: None,
             },
+            FeeRate::DEFAULT,
             &Actor::Buyer,
         )
         .await

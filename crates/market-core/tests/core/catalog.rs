@@ -8,6 +8,7 @@
 //! is on sale, the same Idempotency-Key gives the same purchase, and a receipt needs its key.
 
 use crate::common::{CANONICAL, World, tier_spec};
+use market_core::FeeRate;
 use market_core::audit::Actor;
 use market_core::listings::{self, ListingSpec};
 use market_core::payments::Effect;
@@ -113,7 +114,14 @@ async fn checkout(world: &World, tier: TierId, email: Option<&str>, key: &str) -
         email: email.map(|e| Email::parse(e).unwrap()),
         idempotency_key: (!key.is_empty()).then(|| key.to_owned()),
     };
-    purchases::create(world.pool(), &world.receipts, &new, &Actor::Buyer).await
+    purchases::create(
+        world.pool(),
+        &world.receipts,
+        &new,
+        FeeRate::DEFAULT,
+        &Actor::Buyer,
+    )
+    .await
 }
 
 fn conflict(result: Checkout) -> Conflict {

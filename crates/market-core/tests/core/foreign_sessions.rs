@@ -2,6 +2,7 @@
 //! make a session on the account (a Payment Link lets the payer set `client_reference_id`) that
 //! names a stranger's purchase, whose id is public.
 
+use market_core::FeeRate;
 use market_core::audit::Actor;
 use market_core::payments::{DisputeStage, Effect, Fact, SessionFacts, SessionPayment};
 use market_core::purchases::{self, NewPurchase};
@@ -105,6 +106,7 @@ async fn before_its_session_is_recorded_a_purchase_is_paid_only_by_a_session_cha
             email: None,
             idempotency_key: None,
         },
+        FeeRate::DEFAULT,
         &Actor::Buyer,
     )
     .await

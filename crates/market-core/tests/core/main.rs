@@ -3,6 +3,8 @@
 //! module per concern:
 //! - `smoke`: the whole path once: pool fill, payment, fulfilment, refund;
 //! - `catalog`: listings, tiers and their versioning rule, checkout against them;
+//! - `connect`: sellers paid through Stripe Connect: the house never connected, a purchase's
+//!   split whole and within its price, its seller recorded;
 //! - `concurrency`: many deliveries, many buyers, several instances, one database;
 //! - `credentials`: Xano refuses one instance's access token (a rotation): that instance hands its
 //!   work to the others and stops; they never flip each other's credential;
@@ -35,6 +37,7 @@ mod common;
 
 mod catalog;
 mod concurrency;
+mod connect;
 mod credentials;
 mod dead_jobs;
 mod disputes;

@@ -1,6 +1,7 @@
 //! Tier upgrades: the same token's limit raised at Xano exactly once, whatever Stripe repeats or
 //! reorders; taken back by a refund, never below the installs used; refused when not an upgrade.
 
+use market_core::FeeRate;
 use market_core::audit::Actor;
 use market_core::payments::{Effect, Fact};
 use market_core::purchases::{self, Purchase};
@@ -45,10 +46,16 @@ async fn bought(world: &World) -> (PurchaseId, String) {
 
 /// The upgrade of `base` to `tier`, its Checkout Session attached.
 async fn upgrade(world: &World, base: PurchaseId, tier: TierId) -> (Purchase, String) {
-    let created =
-        purchases::create_upgrade(world.pool(), &world.receipts, base, tier, &Actor::Buyer)
-            .await
-            .unwrap();
+    let created = purchases::create_upgrade(
+        world.pool(),
+        &world.receipts,
+        base,
+        tier,
+        FeeRate::DEFAULT,
+        &Actor::Buyer,
+    )
+    .await
+    .unwrap();
     let id = created.purchase.purchase_id;
     let session = format!("cs_test_{}", id.0.simple());
     purchases::attach_checkout_session(world.pool(), id, &session, "https://checkout.example/pay")
@@ -242,7 +249,14 @@ async fn an_upgrade_is_refused_unless_it_is_a_higher_tier_of_a_purchase_holding_
         other => panic!("{other:?}"),
     };
     let ask = |purchase, tier| {
-        purchases::create_upgrade(world.pool(), &world.receipts, purchase, tier, &Actor::Buyer)
+        purchases::create_upgrade(
+            world.pool(),
+            &world.receipts,
+            purchase,
+            tier,
+            FeeRate::DEFAULT,
+            &Actor::Buyer,
+        )
     };
 
     // Not higher: its own tier.

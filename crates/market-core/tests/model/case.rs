@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use market_core::FeeRate;
 use market_core::audit::Actor;
 use market_core::jobs::runner::Runner;
 use market_core::listings::{self, ListingSpec};
@@ -175,8 +176,13 @@ impl<'a> Case<'a> {
                     email: None,
                     idempotency_key: None,
                 };
-                let created =
-                    purchases::create(self.pool(), &self.env.world.receipts, &new, &Actor::Buyer);
+                let created = purchases::create(
+                    self.pool(),
+                    &self.env.world.receipts,
+                    &new,
+                    FeeRate::DEFAULT,
+                    &Actor::Buyer,
+                );
                 let id = created.await.or_fail("checkout")?.purchase.purchase_id;
                 let session = format!("cs_model_{}", id.0.simple());
                 let attached = purchases::attach_checkout_session(

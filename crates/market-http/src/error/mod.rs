@@ -67,6 +67,10 @@ pub enum Code {
     SellerXanoRefused,
     /// 409: the snippet is listed by another seller.
     ListingOfAnotherSeller,
+    /// 409: the house is paid directly and has no Stripe connected account.
+    HouseNotConnected,
+    /// 409: the seller has not finished Stripe onboarding.
+    StripeNotOnboarded,
     /// 409: a token minted for a purchase was sold meanwhile (workers only; retried).
     TokenTaken,
     /// 409: only a dead job can be requeued.
@@ -118,6 +122,8 @@ impl Code {
             Self::NoXanoCredential => "no_xano_credential",
             Self::SellerXanoRefused => "seller_xano_refused",
             Self::ListingOfAnotherSeller => "listing_of_another_seller",
+            Self::HouseNotConnected => "house_not_connected",
+            Self::StripeNotOnboarded => "stripe_not_onboarded",
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",
@@ -156,6 +162,8 @@ impl Code {
             | Self::NoXanoCredential
             | Self::SellerXanoRefused
             | Self::ListingOfAnotherSeller
+            | Self::HouseNotConnected
+            | Self::StripeNotOnboarded
             | Self::TokenTaken
             | Self::JobNotDead
             | Self::JobAlreadyLive => StatusCode::CONFLICT,
@@ -187,6 +195,8 @@ impl From<Conflict> for Code {
             Conflict::NoXanoCredential => Self::NoXanoCredential,
             Conflict::SellerXanoRefused => Self::SellerXanoRefused,
             Conflict::ListingOfAnotherSeller => Self::ListingOfAnotherSeller,
+            Conflict::HouseNotConnected => Self::HouseNotConnected,
+            Conflict::StripeNotOnboarded => Self::StripeNotOnboarded,
             Conflict::TokenTaken => Self::TokenTaken,
             Conflict::JobNotDead => Self::JobNotDead,
             Conflict::JobAlreadyLive => Self::JobAlreadyLive,

@@ -55,6 +55,7 @@ pub async fn create_checkout(
         state.db(),
         &state.receipts,
         &new,
+        state.platform_fee,
         &sessions,
         &Actor::Buyer,
     ))
@@ -104,6 +105,7 @@ impl CheckoutSessions for Sessions<'_> {
                 email: request.email,
                 success_url: success.as_str(),
                 cancel_url: cancel.as_str(),
+                split: request.split,
             })
             .await?;
         let url = session.url.ok_or("Stripe returned a session without url")?;

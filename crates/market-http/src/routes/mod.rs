@@ -21,6 +21,7 @@ pub mod purchases;
 pub mod rotation;
 pub mod sandbox;
 pub mod seller;
+pub mod seller_stripe;
 pub mod storefront;
 pub mod upgrade;
 pub mod webhooks;
@@ -37,6 +38,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/sandbox/mail")
                 .wrap(from_fn(limited::limit_catalog))
                 .route(web::get().to(sandbox::mail)),
+        )
+        .service(
+            web::resource("/seller/stripe/return")
+                .wrap(from_fn(limited::limit_catalog))
+                .route(web::get().to(seller_stripe::returned)),
+        )
+        .service(
+            web::resource("/seller/stripe/refresh")
+                .wrap(from_fn(limited::limit_catalog))
+                .route(web::get().to(seller_stripe::refresh)),
         )
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))

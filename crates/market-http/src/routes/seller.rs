@@ -4,7 +4,7 @@
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
-use market_core::{PurchaseId, listings, pool, purchases, seller_xano, sellers, tiers};
+use market_core::{PurchaseId, pool, purchases, seller_xano, sellers, tiers};
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -63,6 +63,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/seller/listings/{canonical}/tiers/{slug}")
             .wrap(from_fn(super::limited::limit_portal))
             .route(web::put().to(put_tier)),
+    )
+    .service(
+        web::resource("/v1/seller/stripe/onboarding")
+            .wrap(from_fn(super::limited::limit_portal))
+            .route(web::post().to(super::seller_stripe::onboarding)),
+    )
+    .service(
+        web::resource("/v1/seller/stripe/login_link")
+            .wrap(from_fn(super::limited::limit_portal))
+            .route(web::post().to(super::seller_stripe::login_link)),
     );
 }
 
@@ -199,14 +209,9 @@ pub async fn purchase(
     let not_found = || ApiError::not_found("purchase");
     let purchase = purchases::by_id(state.db(), PurchaseId(*id))
         .await?
+        .filter(|p| p.seller_id == seller.0.seller_id)
         .ok_or_else(not_found)?;
     let receipt = purchases::receipt_of(state.db(), &state.market.envelope, &purchase).await?;
-    let owner = listings::by_canonical(state.db(), &receipt.canonical)
-        .await?
-        .map(|l| l.seller_id);
-    if owner != Some(seller.0.seller_id) {
-        return Err(not_found());
-    }
     Ok(HttpResponse::Ok().json(PurchaseBody::of(receipt, false)))
 }
 

@@ -46,6 +46,7 @@ pub async fn upgrade(
         &state.receipts,
         id,
         TierId(body.tier_id),
+        state.platform_fee,
         &sessions,
         &Actor::Buyer,
     ))

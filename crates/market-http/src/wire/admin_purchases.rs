@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use market_core::audit::AuditEntry;
-use market_core::purchases::Purchase;
+use market_core::purchases::{PaymentMoves, Purchase};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -54,6 +54,14 @@ pub struct PurchaseRow {
     pub max_installs: i64,
     /// For an upgrade: the purchase it upgrades.
     pub upgrade_of: Option<Uuid>,
+    /// The listing's seller when the purchase was made.
+    pub seller_id: Uuid,
+    /// A seller's purchase: the Stripe connected account paid (a destination charge); `null` for
+    /// the house, paid directly.
+    pub connect_destination: Option<String>,
+    /// A seller's purchase: the platform's fee in minor units of `currency`, kept from the
+    /// seller's transfer as a Stripe application fee; `null` for the house.
+    pub application_fee_amount: Option<i64>,
 }
 
 impl From<&Purchase> for PurchaseRow {
@@ -74,6 +82,9 @@ impl From<&Purchase> for PurchaseRow {
             closed_at: p.closed_at,
             max_installs: p.max_installs,
             upgrade_of: p.upgrade_of.map(|u| u.0),
+            seller_id: p.seller_id,
+            connect_destination: p.connect_destination.clone(),
+            application_fee_amount: p.application_fee_amount,
         }
     }
 }
@@ -90,6 +101,29 @@ pub struct AdminPurchase {
     pub purchase: PurchaseRow,
     pub receipt: PurchaseBody,
     pub audit: Vec<AuditEntryBody>,
+    /// The payment's charge, and for a seller's purchase its transfer and application fee, once
+    /// Stripe has told of them (`charge.succeeded`).
+    pub payment: Option<PaymentMovesBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentMovesBody {
+    /// `ch_…`
+    pub charge_id: Option<String>,
+    /// `tr_…`: the whole charge moved to the seller's connected account.
+    pub transfer_id: Option<String>,
+    /// `fee_…`: the platform's share, taken back from the seller's account.
+    pub application_fee_id: Option<String>,
+}
+
+impl From<PaymentMoves> for PaymentMovesBody {
+    fn from(m: PaymentMoves) -> Self {
+        Self {
+            charge_id: m.charge_id,
+            transfer_id: m.transfer_id,
+            application_fee_id: m.application_fee_id,
+        }
+    }
 }
 
 /// One entry of the append-only audit log.

@@ -33,9 +33,28 @@ pub struct SellerBody {
     /// `active`, or `suspended` (its keys open nothing).
     #[schema(example = "active")]
     pub status: String,
-    /// The operator's own seller: owner of every listing made without naming one.
+    /// The operator's own seller: owner of every listing made without naming one. Paid directly:
+    /// it has no Stripe connected account and pays no platform fee.
     pub house: bool,
     pub created_at: DateTime<Utc>,
+    /// Where the seller is paid, as Stripe last said; `null` for the house.
+    pub stripe: Option<StripeAccountBody>,
+    /// The seller's own platform fee in basis points (1000 = 10 %); `null`: the service's
+    /// (`MARKET_PLATFORM_FEE_BPS`).
+    pub platform_fee_bps: Option<i32>,
+}
+
+/// A seller's Stripe connected account, as Stripe last described it (`account.updated`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StripeAccountBody {
+    /// `acct_…`; `null` until the seller first asks to onboard.
+    pub account_id: Option<String>,
+    /// Stripe takes charges for the account: the seller's tiers are on sale only while true.
+    pub charges_enabled: bool,
+    /// Stripe pays the account's balance out.
+    pub payouts_enabled: bool,
+    /// The seller finished Stripe's onboarding (a dashboard login link needs it).
+    pub details_submitted: bool,
 }
 
 impl From<Seller> for SellerBody {
@@ -47,6 +66,13 @@ impl From<Seller> for SellerBody {
             status: s.status,
             house: s.house,
             created_at: s.created_at,
+            stripe: (!s.house).then_some(StripeAccountBody {
+                account_id: s.stripe.account_id,
+                charges_enabled: s.stripe.charges_enabled,
+                payouts_enabled: s.stripe.payouts_enabled,
+                details_submitted: s.stripe.details_submitted,
+            }),
+            platform_fee_bps: s.platform_fee_bps,
         }
     }
 }
@@ -122,4 +148,42 @@ impl From<market_core::seller_xano::XanoAccount> for XanoAccountBody {
             parked_jobs: a.parked_jobs,
         }
     }
+}
+
+/// A link to one of Stripe's hosted pages for the seller (onboarding, or the Express dashboard).
+/// Single use; ask again for a fresh one.
+#[derive(Serialize, ToSchema)]
+pub struct HostedLinkBody {
+    #[schema(example = "https://connect.stripe.com/setup/e/acct_1Nv0FGQ9RKHgCVdK/QaIWjW7o1Q8x")]
+    pub url: String,
+    /// When the link stops working (onboarding links: a few minutes); `null` when Stripe gives none.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A link carries a one-time credential into Stripe: kept out of `Debug` and the logs.
+impl std::fmt::Debug for HostedLinkBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostedLinkBody")
+            .field("url", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl From<market_core::provider::HostedLink> for HostedLinkBody {
+    fn from(link: market_core::provider::HostedLink) -> Self {
+        Self {
+            url: link.url,
+            expires_at: link.expires_at,
+        }
+    }
+}
+
+/// The seller's own platform fee, or `null` to go back to the service's.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformFeeRequest {
+    /// Basis points from 0 to 10000 (1000 = 10 %); `null`: the service's rate.
+    #[schema(minimum = 0, maximum = 10000, example = 800)]
+    pub platform_fee_bps: Option<i64>,
 }

@@ -87,14 +87,24 @@ async fn a_refund_and_a_payment_whose_webhooks_were_all_dropped_are_applied_from
     .fetch_all(app.db.pool())
     .await
     .unwrap();
-    assert_eq!(applied, ["charge.refunded", "checkout.session.completed"]);
+    // The refund, the payment, and the payment's charge.
+    assert_eq!(
+        applied,
+        [
+            "charge.refunded",
+            "charge.succeeded",
+            "checkout.session.completed"
+        ]
+    );
     // Rounds go on; nothing is applied twice.
     let counted = events_applied(&app).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(events_applied(&app).await, counted);
-    assert_eq!(
-        counted, 2,
-        "the refund and the payment; the delivered events were not counted"
+    // The three dropped ones at least; with no grace here, a round may also have beaten the
+    // first payment's own webhook to one of its events (the webhook then found it applied).
+    assert!(
+        (3..=5).contains(&counted),
+        "the refund, the payment and its charge, each once: {counted}"
     );
     app.stop().await;
 }

@@ -188,6 +188,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
                 .iter()
                 .map(|s| SecretString::from(s.clone()))
                 .collect(),
+            platform_fee: market_core::FeeRate::DEFAULT,
         },
         jobs: options.run_jobs.then(jobs_config),
         mode: Mode::Sandbox,

@@ -13,6 +13,7 @@ mod admin_purchases;
 mod backfill;
 mod catalog;
 mod checkout;
+mod connect;
 mod errors;
 mod helpers;
 mod intake;

@@ -251,6 +251,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/seller/purchases"),
     ("get", "/v1/seller/purchases/{id}"),
     ("get", "/v1/seller/pools"),
+    ("post", "/v1/seller/stripe/onboarding"),
+    ("post", "/v1/seller/stripe/login_link"),
+    ("put", "/v1/admin/sellers/{seller_id}/platform_fee"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +294,8 @@ async fn openapi_json_is_an_openapi_3_1_document_of_exactly_the_routes_the_route
             .replace("{session_id}", "cs_test_x")
             .replace("{name}", "x1")
             .replace("{id}", "00000000-0000-4000-8000-000000000000")
-            .replace("{tier_id}", "00000000-0000-4000-8000-000000000000");
+            .replace("{tier_id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{seller_id}", "00000000-0000-4000-8000-000000000000");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let response = app
             .client

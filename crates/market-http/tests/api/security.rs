@@ -8,6 +8,7 @@ use market_core::receipt::ReceiptKey;
 use reqwest::Method;
 use serde_json::{Value, json};
 use url::Url;
+use uuid::Uuid;
 
 use crate::errors::assert_envelope;
 use crate::helpers::{ADMIN_TOKEN, CANONICAL, Options, TestApp, spawn_app, spawn_app_with};
@@ -168,6 +169,18 @@ async fn a_checkout_carrying_amount_price_or_max_installs_is_refused_and_cannot_
     app.stop().await;
 }
 
+/// A valid body for an admin write, so that only the credential can be what is refused.
+fn body_for(template: &str) -> Option<Value> {
+    match template.rsplit('/').next() {
+        Some("{slug}") => Some(
+            json!({ "name": "x", "price": { "amount": 1, "currency": "usd" }, "max_installs": 999 }),
+        ),
+        Some("{canonical}") => Some(json!({ "title": "pwned", "description": "" })),
+        Some("platform_fee") => Some(json!({ "platform_fee_bps": 0 })),
+        _ => None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes_nothing() {
     // Arrange: every admin operation the API documents (`ops::ROUTES` is checked against it).
@@ -189,19 +202,13 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
             .replace("{tier_id}", &tier)
             .replace("{id}", &purchase)
             .replace("{name}", "x1")
-    };
-    let body_for = |template: &str| match template.rsplit('/').next() {
-        Some("{slug}") => Some(
-            json!({ "name": "x", "price": { "amount": 1, "currency": "usd" }, "max_installs": 999 }),
-        ),
-        Some("{canonical}") => Some(json!({ "title": "pwned", "description": "" })),
-        _ => None,
+            .replace("{seller_id}", &Uuid::new_v4().to_string())
     };
     let admin_routes: Vec<_> = ROUTES
         .iter()
         .filter(|(_, template)| template.starts_with("/v1/admin"))
         .collect();
-    assert_eq!(admin_routes.len(), 19);
+    assert_eq!(admin_routes.len(), 20);
     let seller_key = crate::sellers::invite(&app, "Ada", "ada@example.com").await;
     let wrong = [
         None,

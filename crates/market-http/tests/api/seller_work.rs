@@ -44,8 +44,16 @@ pub(crate) async fn set_credential(app: &TestApp, key: &str, xano_token: &str) {
 }
 
 /// Ada: a seller with her own Xano account holding one snippet, listed with a tier of 3 installs
-/// whose pool keeps 1 to 2 tokens. Her key, her Xano token and the tier's id.
+/// whose pool keeps 1 to 2 tokens, and onboarded at Stripe so the tier is on sale. Her key, her
+/// Xano token and the tier's id.
 pub(crate) async fn ada_selling(app: &TestApp) -> (String, String, String) {
+    let (key, xano_token, tier) = ada_listed(app).await;
+    crate::connect::onboard(app, &key).await;
+    (key, xano_token, tier)
+}
+
+/// [`ada_selling`] before Stripe onboarding: listed, not yet on sale.
+pub(crate) async fn ada_listed(app: &TestApp) -> (String, String, String) {
     let key = invite(app, "Ada", "ada@example.com").await;
     let xano_token = app.xano.add_account(SimAccount {
         id: "77".into(),

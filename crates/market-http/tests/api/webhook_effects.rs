@@ -47,6 +47,7 @@ async fn live_instance(app: &TestApp) -> (String, oneshot::Sender<()>) {
             secret_key: SecretString::from("sk_live_sandbox_0123456789"),
             api_base: app.stripe.base_url(),
             webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET)],
+            platform_fee: market_core::FeeRate::DEFAULT,
         },
         jobs: None,
         mode: Mode::Live,

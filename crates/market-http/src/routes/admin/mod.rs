@@ -51,5 +51,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/admin/sellers")
                 .route(web::get().to(sellers::list))
                 .route(web::post().to(sellers::invite)),
+        )
+        .service(
+            web::resource("/v1/admin/sellers/{seller_id}/platform_fee")
+                .route(web::put().to(sellers::set_fee)),
         );
 }

@@ -92,10 +92,12 @@ pub async fn get_purchase(
     let purchase = load(&state, *id).await?;
     let receipt = purchases::receipt_of(state.db(), &state.market.envelope, &purchase).await?;
     let audit = audit::for_purchase(state.db(), purchase.purchase_id).await?;
+    let payment = purchases::payment_moves(state.db(), &purchase).await?;
     Ok(HttpResponse::Ok().json(AdminPurchase {
         purchase: (&purchase).into(),
         receipt: PurchaseBody::of(receipt, true),
         audit: audit.into_iter().map(Into::into).collect(),
+        payment: payment.map(Into::into),
     }))
 }
 

@@ -1,23 +1,32 @@
-//! Everything Stripe, through async-stripe: creating and reading Checkout Sessions, refunds, and
-//! webhook verification; plus the translation of a Checkout Session into `market-core` facts.
-//! (Webhook bodies are read by `intake`, leniently.)
+//! Everything Stripe, through async-stripe: creating and reading Checkout Sessions (a seller's as a
+//! destination charge), refunds, and webhook verification; plus the translation of a Checkout
+//! Session into `market-core` facts. (Webhook bodies are read by `intake`, leniently.) `calls`: how
+//! every call is keyed, retried and counted; `connect`: sellers' connected accounts.
+
+mod calls;
+mod connect;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use market_core::payments::{SessionFacts, SessionPayment};
-use market_core::provider::{ProviderError, Refunds};
+use market_core::provider::{ProviderError, Refunds, Split};
 use market_core::{Currency, Email, Money, PurchaseId};
 use secrecy::{ExposeSecret, SecretString};
-use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe::{RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    CreateCheckoutSessionPaymentIntentData, ProductData, RetrieveCheckoutSession,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataTransferData,
+    ProductData, RetrieveCheckoutSession,
 };
 use stripe_core::refund::CreateRefund;
 use stripe_shared::{CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus};
 use stripe_webhook::{Webhook, WebhookError};
 use url::Url;
+
+pub use calls::StripeFailure;
+pub(crate) use calls::failure;
+use calls::{idempotent_retries, keyed};
 
 /// Stripe, as this service uses it. Cheap to clone.
 #[derive(Clone)]
@@ -45,6 +54,8 @@ pub struct NewSession<'a> {
     pub email: Option<&'a str>,
     pub success_url: &'a str,
     pub cancel_url: &'a str,
+    /// A seller's purchase: a destination charge with the platform's application fee.
+    pub split: Option<Split<'a>>,
 }
 
 /// A Checkout Session as the service needs it.
@@ -54,16 +65,6 @@ pub struct Session {
     pub url: Option<String>,
     /// `None` when the session was not made by this service (no purchase id on it).
     pub facts: Option<SessionFacts>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StripeFailure {
-    /// Stripe answered 404 (for sessions: no such session).
-    #[error("not found at Stripe")]
-    NotFound,
-    /// Stripe refused the request or could not be reached; the message is Stripe's error type only.
-    #[error("Stripe request failed: {0}")]
-    Failed(String),
 }
 
 impl StripeGateway {
@@ -126,6 +127,12 @@ impl StripeGateway {
         let mut intent = CreateCheckoutSessionPaymentIntentData::new();
         // Charges and disputes name the PaymentIntent; its metadata names the purchase for people.
         intent.metadata = Some(metadata.clone());
+        if let Some(split) = new.split {
+            intent.transfer_data = Some(CreateCheckoutSessionPaymentIntentDataTransferData::new(
+                split.destination,
+            ));
+            intent.application_fee_amount = Some(split.application_fee);
+        }
 
         let mut request = CreateCheckoutSession::new()
             .mode(CheckoutSessionMode::Payment)
@@ -166,13 +173,19 @@ impl StripeGateway {
         Ok(session_of(&session))
     }
 
-    /// Refunds a purchase's payment in full. Keyed by the purchase: asking twice refunds once.
+    /// Refunds a purchase's payment in full. Keyed by the purchase: asking twice refunds once. A
+    /// destination charge's refund (`connect`) reverses the transfer to the seller and refunds the
+    /// platform's application fee with it.
     pub async fn refund(
         &self,
         purchase: PurchaseId,
         payment_intent: &str,
+        connect: bool,
     ) -> Result<(), StripeFailure> {
-        let request = CreateRefund::new().payment_intent(payment_intent);
+        let mut request = CreateRefund::new().payment_intent(payment_intent);
+        if connect {
+            request = request.reverse_transfer(true).refund_application_fee(true);
+        }
         keyed("create_refund", format!("refund:{purchase}"), |strategy| {
             request
                 .customize()
@@ -207,8 +220,9 @@ impl Refunds for StripeGateway {
         &self,
         purchase: PurchaseId,
         payment_intent: &str,
+        connect: bool,
     ) -> Result<(), ProviderError> {
-        Ok(Self::refund(self, purchase, payment_intent).await?)
+        Ok(Self::refund(self, purchase, payment_intent, connect).await?)
     }
 }
 
@@ -217,94 +231,6 @@ impl Refunds for StripeGateway {
 pub enum WebhookFailure {
     BadSignature,
     BadTimestamp,
-}
-
-/// Counts a Stripe call by operation and outcome (`stripe_calls_total`).
-fn counted<T>(
-    operation: &'static str,
-    result: Result<T, StripeFailure>,
-) -> Result<T, StripeFailure> {
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(StripeFailure::NotFound) => "not_found",
-        Err(StripeFailure::Failed(_)) => "failed",
-    };
-    metrics::counter!("stripe_calls_total", "operation" => operation, "outcome" => outcome)
-        .increment(1);
-    result
-}
-
-/// Sends a request under our idempotency `key` (retried by [`idempotent_retries`]) and counts it
-/// as `operation`. `send` builds the request with the strategy that carries the key.
-async fn keyed<T, F, Fut>(operation: &'static str, key: String, send: F) -> Result<T, StripeFailure>
-where
-    F: Fn(RequestStrategy) -> Fut,
-    Fut: std::future::Future<Output = Result<T, stripe::StripeError>>,
-{
-    let key = IdempotencyKey::new(key).map_err(|e| StripeFailure::Failed(e.to_string()))?;
-    let result = idempotent_retries(|| send(RequestStrategy::Idempotent(key.clone())))
-        .await
-        .map_err(|e| failure(&e));
-    counted(operation, result)
-}
-
-/// Attempts of a request that carries our own idempotency key (async-stripe sends those once).
-const IDEMPOTENT_ATTEMPTS: u32 = 3;
-
-/// Sends a request that carries our idempotency key (or reads, which need none) up to
-/// [`IDEMPOTENT_ATTEMPTS`] times while it fails in a way that may pass: no answer, a timeout, an answer that is not Stripe's (a proxy's or
-/// a server's own 408 or 502 page), or a 408/409/429/5xx from Stripe. The key makes every attempt
-/// the same request to Stripe: a retry can neither create a second session nor refund twice.
-///
-/// Found by the chaos suite: an instance paused (`SIGSTOP`) after opening a connection to Stripe
-/// but before sending its request got a 408 from the server once it was continued, and the buyer's
-/// checkout failed with a 502 although Stripe was fine; one more attempt succeeds.
-async fn idempotent_retries<T, F, Fut>(mut send: F) -> Result<T, stripe::StripeError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, stripe::StripeError>>,
-{
-    let mut attempt = 1;
-    loop {
-        match send().await {
-            Err(e) if attempt < IDEMPOTENT_ATTEMPTS && transient(&e) => {
-                tracing::warn!(attempt, error = %failure(&e), "Stripe request failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
-fn transient(e: &stripe::StripeError) -> bool {
-    match e {
-        stripe::StripeError::Stripe(_, status) => {
-            matches!(status, 408 | 409 | 429) || *status >= 500
-        }
-        stripe::StripeError::Timeout
-        | stripe::StripeError::ClientError(_)
-        | stripe::StripeError::JSONDeserialize(_) => true,
-        stripe::StripeError::ConfigError(_) => false,
-    }
-}
-
-pub(crate) fn failure(e: &stripe::StripeError) -> StripeFailure {
-    match e {
-        stripe::StripeError::Stripe(_, 404) => StripeFailure::NotFound,
-        // Stripe's message can echo request parameters; the variant and status are enough for logs.
-        stripe::StripeError::Stripe(_, status) => {
-            StripeFailure::Failed(format!("Stripe answered {status}"))
-        }
-        stripe::StripeError::Timeout => StripeFailure::Failed("timeout".into()),
-        stripe::StripeError::ClientError(_) => {
-            StripeFailure::Failed("could not reach Stripe".into())
-        }
-        stripe::StripeError::JSONDeserialize(_) => {
-            StripeFailure::Failed("unreadable answer".into())
-        }
-        stripe::StripeError::ConfigError(_) => StripeFailure::Failed("configuration".into()),
-    }
 }
 
 fn session_of(session: &CheckoutSession) -> Session {

@@ -18,7 +18,11 @@ use std::collections::HashMap;
 use market_core::payments::{DisputeStage, Fact, SessionFacts, SessionPayment};
 use market_core::{Currency, Email, Money, PurchaseId};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+
+mod connect;
+mod object;
+
+use object::{Expandable, object_of};
 
 /// The Stripe API version async-stripe's types were generated for, and so the one to pin the
 /// webhook endpoint to (the service reads others too; see the module doc).
@@ -54,28 +58,16 @@ struct Envelope {
     type_: String,
     #[serde(default)]
     livemode: bool,
+    /// When Stripe made the event (Unix seconds); read only by the facts that need it, so an
+    /// event whose `created` is missing or reshaped still applies where it does not matter.
+    #[serde(default)]
+    created: serde_json::Value,
     data: Data,
 }
 
 #[derive(Deserialize)]
 struct Data {
     object: serde_json::Value,
-}
-
-/// An id, or the expanded object carrying it.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Expandable {
-    Id(String),
-    Object { id: String },
-}
-
-impl Expandable {
-    fn id(self) -> String {
-        match self {
-            Self::Id(id) | Self::Object { id } => id,
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -123,9 +115,10 @@ pub fn read(payload: &str) -> Read {
         id,
         type_,
         livemode,
+        created,
         data,
     } = envelope;
-    match fact_of(&type_, data.object) {
+    match fact_of(&type_, &created, data.object) {
         Ok(fact) => Read::Event {
             id,
             type_,
@@ -143,7 +136,11 @@ pub fn read(payload: &str) -> Read {
 
 /// The fact an event of `type_` carries; `Ok(None)` for types the service does not handle (and
 /// for sessions it did not create, which name no purchase of ours).
-fn fact_of(type_: &str, object: serde_json::Value) -> Result<Option<Fact>, String> {
+fn fact_of(
+    type_: &str,
+    created: &serde_json::Value,
+    object: serde_json::Value,
+) -> Result<Option<Fact>, String> {
     Ok(match type_ {
         "checkout.session.completed" => session(object)?.map(Fact::CheckoutCompleted),
         "checkout.session.async_payment_succeeded" => {
@@ -162,6 +159,8 @@ fn fact_of(type_: &str, object: serde_json::Value) -> Result<Option<Fact>, Strin
         "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed" => {
             dispute(type_, object)?
         }
+        "charge.succeeded" => connect::charge(object)?.map(Fact::ChargeSucceeded),
+        "account.updated" => Some(Fact::AccountUpdated(connect::account(created, object)?)),
         _ => None,
     })
 }
@@ -189,10 +188,6 @@ fn dispute(type_: &str, object: serde_json::Value) -> Result<Option<Fact>, Strin
         payment_intent: pi.id(),
         stage,
     }))
-}
-
-fn object_of<T: DeserializeOwned>(object: serde_json::Value, what: &str) -> Result<T, String> {
-    serde_json::from_value(object).map_err(|e| format!("the {what} object: {e}"))
 }
 
 /// Our facts about a session: `None` for sessions this service did not create.
@@ -239,7 +234,7 @@ fn session(object: serde_json::Value) -> Result<Option<SessionFacts>, String> {
 }
 
 /// The Stripe event types the service acts on: the ones the backfill lists.
-pub const HANDLED_TYPES: [&str; 8] = [
+pub const HANDLED_TYPES: [&str; 10] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
@@ -248,6 +243,8 @@ pub const HANDLED_TYPES: [&str; 8] = [
     "charge.dispute.created",
     "charge.dispute.updated",
     "charge.dispute.closed",
+    "charge.succeeded",
+    "account.updated",
 ];
 
 #[cfg(test)]
