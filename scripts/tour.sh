@@ -30,10 +30,12 @@ wait_for() {
 }
 
 step "1. The catalog"
-curl -sf "$MARKET/v1/listings" | jq '.listings[] | {canonical, tiers: [.tiers[] | {id, name, price, max_installs}]}'
-TIER=$(curl -sf "$MARKET/v1/listings" | jq -r '.listings[0].tiers[0].id')
+curl -sf "$MARKET/v1/listings" | jq '.listings[] | {canonical, seller: .seller.name, tiers: [.tiers[] | {id, name, price, max_installs}]}'
+# The house's listing (the sandbox's two sellers sell theirs the same way, paid through Connect).
+HOUSE='.listings[] | select(.canonical == "auth-flow_01")'
+TIER=$(curl -sf "$MARKET/v1/listings" | jq -r "$HOUSE | .tiers[0].id")
 # The same listing's tier with the most installs, to upgrade to in step 7.
-BIGGER=$(curl -sf "$MARKET/v1/listings" | jq -r '.listings[0].tiers | max_by(.max_installs) | .id')
+BIGGER=$(curl -sf "$MARKET/v1/listings" | jq -r "$HOUSE | .tiers | max_by(.max_installs) | .id")
 
 step "2. Checkout: a pending purchase and a Stripe Checkout Session"
 # A retry with the same Idempotency-Key gets the same purchase back, so the key must be random and
