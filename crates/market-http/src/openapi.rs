@@ -79,6 +79,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         seller::purchases,
         seller::purchase,
         seller::pools,
+        seller::jobs,
+        seller::requeue_job,
         seller_stripe::onboarding,
         seller_stripe::login_link,
         admin::sellers::set_fee,

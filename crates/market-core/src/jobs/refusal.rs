@@ -16,8 +16,8 @@
 use std::time::Duration;
 
 use crate::accounts::{self, SellerCredential};
-use crate::queue::{Finish, Job, JobKind};
-use crate::{ListingId, Market, PurchaseId, TierId, health};
+use crate::queue::{Finish, Job};
+use crate::{ListingId, Market, health};
 
 /// The finish of a job Xano refused with `error` (a 401 or a 403); `backoff` is the delay before a
 /// retry, when the refusal's scope cannot be told.
@@ -146,67 +146,13 @@ fn retry(after: Duration, error: String) -> Finish {
     Finish::Retry { after, error }
 }
 
-/// The listing whose snippet a job calls Xano about; `None` when its subject no longer exists.
+/// The listing whose snippet a job calls Xano about; `None` when its subject no longer exists (and
+/// for mail, which calls no Xano). The mapping from kind and subject is the schema's `job_listing`
+/// (migration 26), which the seller API's job list reads too.
 async fn listing_of(market: &Market, job: &Job) -> crate::Result<Option<ListingId>> {
-    let db = &market.db;
-    let listing = match job.kind {
-        JobKind::ReplenishPool => match job.subject.parse::<TierId>() {
-            Ok(tier) => {
-                sqlx::query_scalar("select listing_id from tier where tier_id = $1")
-                    .bind(tier)
-                    .fetch_optional(db)
-                    .await?
-            }
-            Err(_) => None,
-        },
-        JobKind::MintForPurchase | JobKind::ApplyUpgrade => match job.subject.parse::<PurchaseId>()
-        {
-            Ok(purchase) => {
-                sqlx::query_scalar(
-                    "select t.listing_id from purchase p join tier t using (tier_id)
-                     where p.purchase_id = $1",
-                )
-                .bind(purchase)
-                .fetch_optional(db)
-                .await?
-            }
-            Err(_) => None,
-        },
-        JobKind::DeleteToken => match job.subject.parse::<i64>() {
-            Ok(token) => {
-                sqlx::query_scalar(
-                    "select listing_id from install_token where install_token_id = $1",
-                )
-                .bind(token)
-                .fetch_optional(db)
-                .await?
-            }
-            Err(_) => None,
-        },
-        JobKind::ReconcileListing => match job.subject.parse::<ListingId>() {
-            Ok(listing) => {
-                sqlx::query_scalar("select listing_id from listing where listing_id = $1")
-                    .bind(listing)
-                    .fetch_optional(db)
-                    .await?
-            }
-            Err(_) => None,
-        },
-        // Mail does not call Xano: no snippet of its can be refused.
-        JobKind::SendMail => None,
-        JobKind::RotateToken => match job.subject.parse::<uuid::Uuid>() {
-            Ok(rotation) => {
-                sqlx::query_scalar(
-                    "select it.listing_id from token_rotation r
-                     join install_token it on it.install_token_id = r.old_token_id
-                     where r.rotation_id = $1",
-                )
-                .bind(rotation)
-                .fetch_optional(db)
-                .await?
-            }
-            Err(_) => None,
-        },
-    };
-    Ok(listing)
+    Ok(sqlx::query_scalar("select job_listing($1, $2)")
+        .bind(job.kind.as_str())
+        .bind(&job.subject)
+        .fetch_one(&market.db)
+        .await?)
 }

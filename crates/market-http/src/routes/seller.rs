@@ -4,6 +4,7 @@
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
+use market_core::jobs::overview;
 use market_core::{PurchaseId, pool, purchases, seller_xano, sellers, tiers};
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -17,7 +18,7 @@ use crate::wire::admin_catalog::{
     AdminListing, ListingChangeBody, ListingRequest, TierChangeBody, TierRequest,
 };
 use crate::wire::admin_purchases::{ListQuery, PurchasePage};
-use crate::wire::ops::PoolLevelBody;
+use crate::wire::ops::{JobRequeued, JobRowBody, PoolLevelBody, SellerJobsQuery};
 use crate::wire::purchases::PurchaseBody;
 use crate::wire::sellers::{SellerBody, XanoAccountBody, XanoCredentialRequest};
 
@@ -63,6 +64,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/seller/listings/{canonical}/tiers/{slug}")
             .wrap(from_fn(super::limited::limit_portal))
             .route(web::put().to(put_tier)),
+    )
+    .service(
+        web::resource("/v1/seller/jobs")
+            .wrap(from_fn(super::limited::limit_purchase_read))
+            .route(web::get().to(jobs)),
+    )
+    .service(
+        web::resource("/v1/seller/jobs/{job_id}/requeue")
+            .wrap(from_fn(super::limited::limit_portal))
+            .route(web::post().to(requeue_job)),
     )
     .service(
         web::resource("/v1/seller/stripe/onboarding")
@@ -229,4 +240,59 @@ pub async fn pools(
             .map(PoolLevelBody::from)
             .collect::<Vec<_>>(),
     ))
+}
+
+/// The jobs about the seller's listings (pool refills, mints, deletions, reconciliations,
+/// rotations, upgrades; a buyer's mail is nobody's), most recently changed first: what a refused
+/// credential parked, what died and why.
+#[utoipa::path(get, path = "/v1/seller/jobs", tag = "seller", operation_id = "seller_jobs", security(("seller_key" = [])),
+    params(SellerJobsQuery),
+    responses((status = 200, body = [JobRowBody]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn jobs(
+    seller: SellerAuth,
+    state: web::Data<AppState>,
+    query: web::Query<SellerJobsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    if let Some(job_state) = &query.state
+        && !overview::STATES.contains(&job_state.as_str())
+    {
+        return Err(market_core::Error::invalid(
+            "state",
+            "must be queued, running, parked, done or dead",
+        )
+        .into());
+    }
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(market_core::Error::invalid("limit", "must be 1 to 1000").into());
+    }
+    let rows = overview::of_seller(
+        state.db(),
+        seller.0.seller_id,
+        query.state.as_deref(),
+        limit,
+    )
+    .await?;
+    let rows: Vec<JobRowBody> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+/// Puts one of the seller's dead jobs back in the queue, due now (after the cause is fixed: a
+/// credential replaced, a snippet restored). Another seller's job is `404`.
+#[utoipa::path(post, path = "/v1/seller/jobs/{job_id}/requeue", tag = "seller", operation_id = "seller_requeue_job", security(("seller_key" = [])),
+    params(("job_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = JobRequeued), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "the job is not dead (`job_not_dead`), or its work is queued again already (`job_already_live`)", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn requeue_job(
+    seller: SellerAuth,
+    state: web::Data<AppState>,
+    job_id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    overview::requeue_for_seller(state.db(), *job_id, seller.0.seller_id, &seller.actor()).await?;
+    Ok(HttpResponse::Ok().json(JobRequeued {
+        job_id: *job_id,
+        state: "queued".into(),
+    }))
 }

@@ -7,8 +7,8 @@ use market_core::health::{CredentialHealth, ForbiddenListing, Readiness as Crede
 use market_core::jobs::overview::{JobCount, JobRow, Overview};
 use market_core::pool::PoolLevel;
 use market_core::reconcile::Report;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// How full one tier version's pool is.
@@ -114,6 +114,18 @@ impl From<JobRow> for JobRowBody {
             updated_at: j.updated_at,
         }
     }
+}
+
+/// `GET /v1/seller/jobs`: which of the seller's jobs.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SellerJobsQuery {
+    /// queued, running, parked, done or dead; all when absent.
+    #[param(pattern = "^(queued|running|parked|done|dead)$")]
+    pub state: Option<String>,
+    /// 1-1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
 }
 
 /// One Xano access token's health, named by its fingerprint (never the token).

@@ -251,6 +251,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/seller/purchases"),
     ("get", "/v1/seller/purchases/{id}"),
     ("get", "/v1/seller/pools"),
+    ("get", "/v1/seller/jobs"),
+    ("post", "/v1/seller/jobs/{job_id}/requeue"),
     ("post", "/v1/seller/stripe/onboarding"),
     ("post", "/v1/seller/stripe/login_link"),
     ("put", "/v1/admin/sellers/{seller_id}/platform_fee"),
@@ -295,7 +297,8 @@ async fn openapi_json_is_an_openapi_3_1_document_of_exactly_the_routes_the_route
             .replace("{name}", "x1")
             .replace("{id}", "00000000-0000-4000-8000-000000000000")
             .replace("{tier_id}", "00000000-0000-4000-8000-000000000000")
-            .replace("{seller_id}", "00000000-0000-4000-8000-000000000000");
+            .replace("{seller_id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{job_id}", "1");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let response = app
             .client

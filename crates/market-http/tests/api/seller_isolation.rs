@@ -74,6 +74,13 @@ async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_o
     let sold = buy(&app, &tier, None).await;
     let bob = bob(&app).await;
     let ada_me = get_as(&app, "/v1/seller/me", &ada).await;
+    let ada_job: i64 = sqlx::query_scalar(
+        "select job_id from job where kind = 'replenish_pool' and subject = $1 limit 1",
+    )
+    .bind(&tier)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
     let adas = [
         sold.id.clone(),
         tier.clone(),
@@ -86,13 +93,14 @@ async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_o
         .iter()
         .filter(|(_, template)| template.starts_with("/v1/seller/"))
         .collect();
-    assert_eq!(routes.len(), 11);
+    assert_eq!(routes.len(), 13);
 
     for (method, template) in routes {
         if *template == "/v1/seller/xano" && *method == "put" {
             continue; // Bob's own credential: nothing of Ada's to name.
         }
         let path = template
+            .replace("{job_id}", &ada_job.to_string())
             .replace("{id}", &sold.id)
             .replace("{canonical}", ADA_SNIPPET)
             .replace("{slug}", "solo");
@@ -178,4 +186,75 @@ async fn the_catalog_names_each_listings_seller_and_lists_one_sellers_alone() {
     assert_eq!(only, [json!(ADA_SNIPPET)]);
     assert_eq!(nobody, json!({ "listings": [] }));
     assert_eq!(bad["error"]["code"], "invalid_request");
+}
+
+/// A dead job about the listing of `canonical` (a reconciliation: harmless to run again).
+async fn dead_reconciliation(app: &TestApp, canonical: &str) -> i64 {
+    sqlx::query_scalar(
+        "insert into job (kind, subject, state, attempt, finished_at, last_error)
+         select 'reconcile_listing', listing_id::text, 'dead', 12, now(), 'gave up: test'
+         from listing where canonical = $1
+         returning job_id",
+    )
+    .bind(canonical)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_sees_and_requeues_its_own_jobs_and_never_the_houses() {
+    // Arrange: a dead job of Ada's and one of the house's.
+    let app = spawn_app().await;
+    let (ada, _, tier) = ada_selling(&app).await;
+    let sold = buy(&app, &tier, None).await;
+    // A mint that died for a purchase since served: nothing live does its work (no live job
+    // settles it), and running it again changes nothing.
+    let adas: i64 = sqlx::query_scalar(
+        "insert into job (kind, subject, state, attempt, finished_at, last_error)
+         values ('mint_for_purchase', $1, 'dead', 12, now(), 'gave up: test') returning job_id",
+    )
+    .bind(&sold.id)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    let houses = dead_reconciliation(&app, CANONICAL).await;
+
+    // Act
+    let dead = get_as(&app, "/v1/seller/jobs?state=dead", &ada).await;
+    let requeue = |job: i64| {
+        app.client
+            .post(app.url(&format!("/v1/seller/jobs/{job}/requeue")))
+            .bearer_auth(&ada)
+            .send()
+    };
+    let own = requeue(adas).await.unwrap();
+    let house = requeue(houses).await.unwrap();
+    let bad = app
+        .client
+        .get(app.url("/v1/seller/jobs?state=sleeping"))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    let ids: Vec<i64> = dead
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [adas], "Ada's dead job, not the house's");
+    // Hers to requeue: queued again, or refused only because the sweep already queued its work.
+    let status = own.status().as_u16();
+    let body: Value = own.json().await.unwrap();
+    assert!(
+        (status == 200 && body["state"] == "queued")
+            || (status == 409 && body["error"]["code"] == "job_already_live"),
+        "{status} {body}"
+    );
+    assert_eq!(json_of(house, 404).await["error"]["code"], "not_found");
+    assert_eq!(json_of(bad, 400).await["error"]["code"], "invalid_request");
+    app.stop().await;
 }
