@@ -150,6 +150,7 @@ impl Sandbox {
                 &state.market,
                 seller.seller_id,
                 SecretString::from(xano_token),
+                None,
                 &actor,
             )
             .await?;

@@ -9,6 +9,40 @@ use uuid::Uuid;
 
 use crate::{Error, ListingId, Market, Result, keys};
 
+/// A seller's Xano plan, as declared: Xano's limits are per account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XanoPlan {
+    /// Xano's free plan: 10 requests per 20 seconds.
+    Free,
+    /// A paid plan (Xano documents no limit): the service's own `XANO_RATE_LIMIT`.
+    Paid,
+}
+
+impl XanoPlan {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "free" => Ok(Self::Free),
+            "paid" => Ok(Self::Paid),
+            _ => Err(Error::invalid("plan", "must be free or paid")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Free => "free",
+            Self::Paid => "paid",
+        }
+    }
+
+    /// The pace of this plan's client, given the service's own limit.
+    pub fn rate_limit(self, service: master_api::RateLimit) -> master_api::RateLimit {
+        match self {
+            Self::Free => master_api::RateLimit::XANO_FREE_PLAN,
+            Self::Paid => service,
+        }
+    }
+}
+
 /// The client for one account, and whose it is.
 #[derive(Clone, Debug)]
 pub struct XanoOf {
@@ -38,24 +72,25 @@ pub async fn for_listing(market: &Market, listing: ListingId) -> Result<XanoOf> 
 /// The Xano of `seller`'s account (the service's own for the house). A seller with no credential
 /// set is `NotFound("Xano credential")`.
 pub async fn for_seller(market: &Market, seller: Uuid) -> Result<XanoOf> {
-    let Some((key_id, sealed, fingerprint)) = stored(&market.db, seller).await? else {
+    let Some((key_id, sealed, fingerprint, plan)) = stored(&market.db, seller).await? else {
         return Ok(XanoOf {
             client: market.xano.clone(),
             seller: None,
         });
     };
-    let client = if let Some(client) = market.account_clients().get(seller, &fingerprint) {
+    // A client is kept per credential and plan: a plan declared anew rebuilds it at its pace.
+    let built_with = [fingerprint.as_slice(), plan.as_str().as_bytes()].concat();
+    let client = if let Some(client) = market.account_clients().get(seller, &built_with) {
         client
     } else {
         let token = keys::open_seller_credential(&market.envelope, seller, key_id, sealed)?;
         let client = market
             .xano
-            // The service's own limit until sellers declare their Xano plan.
-            .for_account(token, market.xano.rate_limit())
+            .for_account(token, plan.rate_limit(market.xano.rate_limit()))
             .map_err(Error::Xano)?;
         market
             .account_clients()
-            .put(seller, fingerprint.clone(), client.clone());
+            .put(seller, built_with, client.clone());
         client
     };
     Ok(XanoOf {
@@ -67,11 +102,23 @@ pub async fn for_seller(market: &Market, seller: Uuid) -> Result<XanoOf> {
     })
 }
 
+/// A seller's sealed credential: its key id, the seal, its fingerprint and the declared plan.
+type Stored = (String, Vec<u8>, Vec<u8>, XanoPlan);
+
 /// `seller`'s sealed credential, unless `seller` is the house (`None`). A seller other than the
 /// house without one cannot have its calls made.
-async fn stored(db: &PgPool, seller: Uuid) -> Result<Option<(String, Vec<u8>, Vec<u8>)>> {
-    let row = sqlx::query_as::<_, (bool, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>)>(
-        "select s.house, c.key_id, c.sealed, c.fingerprint
+async fn stored(db: &PgPool, seller: Uuid) -> Result<Option<Stored>> {
+    let row = sqlx::query_as::<
+        _,
+        (
+            bool,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<String>,
+        ),
+    >(
+        "select s.house, c.key_id, c.sealed, c.fingerprint, c.plan
          from seller s left join seller_xano_credential c using (seller_id)
          where s.seller_id = $1",
     )
@@ -81,8 +128,8 @@ async fn stored(db: &PgPool, seller: Uuid) -> Result<Option<(String, Vec<u8>, Ve
     .ok_or(Error::NotFound("seller"))?;
     match row {
         (true, ..) => Ok(None),
-        (false, Some(key_id), Some(sealed), Some(fingerprint)) => {
-            Ok(Some((key_id, sealed, fingerprint)))
+        (false, Some(key_id), Some(sealed), Some(fingerprint), Some(plan)) => {
+            Ok(Some((key_id, sealed, fingerprint, XanoPlan::parse(&plan)?)))
         }
         _ => Err(Error::NotFound("Xano credential")),
     }

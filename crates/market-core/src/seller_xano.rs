@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use crate::accounts::XanoPlan;
 use crate::accounts::{self, SellerCredential, XanoOf};
 use crate::audit::{Actor, Audit};
 use crate::{Conflict, Error, Market, Result, health, keys};
@@ -33,15 +34,19 @@ pub struct XanoAccount {
     pub refused_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub parked_jobs: i64,
+    /// The Xano plan the seller declared (`free` or `paid`): how fast its client calls Xano.
+    pub plan: String,
 }
 
 /// Checks `token` with Xano and, when it works, stores it sealed as `seller`'s credential
-/// (replacing the one before). Refused: a token Xano does not accept (`invalid`), a token of another
-/// account while the seller has listings, the house (whose credential is the service's own).
+/// (replacing the one before), with the seller's Xano `plan` (`None`: as declared before, else
+/// `paid`). Refused: a token Xano does not accept (`invalid`), a token of another account while the
+/// seller has listings, the house (whose credential is the service's own).
 pub async fn set(
     market: &Market,
     seller: Uuid,
     token: SecretString,
+    plan: Option<XanoPlan>,
     actor: &Actor,
 ) -> Result<XanoAccount> {
     let house = sqlx::query_scalar::<_, bool>("select house from seller where seller_id = $1")
@@ -63,9 +68,10 @@ pub async fn set(
         return Err(shape());
     }
     // A value no HTTP header can carry is refused here, as a bad request.
+    let pace = plan.unwrap_or(XanoPlan::Paid);
     let client = market
         .xano
-        .for_account(token.clone(), market.xano.rate_limit())
+        .for_account(token.clone(), pace.rate_limit(market.xano.rate_limit()))
         .map_err(|_| shape())?;
     let me = match client.me().await {
         Ok(me) => me,
@@ -96,21 +102,23 @@ pub async fn set(
         return Err(Conflict::XanoAccountChanged.into());
     }
     let account = sqlx::query_as::<_, XanoAccount>(
-        "insert into seller_xano_credential (seller_id, key_id, sealed, fingerprint, account_id)
-         values ($1, $2, $3, $4, $5)
+        "insert into seller_xano_credential (seller_id, key_id, sealed, fingerprint, account_id, plan)
+         values ($1, $2, $3, $4, $5, coalesce($6, 'paid'))
          on conflict (seller_id) do update
              set key_id = excluded.key_id, sealed = excluded.sealed,
                  fingerprint = excluded.fingerprint, account_id = excluded.account_id,
+                 plan = coalesce($6, seller_xano_credential.plan),
                  set_at = now(), checked_at = now(), state = 'healthy', last_error = null,
                  refused_at = null
          returning seller_id, account_id, encode(substr(fingerprint, 1, 4), 'hex') as display_id,
-                   set_at, checked_at, state, refused_at, last_error, 0::bigint as parked_jobs",
+                   set_at, checked_at, state, refused_at, last_error, 0::bigint as parked_jobs, plan",
     )
     .bind(seller)
     .bind(&sealed.key_id)
     .bind(&sealed.sealed)
     .bind(&sealed.fingerprint)
     .bind(&account_id)
+    .bind(plan.map(XanoPlan::as_str))
     .fetch_one(&mut *tx)
     .await?;
     let resumed = resume(&mut tx, seller).await?;
@@ -133,7 +141,8 @@ pub async fn account(db: &PgPool, seller: Uuid) -> Result<Option<XanoAccount>> {
     Ok(sqlx::query_as::<_, XanoAccount>(
         "select seller_id, account_id, encode(substr(fingerprint, 1, 4), 'hex') as display_id,
                 set_at, checked_at, state, refused_at, last_error,
-                (select count(*) from job where state = 'parked' and parked_for_seller = $1) as parked_jobs
+                (select count(*) from job where state = 'parked' and parked_for_seller = $1) as parked_jobs,
+                plan
          from seller_xano_credential where seller_id = $1",
     )
     .bind(seller)

@@ -94,6 +94,7 @@ async fn a_key_roll_reseals_every_token_and_the_old_key_can_then_go() {
         &world.market,
         seller.seller_id,
         SecretString::from(xano_token.clone()),
+        None,
         &Actor::System,
     )
     .await

@@ -5,6 +5,7 @@
 use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use market_core::jobs::overview;
+use market_core::seller_xano::XanoPlan;
 use market_core::{PurchaseId, pool, purchases, seller_xano, sellers, tiers};
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -122,9 +123,17 @@ pub async fn set_xano(
     state: web::Data<AppState>,
     body: web::Json<XanoCredentialRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = SecretString::from(body.into_inner().access_token);
-    let account =
-        seller_xano::set(&state.market, seller.0.seller_id, token, &seller.actor()).await?;
+    let body = body.into_inner();
+    let plan = body.plan.as_deref().map(XanoPlan::parse).transpose()?;
+    let token = SecretString::from(body.access_token);
+    let account = seller_xano::set(
+        &state.market,
+        seller.0.seller_id,
+        token,
+        plan,
+        &seller.actor(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(XanoAccountBody::from(account)))
 }
 

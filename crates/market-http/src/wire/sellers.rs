@@ -103,6 +103,10 @@ pub struct XanoCredentialRequest {
     /// The token of the seller's own Xano account (Account settings → Metadata API).
     #[schema(min_length = 1, max_length = 4096)]
     pub access_token: String,
+    /// The seller's Xano plan: `free` (Xano allows 10 requests per 20 seconds, and the service
+    /// paces the seller's calls so) or `paid`; absent: as declared before, else `paid`.
+    #[schema(pattern = "^(free|paid)$", example = "paid")]
+    pub plan: Option<String>,
 }
 
 /// The token stays out of `Debug` (and so out of any log line).
@@ -110,6 +114,7 @@ impl std::fmt::Debug for XanoCredentialRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("XanoCredentialRequest")
             .field("access_token", &"[redacted]")
+            .field("plan", &self.plan)
             .finish()
     }
 }
@@ -133,6 +138,9 @@ pub struct XanoAccountBody {
     pub last_error: Option<String>,
     /// The seller's jobs waiting for a working credential.
     pub parked_jobs: i64,
+    /// The Xano plan the seller declared (`free` or `paid`): how fast its calls are paced.
+    #[schema(example = "paid")]
+    pub plan: String,
 }
 
 impl From<market_core::seller_xano::XanoAccount> for XanoAccountBody {
@@ -146,6 +154,7 @@ impl From<market_core::seller_xano::XanoAccount> for XanoAccountBody {
             refused_at: a.refused_at,
             last_error: a.last_error,
             parked_jobs: a.parked_jobs,
+            plan: a.plan,
         }
     }
 }

@@ -196,3 +196,40 @@ async fn the_schema_keeps_one_house_a_refusal_with_its_time_and_a_job_parked_for
         "job_parked_for_a_listing_or_a_seller"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_declares_their_xano_plan_with_the_token_and_an_unknown_plan_is_a_400() {
+    let app = spawn_app().await;
+    let key = invite(&app, "Ada", "ada@example.com").await;
+    let token = account(&app, "77");
+    let put = |body: Value| {
+        app.client
+            .put(app.url("/v1/seller/xano"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+
+    let unknown = put(json!({ "access_token": token, "plan": "enterprise" }))
+        .await
+        .unwrap();
+    let free = put(json!({ "access_token": token, "plan": "free" }))
+        .await
+        .unwrap();
+    let kept = put(json!({ "access_token": token })).await.unwrap();
+
+    assert_eq!(
+        json_of(unknown, 400).await["error"]["code"],
+        "invalid_request"
+    );
+    assert_eq!(json_of(free, 200).await["plan"], "free");
+    assert_eq!(
+        json_of(kept, 200).await["plan"],
+        "free",
+        "kept when not declared again"
+    );
+    assert_eq!(
+        json_of(get_xano(&app, &key).await, 200).await["plan"],
+        "free"
+    );
+}
