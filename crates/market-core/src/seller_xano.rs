@@ -237,3 +237,20 @@ pub async fn probe_refused(market: &Market) -> Result<()> {
     }
     Ok(())
 }
+
+/// How many sellers' credentials are in each state (`healthy`, `unauthorized`, `forbidden`; 0 when
+/// none), for the gauges an operator alerts on.
+pub async fn count_by_state(db: &PgPool) -> Result<Vec<(&'static str, i64)>> {
+    let rows = sqlx::query_as::<_, (String, i64)>(
+        "select state, count(*) from seller_xano_credential group by state",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(["healthy", "unauthorized", "forbidden"]
+        .into_iter()
+        .map(|state| {
+            let count = rows.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+            (state, count)
+        })
+        .collect())
+}

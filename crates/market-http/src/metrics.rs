@@ -109,6 +109,10 @@ async fn refresh_xano_gauges(db: &PgPool) -> Result<(), market_core::Error> {
     }
     let forbidden = market_core::health::forbidden_listings(db).await?;
     metrics::gauge!("market_xano_forbidden_listings").set(forbidden.len() as f64);
+    // Sellers' own credentials: a refused one parks that seller's work (alert on `unauthorized`).
+    for (state, count) in market_core::seller_xano::count_by_state(db).await? {
+        metrics::gauge!("market_seller_xano_credentials", "state" => state).set(count as f64);
+    }
     Ok(())
 }
 

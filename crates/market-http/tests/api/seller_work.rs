@@ -189,6 +189,16 @@ async fn a_refused_seller_token_parks_only_that_sellers_work_until_the_seller_re
     let own = get_as(&app, "/v1/seller/xano", &key).await;
     assert_eq!(own["state"], "unauthorized", "{own}");
     assert!(own["parked_jobs"].as_i64().unwrap() > 0, "{own}");
+    let refused = r#"market_seller_xano_credentials{state="unauthorized"}"#;
+    app.eventually(
+        "the gauge operators alert on",
+        Duration::from_secs(10),
+        || async {
+            let text = crate::xano_refusals::metrics(&app).await;
+            (crate::xano_refusals::sample(&text, refused) == Some(1.0)).then_some(())
+        },
+    )
+    .await;
 
     // Act: Ada replaces her token; her buyers are all served.
     let fresh = app.xano.add_access_token_for(&xano_token).unwrap();

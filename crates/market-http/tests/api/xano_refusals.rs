@@ -58,7 +58,7 @@ async fn admin_health(app: &TestApp) -> Value {
         .unwrap()
 }
 
-async fn metrics(app: &TestApp) -> String {
+pub(crate) async fn metrics(app: &TestApp) -> String {
     let url = format!("{}/metrics", app.metrics_address);
     app.client
         .get(url)
@@ -71,7 +71,7 @@ async fn metrics(app: &TestApp) -> String {
 }
 
 /// The value of the sample `series` (name and labels, exactly as rendered), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
 }
