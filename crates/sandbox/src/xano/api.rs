@@ -1,9 +1,11 @@
 //! The request pipeline every `/api:meta` request goes through, in the order Xano's edge and
 //! backend would apply it:
 //!
-//! 1. record the call (a guard writes the record however the request ends);
+//! 1. record the call (a guard writes the record however the request ends), with whose token it
+//!    carries and whose snippet it names;
 //! 2. route it; an unknown path or method is a 404 before anything else;
-//! 3. injected faults: latency, then a 429, a 5xx or a dropped connection;
+//! 3. injected faults in scope for the token's account: latency, then a 429, a 5xx or a dropped
+//!    connection;
 //! 4. authenticate the bearer token (401/403), then the free-plan rate limit (429);
 //! 5. a snippet forbidden on its own (403), then the endpoint's logic; for a committed token
 //!    creation, commit-then-fail faults.
@@ -21,9 +23,10 @@ use serde_json::Value;
 
 use super::body::Fields;
 use super::call_guard::CallGuard;
+use super::caller::Caller;
 use super::endpoint::{Endpoint, Route};
 use super::error::XanoError;
-use super::faults::{AfterCommit, Disruption};
+use super::fault_engine::{AfterCommit, Disruption};
 use super::handlers;
 use super::state::{Shared, SimState};
 
@@ -43,7 +46,15 @@ pub(crate) async fn serve(
         req.query_string(),
     );
     let relative = req.path().strip_prefix(BASE_PATH).unwrap_or_default();
-    let Some(route) = Route::parse(req.method(), relative) else {
+    let route = Route::parse(req.method(), relative);
+    let caller = Caller::of(
+        &shared.lock().store,
+        bearer_token(&req),
+        route.as_ref().and_then(Route::canonical),
+    );
+    let account = caller.account.clone();
+    call.set_caller(caller);
+    let Some(route) = route else {
         return respond(&mut call, None, XanoError::unknown_route().into_response());
     };
     let endpoint = route.endpoint();
@@ -52,7 +63,9 @@ pub(crate) async fn serve(
     let (delay, disruption) = {
         let mut state = shared.lock();
         let state = &mut *state;
-        state.faults.before(endpoint, &mut state.rng)
+        state
+            .faults
+            .before(endpoint, account.as_deref(), &mut state.rng)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -93,7 +106,7 @@ pub(crate) async fn serve(
 
     if endpoint == Endpoint::CreateToken {
         // The token is already stored at this point: whatever goes wrong now, it exists.
-        let after_commit = shared.lock().faults.after_commit();
+        let after_commit = shared.lock().faults.after_commit(account.as_deref());
         match after_commit {
             None => {}
             Some(AfterCommit::Fail) => {

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::caller::Caller;
 use super::calls::CallRecord;
 use super::endpoint::Endpoint;
 use super::state::Shared;
@@ -24,6 +25,9 @@ impl CallGuard {
             status: CallRecord::NO_RESPONSE,
             started_at: now,
             at: now,
+            account: None,
+            token_fingerprint: None,
+            snippet_account: None,
         };
         Self {
             shared,
@@ -34,6 +38,14 @@ impl CallGuard {
     pub(crate) fn set_endpoint(&mut self, endpoint: Endpoint) {
         if let Some(record) = &mut self.record {
             record.endpoint = Some(endpoint);
+        }
+    }
+
+    pub(crate) fn set_caller(&mut self, caller: Caller) {
+        if let Some(record) = &mut self.record {
+            record.account = caller.account;
+            record.token_fingerprint = caller.token_fingerprint;
+            record.snippet_account = caller.snippet_account;
         }
     }
 

@@ -1,5 +1,7 @@
 //! The call log: one record per request that reached `/api:meta`, so tests can count what really
 //! got to "Xano" (retries, rate, minted tokens) rather than trusting the client's own account.
+//! Each record also says whose token the call carried and whose snippet it named (`caller`), which
+//! is how a multi-seller test proves that no call carried another seller's token.
 //! The records live in the simulator's state; `call_guard` writes them.
 
 use std::time::Instant;
@@ -10,7 +12,8 @@ use super::endpoint::Endpoint;
 
 /// One request to the Master API as the simulator saw it.
 ///
-/// `path` is the real path, token values included: keep records out of logs.
+/// `path` is the real path, install token values included: keep records out of logs. The access
+/// token is never in a record, only its fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRecord {
     pub method: String,
@@ -26,6 +29,17 @@ pub struct CallRecord {
     pub started_at: Instant,
     /// When the response was handed to the server (or the request was abandoned).
     pub at: Instant,
+    /// The `id` of the account holding the bearer token, whatever that token's state (a revoked
+    /// token still names its account); `None` without a token or with one no account holds.
+    pub account: Option<String>,
+    /// The first 12 hex digits of the bearer token's SHA-256 ([`token_fingerprint`]); `None`
+    /// without a token.
+    ///
+    /// [`token_fingerprint`]: super::caller::token_fingerprint
+    pub token_fingerprint: Option<String>,
+    /// The `id` of the account owning the snippet the path names (snippet and token endpoints),
+    /// as the request started; `None` when it names none or a snippet that does not exist.
+    pub snippet_account: Option<String>,
 }
 
 impl CallRecord {
@@ -43,6 +57,13 @@ pub struct CallRecordJson {
     pub status: u16,
     pub started_ms: f64,
     pub ended_ms: f64,
+    /// As in [`CallRecord`]; absent (`None`) in logs written before they existed.
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub token_fingerprint: Option<String>,
+    #[serde(default)]
+    pub snippet_account: Option<String>,
 }
 
 impl CallRecordJson {
@@ -56,6 +77,9 @@ impl CallRecordJson {
             status: record.status,
             started_ms: ms(record.started_at),
             ended_ms: ms(record.at),
+            account: record.account.clone(),
+            token_fingerprint: record.token_fingerprint.clone(),
+            snippet_account: record.snippet_account.clone(),
         }
     }
 }

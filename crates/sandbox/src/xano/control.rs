@@ -19,8 +19,8 @@
 //! | GET | `/__sim/snippets/{canonical}/truncate-tokens` | `{"left"}`: cuts still to come |
 //! | POST | `/__sim/access-token-state` | `{"state":"valid"\|"expired"\|"forbidden"}` + optional `access_token` (that token only; the default one) |
 //! | POST | `/__sim/install` | `{"canonical","token"}` → `{"current_installs"}`; 404/409/410 `{"error",…}` |
-//! | GET, DELETE | `/__sim/calls` | → `[CallRecordJson]`; DELETE clears |
-//! | GET, POST, DELETE | `/__sim/faults` | → `[Fault]`; POST adds one `Fault`; DELETE clears |
+//! | GET, DELETE | `/__sim/calls` | → `[CallRecordJson]` (each naming the token's `account`, its `token_fingerprint` and the `snippet_account`); DELETE clears |
+//! | GET, POST, DELETE | `/__sim/faults` | → `[FaultRule]`; POST adds one `FaultRule` (a `Fault`, optionally with `"account": "<id>"` to hit that account's calls only); DELETE clears |
 //! | POST | `/__sim/free-plan-rate-limit` | `{"on": bool}` |
 //!
 //! Setters answer `204 No Content`. An `access_token` naming no account is a 404.
@@ -32,7 +32,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::calls::CallRecordJson;
-use super::faults::Fault;
+use super::faults::FaultRule;
 use super::model::{InstallError, SimAccount, SimInstance, TokenState};
 use super::state::Shared;
 use crate::server::control_error;
@@ -317,12 +317,12 @@ async fn faults(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(rules)
 }
 
-async fn inject(shared: web::Data<Shared>, body: web::Json<Fault>) -> HttpResponse {
-    let fault = body.into_inner();
-    if let Some(problem) = fault.problem() {
+async fn inject(shared: web::Data<Shared>, body: web::Json<FaultRule>) -> HttpResponse {
+    let rule = body.into_inner();
+    if let Some(problem) = rule.fault.problem() {
         return control_error(StatusCode::BAD_REQUEST, "bad_fault", problem);
     }
-    shared.lock().faults.push(fault);
+    shared.lock().faults.push(rule);
     HttpResponse::NoContent().finish()
 }
 

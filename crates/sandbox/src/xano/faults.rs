@@ -1,21 +1,24 @@
-//! Fault injection: rules a test adds at run time to make the simulator slow, limited, broken or
-//! rude, and the engine that decides what each request suffers.
+//! Fault injection: the rules a test adds at run time to make the simulator slow, limited, broken
+//! or rude, and the scope that narrows a rule to one account's calls. What each request suffers is
+//! decided from these rules by `fault_engine`.
 //!
-//! Rules are consulted in the order they were added. Every matching `Latency` rule adds its delay;
-//! the first matching rule that *disrupts* (429, 5xx, dropped connection) decides the outcome and
-//! only that rule's count is used up. Commit-then-fail rules are looked at only after a token
-//! creation really succeeded, so a rule is never spent on a request that failed validation.
-//! Count-based rules disappear once used up; ratio and latency rules stay until cleared.
+//! A rule is a [`Fault`] (what goes wrong, for which endpoint) inside a [`FaultRule`] (for whom).
+//! The scope exists for multi-seller tests: a 429 storm or a latency at one seller's Xano account
+//! must leave every other account's calls alone, and the call log must be able to show that it
+//! did. A rule is matched on the account holding the request's bearer token, whatever that
+//! token's state; a request with no token, or one no account holds, meets unscoped rules only.
+//! [`Fault`] itself is unchanged by the scope, so every existing `Fault` literal and JSON body
+//! still means "every account".
 
 use std::time::Duration;
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::endpoint::Endpoint;
 
-/// A fault rule. Over HTTP (`POST /__sim/faults`) it is JSON tagged by `kind`, with durations in
-/// milliseconds, e.g. `{"kind":"rate_limited","count":2,"retry_after":1}` or
+/// What goes wrong, for every account unless put in a [`FaultRule`] with an account. Over HTTP
+/// (`POST /__sim/faults`) it is JSON tagged by `kind`, with durations in milliseconds, e.g.
+/// `{"kind":"rate_limited","count":2,"retry_after":1}` or
 /// `{"kind":"latency","min_ms":50,"max_ms":200,"only":"create_token"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -121,189 +124,57 @@ fn usable_status(status: u16) -> u16 {
     }
 }
 
-/// What a request suffers before it reaches the API logic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Disruption {
-    RateLimited { retry_after: Option<u64> },
-    ServerError { status: u16 },
-    DropConnection,
+/// A [`Fault`] with its scope: `account` (an account's `id`, as in [`SimAccount`]) narrows it to
+/// the requests whose bearer token that account holds; `None` hits every request.
+///
+/// Over HTTP it is the fault's own JSON with an optional `"account"` beside `"kind"`, e.g.
+/// `{"kind":"latency","min_ms":20000,"max_ms":20000,"account":"103"}`; without `"account"` it is
+/// exactly the JSON a [`Fault`] always had.
+///
+/// [`SimAccount`]: super::model::SimAccount
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRule {
+    #[serde(flatten)]
+    pub fault: Fault,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
-/// What happens to a token creation that was committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AfterCommit {
-    Fail,
-    Stall(Duration),
-    Drop,
+impl FaultRule {
+    /// Whether a request acting as `account` (`None`: no known account) is in this rule's scope.
+    pub(crate) fn applies_to(&self, account: Option<&str>) -> bool {
+        self.account
+            .as_deref()
+            .is_none_or(|scope| Some(scope) == account)
+    }
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct FaultRules {
-    rules: Vec<Fault>,
+impl From<Fault> for FaultRule {
+    /// The rule for every account.
+    fn from(fault: Fault) -> Self {
+        Self {
+            fault,
+            account: None,
+        }
+    }
 }
 
-fn matches(only: Option<Endpoint>, endpoint: Endpoint) -> bool {
-    only.is_none_or(|only| only == endpoint)
-}
-
-/// Uses up one of `count`, saying whether there was one to use.
-fn take(count: &mut u32) -> bool {
-    if *count == 0 {
-        return false;
-    }
-    *count -= 1;
-    true
-}
-
-/// The disruption `rule` causes for a request to `endpoint`, using up one of its count if so.
-fn disrupt(rule: &mut Fault, endpoint: Endpoint, rng: &mut impl Rng) -> Option<Disruption> {
-    let mut roll = |ratio: f64| rng.random::<f64>() < ratio;
-    let (fires, disruption) = match rule {
-        Fault::RateLimited {
-            count,
-            retry_after,
-            only,
-        } => {
-            let fires = matches(*only, endpoint) && take(count);
-            (
-                fires,
-                Disruption::RateLimited {
-                    retry_after: *retry_after,
-                },
-            )
+impl Fault {
+    /// This fault for the calls of one account only (its [`SimAccount`] `id`).
+    ///
+    /// [`SimAccount`]: super::model::SimAccount
+    #[must_use]
+    pub fn for_account(self, account: impl Into<String>) -> FaultRule {
+        FaultRule {
+            fault: self,
+            account: Some(account.into()),
         }
-        Fault::RateLimitedRatio {
-            ratio,
-            retry_after,
-            only,
-        } => {
-            let fires = matches(*only, endpoint) && roll(*ratio);
-            (
-                fires,
-                Disruption::RateLimited {
-                    retry_after: *retry_after,
-                },
-            )
-        }
-        Fault::ServerError {
-            count,
-            status,
-            only,
-        } => {
-            let fires = matches(*only, endpoint) && take(count);
-            (fires, Disruption::ServerError { status: *status })
-        }
-        Fault::ServerErrorRatio {
-            ratio,
-            status,
-            only,
-        } => {
-            let fires = matches(*only, endpoint) && roll(*ratio);
-            (fires, Disruption::ServerError { status: *status })
-        }
-        Fault::DropConnection { count, only } => (
-            matches(*only, endpoint) && take(count),
-            Disruption::DropConnection,
-        ),
-        // Latency is summed by the caller; commit-then-fail waits for a committed creation.
-        Fault::Latency { .. } | Fault::CommitThenFail { .. } | Fault::CommitThenDrop { .. } => {
-            return None;
-        }
-    };
-    fires.then_some(disruption)
-}
-
-impl FaultRules {
-    pub(crate) fn push(&mut self, fault: Fault) {
-        self.rules.push(fault.normalized());
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.rules.clear();
-    }
-
-    pub(crate) fn rules(&self) -> Vec<Fault> {
-        self.rules.clone()
-    }
-
-    /// Decides the delay and the disruption (if any) for one request to `endpoint`.
-    pub(crate) fn before(
-        &mut self,
-        endpoint: Endpoint,
-        rng: &mut impl Rng,
-    ) -> (Duration, Option<Disruption>) {
-        let mut delay = Duration::ZERO;
-        let mut disruption = None;
-        for rule in &mut self.rules {
-            if let Fault::Latency { min, max, only } = rule {
-                if matches(*only, endpoint) {
-                    delay += rng.random_range(*min..=*max);
-                }
-            } else if disruption.is_none() {
-                disruption = disrupt(rule, endpoint, rng);
-            }
-        }
-        self.forget_used_up();
-        (delay, disruption)
-    }
-
-    /// Called once a token creation has been committed: what, if anything, goes wrong now.
-    pub(crate) fn after_commit(&mut self) -> Option<AfterCommit> {
-        let outcome = self.rules.iter_mut().find_map(|rule| match rule {
-            Fault::CommitThenFail { count, stall } => {
-                take(count).then(|| stall.map_or(AfterCommit::Fail, AfterCommit::Stall))
-            }
-            Fault::CommitThenDrop { count } => take(count).then_some(AfterCommit::Drop),
-            _ => None,
-        });
-        self.forget_used_up();
-        outcome
-    }
-
-    fn forget_used_up(&mut self) {
-        self.rules.retain(|rule| match rule {
-            Fault::RateLimited { count, .. }
-            | Fault::ServerError { count, .. }
-            | Fault::CommitThenFail { count, .. }
-            | Fault::CommitThenDrop { count }
-            | Fault::DropConnection { count, .. } => *count > 0,
-            Fault::RateLimitedRatio { .. }
-            | Fault::ServerErrorRatio { .. }
-            | Fault::Latency { .. } => true,
-        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand::rngs::StdRng;
-
-    #[test]
-    fn only_the_first_matching_disruption_is_spent_and_used_up_rules_disappear() {
-        let mut rules = FaultRules::default();
-        rules.push(Fault::ServerError {
-            count: 1,
-            status: 503,
-            only: Some(Endpoint::CreateToken),
-        });
-        rules.push(Fault::RateLimited {
-            count: 2,
-            retry_after: None,
-            only: None,
-        });
-        let mut rng = StdRng::seed_from_u64(7);
-
-        let (_, first) = rules.before(Endpoint::Me, &mut rng);
-        assert_eq!(first, Some(Disruption::RateLimited { retry_after: None }));
-        let (_, second) = rules.before(Endpoint::CreateToken, &mut rng);
-        assert_eq!(second, Some(Disruption::ServerError { status: 503 }));
-        let (_, third) = rules.before(Endpoint::CreateToken, &mut rng);
-        assert_eq!(third, Some(Disruption::RateLimited { retry_after: None }));
-        assert_eq!(rules.before(Endpoint::Me, &mut rng).1, None);
-        assert!(rules.rules().is_empty());
-    }
 
     #[test]
     fn faults_serialize_as_kind_tagged_json_with_millisecond_durations() {
@@ -325,6 +196,49 @@ mod tests {
                 only: None
             }
         );
+    }
+
+    #[test]
+    fn a_rule_is_the_faults_json_with_an_optional_account_beside_its_kind() {
+        let scoped = Fault::Latency {
+            min: Duration::from_secs(20),
+            max: Duration::from_secs(20),
+            only: None,
+        }
+        .for_account("103");
+        let json = serde_json::to_value(&scoped).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "kind": "latency", "min_ms": 20000, "max_ms": 20000, "only": null,
+                "account": "103"
+            })
+        );
+        assert_eq!(serde_json::from_value::<FaultRule>(json).unwrap(), scoped);
+
+        let unscoped = r#"{"kind":"rate_limited","count":2,"retry_after":1}"#;
+        let rule: FaultRule = serde_json::from_str(unscoped).unwrap();
+        assert_eq!(rule.account, None, "no account: every account, as before");
+        assert_eq!(
+            serde_json::to_value(&rule).unwrap(),
+            serde_json::json!({"kind": "rate_limited", "count": 2, "retry_after": 1, "only": null}),
+            "an unscoped rule is written without an account"
+        );
+    }
+
+    #[test]
+    fn a_scoped_rule_applies_to_its_account_only_and_an_unscoped_one_to_every_request() {
+        let fault = Fault::DropConnection {
+            count: 1,
+            only: None,
+        };
+        let scoped = fault.clone().for_account("7");
+        let unscoped = FaultRule::from(fault);
+
+        assert!(scoped.applies_to(Some("7")));
+        assert!(!scoped.applies_to(Some("8")));
+        assert!(!scoped.applies_to(None), "an unknown caller is no account");
+        assert!(unscoped.applies_to(Some("8")) && unscoped.applies_to(None));
     }
 
     #[test]

@@ -22,9 +22,11 @@
 //!   logic); `endpoint` maps a request line to one of the ten endpoints.
 //! - `handlers`: the endpoints' logic and JSON shapes; `store`: accounts, snippets and tokens;
 //!   `body`: JSON, form and multipart bodies; `error`: Xano's error bodies.
-//! - [`faults`]: the fault rules and the engine deciding what each request suffers.
+//! - [`faults`]: the fault rules, each for every account or for one ([`FaultRule`]);
+//!   `fault_engine` decides from them what each request suffers.
 //! - [`rate_limit`]: the free-plan limit (10 requests per 20 s per access token).
-//! - [`calls`]: the call log.
+//! - [`calls`]: the call log; `caller` says whose token each call carried (a fingerprint, never
+//!   the token) and whose snippet it named.
 //! - `control`: the same controls over HTTP under `/__sim` (table in that file); `serde_ms`:
 //!   durations as milliseconds in that API's JSON.
 //!
@@ -34,11 +36,13 @@
 mod api;
 mod body;
 mod call_guard;
+mod caller;
 pub mod calls;
 pub mod config;
 mod control;
 mod endpoint;
 mod error;
+mod fault_engine;
 pub mod faults;
 mod handlers;
 pub mod model;
@@ -48,10 +52,11 @@ pub mod sim;
 mod state;
 mod store;
 
+pub use caller::token_fingerprint;
 pub use calls::{CallRecord, CallRecordJson};
 pub use config::XanoSimConfig;
 pub use endpoint::Endpoint;
-pub use faults::Fault;
+pub use faults::{Fault, FaultRule};
 pub use model::{
     InstallAccess, InstallError, SimAccount, SimInstance, SimSnippet, SimToken, TokenState,
     xano_timestamp,

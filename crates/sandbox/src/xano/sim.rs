@@ -12,7 +12,7 @@ use super::api::{self, BASE_PATH};
 use super::calls::CallRecord;
 use super::config::XanoSimConfig;
 use super::control;
-use super::faults::Fault;
+use super::faults::{Fault, FaultRule};
 use super::model::{InstallError, SimAccount, SimInstance, SimSnippet, SimToken, TokenState};
 use super::state::{Shared, SimState};
 use crate::server::{Bound, Server};
@@ -233,14 +233,24 @@ impl XanoSim {
         self.shared.lock().calls.clear();
     }
 
-    /// Adds a fault rule after the existing ones. An out-of-range value is made usable (see
+    /// Adds a fault rule after the existing ones: a [`Fault`] for every account, or one narrowed
+    /// to an account with [`Fault::for_account`]. An out-of-range value is made usable (see
     /// [`Fault::normalized`]) rather than rejected.
-    pub fn inject(&self, fault: Fault) {
-        self.shared.lock().faults.push(fault);
+    pub fn inject(&self, rule: impl Into<FaultRule>) {
+        self.shared.lock().faults.push(rule.into());
     }
 
-    /// The fault rules still in force (used-up counted rules are gone).
+    /// The faults of the rules still in force (used-up counted rules are gone), without their
+    /// scope; [`XanoSim::fault_rules`] has it.
     pub fn faults(&self) -> Vec<Fault> {
+        self.fault_rules()
+            .into_iter()
+            .map(|rule| rule.fault)
+            .collect()
+    }
+
+    /// The rules still in force, each with the account it is narrowed to (if any).
+    pub fn fault_rules(&self) -> Vec<FaultRule> {
         self.shared.lock().faults.rules()
     }
 

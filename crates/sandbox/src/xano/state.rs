@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 
 use super::calls::CallRecord;
 use super::config::XanoSimConfig;
-use super::faults::FaultRules;
+use super::fault_engine::FaultRules;
 use super::rate_limit::FreePlanLimiter;
 use super::store::Store;
 

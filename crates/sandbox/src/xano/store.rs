@@ -272,6 +272,11 @@ impl Store {
             .filter(move |snippet| snippet.owner == owner)
     }
 
+    /// The index of the account owning `canonical`; `None` for a snippet that does not exist.
+    pub(crate) fn owner_of(&self, canonical: &str) -> Option<usize> {
+        self.snippet(canonical).map(|snippet| snippet.owner)
+    }
+
     fn snippet(&self, canonical: &str) -> Option<&SnippetRecord> {
         self.by_canonical
             .get(canonical)

@@ -3,6 +3,7 @@
 
 mod auth;
 mod call_log;
+mod callers;
 mod control;
 mod faults;
 mod helpers;
@@ -12,5 +13,6 @@ mod instances;
 mod rate_limit;
 mod rotation;
 mod runtime;
+mod scoped_faults;
 mod snippets;
 mod tokens;
