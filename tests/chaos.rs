@@ -12,6 +12,13 @@
 //! - `MARKET_CHAOS_SOAK_MINUTES=<n>` runs the workload and nemesis for `n` minutes instead of the
 //!   CI length (about 100 s).
 //! - `MARKET_CHAOS_KEEP_LOGS=1` keeps the processes' logs even when the run passes.
+//!
+//! A second test, `seller_isolation.rs`, runs the marketplace's sellers under chaos on the same
+//! kind of cluster: the house and three sellers with Xano accounts of their own, one seller's token
+//! revoked and another's Xano storming and slow while the first's buyers must be served from its
+//! pool as fast as without faults (`sellers.rs`, `seller_buyers.rs`, `seller_faults.rs`; checks in
+//! `seller_check.rs`, `seller_calls.rs`, `seller_invariants.rs`, `seller_jobs.rs`). The two tests take turns
+//! (`serial.rs`): each loads the machine enough on its own.
 // Crash points exist only in a build with the `failpoints` feature (`cargo test --all-features`,
 // as CI runs); without them the run could never show every nemesis kind.
 #![cfg(feature = "failpoints")]
@@ -67,6 +74,24 @@ mod rotation_check;
 mod rotations;
 #[path = "chaos/scenarios.rs"]
 mod scenarios;
+#[path = "chaos/seller_buyers.rs"]
+mod seller_buyers;
+#[path = "chaos/seller_calls.rs"]
+mod seller_calls;
+#[path = "chaos/seller_check.rs"]
+mod seller_check;
+#[path = "chaos/seller_faults.rs"]
+mod seller_faults;
+#[path = "chaos/seller_invariants.rs"]
+mod seller_invariants;
+#[path = "chaos/seller_isolation.rs"]
+mod seller_isolation;
+#[path = "chaos/seller_jobs.rs"]
+mod seller_jobs;
+#[path = "chaos/sellers.rs"]
+mod sellers;
+#[path = "chaos/serial.rs"]
+mod serial;
 #[path = "chaos/settle.rs"]
 mod settle;
 #[path = "chaos/story.rs"]
@@ -151,6 +176,7 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nemesis() {
+    let _one_at_a_time = serial::one_cluster_at_a_time().await;
     let seed = env_u64("MARKET_CHAOS_SEED").unwrap_or_else(|| rand::rng().random());
     let soak_minutes = env_u64("MARKET_CHAOS_SOAK_MINUTES");
     let workload_for =

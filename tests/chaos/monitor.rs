@@ -5,6 +5,11 @@
 //!
 //! The bound is a lease and a sweep, plus one Xano client timeout: what a due job may wait when
 //! every worker is held by a Xano call that runs into it.
+//!
+//! A seller's job (`job.seller_id`, never the house's) waits on purpose while another job of the
+//! same seller runs with a live lease: an instance runs at most half its workers on one seller's
+//! jobs, so a seller whose Xano is slow waits behind its own work, not everyone else's. Such a job
+//! is not counted as stuck; the seller's running job is the progress.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,8 +65,12 @@ impl JobMonitor {
             .ok()
             .flatten();
             let due: Vec<DueJob> = match sqlx::query_as(
-                "select job_id, kind, subject, state::text as state, attempt from job
-                 where state in ('queued', 'running') and due_at <= now()",
+                "select job_id, kind, subject, state::text as state, attempt from job j
+                 where state in ('queued', 'running') and due_at <= now()
+                   and (seller_id is null
+                        or not exists (select 1 from job r
+                                       where r.seller_id = j.seller_id and r.state = 'running'
+                                         and r.due_at > now()))",
             )
             .fetch_all(&self.pool)
             .await

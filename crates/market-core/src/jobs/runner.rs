@@ -3,7 +3,15 @@
 //!
 //! Every instance runs one [`Runner`]; nothing here assumes it is the only one. The sweep's writes are
 //! all "queue unless already queued", so several instances sweeping at once queue each job once.
+//!
+//! **Sellers share the workers fairly.** A seller whose Xano is slow or rate-limiting holds a worker
+//! for as long as its call retries (up to a minute); with nothing to stop it, its jobs took every
+//! worker of every instance and another seller's pool refills waited (the chaos suite's seller
+//! isolation run found it). So an instance runs at most [`Runner::seller_share`] of its workers
+//! on one seller's jobs at a time: it claims one job at a time, leaving out the sellers already at
+//! their share. The house's jobs and mail are nobody's share (`job.seller_id` is null for them).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -40,6 +48,7 @@ impl Runner {
     pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
         tokio::pin!(shutdown);
         let mut in_flight = JoinSet::new();
+        let mut running = Shares::default();
         let mut last_sweep: Option<Instant> = None;
         loop {
             if last_sweep.is_none_or(|at| at.elapsed() >= self.market.jobs.sweep_interval) {
@@ -48,22 +57,33 @@ impl Runner {
                 }
                 last_sweep = Some(Instant::now());
             }
-            let free = self.market.jobs.workers.saturating_sub(in_flight.len());
-            if free > 0 {
-                match self.claim(free).await {
-                    Ok(jobs) => {
+            while in_flight.len() < self.market.jobs.workers {
+                let busy = running.at(self.seller_share());
+                match self.claim(1, &busy).await {
+                    Ok(jobs) if !jobs.is_empty() => {
                         for job in jobs {
+                            running.add(job.seller_id);
                             let market = self.market.clone();
-                            in_flight.spawn(async move { run_one(&market, job).await });
+                            in_flight.spawn(async move {
+                                let seller = job.seller_id;
+                                run_one(&market, job).await;
+                                seller
+                            });
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming jobs failed");
+                        break;
+                    }
                 }
             }
             tokio::select! {
                 () = &mut shutdown => break,
                 () = tokio::time::sleep(self.market.jobs.poll_interval) => {}
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                Some(ended) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    running.remove(ended.ok().flatten());
+                }
             }
         }
 
@@ -89,7 +109,7 @@ impl Runner {
     pub async fn drain(&self) -> Result<usize> {
         let mut ran = 0;
         loop {
-            let jobs = self.claim(self.market.jobs.workers.max(1)).await?;
+            let jobs = self.claim(self.market.jobs.workers.max(1), &[]).await?;
             if jobs.is_empty() {
                 return Ok(ran);
             }
@@ -103,10 +123,15 @@ impl Runner {
         }
     }
 
-    /// Claims up to `limit` jobs. When Xano refuses this instance's credential, every Xano job
-    /// would only be handed back, so the instance leaves them to the others, probes its credential,
-    /// and claims only mail.
-    async fn claim(&self, limit: usize) -> Result<Vec<Job>> {
+    /// How many of this instance's workers one seller's jobs may hold at once: half, at least one.
+    pub fn seller_share(&self) -> usize {
+        (self.market.jobs.workers / 2).max(1)
+    }
+
+    /// Claims up to `limit` jobs, none of the sellers in `busy`. When Xano refuses this instance's
+    /// credential, every Xano job would only be handed back, so the instance leaves them to the
+    /// others, probes its credential, and claims only mail.
+    async fn claim(&self, limit: usize, busy: &[Uuid]) -> Result<Vec<Job>> {
         let only = if health::refused(&self.market).await? {
             health::probe_if_due(&self.market).await?;
             Some(JobKind::SendMail)
@@ -120,6 +145,7 @@ impl Runner {
             limit,
             self.market.jobs.lease,
             only,
+            busy,
         )
         .await
     }
@@ -252,6 +278,38 @@ pub async fn sweep(market: &Market) -> Result<()> {
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// How many jobs of each seller this instance runs now.
+#[derive(Debug, Default)]
+struct Shares(HashMap<Uuid, usize>);
+
+impl Shares {
+    fn add(&mut self, seller: Option<Uuid>) {
+        if let Some(seller) = seller {
+            *self.0.entry(seller).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, seller: Option<Uuid>) {
+        if let Some(seller) = seller
+            && let Some(count) = self.0.get_mut(&seller)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.0.remove(&seller);
+            }
+        }
+    }
+
+    /// The sellers with `share` jobs or more running here.
+    fn at(&self, share: usize) -> Vec<Uuid> {
+        self.0
+            .iter()
+            .filter(|(_, count)| **count >= share)
+            .map(|(seller, _)| *seller)
+            .collect()
+    }
 }
 
 async fn run_one(market: &Market, job: Job) {

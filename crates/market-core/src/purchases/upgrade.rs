@@ -7,6 +7,7 @@
 use sqlx::{PgConnection, PgPool};
 
 use super::row::{Created, Purchase};
+use super::split::split;
 use crate::audit::{Actor, Audit};
 use crate::catalog::on_sale_sql;
 use crate::receipt::ReceiptSecret;
@@ -90,7 +91,7 @@ async fn create_once(
         amount: difference,
         currency: offer.price.currency.clone(),
     };
-    let (destination, application_fee) = super::split(&mut tx, target, &difference, fee).await?;
+    let (destination, application_fee) = split(&mut tx, target, &difference, fee).await?;
 
     let purchase_id = PurchaseId::random();
     let receipt_key = secret.key_for(purchase_id);

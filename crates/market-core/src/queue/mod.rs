@@ -85,6 +85,9 @@ pub struct Job {
     pub lease_owner: Option<Uuid>,
     /// When the job was queued: a job failing for longer than `max_age` dies.
     pub created_at: DateTime<Utc>,
+    /// The seller (not the house) whose listing the job is about (migration 28): an instance runs
+    /// at most half its workers on one seller's jobs.
+    pub seller_id: Option<Uuid>,
 }
 
 impl Job {
@@ -126,23 +129,25 @@ pub async fn enqueue_at(
 
 /// Claims up to `limit` due jobs (queued and due, or running with an expired lease) for `owner`.
 pub async fn claim(pool: &PgPool, owner: Uuid, limit: i64, lease: Duration) -> Result<Vec<Job>> {
-    claim_kind(pool, owner, limit, lease, None).await
+    claim_kind(pool, owner, limit, lease, None, &[]).await
 }
 
 /// Like [`claim`], of kind `only` when given (an instance whose Xano credential is refused still
-/// sends mail).
+/// sends mail), and none of the sellers in `busy` (this instance already runs its share of theirs).
 pub async fn claim_kind(
     pool: &PgPool,
     owner: Uuid,
     limit: i64,
     lease: Duration,
     only: Option<JobKind>,
+    busy: &[Uuid],
 ) -> Result<Vec<Job>> {
     let jobs = sqlx::query_as::<_, Job>(
         "with due as materialized (
              select job_id from job
              where state in ('queued', 'running') and due_at <= now()
                and ($4::text is null or kind = $4)
+               and (seller_id is null or seller_id <> all($5))
              order by due_at
              limit $2
              for update skip locked
@@ -152,12 +157,14 @@ pub async fn claim_kind(
              due_at = now() + make_interval(secs => $3)
          from due
          where job.job_id = due.job_id
-         returning job.job_id, job.kind, job.subject, job.attempt, job.lease_owner, job.created_at",
+         returning job.job_id, job.kind, job.subject, job.attempt, job.lease_owner, job.created_at,
+                   job.seller_id",
     )
     .bind(owner)
     .bind(limit)
     .bind(lease.as_secs_f64())
     .bind(only)
+    .bind(busy)
     .fetch_all(pool)
     .await?;
     Ok(jobs)

@@ -18,6 +18,7 @@
 //! - `leases`: slow Xano calls and shutdowns; execution at least once, effects exactly once;
 //! - `reconcile`: a listing reconciled with what Xano really holds;
 //! - `reconcile_guard`: reappeared tokens resolved, and a pass that meets a short list held back;
+//! - `seller_fairness`: one seller's slow Xano holds at most half an instance's workers;
 //! - `seller_plans`: a seller's declared Xano plan paces its client;
 //! - `sealed_tokens`: tokens at rest sealed, found by fingerprint, and keys that roll;
 //! - `xano_faults`: 429 storms, 5xx, creations whose answers were lost, the only credential refused;
@@ -50,6 +51,7 @@ mod reconcile;
 mod reconcile_guard;
 mod refunds;
 mod sealed_tokens;
+mod seller_fairness;
 mod seller_plans;
 mod smoke;
 mod stalled_instance;
