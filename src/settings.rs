@@ -168,10 +168,6 @@ impl Settings {
 }
 
 #[cfg(feature = "sandbox")]
-#[expect(
-    clippy::unnecessary_wraps,
-    reason = "the same signature as the build without a sandbox"
-)]
 fn sandbox(args: &ServeArgs) -> anyhow::Result<Backends> {
     Ok(Backends::Sandbox {
         duplicate_events: args.sandbox_duplicate_events,

@@ -8,6 +8,7 @@ mod conventions;
 mod keys;
 mod migrate;
 mod operator;
+mod sellers;
 mod serve;
 #[cfg(feature = "sandbox")]
 pub mod sim;
@@ -21,7 +22,8 @@ use migrate::migrate;
 /// Runs one command to its end.
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve::serve(*args).await,
+        // Boxed: the server's set-up (sandbox seeding included) makes this future large.
+        Command::Serve(args) => Box::pin(serve::serve(*args)).await,
         Command::Migrate(db) => {
             migrate(&DbSettings::from_args(&db)?).await?;
             println!("migrations applied");
@@ -58,6 +60,15 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Sellers {
             command: SellersCommand::List { db },
         } => operator::list_sellers(&db).await,
+        Command::Sellers {
+            command: SellersCommand::Suspend { seller, db },
+        } => sellers::suspend(seller, &db).await,
+        Command::Sellers {
+            command: SellersCommand::Reactivate { seller, db },
+        } => sellers::reactivate(seller, &db).await,
+        Command::Sellers {
+            command: SellersCommand::Keys { command },
+        } => sellers::keys(command).await,
         Command::Keys {
             command: KeysCommand::Generate { id },
         } => keys::generate(&id),

@@ -114,16 +114,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     print_banner(&app, mode, generated_admin.as_ref(), metrics_bind.ip());
     #[cfg(feature = "sandbox")]
     if let Some(sandbox) = &sandbox {
-        println!("  xano sim     {}", sandbox.xano.base_url());
-        println!("  stripe sim   {}", sandbox.stripe.base_url());
-        println!("  buyers' mail {}sandbox/mail", app.public_url());
-        for (name, key) in sandbox.seed_sellers(app.state()).await? {
-            println!("  seller key   {key}   ({name}: Authorization: Bearer … on /v1/seller/…)");
-        }
-        println!();
+        show_sandbox(&app, sandbox).await?;
     }
     // The simulators (in sandbox mode) live until the application has stopped.
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// The simulators' addresses and the sandbox's mail page; the demo sellers are seeded (through the
+/// service's own functions) and their keys printed, the first time only.
+#[cfg(feature = "sandbox")]
+async fn show_sandbox(app: &Application, sandbox: &RunningSandbox) -> anyhow::Result<()> {
+    println!("  xano sim     {}", sandbox.xano.base_url());
+    println!("  stripe sim   {}", sandbox.stripe.base_url());
+    println!("  buyers' mail {}sandbox/mail", app.public_url());
+    for (name, key) in sandbox.seed_sellers(app.state()).await? {
+        println!("  seller key   {key}   ({name}: Authorization: Bearer … on /v1/seller/…)");
+    }
+    println!();
     Ok(())
 }
 
