@@ -82,7 +82,8 @@ pub enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
-    /// The marketplace's sellers: invite one (its API key is printed once), list them.
+    /// The marketplace's sellers: invite one (its API key is printed once), list them, suspend or
+    /// reactivate one, list, issue and revoke its API keys.
     Sellers {
         #[command(subcommand)]
         command: SellersCommand,
@@ -157,6 +158,54 @@ pub enum SellersCommand {
     },
     /// Every seller, the house first.
     List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Suspend a seller: its keys open nothing and its tiers leave sale; what its buyers paid for
+    /// is still served. The house cannot be suspended. Suspending twice changes nothing.
+    Suspend {
+        #[arg(long)]
+        seller: Uuid,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Reactivate a suspended seller: its unrevoked keys work again, its tiers are back on sale.
+    Reactivate {
+        #[arg(long)]
+        seller: Uuid,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// A seller's API keys: list them, issue a new one (printed once), revoke one.
+    Keys {
+        #[command(subcommand)]
+        command: SellerKeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SellerKeysCommand {
+    /// The seller's keys, revoked ones included: ids and dates, never a key.
+    List {
+        #[arg(long)]
+        seller: Uuid,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Issue the seller a new key, printed this once; its other keys keep working until revoked.
+    Issue {
+        #[arg(long)]
+        seller: Uuid,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke one of the seller's keys (its last one too: that locks the seller out).
+    Revoke {
+        #[arg(long)]
+        seller: Uuid,
+        /// The key's id (16 hex digits, from `market sellers keys list`).
+        #[arg(long)]
+        key: String,
         #[command(flatten)]
         db: DbArgs,
     },

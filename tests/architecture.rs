@@ -37,6 +37,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
                 "purchases",
                 "tiers_file",
                 "sellers",
+                "seller_keys",
                 "seller_xano",
                 "connect",
                 "letters",

@@ -95,6 +95,20 @@ pub enum Conflict {
     /// The work of a dead job is already queued again (by the sweep, or another operator).
     #[error("a live job for the same work exists")]
     JobAlreadyLive,
+    /// A seller revoking its own last unrevoked API key would lock itself out.
+    #[error(
+        "this is the seller's last unrevoked API key; issue a new one (POST /v1/seller/keys) first"
+    )]
+    LastSellerKey,
+    /// A seller holds as many unrevoked API keys as it may.
+    #[error("the seller holds as many unrevoked API keys as it may; revoke one first")]
+    SellerKeyLimit,
+    /// The house signs in with no API key: the operator acts for it with an admin token.
+    #[error("the house has no API key: operators act for it with an admin token")]
+    HouseHasNoKey,
+    /// The house is the operator's own seller and cannot be suspended.
+    #[error("the house cannot be suspended")]
+    HouseNotSuspendable,
 }
 
 impl Conflict {
@@ -119,6 +133,10 @@ impl Conflict {
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",
+            Self::LastSellerKey => "last_seller_key",
+            Self::SellerKeyLimit => "seller_key_limit",
+            Self::HouseHasNoKey => "house_has_no_key",
+            Self::HouseNotSuspendable => "house_not_suspendable",
         }
     }
 }

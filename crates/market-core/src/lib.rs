@@ -25,11 +25,12 @@
 //!   [`rotation`]: a leaked token replaced, its installs carried over, never two live at once;
 //!   [`upgrades`]: a purchase moved to a higher tier, its token's limit raised in place at Xano;
 //!   [`usage`]: install counts read from Xano when a buyer looks and they are over a minute old.
-//! - [`sellers`]: the marketplace's tenants, each owning listings and signing in with an API key;
-//!   the *house* owns what was made without one; [`seller_xano`]: each seller's own Xano
-//!   credential, checked, sealed, never returned; [`accounts`]: whose Xano a listing's calls go to;
-//!   [`connect`]: each seller paid through their own Stripe connected account, the platform's fee
-//!   kept as an application fee.
+//! - [`sellers`]: the marketplace's tenants, each owning listings and signing in with an API key,
+//!   suspended and reactivated by the operator; the *house* owns what was made without one;
+//!   [`seller_keys`]: a seller's keys listed by id, issued and revoked (rotation without downtime);
+//!   [`seller_xano`]: each seller's own Xano credential, checked, sealed, never returned;
+//!   [`accounts`]: whose Xano a listing's calls go to; [`connect`]: each seller paid through their
+//!   own Stripe connected account, the platform's fee kept as an application fee.
 //! - [`audit`]: the append-only log of every change.
 //! - [`db`]: connection, migrations ([`MIGRATOR`]), retry of aborted transactions.
 //! - [`Market`]: the database, the Xano client and the workers' tuning, bundled once.
@@ -42,7 +43,7 @@
 //! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`,
 //!    `accounts`;
 //! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`,
-//!    `sellers`, `seller_xano`, `connect`, then `letters`;
+//!    `sellers`, `seller_keys`, `seller_xano`, `connect`, then `letters`;
 //! 4. flows: `payments`, `checkout`, `portal`, `rotation`, `usage`, then `upgrades`, `reconcile`;
 //! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
 //!
@@ -77,6 +78,7 @@ pub mod queue;
 pub mod receipt;
 pub mod reconcile;
 pub mod rotation;
+pub mod seller_keys;
 pub mod seller_xano;
 pub mod sellers;
 pub mod status;

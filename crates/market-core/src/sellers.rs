@@ -3,9 +3,10 @@
 //! The platform operator invites a seller ([`invite`]) and hands over the API key shown then, once:
 //! only its SHA-256 is kept, so neither a database dump nor an operator can present it later. The
 //! seller's API (`/v1/seller/…`) authenticates with it ([`by_key`]) and sees only what the seller
-//! owns ([`listings_of`]). The operator who ran the shop before sellers existed is the *house*: it
-//! owns every listing made without naming a seller, so a service with none invited behaves as
-//! before.
+//! owns ([`listings_of`]); keys issued and revoked later are `seller_keys`'. The operator may
+//! [`suspend`] a seller (its keys open nothing, its tiers leave sale) and [`reactivate`] it. The
+//! operator who ran the shop before sellers existed is the *house*: it owns every listing made
+//! without naming a seller, so a service with none invited behaves as before.
 
 use std::fmt;
 
@@ -15,10 +16,11 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{Actor, Audit};
+use crate::db;
 use crate::listings::{self, Listing, ListingChange, ListingSpec};
 use crate::receipt::hex;
 use crate::tiers::{self, TierChange, TierSpec};
-use crate::{Email, Error, Market, Result};
+use crate::{Conflict, Email, Error, Market, Result};
 
 /// A seller as the table holds it.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -64,7 +66,7 @@ pub struct SellerKey(String);
 impl SellerKey {
     const PREFIX: &'static str = "sk_";
 
-    fn random() -> Self {
+    pub(crate) fn random() -> Self {
         Self(format!(
             "{}{}",
             Self::PREFIX,
@@ -81,7 +83,8 @@ impl SellerKey {
         &self.0
     }
 
-    fn hash(&self) -> [u8; 32] {
+    /// Its SHA-256: what `seller_key.key_hash` holds.
+    pub(crate) fn hash(&self) -> [u8; 32] {
         Sha256::digest(self.0.as_bytes()).into()
     }
 }
@@ -108,24 +111,28 @@ pub async fn invite(
         ));
     }
     let key = SellerKey::random();
-    let mut tx = pool.begin().await?;
-    let seller = sqlx::query_as::<_, Seller>(
-        "insert into seller (name, contact_email) values ($1, $2) returning *",
-    )
-    .bind(name)
-    .bind(contact_email.as_str())
-    .fetch_one(&mut *tx)
+    let seller = db::retry_transient(|| async {
+        let mut tx = pool.begin().await?;
+        let seller = sqlx::query_as::<_, Seller>(
+            "insert into seller (name, contact_email) values ($1, $2) returning *",
+        )
+        .bind(name)
+        .bind(contact_email.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("insert into seller_key (key_hash, seller_id) values ($1, $2)")
+            .bind(key.hash().as_slice())
+            .bind(seller.seller_id)
+            .execute(&mut *tx)
+            .await?;
+        Audit::new(actor, "seller.invited")
+            .detail(serde_json::json!({ "seller_id": seller.seller_id, "name": seller.name }))
+            .write(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(seller)
+    })
     .await?;
-    sqlx::query("insert into seller_key (key_hash, seller_id) values ($1, $2)")
-        .bind(key.hash().as_slice())
-        .bind(seller.seller_id)
-        .execute(&mut *tx)
-        .await?;
-    Audit::new(actor, "seller.invited")
-        .detail(serde_json::json!({ "seller_id": seller.seller_id, "name": seller.name }))
-        .write(&mut tx)
-        .await?;
-    tx.commit().await?;
     Ok((seller, key))
 }
 
@@ -134,6 +141,16 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Seller>> {
     Ok(
         sqlx::query_as::<_, Seller>("select * from seller order by house desc, name, seller_id")
             .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// The seller `seller`, if there is one.
+pub async fn by_id(pool: &PgPool, seller: Uuid) -> Result<Option<Seller>> {
+    Ok(
+        sqlx::query_as::<_, Seller>("select * from seller where seller_id = $1")
+            .bind(seller)
+            .fetch_optional(pool)
             .await?,
     )
 }
@@ -151,6 +168,77 @@ pub async fn by_key(pool: &PgPool, key: &SellerKey) -> Result<Option<Seller>> {
     .bind(key.hash().as_slice())
     .fetch_optional(pool)
     .await?)
+}
+
+/// Whether a seller's keys open the seller API and its tiers are on sale (`seller.status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    /// Its keys open nothing and its tiers are off sale (`catalog::on_sale_sql!`); what was already
+    /// paid for is served as usual.
+    Suspended,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Active => "seller.reactivated",
+            Self::Suspended => "seller.suspended",
+        }
+    }
+}
+
+/// Suspends a seller: from the commit on, its keys open nothing and its tiers are off sale (the
+/// catalog, checkout and upgrades read `status`); purchases already paid are served as usual.
+/// Suspending a suspended seller changes nothing (and audits nothing). The house cannot be
+/// suspended ([`Conflict::HouseNotSuspendable`]); an unknown seller is `NotFound`.
+pub async fn suspend(pool: &PgPool, seller: Uuid, actor: &Actor) -> Result<Seller> {
+    set_status(pool, seller, Status::Suspended, actor).await
+}
+
+/// Reactivates a suspended seller: its keys that were not revoked open the seller API again and its
+/// tiers are back on sale (if Stripe still takes its charges). Idempotent, like [`suspend`].
+pub async fn reactivate(pool: &PgPool, seller: Uuid, actor: &Actor) -> Result<Seller> {
+    set_status(pool, seller, Status::Active, actor).await
+}
+
+async fn set_status(pool: &PgPool, seller: Uuid, status: Status, actor: &Actor) -> Result<Seller> {
+    db::retry_transient(|| async {
+        let mut tx = pool.begin().await?;
+        let current =
+            sqlx::query_as::<_, Seller>("select * from seller where seller_id = $1 for update")
+                .bind(seller)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(Error::NotFound("seller"))?;
+        if current.house && status == Status::Suspended {
+            return Err(Conflict::HouseNotSuspendable.into());
+        }
+        if current.status == status.as_str() {
+            return Ok(current);
+        }
+        let updated = sqlx::query_as::<_, Seller>(
+            "update seller set status = $2 where seller_id = $1 returning *",
+        )
+        .bind(seller)
+        .bind(status.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        Audit::new(actor, status.audit_action())
+            .detail(serde_json::json!({ "seller_id": seller, "name": updated.name }))
+            .write(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(updated)
+    })
+    .await
 }
 
 /// The listings `seller` owns, by canonical.

@@ -17,7 +17,8 @@ use utoipa::{Modify, OpenApi};
 use crate::error::Code;
 use crate::routes::admin;
 use crate::routes::{
-    catalog, checkout, ops, portal, purchases, rotation, seller, seller_stripe, upgrade, webhooks,
+    catalog, checkout, ops, portal, purchases, rotation, seller, seller_keys, seller_stripe,
+    upgrade, webhooks,
 };
 use crate::state::AppState;
 
@@ -84,6 +85,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         seller_stripe::onboarding,
         seller_stripe::login_link,
         admin::sellers::set_fee,
+        admin::sellers::list_keys,
+        admin::sellers::issue_key,
+        admin::sellers::revoke_key,
+        admin::sellers::suspend,
+        admin::sellers::reactivate,
+        seller_keys::list,
+        seller_keys::issue,
+        seller_keys::revoke,
     ),
     modifiers(&Security, &ErrorResponses),
     tags(

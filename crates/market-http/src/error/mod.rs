@@ -77,6 +77,14 @@ pub enum Code {
     JobNotDead,
     /// 409: the dead job's work is already queued again.
     JobAlreadyLive,
+    /// 409: a seller may not revoke its own last unrevoked API key.
+    LastSellerKey,
+    /// 409: the seller holds as many unrevoked API keys as it may.
+    SellerKeyLimit,
+    /// 409: the house has no API key.
+    HouseHasNoKey,
+    /// 409: the house cannot be suspended.
+    HouseNotSuspendable,
     /// 413: the body is too large.
     PayloadTooLarge,
     /// 415: the body is not `application/json`.
@@ -127,6 +135,10 @@ impl Code {
             Self::TokenTaken => "token_taken",
             Self::JobNotDead => "job_not_dead",
             Self::JobAlreadyLive => "job_already_live",
+            Self::LastSellerKey => "last_seller_key",
+            Self::SellerKeyLimit => "seller_key_limit",
+            Self::HouseHasNoKey => "house_has_no_key",
+            Self::HouseNotSuspendable => "house_not_suspendable",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
@@ -166,7 +178,11 @@ impl Code {
             | Self::StripeNotOnboarded
             | Self::TokenTaken
             | Self::JobNotDead
-            | Self::JobAlreadyLive => StatusCode::CONFLICT,
+            | Self::JobAlreadyLive
+            | Self::LastSellerKey
+            | Self::SellerKeyLimit
+            | Self::HouseHasNoKey
+            | Self::HouseNotSuspendable => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -200,6 +216,10 @@ impl From<Conflict> for Code {
             Conflict::TokenTaken => Self::TokenTaken,
             Conflict::JobNotDead => Self::JobNotDead,
             Conflict::JobAlreadyLive => Self::JobAlreadyLive,
+            Conflict::LastSellerKey => Self::LastSellerKey,
+            Conflict::SellerKeyLimit => Self::SellerKeyLimit,
+            Conflict::HouseHasNoKey => Self::HouseHasNoKey,
+            Conflict::HouseNotSuspendable => Self::HouseNotSuspendable,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod purchases;
 pub mod rotation;
 pub mod sandbox;
 pub mod seller;
+pub mod seller_keys;
 pub mod seller_stripe;
 pub mod storefront;
 pub mod upgrade;

@@ -85,6 +85,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/v1/seller/stripe/login_link")
             .wrap(from_fn(super::limited::limit_portal))
             .route(web::post().to(super::seller_stripe::login_link)),
+    )
+    .service(
+        web::resource("/v1/seller/keys")
+            .route(
+                web::get()
+                    .to(super::seller_keys::list)
+                    .wrap(from_fn(super::limited::limit_purchase_read)),
+            )
+            .route(
+                web::post()
+                    .to(super::seller_keys::issue)
+                    .wrap(from_fn(super::limited::limit_portal)),
+            ),
+    )
+    .service(
+        web::resource("/v1/seller/keys/{key_id}")
+            .wrap(from_fn(super::limited::limit_portal))
+            .route(web::delete().to(super::seller_keys::revoke)),
     );
 }
 

@@ -13,5 +13,6 @@ pub mod ops;
 pub mod portal;
 pub mod purchases;
 pub mod rotation;
+pub mod seller_keys;
 pub mod sellers;
 pub mod upgrade;

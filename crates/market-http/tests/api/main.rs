@@ -27,6 +27,7 @@ mod rotation;
 mod sealed;
 mod security;
 mod seller_isolation;
+mod seller_keys;
 mod seller_work;
 mod seller_xano;
 mod sellers;

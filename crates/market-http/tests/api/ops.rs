@@ -256,6 +256,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/seller/stripe/onboarding"),
     ("post", "/v1/seller/stripe/login_link"),
     ("put", "/v1/admin/sellers/{seller_id}/platform_fee"),
+    ("get", "/v1/admin/sellers/{seller_id}/keys"),
+    ("post", "/v1/admin/sellers/{seller_id}/keys"),
+    ("delete", "/v1/admin/sellers/{seller_id}/keys/{key_id}"),
+    ("post", "/v1/admin/sellers/{seller_id}/suspend"),
+    ("post", "/v1/admin/sellers/{seller_id}/reactivate"),
+    ("get", "/v1/seller/keys"),
+    ("post", "/v1/seller/keys"),
+    ("delete", "/v1/seller/keys/{key_id}"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,7 +306,8 @@ async fn openapi_json_is_an_openapi_3_1_document_of_exactly_the_routes_the_route
             .replace("{id}", "00000000-0000-4000-8000-000000000000")
             .replace("{tier_id}", "00000000-0000-4000-8000-000000000000")
             .replace("{seller_id}", "00000000-0000-4000-8000-000000000000")
-            .replace("{job_id}", "1");
+            .replace("{job_id}", "1")
+            .replace("{key_id}", "0123456789abcdef");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let response = app
             .client

@@ -8,7 +8,6 @@ use market_core::receipt::ReceiptKey;
 use reqwest::Method;
 use serde_json::{Value, json};
 use url::Url;
-use uuid::Uuid;
 
 use crate::errors::assert_envelope;
 use crate::helpers::{ADMIN_TOKEN, CANONICAL, Options, TestApp, spawn_app, spawn_app_with};
@@ -181,6 +180,19 @@ fn body_for(template: &str) -> Option<Value> {
     }
 }
 
+/// Ada, a seller, and her one key: `(key, seller_id, key_id)`. Real ids, so that a refused
+/// suspension or revocation would have something to change.
+async fn ada_with_her_key(app: &TestApp) -> (String, String, String) {
+    let key = crate::sellers::invite(app, "Ada", "ada@example.com").await;
+    let (seller_id, key_id): (String, String) = sqlx::query_as(
+        "select seller_id::text, encode(substr(key_hash, 1, 8), 'hex') from seller_key",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    (key, seller_id, key_id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes_nothing() {
     // Arrange: every admin operation the API documents (`ops::ROUTES` is checked against it).
@@ -194,6 +206,7 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
     .fetch_one(app.db.pool())
     .await
     .unwrap();
+    let (seller_key, seller_id, key_id) = ada_with_her_key(&app).await;
     let fill = |template: &str| {
         template
             .replace("{job_id}", &dead_job.to_string())
@@ -202,14 +215,14 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
             .replace("{tier_id}", &tier)
             .replace("{id}", &purchase)
             .replace("{name}", "x1")
-            .replace("{seller_id}", &Uuid::new_v4().to_string())
+            .replace("{seller_id}", &seller_id)
+            .replace("{key_id}", &key_id)
     };
     let admin_routes: Vec<_> = ROUTES
         .iter()
         .filter(|(_, template)| template.starts_with("/v1/admin"))
         .collect();
-    assert_eq!(admin_routes.len(), 20);
-    let seller_key = crate::sellers::invite(&app, "Ada", "ada@example.com").await;
+    assert_eq!(admin_routes.len(), 25);
     let wrong = [
         None,
         Some("Bearer wrong".to_owned()),
@@ -254,6 +267,9 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
         count(&app, "select count(*) from seller").await,
         sellers_before
     );
+    let live_keys = "select count(*) from seller_key join seller using (seller_id)
+                     where revoked_at is null and status = 'active'";
+    assert_eq!(count(&app, live_keys).await, 1, "no key issued or revoked");
     assert_eq!(
         count(&app, "select count(*) from job where state = 'dead'").await,
         1,

@@ -1,7 +1,8 @@
 //! One seller's key reaches nothing of another's: Bob, a seller with his own Xano, finds none of
-//! Ada's listings, tiers, purchases or pools (another seller's ids answer `404`, lists show nothing
-//! of theirs) and changes nothing of hers or the house's; the public catalog names each listing's
-//! seller and lists one seller's alone. The sellers' setup is `seller_work.rs`'s.
+//! Ada's listings, tiers, purchases, pools, jobs or API keys (another seller's ids answer `404`,
+//! lists show nothing of theirs) and changes nothing of hers or the house's; the public catalog
+//! names each listing's seller and lists one seller's alone. The sellers' setup is
+//! `seller_work.rs`'s.
 
 use sandbox::xano::SimAccount;
 use serde_json::{Value, json};
@@ -81,7 +82,12 @@ async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_o
     .fetch_one(app.db.pool())
     .await
     .unwrap();
+    let ada_key_id = get_as(&app, "/v1/seller/keys", &ada).await[0]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let adas = [
+        ada_key_id.clone(),
         sold.id.clone(),
         tier.clone(),
         ADA_SNIPPET.to_owned(),
@@ -93,7 +99,7 @@ async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_o
         .iter()
         .filter(|(_, template)| template.starts_with("/v1/seller/"))
         .collect();
-    assert_eq!(routes.len(), 13);
+    assert_eq!(routes.len(), 16);
 
     for (method, template) in routes {
         if *template == "/v1/seller/xano" && *method == "put" {
@@ -101,13 +107,15 @@ async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_o
         }
         let path = template
             .replace("{job_id}", &ada_job.to_string())
+            .replace("{key_id}", &ada_key_id)
             .replace("{id}", &sold.id)
             .replace("{canonical}", ADA_SNIPPET)
             .replace("{slug}", "solo");
         let request = match (*method, template.ends_with("{slug}")) {
             ("get", _) => app.client.get(app.url(&path)),
-            // Stripe onboarding and the dashboard link: Bob's own account, never Ada's.
+            // Stripe onboarding, the dashboard link, a new key: Bob's own, never Ada's.
             ("post", _) => app.client.post(app.url(&path)),
+            ("delete", _) => app.client.delete(app.url(&path)),
             (_, true) => app.client.put(app.url(&path)).json(&free_tier()),
             (_, false) => app
                 .client
@@ -123,7 +131,7 @@ async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_o
             assert_eq!(status, 404, "{method} {path}: {body}");
         } else {
             assert!(
-                [200, 404, 409].contains(&status),
+                [200, 201, 404, 409].contains(&status),
                 "{method} {path}: {status} {body}"
             );
             for id in &adas {
@@ -136,6 +144,8 @@ async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_o
     }
     let after = admin_listings(&app).await;
     assert_eq!(before, after, "nothing changed");
+    let ada_keys = get_as(&app, "/v1/seller/keys", &ada).await;
+    assert!(ada_keys[0]["revoked_at"].is_null(), "Ada's key unrevoked");
     let own = get_as(&app, &format!("/v1/seller/purchases/{}", sold.id), &ada).await;
     assert_eq!(own["purchase_id"], sold.id.as_str(), "Ada sees her own");
     assert!(own["token"]["value"].is_null(), "never the buyer's token");

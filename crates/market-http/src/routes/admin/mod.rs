@@ -55,5 +55,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/admin/sellers/{seller_id}/platform_fee")
                 .route(web::put().to(sellers::set_fee)),
+        )
+        .service(
+            web::resource("/v1/admin/sellers/{seller_id}/keys")
+                .route(web::get().to(sellers::list_keys))
+                .route(web::post().to(sellers::issue_key)),
+        )
+        .service(
+            web::resource("/v1/admin/sellers/{seller_id}/keys/{key_id}")
+                .route(web::delete().to(sellers::revoke_key)),
+        )
+        .service(
+            web::resource("/v1/admin/sellers/{seller_id}/suspend")
+                .route(web::post().to(sellers::suspend)),
+        )
+        .service(
+            web::resource("/v1/admin/sellers/{seller_id}/reactivate")
+                .route(web::post().to(sellers::reactivate)),
         );
 }
