@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::catalog::PriceBody;
+use super::number::integer;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -57,29 +58,6 @@ pub struct PriceRequest {
     /// ISO 4217, three letters (`usd`).
     #[schema(pattern = "^[A-Za-z]{3}$")]
     pub currency: String,
-}
-
-/// An integer as JSON Schema counts them: `5` or `5.0`, never `5.5`. A client that writes every
-/// number as a float (as JavaScript's JSON may) still sends integers.
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "a whole float below 2^53 converts exactly; both are checked first"
-)]
-fn integer<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i64>,
-{
-    let number = serde_json::Number::deserialize(deserializer)?;
-    let whole = number.as_i64().or_else(|| {
-        number
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-            .map(|f| f as i64)
-    });
-    whole
-        .and_then(|n| T::try_from(n).ok())
-        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number in range")))
 }
 
 fn yes() -> bool {

@@ -9,6 +9,7 @@ pub mod admin_catalog;
 pub mod admin_purchases;
 pub mod catalog;
 pub mod checkout;
+mod number;
 pub mod ops;
 pub mod portal;
 pub mod purchases;

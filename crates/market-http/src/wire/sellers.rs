@@ -194,5 +194,6 @@ impl From<market_core::provider::HostedLink> for HostedLinkBody {
 pub struct PlatformFeeRequest {
     /// Basis points from 0 to 10000 (1000 = 10 %); `null`: the service's rate.
     #[schema(minimum = 0, maximum = 10000, example = 800)]
+    #[serde(default, deserialize_with = "super::number::optional_integer")]
     pub platform_fee_bps: Option<i64>,
 }
