@@ -8,6 +8,7 @@
 )]
 
 mod admin_catalog;
+mod admin_matrix;
 mod admin_ops;
 mod admin_purchases;
 mod backfill;
