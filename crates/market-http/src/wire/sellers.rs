@@ -188,12 +188,30 @@ impl From<market_core::provider::HostedLink> for HostedLinkBody {
     }
 }
 
-/// The seller's own platform fee, or `null` to go back to the service's.
-#[derive(Debug, Deserialize, ToSchema)]
+/// The seller's own platform fee, or `null` (or nothing) to go back to the service's.
+#[derive(Debug, ToSchema)]
+// For the document (`additionalProperties: false`); the reading below refuses unknown fields too.
 #[serde(deny_unknown_fields)]
 pub struct PlatformFeeRequest {
     /// Basis points from 0 to 10000 (1000 = 10 %); `null`: the service's rate.
     #[schema(minimum = 0, maximum = 10000, example = 800)]
-    #[serde(default, deserialize_with = "super::number::optional_integer")]
     pub platform_fee_bps: Option<i64>,
+}
+
+/// Read from a JSON object only: serde would otherwise take an array (`[]`, `[800]`) for a struct.
+impl<'de> Deserialize<'de> for PlatformFeeRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            #[serde(default, deserialize_with = "super::number::optional_integer")]
+            platform_fee_bps: Option<i64>,
+        }
+        let object = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let fields = Fields::deserialize(serde_json::Value::Object(object))
+            .map_err(serde::de::Error::custom)?;
+        Ok(Self {
+            platform_fee_bps: fields.platform_fee_bps,
+        })
+    }
 }
