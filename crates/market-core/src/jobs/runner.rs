@@ -57,9 +57,19 @@ impl Runner {
                 }
                 last_sweep = Some(Instant::now());
             }
-            while in_flight.len() < self.market.jobs.workers {
+            // Once per round, not per claim: claiming is one job at a time (seller fairness).
+            let only = match self.only_kinds().await {
+                Ok(only) => Some(only),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading this instance's credential health failed");
+                    None
+                }
+            };
+            while let Some(only) = only
+                && in_flight.len() < self.market.jobs.workers
+            {
                 let busy = running.at(self.seller_share());
-                match self.claim(1, &busy).await {
+                match self.claim(1, &busy, only).await {
                     Ok(jobs) if !jobs.is_empty() => {
                         for job in jobs {
                             running.add(job.seller_id);
@@ -109,7 +119,10 @@ impl Runner {
     pub async fn drain(&self) -> Result<usize> {
         let mut ran = 0;
         loop {
-            let jobs = self.claim(self.market.jobs.workers.max(1), &[]).await?;
+            let only = self.only_kinds().await?;
+            let jobs = self
+                .claim(self.market.jobs.workers.max(1), &[], only)
+                .await?;
             if jobs.is_empty() {
                 return Ok(ran);
             }
@@ -128,16 +141,20 @@ impl Runner {
         (self.market.jobs.workers / 2).max(1)
     }
 
-    /// Claims up to `limit` jobs, none of the sellers in `busy`. When Xano refuses this instance's
-    /// credential, every Xano job would only be handed back, so the instance leaves them to the
-    /// others, probes its credential, and claims only mail.
-    async fn claim(&self, limit: usize, busy: &[Uuid]) -> Result<Vec<Job>> {
-        let only = if health::refused(&self.market).await? {
+    /// Which jobs this instance may claim now: all (`None`), or, when Xano refuses its credential,
+    /// mail alone, since every Xano job would only be handed back: it leaves them to the others
+    /// and probes its credential.
+    async fn only_kinds(&self) -> Result<Option<JobKind>> {
+        if health::refused(&self.market).await? {
             health::probe_if_due(&self.market).await?;
-            Some(JobKind::SendMail)
+            Ok(Some(JobKind::SendMail))
         } else {
-            None
-        };
+            Ok(None)
+        }
+    }
+
+    /// Claims up to `limit` jobs (of the kind `only`, if given), none of the sellers in `busy`.
+    async fn claim(&self, limit: usize, busy: &[Uuid], only: Option<JobKind>) -> Result<Vec<Job>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         queue::claim_kind(
             &self.market.db,
