@@ -8,6 +8,9 @@
 //!   search for secrets.
 //! - [`smtp::SmtpSink`]: a real SMTP server (aiosmtpd, in a Python process of its own) that records
 //!   every message it accepts, and can be stopped and restarted to simulate an outage.
+//! - [`receiver::WebhookReceiver`]: a real webhook receiver that verifies every delivery with the
+//!   official Standard Webhooks library for Python, in a process of its own; it can be stopped,
+//!   made to fail or to answer too slowly.
 //!
 //! Panicking is how a test harness reports a broken environment, hence the `expect`s below.
 #![allow(
@@ -19,6 +22,8 @@
 mod db;
 pub mod http;
 mod logs;
+mod process;
+pub mod receiver;
 pub mod smtp;
 
 pub use db::{TestDb, server_url};

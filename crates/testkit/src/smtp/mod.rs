@@ -10,18 +10,13 @@
 //! what the server acknowledged.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const HOST: &str = "127.0.0.1";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp_sink.py");
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const RESTART_RETRY_FOR: Duration = Duration::from_secs(5);
-/// The script's exit status when its port is taken (EADDRINUSE).
-const ADDRESS_IN_USE: i32 = 98;
 const HOW_TO_PROVIDE: &str = "The SMTP sink needs python3 with aiosmtpd 1.4.6: run `scripts/test`, \
      which installs it (or `python3 -m pip install aiosmtpd==1.4.6`).";
 
@@ -42,7 +37,7 @@ impl SmtpSink {
         let out = std::env::temp_dir().join(format!("{id}.jsonl"));
         let stderr = std::env::temp_dir().join(format!("{id}.stderr"));
         for _ in 0..5 {
-            let port = free_port();
+            let port = crate::process::free_port(HOST);
             let child = launch(port, &out, &stderr).await;
             if child.is_some() {
                 return Self {
@@ -142,66 +137,17 @@ impl Drop for SmtpSink {
     }
 }
 
-fn free_port() -> u16 {
-    let address = std::net::TcpListener::bind((HOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .unwrap_or_else(|e| panic!("find a free port on {HOST}: {e}"));
-    address.port()
-}
-
 /// Runs the script on `port`; `None` if the port is taken.
 async fn launch(port: u16, out: &Path, stderr_path: &Path) -> Option<Child> {
-    let stderr = std::fs::File::create(stderr_path)
-        .unwrap_or_else(|e| panic!("create {}: {e}", stderr_path.display()));
-    let mut child = Command::new("python3")
-        .arg(SCRIPT)
-        .args(["--host", HOST, "--port", &port.to_string(), "--out"])
-        .arg(out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("could not run python3 for the SMTP sink ({e}).\n{HOW_TO_PROVIDE}")
-        });
-    let stdout = child.stdout.take().expect("the sink's stdout is piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(READY_TIMEOUT, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.trim() == "ready" {
-                return true;
-            }
-        }
-        false
-    });
-    // A sink that failed to start is never built, so no Drop would remove the file.
-    let errors = || {
-        let text =
-            String::from_utf8_lossy(&std::fs::read(stderr_path).unwrap_or_default()).into_owned();
-        let _ = std::fs::remove_file(stderr_path);
-        text
-    };
-    match ready.await {
-        Ok(true) => Some(child),
-        Ok(false) => {
-            let status = child.wait().await.expect("wait for the SMTP sink to exit");
-            if status.code() == Some(ADDRESS_IN_USE) {
-                return None;
-            }
-            panic!(
-                "the SMTP sink ({SCRIPT}) exited before listening ({status}):\n{}\n{HOW_TO_PROVIDE}",
-                errors()
-            )
-        }
-        Err(_) => {
-            let _ = child.kill().await;
-            panic!(
-                "the SMTP sink ({SCRIPT}) was not listening within {READY_TIMEOUT:?}:\n{}\n{HOW_TO_PROVIDE}",
-                errors()
-            )
-        }
-    }
+    let args = [
+        "--host".into(),
+        HOST.into(),
+        "--port".into(),
+        port.to_string().into(),
+        "--out".into(),
+        out.as_os_str().to_owned(),
+    ];
+    crate::process::launch_python("the SMTP sink", SCRIPT, &args, stderr_path, HOW_TO_PROVIDE).await
 }
 
 mod mail;
