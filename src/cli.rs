@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use chrono::NaiveDate;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use market_core::PurchaseStatus;
 use url::Url;
@@ -87,6 +88,12 @@ pub enum Command {
     Sellers {
         #[command(subcommand)]
         command: SellersCommand,
+    },
+    /// Reports: sales over a range of days (gross, refunds, disputes, platform fees, net) by day,
+    /// seller, listing and tier, as JSON or CSV.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
     },
     /// The keys install tokens are sealed with (`MARKET_DATA_KEY`): make one, or re-seal
     /// everything under the first key of the list.
@@ -231,6 +238,38 @@ pub enum JobsCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Sales, as `GET /v1/admin/reports/sales` reports them: each sale dated by the day (UTC) it
+    /// was paid, with what has been refunded or disputed of it so far; amounts in each currency's
+    /// minor unit. Prints JSON, or the rows as CSV.
+    Sales(SalesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SalesArgs {
+    /// The first day (UTC, `YYYY-MM-DD`), included; default: 30 days before `--to`.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// The day after the last one (UTC), excluded; default: tomorrow (today included).
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Only this seller's sales.
+    #[arg(long)]
+    pub seller: Option<Uuid>,
+    /// Only this listing's sales.
+    #[arg(long)]
+    pub listing: Option<Uuid>,
+    /// What the rows are keyed by: any of day, seller, listing, tier, comma-separated.
+    #[arg(long, default_value = "day,seller,listing,tier")]
+    pub group_by: String,
+    /// json (the report, with each currency's totals) or csv (its rows, a header line first).
+    #[arg(long, default_value = "json", value_parser = ["json", "csv"])]
+    pub format: String,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(Debug, Subcommand)]

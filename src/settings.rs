@@ -26,6 +26,7 @@ pub struct Settings {
     pub backends: Backends,
     /// How buyers' email leaves; `None` when mail is disabled.
     pub mail: Option<market_http::startup::MailSettings>,
+    pub webhooks: market_http::startup::WebhookSettings,
 }
 
 #[derive(Debug)]
@@ -132,8 +133,14 @@ impl Settings {
             generated_admin = Some(token);
         }
         let mail = mail_settings(&args.mail, args.environment, live)?;
+        if args.environment == Environment::Production && args.webhooks.webhook_allow_http {
+            anyhow::bail!(
+                "MARKET_WEBHOOK_ALLOW_HTTP is refused in production: webhooks go over https"
+            );
+        }
         Ok(Self {
             mail,
+            webhooks: args.webhooks.settings(!live)?,
             db: DbSettings::from_args(&args.db)?,
             http: HttpSettings {
                 bind: args.bind,

@@ -10,6 +10,9 @@
 //! `target/storefront-purchase.png` (the purchase), `target/storefront-refused.png` (the refused
 //! checkout), `target/storefront-portal.png` and `target/api-reference.png`.
 //!
+//! The operator's dashboard at `/admin` has a test of its own (`dashboard`): a wrong admin token
+//! shows nothing, the right one every section and a sales chart, checked in a decoded screenshot.
+//!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them). Without them this
 //! test fails with a message saying so; it never passes silently. `CHROMIUM` and `CHROMEDRIVER`
 //! override where they are.
@@ -21,6 +24,8 @@
 )]
 
 // `support` is shared with tests/tour.rs.
+#[path = "browser/dashboard.rs"]
+mod dashboard;
 #[path = "browser/driver.rs"]
 mod driver;
 #[path = "browser/portal.rs"]

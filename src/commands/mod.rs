@@ -8,13 +8,16 @@ mod conventions;
 mod keys;
 mod migrate;
 mod operator;
+mod reports;
 mod sellers;
 mod serve;
 #[cfg(feature = "sandbox")]
 pub mod sim;
 mod tiers;
 
-use crate::cli::{Command, EventsCommand, JobsCommand, KeysCommand, SellersCommand, TiersCommand};
+use crate::cli::{
+    Command, EventsCommand, JobsCommand, KeysCommand, ReportCommand, SellersCommand, TiersCommand,
+};
 use crate::settings::DbSettings;
 
 use migrate::migrate;
@@ -69,6 +72,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Sellers {
             command: SellersCommand::Keys { command },
         } => sellers::keys(command).await,
+        Command::Report {
+            command: ReportCommand::Sales(args),
+        } => reports::sales(args).await,
         Command::Keys {
             command: KeysCommand::Generate { id },
         } => keys::generate(&id),

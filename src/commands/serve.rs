@@ -38,6 +38,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         jobs,
         backends,
         mail,
+        webhooks,
     } = settings;
     #[cfg_attr(
         not(feature = "sandbox"),
@@ -109,6 +110,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             refresh: http.metrics_refresh,
         }),
         mail,
+        webhooks: Some(webhooks),
     })
     .await?;
     print_banner(&app, mode, generated_admin.as_ref(), metrics_bind.ip());

@@ -12,10 +12,12 @@ use url::Url;
 
 mod mail;
 mod parse;
+mod webhooks;
 
 pub use mail::MailArgs;
 pub use parse::{parse_admin_tokens, parse_webhook_secrets};
 use parse::{parse_proxy, parse_rate_limit, parse_rate_limits};
+pub use webhooks::WebhookArgs;
 
 /// Where the database is.
 #[derive(Args, Clone, Debug)]
@@ -275,6 +277,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub mail: MailArgs,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 /// clap names a bad value's flag (`--bind <BIND>`); an operator who set the environment variable

@@ -1,8 +1,8 @@
 //! The real `market` binary as an operator runs it: `migrate` (`migrate.rs`), `tiers apply`
-//! (`tiers.rs`), `purchases`,
-//! `instances` and `status` (`operator.rs`), and its settings: `--help` documents the environment
-//! variables, a bad value stops start-up naming the variable, and production without (all)
-//! credentials refuses to start, naming exactly what is missing (`settings.rs`).
+//! (`tiers.rs`), `purchases`, `instances` and `status` (`operator.rs`), `report sales`
+//! (`reports.rs`), and its settings: `--help` documents the environment variables, a bad value
+//! stops start-up naming the variable, and production without (all) credentials refuses to start,
+//! naming exactly what is missing (`settings.rs`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,6 +14,7 @@ mod jobs;
 mod keys;
 mod migrate;
 mod operator;
+mod reports;
 mod sellers;
 mod settings;
 mod tiers;

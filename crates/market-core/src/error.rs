@@ -109,6 +109,9 @@ pub enum Conflict {
     /// The house is the operator's own seller and cannot be suspended.
     #[error("the house cannot be suspended")]
     HouseNotSuspendable,
+    /// The owner has as many webhook endpoints as it may (`webhooks::MAX_ENDPOINTS`).
+    #[error("at most 10 webhook endpoints: delete one first")]
+    WebhookEndpointLimit,
 }
 
 impl Conflict {
@@ -137,6 +140,7 @@ impl Conflict {
             Self::SellerKeyLimit => "seller_key_limit",
             Self::HouseHasNoKey => "house_has_no_key",
             Self::HouseNotSuspendable => "house_not_suspendable",
+            Self::WebhookEndpointLimit => "webhook_endpoint_limit",
         }
     }
 }

@@ -2,13 +2,15 @@
 //! they are stored (sealed, with a fingerprint), and the work a key roll needs.
 //!
 //! Every module that writes or reads a token's value goes through [`SealedToken`] and
-//! [`open_token`]; nothing else touches `install_token.token_sealed`.
+//! [`open_token`]; nothing else touches `install_token.token_sealed`. Sellers' Xano credentials and
+//! webhook endpoints' signing secrets are sealed here too, so a key roll reaches every secret.
 
 use master_api::TokenValue;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::courier::WebhookSecret;
 use crate::envelope::{DataKeys, Envelope, EnvelopeError, LOOKUP_KEY_BYTES, Sealed};
 use crate::{ListingId, Result, TokenId};
 
@@ -163,6 +165,8 @@ pub struct Rotation {
     pub plain: u64,
     /// Sellers' Xano credentials sealed again under the first key.
     pub seller_credentials: u64,
+    /// Webhook endpoints' signing secrets sealed again under the first key.
+    pub webhook_secrets: u64,
 }
 
 /// Seals every secret not yet under the first data key again under it, so the others can leave
@@ -189,6 +193,7 @@ pub async fn rotate(db: &PgPool, envelope: &Envelope) -> Result<Rotation> {
         rotation.lookup_key = true;
     }
     rotation.seller_credentials = reseal_seller_credentials(db, envelope, &current).await?;
+    rotation.webhook_secrets = reseal_webhook_secrets(db, envelope, &current).await?;
     let mut after = 0_i64;
     loop {
         let rows = sqlx::query_as::<_, (i64, ListingId, String, Vec<u8>)>(
@@ -246,6 +251,66 @@ async fn reseal_seller_credentials(db: &PgPool, envelope: &Envelope, current: &s
         .bind(&key_id)
         .bind(&again.key_id)
         .bind(&again.sealed)
+        .execute(db)
+        .await?
+        .rows_affected();
+    }
+    Ok(done)
+}
+
+fn webhook_context(endpoint: Uuid) -> String {
+    format!("webhook_secret/{endpoint}")
+}
+
+/// Seals an endpoint's signing secret (the context names the endpoint: a sealed secret copied to
+/// another endpoint's row does not open).
+pub fn seal_webhook_secret(
+    envelope: &Envelope,
+    endpoint: Uuid,
+    secret: &WebhookSecret,
+) -> Result<Sealed> {
+    Ok(envelope.seal(&webhook_context(endpoint), secret.expose().as_bytes())?)
+}
+
+/// The signing secret a `webhook_secret` row holds sealed as `(key_id, sealed)`.
+pub fn open_webhook_secret(
+    envelope: &Envelope,
+    endpoint: Uuid,
+    key_id: String,
+    sealed: Vec<u8>,
+) -> Result<WebhookSecret> {
+    let bytes = envelope.open(
+        &webhook_context(endpoint),
+        &Sealed {
+            key_id: key_id.clone(),
+            bytes: sealed,
+        },
+    )?;
+    String::from_utf8(bytes)
+        .ok()
+        .and_then(|text| WebhookSecret::parse(&text))
+        .ok_or_else(|| EnvelopeError::Corrupt(key_id).into())
+}
+
+/// Webhook signing secrets not under the `current` key, sealed again under it.
+async fn reseal_webhook_secrets(db: &PgPool, envelope: &Envelope, current: &str) -> Result<u64> {
+    let rows = sqlx::query_as::<_, (Uuid, Uuid, String, Vec<u8>)>(
+        "select secret_id, endpoint_id, key_id, sealed from webhook_secret where key_id <> $1",
+    )
+    .bind(current)
+    .fetch_all(db)
+    .await?;
+    let mut done = 0;
+    for (secret_id, endpoint, key_id, sealed) in rows {
+        let secret = open_webhook_secret(envelope, endpoint, key_id.clone(), sealed)?;
+        let again = seal_webhook_secret(envelope, endpoint, &secret)?;
+        done += sqlx::query(
+            "update webhook_secret set key_id = $3, sealed = $4 where secret_id = $1 and key_id = $2",
+        )
+        .bind(secret_id)
+        .bind(&key_id)
+        .bind(&again.key_id)
+        .bind(&again.bytes)
         .execute(db)
         .await?
         .rows_affected();

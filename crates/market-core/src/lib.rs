@@ -16,11 +16,17 @@
 //! - [`listings`], [`tiers`], [`tiers_file`]: the catalog operators manage (tier terms never
 //!   change: new versions); [`catalog`]: what storefronts read of it.
 //! - [`checkout`], [`purchases`], [`receipt`]: starting a purchase, and the buyer's receipt;
-//!   [`provider`]: what the domain asks of the payment provider (Stripe, in `market-http`).
+//!   [`provider`]: what the domain asks of the payment provider (Stripe, in `market-http`);
+//!   [`reports`]: sales over a range of days (gross, refunds, disputes, platform fees, net) by
+//!   day, seller, listing and tier, in one query.
 //! - [`envelope`], [`keys`]: tokens sealed at rest (AES-256-GCM, a key id per value, keys that
 //!   roll) and found by an HMAC fingerprint.
 //! - [`letters`]: buyers' email through a transactional outbox (the database writes a message with
 //!   the fact), rendered when sent; [`postman`]: how it leaves (SMTP, or an in-process capture).
+//! - [`webhooks`]: sellers (and the platform) told what happened through Standard Webhooks: the
+//!   database writes an event and its deliveries with each fact, delivered in order per purchase
+//!   and at least once by every instance's [`deliverer`]; [`courier`]: how one leaves (signed,
+//!   10 s, never to an internal address, checked after DNS resolution).
 //! - [`portal`]: buyers sign in with a single-use link by email and see every purchase of it;
 //!   [`rotation`]: a leaked token replaced, its installs carried over, never two live at once;
 //!   [`upgrades`]: a purchase moved to a higher tier, its token's limit raised in place at Xano;
@@ -40,12 +46,13 @@
 //! **Floors.** Modules import only from their own floor or below, never up, and no two import each
 //! other (`tests/architecture.rs` at the workspace root checks both):
 //! 1. values: `envelope`, `error`, `text`, `ids`, `money`, `names`, `status`;
-//! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `market`, `keys`, then `audit`, `queue`,
-//!    `accounts`;
-//! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `tiers_file`,
-//!    `sellers`, `seller_keys`, `seller_xano`, `connect`, then `letters`;
+//! 2. plumbing: `db`, `receipt`, `provider`, `postman`, `courier`, `market`, `keys`, then `audit`,
+//!    `queue`, `accounts`;
+//! 3. aggregates: `health`, `pool`, `listings`, `catalog`, then `tiers`, `purchases`, `reports`,
+//!    `tiers_file`, `sellers`, `seller_keys`, `seller_xano`, `connect`, then `letters`, `webhooks`;
 //! 4. flows: `payments`, `checkout`, `portal`, `rotation`, `usage`, then `upgrades`, `reconcile`;
-//! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner.
+//! 5. `jobs`, the adapters from claimed jobs to the flows, and the runner; `deliverer`, which
+//!    sends the webhook outbox.
 //!
 //! Every function that writes owns its transaction and runs it again when PostgreSQL aborts it
 //! (`db::retry_transient`); callers never `begin()`. The invariants themselves live in the
@@ -56,7 +63,9 @@ pub mod audit;
 pub mod catalog;
 pub mod checkout;
 pub mod connect;
+pub mod courier;
 pub mod db;
+pub mod deliverer;
 pub mod envelope;
 mod error;
 pub mod health;
@@ -77,6 +86,7 @@ pub mod purchases;
 pub mod queue;
 pub mod receipt;
 pub mod reconcile;
+pub mod reports;
 pub mod rotation;
 pub mod seller_keys;
 pub mod seller_xano;
@@ -87,6 +97,7 @@ pub mod tiers;
 pub mod tiers_file;
 pub mod upgrades;
 pub mod usage;
+pub mod webhooks;
 
 pub use db::MIGRATOR;
 pub use error::{Conflict, Error, Result};

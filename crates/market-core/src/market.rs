@@ -1,5 +1,5 @@
 //! [`Market`]: what the domain needs from the outside world (the database, Xano, the sealing keys,
-//! the [`Postman`]), bundled once at start-up, and the
+//! the [`Postman`], the [`Courier`]), bundled once at start-up, and the
 //! workers' tuning it carries. It sits on a low floor: every module that talks to Xano or reads a
 //! token takes it, and it imports nothing of the domain.
 //!
@@ -16,6 +16,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::courier::Courier;
 use crate::envelope::{Envelope, LOOKUP_KEY_BYTES};
 use crate::postman::Postman;
 
@@ -35,6 +36,9 @@ pub struct Market {
     credential: Credential,
     /// How buyers' email goes out; `None` when mail is disabled (messages are marked `not_sent`).
     postman: Option<Postman>,
+    /// How webhooks leave, and the SSRF guard new endpoint URLs are checked with; `None`: the
+    /// strict production guard checks URLs, and nothing is delivered from this process.
+    courier: Option<Courier>,
     /// Clients for sellers' own Xano accounts, built once per credential (`accounts`).
     account_clients: AccountClients,
 }
@@ -80,6 +84,7 @@ impl Market {
             jobs,
             credential,
             postman: None,
+            courier: None,
             account_clients: AccountClients::default(),
         }
     }
@@ -89,6 +94,18 @@ impl Market {
     pub fn with_postman(mut self, postman: Postman) -> Self {
         self.postman = Some(postman);
         self
+    }
+
+    /// Sends webhooks through `courier` (and checks endpoint URLs with its guard).
+    #[must_use]
+    pub fn with_courier(mut self, courier: Courier) -> Self {
+        self.courier = Some(courier);
+        self
+    }
+
+    /// How webhooks leave, if this process sends them.
+    pub fn courier(&self) -> Option<&Courier> {
+        self.courier.as_ref()
     }
 
     /// How buyers' email goes out, if it does.

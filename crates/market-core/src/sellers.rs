@@ -8,6 +8,7 @@
 //! operator who ran the shop before sellers existed is the *house*: it owns every listing made
 //! without naming a seller, so a service with none invited behaves as before.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +20,7 @@ use crate::audit::{Actor, Audit};
 use crate::db;
 use crate::listings::{self, Listing, ListingChange, ListingSpec};
 use crate::receipt::hex;
+use crate::seller_xano::XanoAccount;
 use crate::tiers::{self, TierChange, TierSpec};
 use crate::{Conflict, Email, Error, Market, Result};
 
@@ -143,6 +145,33 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Seller>> {
             .fetch_all(pool)
             .await?,
     )
+}
+
+/// Every seller, as [`list`], each with its Xano credential as anyone may read it: `None` for the
+/// house (its credential is the service's own, `health`) and for a seller who has set none. The
+/// operator's view of whose work waits on a refused token.
+pub async fn list_with_xano(pool: &PgPool) -> Result<Vec<(Seller, Option<XanoAccount>)>> {
+    let sellers = list(pool).await?;
+    let mut accounts: HashMap<Uuid, XanoAccount> = sqlx::query_as::<_, XanoAccount>(
+        "select c.seller_id, c.account_id, encode(substr(c.fingerprint, 1, 4), 'hex') as display_id,
+                c.set_at, c.checked_at, c.state, c.refused_at, c.last_error,
+                (select count(*) from job j
+                 where j.state = 'parked' and j.parked_for_seller = c.seller_id) as parked_jobs,
+                c.plan
+         from seller_xano_credential c",
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|account| (account.seller_id, account))
+    .collect();
+    Ok(sellers
+        .into_iter()
+        .map(|seller| {
+            let xano = accounts.remove(&seller.seller_id);
+            (seller, xano)
+        })
+        .collect())
 }
 
 /// The seller `seller`, if there is one.

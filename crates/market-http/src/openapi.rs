@@ -17,10 +17,11 @@ use utoipa::{Modify, OpenApi};
 use crate::error::Code;
 use crate::routes::admin;
 use crate::routes::{
-    catalog, checkout, ops, portal, purchases, rotation, seller, seller_keys, seller_stripe,
-    upgrade, webhooks,
+    catalog, checkout, ops, portal, purchases, reports, rotation, seller, seller_keys,
+    seller_stripe, seller_webhooks, upgrade, webhooks,
 };
 use crate::state::AppState;
+use crate::wire::webhook_events;
 
 /// The document's routes: the JSON, and the page (with its two assets) that renders it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -93,14 +94,45 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         seller_keys::list,
         seller_keys::issue,
         seller_keys::revoke,
+        seller_webhooks::list,
+        seller_webhooks::create,
+        seller_webhooks::get,
+        seller_webhooks::update,
+        seller_webhooks::delete,
+        seller_webhooks::roll,
+        seller_webhooks::deliveries,
+        seller_webhooks::attempts,
+        seller_webhooks::redeliver,
+        seller_webhooks::replay,
+        admin::webhooks::list,
+        admin::webhooks::create,
+        admin::webhooks::get,
+        admin::webhooks::update,
+        admin::webhooks::delete,
+        admin::webhooks::roll,
+        admin::webhooks::deliveries,
+        admin::webhooks::attempts,
+        admin::webhooks::redeliver,
+        admin::webhooks::replay,
+        reports::seller_sales,
+        reports::admin_sales,
     ),
+    // The bodies this service sends to webhook endpoints (the served document's `webhooks`).
+    components(schemas(
+        webhook_events::PurchaseEvent,
+        webhook_events::TokenRevokedEvent,
+        webhook_events::TokenRotatedEvent,
+        webhook_events::PoolLowEvent,
+        webhook_events::CredentialEvent,
+        webhook_events::JobDeadEvent,
+    )),
     modifiers(&Security, &ErrorResponses),
     tags(
         (name = "catalog", description = "What is for sale"),
         (name = "checkout", description = "Buying"),
         (name = "purchases", description = "A buyer's purchase and token"),
         (name = "portal", description = "A buyer's purchases, signed in with a link by email"),
-        (name = "webhooks", description = "Stripe's events"),
+        (name = "webhooks", description = "Stripe's events in, and the events this service sends sellers (the `webhooks` section)"),
         (name = "admin", description = "Operators (admin token)"),
         (name = "seller", description = "A seller's own listings (seller API key)"),
         (name = "operations", description = "Health, readiness, metrics"),
@@ -282,6 +314,8 @@ impl Modify for Security {
 pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     with_return_origins(&mut document, &state.return_origins);
+    // utoipa has no `webhooks` (OpenAPI 3.1's section for what the API sends).
+    document["webhooks"] = webhook_events::webhooks_section();
     HttpResponse::Ok().json(document)
 }
 

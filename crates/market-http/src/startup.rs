@@ -8,6 +8,8 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::web;
 use ipnet::IpNet;
+use market_core::courier::{Courier, CourierConfig};
+use market_core::deliverer::{Deliverer, DelivererConfig};
 use market_core::envelope::DataKeys;
 use market_core::jobs::runner::Runner;
 use market_core::keys;
@@ -49,6 +51,20 @@ pub struct Settings {
     pub backfill: Option<BackfillSettings>,
     /// How buyers' email leaves; `None`: mail is disabled (messages are recorded `not_sent`).
     pub mail: Option<MailSettings>,
+    /// Outgoing webhooks; `None`: endpoint URLs are checked by the strict production guard and
+    /// this process delivers nothing (the events wait for an instance that does).
+    pub webhooks: Option<WebhookSettings>,
+}
+
+/// Outgoing webhooks: how each leaves, and how this instance works through the outbox.
+#[derive(Debug)]
+pub struct WebhookSettings {
+    /// The SSRF guard, timeout and user agent of every delivery and of the API's URL checks.
+    pub courier: CourierConfig,
+    /// `None`: this instance delivers nothing (others do); it still manages endpoints. Delivery
+    /// also needs the job runner (`Settings::jobs`): an instance that runs no background work runs
+    /// none of this either.
+    pub deliverer: Option<DelivererConfig>,
 }
 
 /// Buyers' email: where it goes and who it is from.
@@ -109,6 +125,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     runner: Option<Runner>,
+    deliverer: Option<Deliverer>,
     metrics: Option<Metrics>,
     backfill: Option<BackfillSettings>,
     shutdown_grace: Duration,
@@ -145,6 +162,7 @@ impl Application {
             metrics,
             backfill,
             mail,
+            webhooks,
         } = settings;
         let port = http.listener.local_addr()?.port();
         let public_url = match http.public_url {
@@ -177,6 +195,12 @@ impl Application {
                 .with_link_secret(http.receipt_secret.clone());
             market = market.with_postman(postman);
         }
+        let (courier, delivering) = match webhooks {
+            Some(webhooks) => (webhooks.courier, webhooks.deliverer),
+            None => (CourierConfig::default(), None),
+        };
+        let courier = Courier::new(courier).map_err(anyhow::Error::msg)?;
+        market = market.with_courier(courier.clone());
         let platform_fee = stripe.platform_fee;
         let stripe =
             StripeGateway::new(&stripe.secret_key, &stripe.api_base, stripe.webhook_secrets)
@@ -201,6 +225,9 @@ impl Application {
         let server =
             crate::server::http_server(&state, cors_origins, http.listener, http.shutdown_grace)?;
 
+        let deliverer = delivering
+            .filter(|_| run_jobs)
+            .map(|config| Deliverer::new(market.clone(), courier, config));
         let runner = run_jobs.then(|| Runner::new(market));
         // Counters are recorded whether or not this instance serves them.
         let recorder = crate::metrics::recorder();
@@ -219,6 +246,7 @@ impl Application {
             server,
             state,
             runner,
+            deliverer,
             metrics,
             backfill,
             shutdown_grace: http.shutdown_grace,
@@ -269,6 +297,16 @@ impl Application {
                         .await;
             })
         });
+        let deliverer = self.deliverer.map(|deliverer| {
+            let mut stopped = jobs_stopped.clone();
+            tokio::spawn(async move {
+                deliverer
+                    .run(async move {
+                        while stopped.changed().await.is_ok() && !*stopped.borrow() {}
+                    })
+                    .await;
+            })
+        });
         let metrics = self.metrics.map(|metrics| {
             let refresh = tokio::spawn(crate::metrics::refresh_every(
                 self.state.db().clone(),
@@ -299,6 +337,9 @@ impl Application {
         handle.stop(true).await;
         if let Some(runner) = runner {
             let _ = runner.await;
+        }
+        if let Some(deliverer) = deliverer {
+            let _ = deliverer.await;
         }
         let _ = forgetting.await;
         if let Some(backfilling) = backfilling {

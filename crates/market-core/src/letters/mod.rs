@@ -17,15 +17,30 @@
 
 mod render;
 mod row;
+mod seller;
 
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-pub use render::{Rendered, render};
+pub use render::Rendered;
 pub use row::{Mail, MailKind, MailState};
 
 use crate::queue::{self, JobKind};
 use crate::{Email, PurchaseId, Result};
+
+/// The message `mail` as it goes out now (`Error::NotFound` when what it reports is gone): a
+/// buyer's ([`render`](render::render)) or a seller's.
+pub async fn render(
+    db: &PgPool,
+    envelope: &crate::envelope::Envelope,
+    postman: &crate::postman::Postman,
+    mail: &Mail,
+) -> Result<Rendered> {
+    if mail.kind == MailKind::WebhookDisabled {
+        return seller::webhook_disabled(db, postman, mail).await;
+    }
+    render::render(db, envelope, postman, mail).await
+}
 
 /// Queues the message carrying the portal sign-in link `link` to `email`, with its job: call it in
 /// the transaction that records the link.

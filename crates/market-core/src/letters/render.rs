@@ -62,7 +62,8 @@ pub async fn render(
         MailKind::AccessEnded
         | MailKind::PortalLink
         | MailKind::Upgraded
-        | MailKind::UpgradeReversed => (
+        | MailKind::UpgradeReversed
+        | MailKind::WebhookDisabled => (
             format!("Your access to {what} has ended"),
             ended_lines(&receipt),
         ),
@@ -206,7 +207,7 @@ async fn portal_link(db: &PgPool, postman: &Postman, mail: &Mail) -> Result<Rend
     )))
 }
 
-fn letter(postman: &Postman, mail: &Mail, subject: String, lines: &[Line]) -> Letter {
+pub(super) fn letter(postman: &Postman, mail: &Mail, subject: String, lines: &[Line]) -> Letter {
     Letter {
         message_id: postman.message_id(mail.mail_id),
         to: mail.recipient.clone(),
@@ -217,7 +218,7 @@ fn letter(postman: &Postman, mail: &Mail, subject: String, lines: &[Line]) -> Le
 }
 
 /// A paragraph of a message, rendered as text and as HTML.
-enum Line {
+pub(super) enum Line {
     Text(String),
     /// The token, set apart so it can be copied.
     Token(String),

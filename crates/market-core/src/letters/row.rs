@@ -23,6 +23,8 @@ pub enum MailKind {
     Upgraded,
     /// An upgrade was refunded, disputed or revoked: the limit comes down, never below what is used.
     UpgradeReversed,
+    /// To a seller: one of its webhook endpoints was disabled after failing without a break.
+    WebhookDisabled,
 }
 
 impl MailKind {
@@ -35,6 +37,7 @@ impl MailKind {
             Self::TokenRotated => "token_rotated",
             Self::Upgraded => "upgraded",
             Self::UpgradeReversed => "upgrade_reversed",
+            Self::WebhookDisabled => "webhook_disabled",
         }
     }
 }
@@ -69,6 +72,8 @@ pub struct Mail {
     pub purchase_id: Option<PurchaseId>,
     /// The sign-in link a `portal_link` message carries.
     pub portal_link_id: Option<Uuid>,
+    /// The endpoint a `webhook_disabled` message is about (gone if it was deleted since).
+    pub webhook_endpoint_id: Option<Uuid>,
     pub recipient: String,
     pub state: MailState,
     pub attempts: i32,

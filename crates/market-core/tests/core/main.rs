@@ -6,6 +6,8 @@
 //! - `connect`: sellers paid through Stripe Connect: the house never connected, a purchase's
 //!   split whole and within its price, its seller recorded;
 //! - `concurrency`: many deliveries, many buyers, several instances, one database;
+//! - `courier`: outgoing webhooks against a real listener: signed, never redirected, bounded,
+//!   and never sent where the SSRF guard refuses (the listener counts zero connections);
 //! - `credentials`: Xano refuses one instance's access token (a rotation): that instance hands its
 //!   work to the others and stops; they never flip each other's credential;
 //! - `refunds`: refunds, disputes and the other ways a purchase closes, in every order;
@@ -18,12 +20,17 @@
 //! - `leases`: slow Xano calls and shutdowns; execution at least once, effects exactly once;
 //! - `reconcile`: a listing reconciled with what Xano really holds;
 //! - `reconcile_guard`: reappeared tokens resolved, and a pass that meets a short list held back;
+//! - `reports`: sales reports' figures for every way a sale ends, dated by the day paid, read
+//!   through their indexes;
 //! - `seller_fairness`: one seller's slow Xano holds at most half an instance's workers;
 //! - `seller_plans`: a seller's declared Xano plan paces its client;
 //! - `sealed_tokens`: tokens at rest sealed, found by fingerprint, and keys that roll;
 //! - `xano_faults`: 429 storms, 5xx, creations whose answers were lost, the only credential refused;
 //! - `stalled_instance`: an instance that stalls mid-transaction does not fail the others;
-//! - `upgrades`: an upgrade raises the same token's limit once, in any order; a refund lowers it.
+//! - `upgrades`: an upgrade raises the same token's limit once, in any order; a refund lowers it;
+//! - `webhooks` (the shared receiver and deliverer), `webhook_events`, `webhook_delivery`,
+//!   `webhook_endpoints`: outgoing webhooks written with each fact, sent in order at least once,
+//!   signed, retried, given up on, replayed, disabled, never to an address the guard refuses.
 //!
 //! The model test (`tests/model.rs`) stays a binary of its own: its cases use 60 ms leases, and
 //! alone it measures the engine rather than a neighbouring test's load.
@@ -40,6 +47,7 @@ mod common;
 mod catalog;
 mod concurrency;
 mod connect;
+mod courier;
 mod credentials;
 mod dead_jobs;
 mod disputes;
@@ -50,10 +58,15 @@ mod leases;
 mod reconcile;
 mod reconcile_guard;
 mod refunds;
+mod reports;
 mod sealed_tokens;
 mod seller_fairness;
 mod seller_plans;
 mod smoke;
 mod stalled_instance;
 mod upgrades;
+mod webhook_delivery;
+mod webhook_endpoints;
+mod webhook_events;
+mod webhooks;
 mod xano_faults;

@@ -123,6 +123,7 @@ async fn a_key_roll_reseals_every_token_and_the_old_key_can_then_go() {
             lookup_key: true,
             plain: 0,
             seller_credentials: 1,
+            webhook_secrets: 0,
         }
     );
     assert_eq!(again, Rotation::default(), "a second run has nothing to do");

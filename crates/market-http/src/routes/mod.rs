@@ -14,17 +14,21 @@
 pub mod admin;
 pub mod catalog;
 pub mod checkout;
+pub mod dashboard;
 mod limited;
 pub mod ops;
 pub mod portal;
 pub mod purchases;
+pub mod reports;
 pub mod rotation;
 pub mod sandbox;
 pub mod seller;
 pub mod seller_keys;
 pub mod seller_stripe;
+pub mod seller_webhooks;
 pub mod storefront;
 pub mod upgrade;
+mod webhook_endpoints;
 pub mod webhooks;
 
 use actix_web::middleware::from_fn;
@@ -35,6 +39,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/static/app.css").route(web::get().to(storefront::css)))
         .service(web::resource("/static/app.js").route(web::get().to(storefront::js)))
         .service(web::resource("/static/portal.js").route(web::get().to(storefront::portal_js)))
+        .service(
+            web::resource("/admin")
+                .wrap(from_fn(limited::limit_catalog))
+                .route(web::get().to(dashboard::page)),
+        )
+        .service(web::resource("/static/admin.css").route(web::get().to(dashboard::css)))
+        .service(web::resource("/static/admin.js").route(web::get().to(dashboard::js)))
         .service(
             web::resource("/sandbox/mail")
                 .wrap(from_fn(limited::limit_catalog))
@@ -118,5 +129,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(webhooks::stripe_webhook)),
         )
         .configure(seller::configure)
+        .configure(seller_webhooks::configure)
         .configure(admin::configure);
 }

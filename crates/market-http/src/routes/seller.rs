@@ -57,6 +57,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(pools)),
     )
     .service(
+        web::resource("/v1/seller/reports/sales")
+            .wrap(from_fn(super::limited::limit_purchase_read))
+            .route(web::get().to(super::reports::seller_sales)),
+    )
+    .service(
         web::resource("/v1/seller/listings/{canonical}")
             .wrap(from_fn(super::limited::limit_portal))
             .route(web::put().to(put_listing)),

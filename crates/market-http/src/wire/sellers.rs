@@ -77,6 +77,25 @@ impl From<Seller> for SellerBody {
     }
 }
 
+/// A seller in the operator's list (`GET /v1/admin/sellers`): the seller, and its Xano credential.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminSellerBody {
+    #[serde(flatten)]
+    pub seller: SellerBody,
+    /// The seller's own Xano credential (`PUT /v1/seller/xano`), never the token; `null` for the
+    /// house (its credential is the service's: `GET /v1/admin/health`) and a seller who set none.
+    pub xano: Option<XanoAccountBody>,
+}
+
+impl From<(Seller, Option<market_core::seller_xano::XanoAccount>)> for AdminSellerBody {
+    fn from((seller, xano): (Seller, Option<market_core::seller_xano::XanoAccount>)) -> Self {
+        Self {
+            seller: seller.into(),
+            xano: xano.map(Into::into),
+        }
+    }
+}
+
 /// A new seller and its API key: the only time the key is shown.
 #[derive(Serialize, ToSchema)]
 pub struct InvitedBody {

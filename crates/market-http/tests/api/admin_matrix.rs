@@ -1,6 +1,6 @@
 //! The other half of the authorization matrix: the platform admin's token opens every admin read,
 //! and a seller's resources are the admin's to see — a seller's purchase, its pools, its keys, its
-//! jobs. (`security.rs` walks every admin route with every wrong credential; `seller_isolation.rs`
+//! jobs, its webhook endpoints and their deliveries. (`security.rs` walks every admin route with every wrong credential; `seller_isolation.rs`
 //! walks every seller route with another seller's ids.)
 
 use reqwest::Method;
@@ -20,6 +20,7 @@ async fn the_admin_token_opens_every_admin_read_and_sees_every_sellers_resources
         .as_str()
         .unwrap()
         .to_owned();
+    let (endpoint, _) = crate::seller_isolation::endpoint_with_a_delivery(&app, &ada_id).await;
     let reads: Vec<_> = ROUTES
         .iter()
         .filter(|(method, template)| *method == "get" && template.starts_with("/v1/admin"))
@@ -31,7 +32,8 @@ async fn the_admin_token_opens_every_admin_read_and_sees_every_sellers_resources
             .replace("{id}", &sold.id)
             .replace("{seller_id}", &ada_id)
             .replace("{canonical}", ADA_SNIPPET)
-            .replace("{name}", "x1");
+            .replace("{name}", "x1")
+            .replace("{endpoint_id}", &endpoint);
         // Act
         let response = app
             .client
@@ -69,5 +71,23 @@ async fn the_admin_token_opens_every_admin_read_and_sees_every_sellers_resources
     assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
     let pools = json_of(app.admin_get("/v1/admin/pools").await, 200).await;
     assert!(pools.to_string().contains(&tier), "{pools}");
+    let hooks = json_of(
+        app.admin_get(&format!("/v1/admin/webhooks?seller_id={ada_id}"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        hooks["endpoints"][0]["endpoint_id"],
+        endpoint.as_str(),
+        "{hooks}"
+    );
+    let log = json_of(
+        app.admin_get(&format!("/v1/admin/webhooks/{endpoint}/deliveries"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(log["deliveries"][0]["state"], "delivered", "{log}");
     app.stop().await;
 }

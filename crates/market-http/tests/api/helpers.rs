@@ -17,6 +17,7 @@ use market_http::backfill::BackfillSettings;
 use market_http::limits::RateLimits;
 use market_http::startup::{
     Application, DbSettings, HttpSettings, MailSettings, MetricsSettings, Settings, StripeSettings,
+    WebhookSettings,
 };
 use market_http::state::AdminToken;
 use market_http::state::Mode;
@@ -79,6 +80,8 @@ pub struct Options {
     pub backfill: Option<BackfillSettings>,
     /// Disabled by default (messages are recorded `not_sent`); the mail tests give an SMTP server.
     pub mail: Option<MailSettings>,
+    /// None by default (nothing is delivered; the webhook tests give a guard and a deliverer).
+    pub webhooks: Option<WebhookSettings>,
 }
 
 impl Default for Options {
@@ -91,6 +94,7 @@ impl Default for Options {
             trusted_proxies: Vec::new(),
             backfill: None,
             mail: None,
+            webhooks: None,
         }
     }
 }
@@ -194,6 +198,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         mode: Mode::Sandbox,
         backfill: options.backfill,
         mail: options.mail,
+        webhooks: options.webhooks,
         metrics: Some(MetricsSettings {
             listener: TcpListener::bind("127.0.0.1:0").unwrap(),
             refresh: Duration::from_millis(100),

@@ -264,6 +264,34 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/seller/keys"),
     ("post", "/v1/seller/keys"),
     ("delete", "/v1/seller/keys/{key_id}"),
+    ("get", "/v1/seller/reports/sales"),
+    ("get", "/v1/admin/reports/sales"),
+    ("get", "/v1/seller/webhooks"),
+    ("post", "/v1/seller/webhooks"),
+    ("get", "/v1/seller/webhooks/{endpoint_id}"),
+    ("patch", "/v1/seller/webhooks/{endpoint_id}"),
+    ("delete", "/v1/seller/webhooks/{endpoint_id}"),
+    ("post", "/v1/seller/webhooks/{endpoint_id}/secret/roll"),
+    ("get", "/v1/seller/webhooks/{endpoint_id}/deliveries"),
+    ("get", "/v1/seller/webhooks/{endpoint_id}/attempts"),
+    (
+        "post",
+        "/v1/seller/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    ),
+    ("post", "/v1/seller/webhooks/{endpoint_id}/replay"),
+    ("get", "/v1/admin/webhooks"),
+    ("post", "/v1/admin/webhooks"),
+    ("get", "/v1/admin/webhooks/{endpoint_id}"),
+    ("patch", "/v1/admin/webhooks/{endpoint_id}"),
+    ("delete", "/v1/admin/webhooks/{endpoint_id}"),
+    ("post", "/v1/admin/webhooks/{endpoint_id}/secret/roll"),
+    ("get", "/v1/admin/webhooks/{endpoint_id}/deliveries"),
+    ("get", "/v1/admin/webhooks/{endpoint_id}/attempts"),
+    (
+        "post",
+        "/v1/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    ),
+    ("post", "/v1/admin/webhooks/{endpoint_id}/replay"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,7 +335,9 @@ async fn openapi_json_is_an_openapi_3_1_document_of_exactly_the_routes_the_route
             .replace("{tier_id}", "00000000-0000-4000-8000-000000000000")
             .replace("{seller_id}", "00000000-0000-4000-8000-000000000000")
             .replace("{job_id}", "1")
-            .replace("{key_id}", "0123456789abcdef");
+            .replace("{key_id}", "0123456789abcdef")
+            .replace("{endpoint_id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{delivery_id}", "1");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let response = app
             .client

@@ -1,4 +1,5 @@
-//! The service's pages (the storefront at `/`, the API reference at `/docs`): everything they load
+//! The service's pages (the storefront at `/`, the API reference at `/docs`, the operator's
+//! dashboard at `/admin`): everything they load
 //! comes from the service itself, and every response carries the security headers.
 
 use crate::helpers::spawn_app;
@@ -18,6 +19,10 @@ async fn the_pages_load_only_from_the_service_and_carry_the_security_headers() {
         (
             "/docs",
             &["/static/app.css", "/static/docs.css", "/static/docs.js"][..],
+        ),
+        (
+            "/admin",
+            &["/static/app.css", "/static/admin.css", "/static/admin.js"][..],
         ),
     ] {
         // Act

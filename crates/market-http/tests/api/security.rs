@@ -176,6 +176,11 @@ fn body_for(template: &str) -> Option<Value> {
         ),
         Some("{canonical}") => Some(json!({ "title": "pwned", "description": "" })),
         Some("platform_fee") => Some(json!({ "platform_fee_bps": 0 })),
+        Some("webhooks") => Some(json!({ "url": "https://hooks.example.com/pwned" })),
+        Some("{endpoint_id}") => Some(json!({ "enabled": false })),
+        Some("replay") => {
+            Some(json!({ "from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z" }))
+        }
         _ => None,
     }
 }
@@ -193,6 +198,38 @@ async fn ada_with_her_key(app: &TestApp) -> (String, String, String) {
     (key, seller_id, key_id)
 }
 
+/// Every credential that is not the admin token: none, malformed, near misses, another role's.
+fn wrong_credentials(receipt_key: &str, seller_key: &str) -> Vec<Option<String>> {
+    vec![
+        None,
+        Some("Bearer wrong".to_owned()),
+        Some("Bearer ".to_owned()),
+        Some(format!("Bearer {ADMIN_TOKEN}x")),
+        Some(format!("Bearer {}", &ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1])),
+        Some(format!("Bearer {}", ADMIN_TOKEN.to_uppercase())),
+        Some(format!("Basic {ADMIN_TOKEN}")),
+        Some(ADMIN_TOKEN.to_owned()),
+        Some(format!("Bearer {receipt_key}")),
+        Some(format!("Bearer {seller_key}")),
+    ]
+}
+
+/// Every webhook endpoint as one comparable string, and how many deliveries are pending.
+async fn webhooks_snapshot(app: &TestApp) -> (String, i64) {
+    let endpoints = sqlx::query_scalar(
+        "select count(*) || ':' || coalesce(string_agg(state || url, ','), '') from webhook_endpoint",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    let pending = count(
+        app,
+        "select count(*) from webhook_delivery where state = 'pending'",
+    )
+    .await;
+    (endpoints, pending)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes_nothing() {
     // Arrange: every admin operation the API documents (`ops::ROUTES` is checked against it).
@@ -207,6 +244,8 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
     .await
     .unwrap();
     let (seller_key, seller_id, key_id) = ada_with_her_key(&app).await;
+    let (endpoint, delivery) =
+        crate::seller_isolation::endpoint_with_a_delivery(&app, &seller_id).await;
     let fill = |template: &str| {
         template
             .replace("{job_id}", &dead_job.to_string())
@@ -217,28 +256,20 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
             .replace("{name}", "x1")
             .replace("{seller_id}", &seller_id)
             .replace("{key_id}", &key_id)
+            .replace("{endpoint_id}", &endpoint)
+            .replace("{delivery_id}", &delivery)
     };
     let admin_routes: Vec<_> = ROUTES
         .iter()
         .filter(|(_, template)| template.starts_with("/v1/admin"))
         .collect();
-    assert_eq!(admin_routes.len(), 25);
-    let wrong = [
-        None,
-        Some("Bearer wrong".to_owned()),
-        Some("Bearer ".to_owned()),
-        Some(format!("Bearer {ADMIN_TOKEN}x")),
-        Some(format!("Bearer {}", &ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1])),
-        Some(format!("Bearer {}", ADMIN_TOKEN.to_uppercase())),
-        Some(format!("Basic {ADMIN_TOKEN}")),
-        Some(ADMIN_TOKEN.to_owned()),
-        Some(format!("Bearer {receipt_key}")),
-        Some(format!("Bearer {seller_key}")),
-    ];
+    assert_eq!(admin_routes.len(), 36);
+    let wrong = wrong_credentials(&receipt_key, &seller_key);
     let sellers_before = count(&app, "select count(*) from seller").await;
     let by_admins = "select count(*) from audit_event where actor like 'admin:%'";
     let audit_before = count(&app, by_admins).await;
     let tiers_before = count(&app, "select count(*) from tier where active").await;
+    let webhooks_before = webhooks_snapshot(&app).await;
 
     for (method, template) in admin_routes {
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
@@ -278,6 +309,11 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_with_401_and_changes
     assert_eq!(
         count(&app, "select count(*) from tier where active").await,
         tiers_before
+    );
+    assert_eq!(
+        webhooks_snapshot(&app).await,
+        webhooks_before,
+        "no endpoint made or changed, no delivery sent again"
     );
     assert!(
         !app.stripe.calls().iter().any(|c| c.path == "/v1/refunds"),

@@ -33,6 +33,71 @@ fn free_tier() -> Value {
 }
 
 /// Every listing, as the admin sees it: to show that nothing changed.
+/// An endpoint of `seller`'s with one delivered event: `(endpoint_id, delivery_id)`. Written
+/// directly (a test app's strict SSRF guard cannot resolve a public name offline).
+pub(crate) async fn endpoint_with_a_delivery(app: &TestApp, seller: &str) -> (String, String) {
+    let endpoint: String = sqlx::query_scalar(
+        "insert into webhook_endpoint (seller_id, url) values ($1::uuid, 'https://hooks.example.com/ada')
+         returning endpoint_id::text",
+    )
+    .bind(seller)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    let delivery: String = sqlx::query_scalar(
+        "with event as (
+             insert into webhook_event (type, seller_id, order_key, fact, data)
+             values ('pool.low', $1::uuid, 'tier:test', 'test:' || gen_random_uuid(), '{}')
+             returning seq)
+         insert into webhook_delivery (event_seq, endpoint_id, order_key, state, delivered_at)
+         select seq, $2::uuid, 'tier:test', 'delivered', now() from event
+         returning delivery_id::text",
+    )
+    .bind(seller)
+    .bind(&endpoint)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    (endpoint, delivery)
+}
+
+/// The request a seller route takes, with a body where it needs one (`template` is the route,
+/// `path` with Ada's ids).
+fn request_for(app: &TestApp, method: &str, template: &str, path: &str) -> reqwest::RequestBuilder {
+    match (method, template.ends_with("{slug}")) {
+        ("get", _) => app.client.get(app.url(path)),
+        ("post", _) if template.ends_with("/replay") => app
+            .client
+            .post(app.url(path))
+            .json(&json!({ "from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z" })),
+        // Stripe onboarding, the dashboard link, a new key: Bob's own, never Ada's.
+        ("post", _) => app.client.post(app.url(path)),
+        ("patch", _) => app
+            .client
+            .patch(app.url(path))
+            .json(&json!({ "enabled": false, "include_token": true })),
+        ("delete", _) => app.client.delete(app.url(path)),
+        (_, true) => app.client.put(app.url(path)).json(&free_tier()),
+        (_, false) => app
+            .client
+            .put(app.url(path))
+            .json(&json!({ "title": "mine", "description": "" })),
+    }
+}
+
+/// Every webhook endpoint, its deliveries and its secrets, as one comparable string.
+async fn webhooks_snapshot(app: &TestApp) -> String {
+    sqlx::query_scalar(
+        "select string_agg(endpoint_id || state || url || include_token, ',')
+             || (select string_agg(state, ',') from webhook_delivery)
+             || (select count(*) from webhook_secret)
+         from webhook_endpoint",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap()
+}
+
 async fn admin_listings(app: &TestApp) -> Value {
     json_of(app.admin_get("/v1/admin/listings").await, 200).await
 }
@@ -94,34 +159,32 @@ async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_o
         ada_me["seller_id"].as_str().unwrap().to_owned(),
         sold.token.clone(),
     ];
+    let (endpoint, delivery) =
+        endpoint_with_a_delivery(&app, ada_me["seller_id"].as_str().unwrap()).await;
     let before = admin_listings(&app).await;
+    let endpoints_before = webhooks_snapshot(&app).await;
     let routes: Vec<_> = crate::ops::ROUTES
         .iter()
         .filter(|(_, template)| template.starts_with("/v1/seller/"))
         .collect();
-    assert_eq!(routes.len(), 16);
+    assert_eq!(routes.len(), 27);
 
     for (method, template) in routes {
         if *template == "/v1/seller/xano" && *method == "put" {
             continue; // Bob's own credential: nothing of Ada's to name.
+        }
+        if *template == "/v1/seller/webhooks" && *method == "post" {
+            continue; // Bob's own endpoint: nothing of Ada's to name.
         }
         let path = template
             .replace("{job_id}", &ada_job.to_string())
             .replace("{key_id}", &ada_key_id)
             .replace("{id}", &sold.id)
             .replace("{canonical}", ADA_SNIPPET)
-            .replace("{slug}", "solo");
-        let request = match (*method, template.ends_with("{slug}")) {
-            ("get", _) => app.client.get(app.url(&path)),
-            // Stripe onboarding, the dashboard link, a new key: Bob's own, never Ada's.
-            ("post", _) => app.client.post(app.url(&path)),
-            ("delete", _) => app.client.delete(app.url(&path)),
-            (_, true) => app.client.put(app.url(&path)).json(&free_tier()),
-            (_, false) => app
-                .client
-                .put(app.url(&path))
-                .json(&json!({ "title": "mine", "description": "" })),
-        };
+            .replace("{slug}", "solo")
+            .replace("{endpoint_id}", &endpoint)
+            .replace("{delivery_id}", &delivery);
+        let request = request_for(&app, method, template, &path);
         // Act
         let response = request.bearer_auth(&bob).send().await.unwrap();
         let status = response.status().as_u16();
@@ -144,11 +207,35 @@ async fn every_seller_route_with_another_sellers_ids_is_a_404_or_shows_nothing_o
     }
     let after = admin_listings(&app).await;
     assert_eq!(before, after, "nothing changed");
+    assert_eq!(
+        webhooks_snapshot(&app).await,
+        endpoints_before,
+        "Ada's endpoint unchanged"
+    );
     let ada_keys = get_as(&app, "/v1/seller/keys", &ada).await;
     assert!(ada_keys[0]["revoked_at"].is_null(), "Ada's key unrevoked");
     let own = get_as(&app, &format!("/v1/seller/purchases/{}", sold.id), &ada).await;
     assert_eq!(own["purchase_id"], sold.id.as_str(), "Ada sees her own");
     assert!(own["token"]["value"].is_null(), "never the buyer's token");
+    // Sales reports: Ada's counts her sale; Bob naming her listing still sees nothing of hers.
+    let ada_listing: uuid::Uuid =
+        sqlx::query_scalar("select listing_id from listing where canonical = $1")
+            .bind(ADA_SNIPPET)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    let report = get_as(&app, "/v1/seller/reports/sales?group_by=seller", &ada).await;
+    assert_eq!(
+        report["rows"][0]["seller_id"], ada_me["seller_id"],
+        "{report}"
+    );
+    assert_eq!(report["totals"][0]["sales"], 1, "{report}");
+    let path = format!("/v1/seller/reports/sales?listing_id={ada_listing}");
+    let bobs = get_as(&app, &path, &bob).await;
+    assert_eq!(
+        (bobs["rows"].clone(), bobs["totals"].clone()),
+        (json!([]), json!([]))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,6 +54,7 @@ async fn live_instance(app: &TestApp) -> (String, oneshot::Sender<()>) {
         metrics: None,
         backfill: None,
         mail: None,
+        webhooks: None,
     })
     .await
     .unwrap();

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod ops;
 pub mod purchases;
 pub mod sellers;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -36,6 +37,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/admin/purchases/{id}/refund")
                 .route(web::post().to(purchases::refund_purchase)),
+        )
+        .service(
+            web::resource("/v1/admin/reports/sales")
+                .route(web::get().to(super::reports::admin_sales)),
         )
         .service(web::resource("/v1/admin/pools").route(web::get().to(ops::pools)))
         .service(web::resource("/v1/admin/jobs").route(web::get().to(ops::jobs)))
@@ -72,5 +77,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/admin/sellers/{seller_id}/reactivate")
                 .route(web::post().to(sellers::reactivate)),
-        );
+        )
+        .configure(webhooks::configure);
 }

@@ -1,4 +1,4 @@
-//! `POST /v1/admin/sellers` (invite), `GET /v1/admin/sellers`,
+//! `POST /v1/admin/sellers` (invite), `GET /v1/admin/sellers` (with each one's Xano credential),
 //! `PUT /v1/admin/sellers/{seller_id}/platform_fee`, a seller's API keys
 //! (`/v1/admin/sellers/{seller_id}/keys`: list, issue, revoke) and its suspension
 //! (`…/suspend`, `…/reactivate`): the platform operator's view of the marketplace's sellers.
@@ -12,7 +12,9 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::Admin;
 use crate::state::AppState;
 use crate::wire::seller_keys::{IssuedKeyBody, SellerKeyBody};
-use crate::wire::sellers::{InviteRequest, InvitedBody, PlatformFeeRequest, SellerBody};
+use crate::wire::sellers::{
+    AdminSellerBody, InviteRequest, InvitedBody, PlatformFeeRequest, SellerBody,
+};
 
 /// Invites a seller: `201` with the seller and its API key, shown this once (only its hash is
 /// kept). The seller then manages what it owns through the seller API (`/v1/seller/…`).
@@ -34,11 +36,11 @@ pub async fn invite(
         }))
 }
 
-/// Every seller, the house first.
+/// Every seller, the house first, each with its Xano credential's state (`xano`).
 #[utoipa::path(get, path = "/v1/admin/sellers", tag = "admin", operation_id = "admin_list_sellers", security(("admin_token" = [])),
-    responses((status = 200, body = [SellerBody]), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = [AdminSellerBody]), (status = 401, body = ErrorBody)))]
 pub async fn list(_admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let sellers: Vec<SellerBody> = sellers::list(state.db())
+    let sellers: Vec<AdminSellerBody> = sellers::list_with_xano(state.db())
         .await?
         .into_iter()
         .map(Into::into)
