@@ -1,9 +1,11 @@
 //! Nothing secret reaches a log line. One scenario exercises every path that handles a secret —
 //! checkouts, payments through the Stripe simulator, webhooks (valid, replayed, badly signed),
 //! success pages with and without the receipt key, receipts, the admin API, a refund through
-//! Stripe, a revoke, reconciliation and Xano faults (429, 500, a dropped connection) — with a
+//! Stripe, a revoke, reconciliation, Xano faults (429, 500, a dropped connection), and outgoing
+//! webhooks carrying buyers' tokens under a rolled secret — with a
 //! process-wide `tracing` capture at TRACE; then the capture must hold no Xano access token, Stripe
-//! secret key, webhook secret, admin token, data key, receipt key or install token ever minted.
+//! secret key, webhook secret (Stripe's or an endpoint's), admin token, data key, receipt key or
+//! install token ever minted.
 //!
 //! Its own test binary, because the capture is the process's global subscriber.
 #![allow(
@@ -21,11 +23,15 @@ mod sealed;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use helpers::{ADMIN_TOKEN, CANONICAL, DATA_KEY, TestApp, WEBHOOK_SECRET, spawn_app};
+use helpers::{ADMIN_TOKEN, CANONICAL, DATA_KEY, Options, TestApp, WEBHOOK_SECRET, spawn_app_with};
+use market_core::courier::{CourierConfig, Guard};
+use market_core::deliverer::DelivererConfig;
+use market_http::startup::WebhookSettings;
 use sandbox::stripe::signature_header;
 use sandbox::xano::{Endpoint, Fault, SimInstance};
 use serde_json::{Value, json};
 use testkit::LogCapture;
+use testkit::receiver::WebhookReceiver;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -199,11 +205,55 @@ async fn operators_change(app: &TestApp, refunded: &str, revoked: &str) {
     }
 }
 
+/// A platform webhook endpoint at `receiver` that receives buyers' tokens, its secret rolled once
+/// (the overlap keeps both signing): the two secrets.
+async fn webhook_endpoint(app: &TestApp, receiver: &mut WebhookReceiver) -> [String; 2] {
+    let created: Value = app
+        .client
+        .post(app.url("/v1/admin/webhooks"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "url": receiver.url(), "include_token": true }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = created["endpoint"]["endpoint_id"].as_str().unwrap();
+    let rolled: Value = app
+        .admin_post(&format!("/v1/admin/webhooks/{endpoint}/secret/roll"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secrets = [
+        created["secret"].as_str().unwrap().to_owned(),
+        rolled["secret"].as_str().unwrap().to_owned(),
+    ];
+    receiver.set_secrets(&[&secrets[1]]);
+    secrets
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_suite_like_scenario_at_trace_level_logs_no_secret() {
     // Arrange
     let capture = LogCapture::install();
-    let app = spawn_app().await;
+    let mut receiver = WebhookReceiver::start().await;
+    let app = spawn_app_with(Options {
+        webhooks: Some(WebhookSettings {
+            courier: CourierConfig {
+                guard: Guard::allowing(true, vec!["127.0.0.0/8".parse().unwrap()]),
+                ..CourierConfig::default()
+            },
+            deliverer: Some(DelivererConfig {
+                poll_interval: Duration::from_millis(50),
+                ..DelivererConfig::default()
+            }),
+        }),
+        ..Options::default()
+    })
+    .await;
+    let webhook_secrets = webhook_endpoint(&app, &mut receiver).await;
 
     // Act
     let (a, session_a, b, receipt_keys) = buyers(&app).await;
@@ -212,6 +262,17 @@ async fn a_whole_suite_like_scenario_at_trace_level_logs_no_secret() {
     operators_change(&app, &a, &b).await;
     let (xano_token, stripe_key) = (app.xano.access_token(), app.stripe.api_key());
     let tokens = every_token(&app).await;
+    // Webhooks carried buyers' tokens to the receiver, signed with both secrets.
+    let received = receiver
+        .wait_until(WAIT, |a| {
+            a.iter().any(|r| {
+                r.body
+                    .as_ref()
+                    .is_some_and(|b| b["data"]["token"].is_string())
+            })
+        })
+        .await;
+    assert!(received.iter().all(|r| r.signatures == 2));
     app.stop().await;
 
     // Assert: the capture saw the scenario, down to TRACE, and none of its secrets.
@@ -223,6 +284,9 @@ async fn a_whole_suite_like_scenario_at_trace_level_logs_no_secret() {
     capture.assert_absent("the Xano access token", &xano_token);
     capture.assert_absent("the Stripe secret key", &stripe_key);
     capture.assert_absent("the webhook secret", WEBHOOK_SECRET);
+    for (i, secret) in webhook_secrets.iter().enumerate() {
+        capture.assert_absent(&format!("outgoing webhook secret #{i}"), secret);
+    }
     capture.assert_absent("the admin token", ADMIN_TOKEN);
     capture.assert_absent("the data key", DATA_KEY.split_once(':').unwrap().1);
     for (i, key) in receipt_keys.iter().enumerate() {
