@@ -263,7 +263,7 @@ async fn a_whole_suite_like_scenario_at_trace_level_logs_no_secret() {
     let (xano_token, stripe_key) = (app.xano.access_token(), app.stripe.api_key());
     let tokens = every_token(&app).await;
     // Webhooks carried buyers' tokens to the receiver, signed with both secrets.
-    let received = receiver
+    let delivered = receiver
         .wait_until(WAIT, |a| {
             a.iter().any(|r| {
                 r.body
@@ -272,7 +272,7 @@ async fn a_whole_suite_like_scenario_at_trace_level_logs_no_secret() {
             })
         })
         .await;
-    assert!(received.iter().all(|r| r.signatures == 2));
+    assert!(delivered.iter().all(|r| r.signatures == 2));
     app.stop().await;
 
     // Assert: the capture saw the scenario, down to TRACE, and none of its secrets.
