@@ -9,11 +9,12 @@
 -- deliveries, one that rolls back has neither, and no code path can forget one. A fact applied twice
 -- (a duplicate Stripe event, two instances racing) finds its event by `fact` and writes nothing.
 --
--- **Order per purchase.** Facts about one purchase are written under its row lock, so they take
--- increasing `seq`. A delivery is claimed only when no earlier delivery of the same `order_key` to
--- the same endpoint is still pending (`webhooks::deliveries`, on `webhook_delivery_in_order`), so an
--- endpoint receives a purchase's events in the order they happened: a later one is never sent until
--- the earlier one was answered 2xx (or given up on). Retries repeat the same `webhook-id`, which is
+-- **Order per purchase.** Facts about one purchase take increasing `seq` in commit order (a
+-- transaction-scoped advisory lock per purchase in `webhook_emit`). A delivery is claimed only when
+-- no earlier delivery of the same `order_key` to the same endpoint is still pending
+-- (`webhooks::deliveries`, on `webhook_delivery_in_order`), so an endpoint receives a purchase's
+-- events in the order they happened: a later one is never sent until the earlier one was answered
+-- 2xx (or given up on). Retries repeat the same `webhook-id`, which is
 -- the duplicate the specification allows.
 --
 -- **No secret here in clear.** Endpoint secrets are sealed like install tokens (AES-256-GCM under
@@ -161,6 +162,14 @@ $$
 declare
     new_seq bigint;
 begin
+    -- A purchase's events take their `seq` in the order their transactions commit: most are written
+    -- under the purchase's row lock already, but not all (an upgrade's own payment locks the
+    -- upgrade, not the purchase it orders with; reconciliation marks a token revoked without the
+    -- purchase), and an identity is drawn at insert, not at commit. Without this lock a later event
+    -- could commit first and be delivered before an earlier one that was still invisible.
+    if key like 'purchase:%' then
+        perform pg_advisory_xact_lock(hashtextextended(key, 29));
+    end if;
     insert into webhook_event (type, seller_id, order_key, fact, purchase_id, token_id, data)
     values (event_type, seller, key, event_fact, purchase, token, event_data)
     on conflict (fact) do nothing

@@ -1,11 +1,12 @@
 //! Multi-instance chaos: three real `market serve` processes on one PostgreSQL database, the Xano
 //! and Stripe simulators as separate processes, a workload driver that buys through the public
 //! API and delivers Stripe's events itself (duplicated, concurrent, out of order, to random
-//! instances), a seeded nemesis (`kill -9`, `SIGSTOP`, crash points, Xano faults, SMTP outages),
-//! buyers who rotate their tokens and upgrade their tiers, a recorded history and a checker of I1–I5
-//! (see `tests/chaos/checker.rs` and `docs/RELIABILITY.md`), of buyers' email at a real SMTP server
-//! (`mail_check.rs`), of rotations against Xano (`rotation_check.rs`) and of upgrades' limits
-//! (`upgrade_check.rs`).
+//! instances), a seeded nemesis (`kill -9`, `SIGSTOP`, crash points, Xano faults, SMTP outages,
+//! a webhook receiver down, failing or slow), buyers who rotate their tokens and upgrade their
+//! tiers, a recorded history and a checker of I1–I5 (see `tests/chaos/checker.rs` and
+//! `docs/RELIABILITY.md`), of buyers' email at a real SMTP server (`mail_check.rs`), of rotations
+//! against Xano (`rotation_check.rs`), of upgrades' limits (`upgrade_check.rs`) and of outgoing
+//! webhooks at a receiver verifying them with the official library (`webhook_check.rs`).
 //!
 //! - `MARKET_CHAOS_SEED=<u64>` replays a run's choices (the seed is printed at the start and on
 //!   failure; process timing still differs between runs).
@@ -108,6 +109,10 @@ mod upgrade_calls;
 mod upgrade_check;
 #[path = "chaos/upgrades.rs"]
 mod upgrades;
+#[path = "chaos/webhook_check.rs"]
+mod webhook_check;
+#[path = "chaos/webhook_faults.rs"]
+mod webhook_faults;
 #[path = "chaos/xano_faults.rs"]
 mod xano_faults;
 
@@ -125,6 +130,7 @@ use history::History;
 use monitor::JobMonitor;
 use nemesis::Nemesis;
 use settle::{reconcile, settle, xano_tokens};
+use webhook_faults::Hooks;
 
 const CANONICALS: [&str; 2] = ["chaos-auth_01", "chaos-billing_02"];
 
@@ -213,6 +219,8 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         .unwrap();
     assert_eq!(tiers.len(), 3, "the catalog was seeded");
     let upgrade_paths = upgrades::paths(&pool).await;
+    // The platform's webhook endpoint, at a receiver that verifies every delivery.
+    let hooks = Arc::new(Hooks::start(&cluster).await);
 
     // The event pump.
     let pump = Arc::new(EventPump::new());
@@ -267,6 +275,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     let stripe_nemesis = tokio::spawn(Arc::clone(&nemesis).run_stripe());
     let fleet_nemesis = tokio::spawn(Arc::clone(&nemesis).run_fleet());
     let mail_nemesis = tokio::spawn(Arc::clone(&nemesis).run_mail());
+    let webhook_nemesis = tokio::spawn(Arc::clone(&nemesis).run_webhooks(Arc::clone(&hooks)));
 
     // The workload: a new buyer every 100–450 ms until the time is up and every nemesis kind and
     // crash point has happened (at most a minute longer).
@@ -304,9 +313,11 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     stripe_nemesis.await.unwrap();
     fleet_nemesis.await.unwrap();
     mail_nemesis.await.unwrap();
+    webhook_nemesis.await.unwrap();
     nemesis.heal_xano().await;
     nemesis.heal_stripe().await;
     nemesis.heal_mail().await;
+    nemesis.heal_webhooks(&hooks).await;
     history.record(None, None, "NEMESIS stopped; faults healed");
     let healed_at = Instant::now();
 
@@ -366,6 +377,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         rotation_check::check(&mut more, &pool, &driver, &xano_tokens, &tokens, &late).await;
     let upgraded =
         upgrade_check::check(&mut more, &pool, &driver, &xano_tokens, &tokens, &late).await;
+    let hooked = webhook_check::check(&mut more, &pool, &hooks).await;
     report.violations.extend(more.violations);
     report.checks += more.checks + 1;
     if !settled_in_bound {
@@ -421,6 +433,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     mail.print();
     rotated.print(&counters);
     upgraded.print(&counters);
+    hooked.print();
     println!(
         "chaos: deliveries {:?}, redeliveries {}",
         counters

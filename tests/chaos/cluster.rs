@@ -303,6 +303,21 @@ impl Cluster {
             // (every 5 s here; events younger than 10 s are left to their webhook).
             ("MARKET_STRIPE_BACKFILL_SECONDS".into(), "5".into()),
             ("MARKET_SHUTDOWN_GRACE_SECS".into(), "2".into()),
+            // Outgoing webhooks to the receiver on this machine (`webhook_faults.rs`): fast
+            // retries, and none given up on or endpoint disabled during a run.
+            ("MARKET_WEBHOOK_ALLOW_HTTP".into(), "true".into()),
+            (
+                "MARKET_WEBHOOK_ALLOW_NETS".into(),
+                "127.0.0.0/8,::1/128".into(),
+            ),
+            (
+                "MARKET_WEBHOOK_TIMEOUT_SECS".into(),
+                crate::webhook_faults::TIMEOUT_SECS.to_string(),
+            ),
+            ("MARKET_WEBHOOK_RETRY_BASE_SECS".into(), "0.2".into()),
+            ("MARKET_WEBHOOK_RETRY_CAP_SECS".into(), "2".into()),
+            ("MARKET_WEBHOOK_RETRY_FOR_SECS".into(), "3600".into()),
+            ("MARKET_WEBHOOK_DISABLE_AFTER_SECS".into(), "3600".into()),
             // One public URL for all, as behind a load balancer: success and cancel URLs (and so
             // the Checkout Session a retried checkout asks Stripe for) must not depend on which
             // instance answered.

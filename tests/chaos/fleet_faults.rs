@@ -146,15 +146,17 @@ impl Nemesis {
             json!({ "hidden": false }),
         )
         .await;
-        // A job in flight when the snippet came back may still die of its 404: requeue until no
-        // dead job has been seen for 5 s (a job lease).
+        // A job in flight when the snippet came back may still die of its 404, as late as an
+        // instance paused (SIGSTOP, up to a lease + 7 s) right after Xano answered it takes to go
+        // on: requeue until no dead job has been seen for 25 s. (5 s was too short: a run saw an
+        // upgrade die of its 404 17 s after the snippet came back.)
         let mut requeued = 0u64;
         let mut quiet = 0;
-        for _ in 0..120 {
+        for _ in 0..240 {
             let dead = self.dead_jobs().await;
             if dead.is_empty() {
                 quiet += 1;
-                if quiet >= 10 {
+                if quiet >= 50 {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;

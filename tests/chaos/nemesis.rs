@@ -9,7 +9,8 @@
 //! - the SMTP server down for a few seconds at a time (`mail_faults.rs`), a rotation's job killed
 //!   between carrying the installs over and deleting the old token (the crash point
 //!   `rotation_before_old_deleted`, armed like every other), and an upgrade's job between writing
-//!   the new limit at Xano and recording it (`upgrade_before_recorded`, once the service lists it).
+//!   the new limit at Xano and recording it (`upgrade_before_recorded`, once the service lists it);
+//! - the webhook receiver down, answering 500s or too slowly (`webhook_faults.rs`).
 //!
 //! The first actions of each loop go through every kind once (in a seeded order), so a short run
 //! still sees them all; [`Nemesis::missing`] says what has not happened yet.
@@ -106,6 +107,7 @@ impl Nemesis {
             .chain(crate::stripe_faults::STRIPE_KINDS.iter())
             .chain(crate::fleet_faults::FLEET_KINDS.iter())
             .chain(crate::mail_faults::MAIL_KINDS.iter())
+            .chain(crate::webhook_faults::WEBHOOK_KINDS.iter())
             .filter(|k| counters.get(&format!("nemesis:{k}")).copied().unwrap_or(0) == 0)
             .map(|k| (*k).to_owned())
             .collect();

@@ -15,9 +15,9 @@ use market_http::intake::HANDLED_TYPES;
 /// Waits until nothing is left to do: no purchase waiting for a token, no token being deleted,
 /// no job due or running (reconciliation schedules aside), the fleet's Xano credential accepted,
 /// no rotation pending, no message waiting in the outbox and the SMTP server up (so the checker
-/// reads all it will ever accept). Returns a description of the state. The fleet's credential
-/// is the first one recorded (the three instances start with it; the stale instance's revoked
-/// one comes later and stays refused, as it should).
+/// reads all it will ever accept), no webhook delivery pending. Returns a description of the
+/// state. The fleet's credential is the first one recorded (the three instances start with it;
+/// the stale instance's revoked one comes later and stays refused, as it should).
 pub async fn settle(pool: &sqlx::PgPool, mail: &Mailbox, limit: Duration) -> String {
     let until = Instant::now() + limit;
     loop {
@@ -46,16 +46,17 @@ pub async fn settle(pool: &sqlx::PgPool, mail: &Mailbox, limit: Duration) -> Str
         .fetch_one(pool)
         .await
         .unwrap();
-        let (rotating, unsent): (i64, i64) = sqlx::query_as(
+        let (rotating, unsent, hooks): (i64, i64, i64) = sqlx::query_as(
             "select (select count(*) from token_rotation where state = 'pending'),
-                    (select count(*) from mail_message where state = 'queued')",
+                    (select count(*) from mail_message where state = 'queued'),
+                    (select count(*) from webhook_delivery where state = 'pending')",
         )
         .fetch_one(pool)
         .await
         .unwrap();
         let mail_down = mail.is_down();
         let state = format!(
-            "paid without token {paid}, tokens revoking/retiring {transitional}, jobs queued/running/parked {busy}, reconciles running {running_reconciles}, credential refused {unhealthy}, rotations pending {rotating}, messages queued {unsent}, SMTP down {mail_down}"
+            "paid without token {paid}, tokens revoking/retiring {transitional}, jobs queued/running/parked {busy}, reconciles running {running_reconciles}, credential refused {unhealthy}, rotations pending {rotating}, messages queued {unsent}, SMTP down {mail_down}, webhook deliveries pending {hooks}"
         );
         if paid == 0
             && transitional == 0
@@ -65,6 +66,7 @@ pub async fn settle(pool: &sqlx::PgPool, mail: &Mailbox, limit: Duration) -> Str
             && rotating == 0
             && unsent == 0
             && !mail_down
+            && hooks == 0
         {
             return state;
         }
