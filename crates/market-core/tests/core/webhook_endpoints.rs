@@ -9,6 +9,8 @@ use std::time::Duration;
 use market_core::audit::Actor;
 use market_core::courier::{GUARD_REFUSED, Guard, WebhookSecret};
 use market_core::envelope::{DataKeys, KeyId};
+use market_core::letters::{self, Rendered};
+use market_core::postman::{Capture, Postman, Transport};
 use market_core::webhooks::{EndpointPatch, EventType, Policy, Scope, endpoints};
 use market_core::{Market, keys};
 use uuid::Uuid;
@@ -55,6 +57,24 @@ async fn an_endpoint_failing_past_disable_after_is_disabled_its_seller_told_and_
     })
     .await;
     let disabled = endpoint_now().await;
+    let postman = Postman::new(
+        Transport::Capture(Capture::new()),
+        "Market <ops@market.test>",
+        "https://market.test/",
+    )
+    .unwrap();
+    let render = async || {
+        let mail: Uuid =
+            sqlx::query_scalar("select mail_id from mail_message where kind = 'webhook_disabled'")
+                .fetch_one(world.pool())
+                .await
+                .unwrap();
+        let row = letters::by_id(world.pool(), mail).await.unwrap().unwrap();
+        letters::render(world.pool(), &world.market.envelope, &postman, &row)
+            .await
+            .unwrap()
+    };
+    let told = render().await;
     let tried = receiver.requests().len();
     ada_listing(&world, &ada, "ada-2_01").await;
     // The delivery's retry comes due (40 ms at most); a disabled endpoint's is not claimed.
@@ -110,6 +130,15 @@ async fn an_endpoint_failing_past_disable_after_is_disabled_its_seller_told_and_
     .await
     .unwrap();
     assert_eq!(jobs, 1);
+    let Rendered::Letter(letter) = told else {
+        panic!("the message to Ada is sent while the endpoint is disabled: {told:?}")
+    };
+    assert_eq!(letter.subject, "A webhook endpoint of yours was disabled");
+    assert!(
+        letter.text.contains(&receiver.url("hook")) && letter.text.contains(&reason),
+        "{}",
+        letter.text
+    );
     // Nothing sent, nothing new queued while disabled: the second pool.low has no delivery.
     assert_eq!(while_disabled, 0);
     let (events, queued): (i64, i64) = sqlx::query_as(
@@ -139,6 +168,8 @@ async fn an_endpoint_failing_past_disable_after_is_disabled_its_seller_told_and_
     assert!(sent.iter().all(|r| r.id() == last.id()));
     let after = endpoint_now().await;
     assert!(after.last_success_at.is_some() && after.failing_since.is_none());
+    // A message that had not left yet when Ada enabled it again is not sent.
+    assert!(matches!(render().await, Rendered::Skip(_)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
