@@ -31,6 +31,50 @@ fn verified_by(request: &Request, secrets: &[&WebhookSecret]) -> Vec<bool> {
     secrets.iter().map(|s| request.verifies_with(s)).collect()
 }
 
+/// One `webhook_disabled` message to Ada about `hook`, with its job.
+async fn assert_told_once(world: &World, hook: Uuid) {
+    let mails: Vec<(Uuid, String, Option<Uuid>)> = sqlx::query_as(
+        "select mail_id, recipient, webhook_endpoint_id from mail_message where kind = 'webhook_disabled'",
+    )
+    .fetch_all(world.pool())
+    .await
+    .unwrap();
+    let [(mail, recipient, about)] = &mails[..] else {
+        panic!("{mails:?}")
+    };
+    assert_eq!(
+        (recipient.as_str(), *about),
+        ("ada@example.com", Some(hook))
+    );
+    let jobs: i64 = sqlx::query_scalar(
+        "select count(*) from job where kind = 'send_mail' and subject = $1::text",
+    )
+    .bind(mail)
+    .fetch_one(world.pool())
+    .await
+    .unwrap();
+    assert_eq!(jobs, 1);
+}
+
+/// The `webhook_disabled` message, as it would leave now.
+async fn disabled_message(world: &World) -> Rendered {
+    let postman = Postman::new(
+        Transport::Capture(Capture::new()),
+        "Market <ops@market.test>",
+        "https://market.test/",
+    )
+    .unwrap();
+    let mail: Uuid =
+        sqlx::query_scalar("select mail_id from mail_message where kind = 'webhook_disabled'")
+            .fetch_one(world.pool())
+            .await
+            .unwrap();
+    let row = letters::by_id(world.pool(), mail).await.unwrap().unwrap();
+    letters::render(world.pool(), &world.market.envelope, &postman, &row)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_failing_past_disable_after_is_disabled_its_seller_told_and_enabling_it_sends_what_waited()
  {
@@ -57,24 +101,7 @@ async fn an_endpoint_failing_past_disable_after_is_disabled_its_seller_told_and_
     })
     .await;
     let disabled = endpoint_now().await;
-    let postman = Postman::new(
-        Transport::Capture(Capture::new()),
-        "Market <ops@market.test>",
-        "https://market.test/",
-    )
-    .unwrap();
-    let render = async || {
-        let mail: Uuid =
-            sqlx::query_scalar("select mail_id from mail_message where kind = 'webhook_disabled'")
-                .fetch_one(world.pool())
-                .await
-                .unwrap();
-        let row = letters::by_id(world.pool(), mail).await.unwrap().unwrap();
-        letters::render(world.pool(), &world.market.envelope, &postman, &row)
-            .await
-            .unwrap()
-    };
-    let told = render().await;
+    let told = disabled_message(&world).await;
     let tried = receiver.requests().len();
     ada_listing(&world, &ada, "ada-2_01").await;
     // The delivery's retry comes due (40 ms at most); a disabled endpoint's is not claimed.
@@ -109,27 +136,7 @@ async fn an_endpoint_failing_past_disable_after_is_disabled_its_seller_told_and_
         "{reason}"
     );
     // Ada is told, once, by a queued message and its job.
-    let mails: Vec<(Uuid, String, Option<Uuid>)> = sqlx::query_as(
-        "select mail_id, recipient, webhook_endpoint_id from mail_message where kind = 'webhook_disabled'",
-    )
-    .fetch_all(world.pool())
-    .await
-    .unwrap();
-    let [(mail, recipient, about)] = &mails[..] else {
-        panic!("{mails:?}")
-    };
-    assert_eq!(
-        (recipient.as_str(), *about),
-        ("ada@example.com", Some(hook))
-    );
-    let jobs: i64 = sqlx::query_scalar(
-        "select count(*) from job where kind = 'send_mail' and subject = $1::text",
-    )
-    .bind(mail)
-    .fetch_one(world.pool())
-    .await
-    .unwrap();
-    assert_eq!(jobs, 1);
+    assert_told_once(&world, hook).await;
     let Rendered::Letter(letter) = told else {
         panic!("the message to Ada is sent while the endpoint is disabled: {told:?}")
     };
@@ -169,7 +176,7 @@ async fn an_endpoint_failing_past_disable_after_is_disabled_its_seller_told_and_
     let after = endpoint_now().await;
     assert!(after.last_success_at.is_some() && after.failing_since.is_none());
     // A message that had not left yet when Ada enabled it again is not sent.
-    assert!(matches!(render().await, Rendered::Skip(_)));
+    assert!(matches!(disabled_message(&world).await, Rendered::Skip(_)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
