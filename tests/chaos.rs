@@ -443,12 +443,13 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         counters.get("redeliveries").copied().unwrap_or(0)
     );
     println!(
-        "chaos: jobs: {} samples, longest wait of a claimable job {} ms (limit {:?})",
+        "chaos: jobs: {} samples, longest wait of a claimable job {} ms (limit {:?}); the database stalled for everyone {} ms in all",
         monitor.samples.load(std::sync::atomic::Ordering::Relaxed),
         monitor
             .longest_wait_ms
             .load(std::sync::atomic::Ordering::Relaxed),
-        monitor.limit
+        monitor.limit,
+        monitor.stalls_ms.load(std::sync::atomic::Ordering::Relaxed)
     );
     println!(
         "chaos: scenarios {:?}",

@@ -1,5 +1,5 @@
 //! Outgoing webhooks, checked after settling against what the receiver wrote down (each request is
-//! fsynced before its answer), not against what the service recorded: the outbox could say
+//! written before its answer), not against what the service recorded: the outbox could say
 //! `delivered` of an event that no verifier accepted, or send a purchase's events out of order,
 //! and only the receiver's side shows it. The platform's endpoint (`webhook_faults.rs`) receives
 //! every seller's events, so every event made since it exists is checked.

@@ -5,7 +5,7 @@
 //! pinned and installed by `scripts/test`), not with this project's code: a signature this service
 //! gets wrong the same way in signing and verifying cannot pass. Killing the process is a genuine
 //! outage (connections refused) until [`WebhookReceiver::restart`]; [`Mode`] makes it answer 500s
-//! or too slowly. Every request is appended to a JSON-lines file, fsynced before the answer.
+//! or too slowly. Every request is appended to a JSON-lines file, written before the answer.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
