@@ -243,8 +243,9 @@ pub async fn delete(db: &PgPool, scope: Scope, actor: &Actor, endpoint: Uuid) ->
     Ok(())
 }
 
-/// Gives an endpoint in `scope` a new secret, returned once; the previous current one keeps
-/// signing for `overlap` (zero: it stops at once), older ones stop now.
+/// Gives an endpoint in `scope` a new secret, returned once with the time the previous current
+/// one stops signing (`overlap` from now by the database's clock; zero: at once); older ones stop
+/// now.
 pub async fn roll_secret(
     db: &PgPool,
     envelope: &Envelope,
@@ -252,7 +253,7 @@ pub async fn roll_secret(
     actor: &Actor,
     endpoint: Uuid,
     overlap: Duration,
-) -> Result<WebhookSecret> {
+) -> Result<(WebhookSecret, DateTime<Utc>)> {
     let secret = WebhookSecret::generate();
     let sealed = keys::seal_webhook_secret(envelope, endpoint, &secret)?;
     let mut tx = db.begin().await?;
@@ -266,19 +267,20 @@ pub async fn roll_secret(
     .await?
     .ok_or(Error::NotFound("webhook endpoint"))?;
     sqlx::query(
-        "update webhook_secret set expires_at = least(coalesce(expires_at, 'infinity'), now())
+        "update webhook_secret set expires_at = least(expires_at, now())
          where endpoint_id = $1 and expires_at is not null",
     )
     .bind(endpoint)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    let previous_expires_at: Option<DateTime<Utc>> = sqlx::query_scalar(
         "update webhook_secret set expires_at = now() + make_interval(secs => $2)
-         where endpoint_id = $1 and expires_at is null",
+         where endpoint_id = $1 and expires_at is null
+         returning expires_at",
     )
     .bind(endpoint)
     .bind(overlap.as_secs_f64())
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
     sqlx::query("insert into webhook_secret (endpoint_id, key_id, sealed) values ($1, $2, $3)")
         .bind(endpoint)
@@ -298,7 +300,8 @@ pub async fn roll_secret(
         .write(&mut tx)
         .await?;
     tx.commit().await?;
-    Ok(secret)
+    // An endpoint always has a current secret; without one, nothing else signs from now.
+    Ok((secret, previous_expires_at.unwrap_or_else(Utc::now)))
 }
 
 /// The secrets that sign a delivery to `endpoint` now: the current one first, then those still in

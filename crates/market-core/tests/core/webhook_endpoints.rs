@@ -207,6 +207,7 @@ async fn a_rolled_secret_signs_beside_the_new_one_for_its_overlap_and_not_after_
         )
         .await
         .unwrap()
+        .0
     };
     let deliverer = local_deliverer(&world, patient());
 
@@ -256,9 +257,19 @@ async fn a_key_roll_reseals_every_webhook_secret_and_deliveries_are_signed_under
     let actor = Actor::Admin("test".into());
     let hour = Duration::from_secs(3600);
     let envelope = &world.market.envelope;
-    let new = endpoints::roll_secret(world.pool(), envelope, Scope::Operator, &actor, hook, hour)
-        .await
-        .unwrap();
+    let (new, until) =
+        endpoints::roll_secret(world.pool(), envelope, Scope::Operator, &actor, hook, hour)
+            .await
+            .unwrap();
+    // What the roll says of the previous secret is what the database keeps.
+    let kept: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "select expires_at from webhook_secret where endpoint_id = $1 and expires_at is not null",
+    )
+    .bind(hook)
+    .fetch_one(world.pool())
+    .await
+    .unwrap();
+    assert_eq!(until, kept);
     let key = DataKeys::generate_entry(&KeyId::parse("k2").unwrap());
     let both = DataKeys::parse(&format!("{key},{TEST_KEY}")).unwrap();
     let during = keys::open(world.pool(), both).await.unwrap();

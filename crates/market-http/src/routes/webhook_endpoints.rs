@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use actix_web::HttpResponse;
-use chrono::Utc;
 use market_core::audit::Actor;
 use market_core::courier::Guard;
 use market_core::webhooks::{self, EndpointPatch, EndpointSpec, Scope, endpoints, history};
@@ -124,7 +123,7 @@ pub(crate) async fn roll(
             )));
         }
     };
-    let secret = endpoints::roll_secret(
+    let (secret, previous_expires_at) = endpoints::roll_secret(
         state.db(),
         &state.market.envelope,
         scope,
@@ -133,7 +132,6 @@ pub(crate) async fn roll(
         overlap,
     )
     .await?;
-    let previous_expires_at = Utc::now() + chrono::Duration::from_std(overlap).unwrap_or_default();
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(RolledSecretBody {
