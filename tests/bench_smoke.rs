@@ -51,6 +51,8 @@ fn the_benchmark_smoke_runs_every_scenario_against_this_build_without_an_error()
         "fulfilment: webhook",
         "Xano 2 s",
         "pgbench",
+        "refill: free plan",
+        "refill: paid limit",
     ] {
         assert!(
             scenarios.iter().any(|s| s.contains(needle)),

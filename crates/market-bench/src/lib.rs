@@ -15,7 +15,10 @@
 //! 5. limit (a): the SQL of one fulfilment replayed by pgbench at the same concurrency;
 //! 6. the defences' cost (`defences.rs`): a second server with per-client rate limiting on, the
 //!    catalog read through both, a third set of purchases fulfilled through both in turn (ABBA),
-//!    and tokens sealed and opened in-process.
+//!    and tokens sealed and opened in-process;
+//! 7. pool refill (`refill.rs`): a tier's empty pool refilled by `market-core`'s job runner in this
+//!    process against a simulator enforcing the account's limit (the free plan's 10 per 20 s, then
+//!    100 per 10 s): tokens per second against the limit, and 429s.
 //!
 //! `--smoke` does all of it with a tiny load in a few seconds; the workspace's tests run it
 //! (`tests/bench_smoke.rs` at the root), so the tool cannot rot.
@@ -27,6 +30,7 @@ mod load;
 mod pgbench;
 mod prepare;
 mod purchases;
+mod refill;
 mod report;
 mod run;
 mod scenarios;

@@ -1,5 +1,6 @@
 //! The run, phase by phase: start-up, the HTTP ceiling and the catalog, the fulfilment scenarios
-//! (normal, then with Xano slow and rate-limited), and pgbench's replay of the fulfilment SQL.
+//! (normal, then with Xano slow and rate-limited), pgbench's replay of the fulfilment SQL, and pool
+//! refills under Xano's rate limit (once the server has stopped, on a quiet machine).
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::prepare::{POOL_CAP, Prepared, Tiers, prepare, price, tiers};
 use crate::report::{Check, Report, Row};
 use crate::seed::{self, Admin};
 use crate::server::Server;
-use crate::{defences, http, pgbench, say, scenarios, trips, verdict};
+use crate::{defences, http, pgbench, refill, say, scenarios, trips, verdict};
 
 const STOREFRONT_LISTINGS: usize = 8;
 
@@ -73,6 +74,8 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
     say(ctx.begun, "pgbench done");
     let rss_pgbench = server.peak_rss().map(|b| b as f64 / (1024.0 * 1024.0));
     server.stop(Duration::from_secs(10)).await?;
+    let refills = refill::run(ctx).await?;
+    say(ctx.begun, "pool refills done");
 
     let startup_median_ms = verdict::median(&startup);
     let (mut ratios, mut targets) = verdict::assess(&rows, startup_median_ms, rss_pgbench)?;
@@ -81,6 +84,9 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
     ratios.extend(more_ratios);
     targets.extend(more_targets);
     notes.extend(more_notes);
+    rows.extend(refills.rows);
+    ratios.extend(refills.ratios);
+    targets.extend(refills.targets);
     notes.push(prepared.refill.clone());
     if ctx.plan.smoke {
         notes.push("smoke mode: tiny load; the figures say nothing about performance".into());
@@ -96,7 +102,11 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
         startup_ms: startup,
         startup_median_ms,
         round_trips,
-        verification: fulfil_checks.into_iter().chain([slow_check]).collect(),
+        verification: fulfil_checks
+            .into_iter()
+            .chain([slow_check])
+            .chain(refills.checks)
+            .collect(),
         notes,
     })
 }

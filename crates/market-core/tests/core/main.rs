@@ -31,6 +31,8 @@
 //! - `webhooks` (the shared receiver and deliverer), `webhook_events`, `webhook_delivery`,
 //!   `webhook_endpoints`: outgoing webhooks written with each fact, sent in order at least once,
 //!   signed, retried, given up on, replayed, disabled, never to an address the guard refuses.
+//! - `refill`: a pool refilled as fast as the account's Xano limit allows: creates in flight
+//!   together, no 429, nothing lost when a create or a lease fails.
 //!
 //! The model test (`tests/model.rs`) stays a binary of its own: its cases use 60 ms leases, and
 //! alone it measures the engine rather than a neighbouring test's load.
@@ -57,6 +59,7 @@ mod job_claim;
 mod leases;
 mod reconcile;
 mod reconcile_guard;
+mod refill;
 mod refunds;
 mod reports;
 mod sealed_tokens;
