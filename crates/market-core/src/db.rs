@@ -60,6 +60,11 @@ pub async fn connect(options: PgConnectOptions, config: &DbConfig) -> Result<PgP
     let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
+        // No ping before handing out a pooled connection: it was a round trip on every acquire
+        // (one of ten per fulfilment, issue 17). A connection PostgreSQL closed meanwhile fails its
+        // first statement instead; that request answers 503 (`connection_lost`), a job retries, and
+        // sqlx drops the connection. Idle connections are closed after `idle_timeout` (10 min).
+        .test_before_acquire(false)
         .connect_with(options)
         .await?;
     Ok(pool)
