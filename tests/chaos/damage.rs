@@ -34,8 +34,11 @@ const REPAIRS: [&str; 6] = [
     "reconcile.reappeared_removed",
 ];
 
-/// How many creations one killed or crashed instance may have had in flight (its job workers).
-const IN_FLIGHT_PER_INSTANCE: u64 = 4;
+/// How many creations one killed or crashed instance may have had in flight: each of its 4 job
+/// workers may be a replenisher, which keeps up to a window's requests in flight (10 on a free
+/// plan's account) or 8 on an account without a client-side limit (`jobs/replenish.rs`). Each
+/// create whose answer the process never read leaves a token only reconciliation adopts.
+const IN_FLIGHT_PER_INSTANCE: u64 = 4 * 10;
 
 pub async fn check(
     c: &mut Checker,
