@@ -29,14 +29,13 @@ pub async fn claim(
         .0)
 }
 
-/// Takes the oldest available token of `tier` for `purchase` and, in the same statement (one round
-/// trip, for the purchase path), does the low-water check of [`top_up_if_low`]: the token taken, if
-/// any, and whether fewer than the tier's low-water mark are left.
+/// Takes the oldest available token of `tier` for `purchase` and, in the same statement, does the
+/// low-water check of [`top_up_if_low`]: the token taken, if any, and whether fewer than the tier's
+/// low-water mark are left.
 ///
-/// The caller holds the purchase row locked and marks it fulfilled in the same transaction. The pick
-/// is a scalar subquery (`= (select … limit 1)`), which PostgreSQL evaluates once, unlike `in (…)`.
-/// The count reads the statement's snapshot, taken before the claim, so the claimed token is
-/// subtracted; it stops at `pool_low_water + 1` index entries.
+/// The caller holds the purchase row locked and marks it fulfilled in the same transaction. The SQL
+/// is the database's `pool_claim` (migration 31), shared with the one-statement fulfilment
+/// (`payments::one_statement`), so the claim is written once.
 ///
 /// `max_installs` is what the purchase is entitled to: its tier's, unless an upgrade raised it
 /// (migration 21), and then no token of the pool fits (the caller mints one for it).
@@ -47,25 +46,7 @@ pub async fn claim_reporting_low(
     max_installs: i64,
 ) -> Result<(Option<TokenId>, bool)> {
     Ok(sqlx::query_as::<_, (Option<TokenId>, bool)>(
-        "with claimed as (
-             update install_token
-             set state = 'assigned', purchase_id = $2, assigned_at = now()
-             where install_token_id = (
-                 select install_token_id from install_token
-                 where tier_id = $1 and state = 'available' and max_installs = $3
-                 order by install_token_id
-                 limit 1
-                 for update skip locked
-             )
-             returning install_token_id
-         )
-         select (select install_token_id from claimed),
-                coalesce((select (select count(*) from (
-                                      select 1 from install_token
-                                      where tier_id = t.tier_id and state = 'available'
-                                      limit t.pool_low_water + 1) a)
-                                 - (select count(*) from claimed) < t.pool_low_water
-                          from tier t where t.tier_id = $1 and t.active), false)",
+        "select token, low from pool_claim($1, $2, $3)",
     )
     .bind(tier)
     .bind(purchase)

@@ -1,65 +1,14 @@
 //! Giving a paid purchase its token: from the pool in one short transaction, or, when the pool is
-//! empty, through a job that mints one.
+//! empty, through a job that mints one. (The common case, a pending purchase paid while its pool
+//! has a token, is done in one statement before this path is taken: `one_statement.rs`.)
 
 use sqlx::PgConnection;
 
-use super::locked::{Effect, status_action, transition};
+use super::locked::{Effect, transition};
 use crate::audit::{Actor, Audit};
 use crate::purchases::Purchase;
 use crate::queue::{self, JobKind};
-use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, TokenId, pool};
-
-/// The launch-day case in few round trips: a locked, pending purchase is paid and its tier's pool
-/// has a token. Claims it (checking the low-water mark in the same statement), moves the purchase
-/// straight to `fulfilled`, and writes the audit entries of both steps and of the assignment in
-/// one insert — as [`transition`] and [`fulfil_locked`] would, in 3 statements instead of 8. A
-/// pending purchase holds no token, so there is nothing to check first. `None`: the pool is empty,
-/// nothing was changed, and the caller takes the general path (which queues a mint).
-pub(super) async fn pay_from_pool(
-    conn: &mut PgConnection,
-    purchase: &Purchase,
-    actor: &Actor,
-) -> Result<Option<TokenId>> {
-    let (token, low) = pool::claim_reporting_low(
-        conn,
-        purchase.tier_id,
-        purchase.purchase_id,
-        purchase.max_installs,
-    )
-    .await?;
-    let Some(token) = token else {
-        return Ok(None);
-    };
-    sqlx::query(
-        "update purchase
-         set status = $2, paid_at = coalesce(paid_at, now()), fulfilled_at = coalesce(fulfilled_at, now())
-         where purchase_id = $1",
-    )
-    .bind(purchase.purchase_id)
-    .bind(PurchaseStatus::Fulfilled)
-    .execute(&mut *conn)
-    .await?;
-    let step = |from: PurchaseStatus, to: PurchaseStatus| {
-        Audit::new(actor, status_action(to))
-            .purchase(purchase.purchase_id)
-            .detail(serde_json::json!({ "from": from, "to": to }))
-    };
-    crate::audit::write_all(
-        conn,
-        &[
-            step(PurchaseStatus::Pending, PurchaseStatus::Paid),
-            step(PurchaseStatus::Paid, PurchaseStatus::Fulfilled),
-            Audit::new(actor, "token.assigned")
-                .purchase(purchase.purchase_id)
-                .token(token),
-        ],
-    )
-    .await?;
-    if low {
-        queue::enqueue(conn, JobKind::ReplenishPool, &purchase.tier_id.to_string()).await?;
-    }
-    Ok(Some(token))
-}
+use crate::{PurchaseEvent, PurchaseId, PurchaseStatus, Result, pool};
 
 /// Gives a locked purchase owed a token (paid, fulfilled but token-less, or reinstated) a token
 /// from its tier's pool; when the pool is empty, queues a job that mints one. The purchase's

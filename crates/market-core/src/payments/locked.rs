@@ -135,7 +135,7 @@ pub(crate) async fn transition(
     Ok(Some(next))
 }
 
-pub(super) fn status_action(status: PurchaseStatus) -> &'static str {
+fn status_action(status: PurchaseStatus) -> &'static str {
     match status {
         PurchaseStatus::Pending => "purchase.pending",
         PurchaseStatus::Paid => "purchase.paid",

@@ -14,8 +14,9 @@
 //!
 //! Nothing here calls Xano: fulfilment takes a token from the pool, or queues a job when it is empty.
 //!
-//! Here: the facts, the transaction and Checkout Session facts; `fulfil.rs`: a paid purchase gets
-//! its token; `closing.rs`: refunds and revocations (and an operator's refund request);
+//! Here: the facts, the transaction and Checkout Session facts; `one_statement.rs`: the common
+//! case (a pending purchase paid, its pool not empty) in one round trip; `fulfil.rs`: a paid
+//! purchase gets its token; `closing.rs`: refunds and revocations (and an operator's refund request);
 //! `disputes.rs`: a dispute from inquiry to close (a won one reinstates access); `charges.rs`: a
 //! charge's transfer and application fee (Stripe Connect); a seller's account is `connect`'s;
 //! `locked.rs`: the locked purchase row, its transitions and the outcomes every path reports.
@@ -26,6 +27,7 @@ mod disputes;
 pub mod events_cursor;
 mod fulfil;
 mod locked;
+mod one_statement;
 pub mod unreadable;
 
 pub use charges::ChargeFacts;
@@ -34,7 +36,6 @@ pub use closing::{RefundRequest, request_refund, revoke_by_operator};
 use closing::{refund, revoke_closed};
 pub use disputes::DisputeStage;
 use disputes::{dispute, dispute_event};
-use fulfil::pay_from_pool;
 pub(crate) use fulfil::{fulfil_locked, queue_upgrade};
 use locked::unchanged;
 pub use locked::{Effect, Outcome};
@@ -122,6 +123,14 @@ pub async fn apply(
     fact: &Fact,
     actor: &Actor,
 ) -> Result<Outcome> {
+    if let Some(session) = one_statement::candidate(fact) {
+        let tried =
+            db::retry_transient(|| one_statement::try_fulfil(pool, delivery, session, actor))
+                .await?;
+        if let one_statement::Tried::Done(outcome) = tried {
+            return Ok(outcome);
+        }
+    }
     db::retry_transient(|| apply_once(pool, delivery, fact, actor)).await
 }
 
@@ -287,17 +296,6 @@ async fn session(
     let Some(event) = event else {
         return Ok(unchanged(&purchase));
     };
-    if purchase.status == PurchaseStatus::Pending
-        && event == PurchaseEvent::Paid
-        && purchase.upgrade_of.is_none()
-        && let Some(token) = pay_from_pool(conn, &purchase, actor).await?
-    {
-        return Ok(Outcome {
-            purchase: Some(purchase.purchase_id),
-            status: Some(PurchaseStatus::Fulfilled),
-            effect: Effect::Fulfilled { token },
-        });
-    }
     match transition(conn, &purchase, event, actor).await? {
         Some(PurchaseStatus::Paid) => {
             let effect = fulfil_locked(conn, &purchase, actor).await?;

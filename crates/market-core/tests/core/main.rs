@@ -16,6 +16,8 @@
 //!   lifts it;
 //! - `foreign_sessions`: a session made elsewhere cannot pay for, or close, a stranger's purchase;
 //! - `job_claim`: the job queue's claim and fence;
+//! - `one_statement`: the one-statement fulfilment raced by a refund and by a pool taken meanwhile
+//!   writes nothing and leaves the fact to the general path; its trail is the general path's;
 //! - `dead_jobs`: jobs that die once instead of looping, and owed work the sweep always queues;
 //! - `leases`: slow Xano calls and shutdowns; execution at least once, effects exactly once;
 //! - `reconcile`: a listing reconciled with what Xano really holds;
@@ -57,6 +59,7 @@ mod forbidden_snippets;
 mod foreign_sessions;
 mod job_claim;
 mod leases;
+mod one_statement;
 mod reconcile;
 mod reconcile_guard;
 mod refill;
