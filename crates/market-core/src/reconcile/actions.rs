@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use master_api::InstallToken;
 use sqlx::PgConnection;
 
 use super::report::{Known, Report};
@@ -10,16 +11,24 @@ use crate::audit::{Actor, Audit};
 use crate::envelope::Envelope;
 use crate::keys::SealedToken;
 use crate::queue::{self, JobKind};
-use crate::{ListingId, Result, TierId, TokenId};
+use crate::{ListingId, PurchaseId, Result, TierId, TokenId};
 
-/// A token both sides know: refresh its installs count, and delete again what should be gone.
+/// A token both sides know: refresh its installs count, correct a limit Xano does not hold, and
+/// delete again what should be gone.
 pub(super) async fn refresh(
     conn: &mut PgConnection,
     known: &Known,
-    current_installs: i64,
+    at_xano: &InstallToken,
     actor: &Actor,
     report: &mut Report,
 ) -> Result<()> {
+    let current_installs = at_xano.current_installs;
+    if let (Some(purchase), "assigned") = (known.purchase_id, known.state.as_str())
+        && known.max_installs != at_xano.max_installs
+    {
+        limit_drifted(conn, known, purchase, at_xano.max_installs, actor).await?;
+        report.limits_drifted += 1;
+    }
     if known.current_installs != current_installs {
         sqlx::query("update install_token set current_installs = $2, seen_at = now() where install_token_id = $1")
             .bind(known.install_token_id)
@@ -58,6 +67,34 @@ pub(super) async fn refresh(
         report.redeleted += 1;
     }
     Ok(())
+}
+
+/// An assigned token whose limit at Xano is not its purchase's: the upgrade job converges the
+/// purchase, its token and Xano on the entitlement (it reads Xano's limit and writes the right one),
+/// so queueing it is the whole repair. A job already queued or running for the purchase is enough
+/// (`enqueue` adds none); this pass may also catch the job between its write to Xano and its
+/// commit, which the next run of the job finds settled.
+async fn limit_drifted(
+    conn: &mut PgConnection,
+    known: &Known,
+    purchase: PurchaseId,
+    at_xano: i64,
+    actor: &Actor,
+) -> Result<()> {
+    queue::enqueue(&mut *conn, JobKind::ApplyUpgrade, &purchase.to_string()).await?;
+    tracing::warn!(
+        purchase.id = %purchase,
+        token.id = %known.install_token_id,
+        ours = known.max_installs,
+        at_xano,
+        "a token's limit at Xano is not ours; its limit is written again"
+    );
+    Audit::new(actor, "reconcile.limit_drift")
+        .purchase(purchase)
+        .token(known.install_token_id)
+        .detail(serde_json::json!({ "ours": known.max_installs, "at_xano": at_xano }))
+        .write(&mut *conn)
+        .await
 }
 
 pub(super) async fn adopt_or_remove(

@@ -17,6 +17,10 @@
 //! deleted (recorded as done); an `available` one is marked `missing`; an `assigned` one is marked
 //! `missing` and its purchase is queued for a new token. Installs counts are refreshed.
 //!
+//! An assigned token whose limit at Xano is not ours has its purchase's `apply_upgrade` queued,
+//! which writes the entitlement again: an update that reached Xano after its client gave up (a
+//! limit set back by a stalled request) is not left standing.
+//!
 //! Two rules keep it from being fooled:
 //! - a token marked `missing` that Xano lists again is given back to its buyer, or deleted at Xano
 //!   when the buyer has a replacement (`actions.rs`, `reappeared`): never two live tokens;
@@ -60,7 +64,7 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
     };
     let known = sqlx::query_as::<_, Known>(
         "select install_token_id, token_fingerprint, token, state::text as state,
-                current_installs, purchase_id
+                current_installs, max_installs, purchase_id
          from install_token where listing_id = $1",
     )
     .bind(listing_id)
@@ -105,7 +109,7 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
     for (token, token_print) in at_xano.iter().zip(&xano_prints) {
         match by_print.get(token_print.as_slice()) {
             Some(known) => {
-                refresh(&mut tx, known, token.current_installs, actor, &mut report).await?;
+                refresh(&mut tx, known, token, actor, &mut report).await?;
             }
             None => {
                 adopt_or_remove(

@@ -21,6 +21,9 @@ pub struct Report {
     pub redeleted: u64,
     /// Tokens whose `current_installs` changed.
     pub refreshed: u64,
+    /// Assigned tokens whose limit at Xano is not ours (an update that reached Xano after its
+    /// client gave up, say): their purchase's `apply_upgrade` queued, which writes the entitlement.
+    pub limits_drifted: u64,
     /// Tokens marked `missing` that Xano lists again: given back to their buyer, or deleted when
     /// the buyer has a replacement (or no longer needs one).
     pub reappeared: u64,
@@ -40,6 +43,7 @@ impl Report {
             + self.confirmed_deleted
             + self.redeleted
             + self.refreshed
+            + self.limits_drifted
             + self.reappeared
             > 0
     }
@@ -54,5 +58,6 @@ pub(super) struct Known {
     pub(super) token: Option<String>,
     pub(super) state: String,
     pub(super) current_installs: i64,
+    pub(super) max_installs: i64,
     pub(super) purchase_id: Option<PurchaseId>,
 }

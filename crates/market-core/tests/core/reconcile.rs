@@ -4,7 +4,7 @@
 //! a tier's `max_installs` are adopted into its pool, unknown unused ones with no matching tier are
 //! removed at Xano, used ones are recorded as foreign and left alone; our tokens deleted at Xano
 //! behind our back are flagged missing, and a buyer whose token vanished gets a new one; installs
-//! counts are refreshed. The Report counts each of these, and a second run right after the first
+//! counts are refreshed; a limit Xano holds wrongly is written again. The Report counts each of these, and a second run right after the first
 //! (before or after the jobs it queued have run) changes nothing.
 
 use crate::common::{CANONICAL, World};
@@ -238,6 +238,50 @@ async fn installs_counts_are_refreshed_from_xano() {
         .await
         .unwrap();
     assert_eq!(receipt.token.unwrap().current_installs, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_set_back_at_xano_by_a_late_update_is_written_again_keeping_the_installs() {
+    // Arrange: a buyer installs once; then an update that reached Xano after its client gave up
+    // leaves the token at 2 installs where the purchase has 5.
+    let (world, buyer, _) = world_with_two_sales().await;
+    let token = world.live_tokens_of(buyer).await.remove(0);
+    world.sim.install(CANONICAL, &token).unwrap();
+    world
+        .market
+        .xano
+        .update_token(CANONICAL, &TokenValue::new(token.as_str()), 2, 1)
+        .await
+        .unwrap();
+
+    // Act
+    let report = reconcile_now(&world).await;
+    world.drain().await;
+    let again = reconcile_now(&world).await;
+
+    // Assert
+    assert_eq!(
+        report,
+        Report {
+            refreshed: 1,
+            limits_drifted: 1,
+            ..expected(&world, 4)
+        }
+    );
+    assert!(!again.changed(), "{again:?}");
+    let at_xano = world
+        .sim
+        .tokens(CANONICAL)
+        .into_iter()
+        .find(|t| t.token == token)
+        .map(|t| (t.max_installs, t.current_installs));
+    assert_eq!(
+        at_xano,
+        Some((5, 1)),
+        "the purchase's limit, the installs kept"
+    );
+    let (state, _, _, installs) = row_of(&world, &token).await;
+    assert_eq!((state.as_str(), installs), ("assigned", 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -279,6 +279,9 @@ pub struct ReportBody {
     pub redeleted: u64,
     /// Tokens whose `current_installs` changed.
     pub refreshed: u64,
+    /// Assigned tokens whose limit at Xano was not ours: their limit written again (by the
+    /// purchase's `apply_upgrade` job, queued).
+    pub limits_drifted: u64,
     /// Tokens marked missing that Xano lists again: given back to their buyer, or deleted when the
     /// buyer has a replacement.
     pub reappeared: u64,
@@ -301,6 +304,7 @@ impl From<Report> for ReportBody {
             confirmed_deleted: r.confirmed_deleted,
             redeleted: r.redeleted,
             refreshed: r.refreshed,
+            limits_drifted: r.limits_drifted,
             reappeared: r.reappeared,
             held_back: r.held_back,
         }

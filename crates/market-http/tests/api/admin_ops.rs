@@ -297,6 +297,7 @@ async fn reconcile_now_adopts_an_orphan_made_at_xano_removes_a_stray_and_then_fi
         "confirmed_deleted",
         "redeleted",
         "refreshed",
+        "limits_drifted",
     ] {
         assert_eq!(again[field], 0, "{field} on the second run: {again}");
     }
