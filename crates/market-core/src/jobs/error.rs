@@ -2,7 +2,8 @@
 //! way: hand back or park on a refusal (`refusal.rs`), back off on a rate limit, give up on what
 //! cannot pass.
 
-use crate::Error;
+use crate::queue::{self, Job};
+use crate::{Error, Market};
 
 /// Why a job run did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -39,5 +40,22 @@ impl From<Error> for JobError {
 impl From<sqlx::Error> for JobError {
     fn from(e: sqlx::Error) -> Self {
         Self::Core(Error::Database(e))
+    }
+}
+
+/// Checks, right before a write to Xano that nothing fences, that this worker still holds `job`.
+///
+/// Xano's `update_token` sets absolute values and has no compare-and-set: the last write wins. A
+/// worker paused past its lease (a VM pause, `SIGSTOP`, a starved runtime) resumes where it
+/// stopped; if another worker took the job over meanwhile and wrote newer values, the resumed
+/// write would set them back (an upgrade's limit, or the installs a buyer made since). The
+/// database's own writes are fenced by the lease in their transaction; this is the same check
+/// for the call that cannot be, leaving only the send itself as the window.
+pub(super) async fn lease_still_held(market: &Market, job: &Job) -> Result<(), JobError> {
+    let mut conn = market.db.acquire().await?;
+    if queue::hold(&mut conn, job.lease()).await? {
+        Ok(())
+    } else {
+        Err(JobError::LostLease)
     }
 }

@@ -11,7 +11,7 @@
 
 use uuid::Uuid;
 
-use super::error::JobError;
+use super::error::{JobError, lease_still_held};
 use crate::audit::{Actor, Audit};
 use crate::keys::{self, SealedToken};
 use crate::payments::lock;
@@ -90,6 +90,7 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
             .max(stored)
             .max(recorded.unwrap_or(0))
             .min(subject.max_installs);
+        lease_still_held(market, job).await?;
         xano.client
             .update_token(&subject.canonical, &new_value, subject.max_installs, used)
             .await?;

@@ -9,7 +9,7 @@
 //!    rotation), then the token's and the base's `max_installs`, and the paid upgrades `fulfilled`.
 //!    When something moved, the job runs again from step 1.
 
-use super::error::JobError;
+use super::error::{JobError, lease_still_held};
 use crate::audit::{Actor, Audit};
 use crate::keys;
 use crate::payments::{lock, transition};
@@ -86,6 +86,7 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     // entitlement no longer has (a refund landed between its write and its transaction).
     let stale_at_xano = at_xano.is_some_and(|t| t.max_installs != limit);
     if stale_at_xano || (!settled && at_xano.is_none()) {
+        lease_still_held(market, job).await?;
         xano.client
             .update_token(&subject.canonical, &value, limit, used)
             .await?;
