@@ -104,7 +104,8 @@ async fn run_case(env: &Env, shape: TierShape, steps: &[Step]) -> Result<(), Tes
             case.step(step).await?;
             case.check_always().await
         };
-        result = watchdog(env, checked)
+        // Boxed: the step's future is large (every flow's state machine inlined).
+        result = watchdog(env, Box::pin(checked))
             .await
             .map_err(|e| fail(format!("after step {i}, {step:?}: {e}")));
         if result.is_err() {

@@ -16,7 +16,8 @@
 
 use sqlx::PgPool;
 
-use super::{Delivery, Effect, Fact, Outcome, SessionFacts, SessionPayment};
+use super::facts::{Delivery, Fact, SessionFacts, SessionPayment};
+use super::locked::{Effect, Outcome};
 use crate::audit::Actor;
 use crate::{Email, Error, PurchaseStatus, Result, TokenId};
 
