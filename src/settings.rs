@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use market_core::JobsConfig;
+use market_core::db::Pooler;
 use market_core::envelope::{DataKeys, KeyId};
 use market_core::receipt::ReceiptSecret;
 use market_http::state::AdminToken;
@@ -37,6 +38,10 @@ pub struct DbSettings {
     pub max_connections: u32,
     /// `MARKET_DATA_KEY`, or the sandbox's key.
     pub data_keys: DataKeys,
+    /// `MARKET_DB_POOLER`: whether the URLs lead to a pooler in transaction mode.
+    pub pooler: Pooler,
+    /// `DATABASE_READ_URL` (`market serve` only): a streaming replica for lag-tolerant reads.
+    pub read_options: Option<PgConnectOptions>,
 }
 
 #[derive(Debug)]
@@ -141,7 +146,8 @@ impl Settings {
         Ok(Self {
             mail,
             webhooks: args.webhooks.settings(!live)?,
-            db: DbSettings::from_args(&args.db)?,
+            db: DbSettings::from_args(&args.db)?
+                .with_read_url(args.database_read_url.as_deref())?,
             http: HttpSettings {
                 bind: args.bind,
                 rate_limits: args.rate_limits,
@@ -226,7 +232,38 @@ impl DbSettings {
             options,
             max_connections: db.db_max_connections,
             data_keys,
+            pooler: db.db_pooler,
+            read_options: None,
         })
+    }
+
+    /// The pooler's mode and the replica, as `market_http` takes them.
+    pub fn routes(&self) -> market_http::startup::DbRoutes {
+        market_http::startup::DbRoutes {
+            pooler: self.pooler,
+            read_options: self.read_options.clone(),
+        }
+    }
+
+    /// Adds `DATABASE_READ_URL`, which must name the same database as `DATABASE_URL` (a replica
+    /// has every database of its primary; another name is a mistake that would read elsewhere).
+    pub fn with_read_url(mut self, url: Option<&str>) -> anyhow::Result<Self> {
+        let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
+            return Ok(self);
+        };
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("DATABASE_READ_URL is not a PostgreSQL URL: {e}"))?;
+        if options.get_database() != self.options.get_database() {
+            anyhow::bail!(
+                "DATABASE_READ_URL names the database {:?}, DATABASE_URL {:?}: a replica's URL names \
+                 the same database as the primary's",
+                options.get_database().unwrap_or_default(),
+                self.options.get_database().unwrap_or_default()
+            );
+        }
+        self.read_options = Some(options);
+        Ok(self)
     }
 }
 
@@ -376,6 +413,7 @@ mod tests {
         let db = |name: &str| DbArgs {
             database_url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
             db_max_connections: 1,
+            db_pooler: Pooler::None,
             data_key: None,
         };
         assert!(DbSettings::from_args(&db(&"m".repeat(63))).is_ok());
@@ -391,6 +429,7 @@ mod tests {
         let db = |keys: &str| DbArgs {
             database_url: "postgres://postgres@127.0.0.1:5432/market".into(),
             db_max_connections: 1,
+            db_pooler: Pooler::None,
             data_key: Some(SecretString::from(keys.to_owned())),
         };
         assert!(DbSettings::from_args(&db(&key)).is_ok());

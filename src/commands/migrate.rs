@@ -1,7 +1,15 @@
 //! `market migrate`, and the first step of every command that uses the database.
+//!
+//! Migrating needs a session of its own on PostgreSQL: sqlx's migrator holds a session advisory
+//! lock from the first migration to the last, and some migrations run outside a transaction.
+//! Through a pooler in transaction mode each statement may run on another server connection (the
+//! lock would be taken on one, released on another, and stay held), so with
+//! `MARKET_DB_POOLER=transaction` it refuses and says where to point instead.
 
 use anyhow::Context as _;
 use sqlx::migrate::MigrateDatabase;
+
+use market_core::db::Pooler;
 
 use crate::settings::DbSettings;
 
@@ -10,6 +18,15 @@ use crate::settings::DbSettings;
 /// same moment, and sqlx serializes migrators with an advisory lock. Each failure says which step
 /// failed before PostgreSQL's own words.
 pub async fn migrate(db: &DbSettings) -> anyhow::Result<()> {
+    if db.pooler == Pooler::Transaction {
+        anyhow::bail!(
+            "MARKET_DB_POOLER=transaction: migrations need a session of their own (sqlx holds an \
+             advisory lock across them), which a pooler in transaction mode does not give. Run \
+             `market migrate` with DATABASE_URL pointing at PostgreSQL itself (not the pooler) \
+             and MARKET_DB_POOLER unset; `market serve` behind the pooler then finds the schema \
+             current (docs/OPERATIONS.md, \"Behind PgBouncer\")"
+        );
+    }
     let exists = sqlx::Postgres::database_exists(&db.url)
         .await
         .context("cannot reach PostgreSQL at DATABASE_URL")?;
@@ -33,6 +50,19 @@ pub async fn migrate(db: &DbSettings) -> anyhow::Result<()> {
         .context("cannot apply the database migrations")?;
     pool.close().await;
     Ok(())
+}
+
+/// `market serve`'s first step: [`migrate`], except behind a pooler in transaction mode, where
+/// migrating needs PostgreSQL directly (`market migrate`); an instance started before that is not
+/// ready (`/readyz`: migrations pending) and says so.
+pub async fn migrate_before_serving(db: &DbSettings) -> anyhow::Result<()> {
+    if db.pooler == Pooler::Transaction {
+        tracing::info!(
+            "MARKET_DB_POOLER=transaction: not migrating at start; run `market migrate` against PostgreSQL directly"
+        );
+        return Ok(());
+    }
+    migrate(db).await
 }
 
 /// Whether `CREATE DATABASE` lost a race to another instance: PostgreSQL reports the loser as

@@ -9,7 +9,7 @@ use market_http::state::Mode;
 use secrecy as _;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::migrate::migrate;
+use super::migrate::migrate_before_serving;
 use crate::config::ServeArgs;
 use crate::settings::{Backends, Settings};
 
@@ -23,7 +23,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
     #[cfg(feature = "failpoints")]
     market_http::crashpoints::activate_from_env()?;
-    migrate(&settings.db).await?;
+    migrate_before_serving(&settings.db).await?;
     let bind = settings.http.bind;
     let listener =
         TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("MARKET_BIND {bind}: {e}"))?;
@@ -65,11 +65,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 ..xano
             };
             let client = simulated.client(SecretString::from(sandbox.xano.access_token()))?;
-            let pool =
-                market_core::db::connect(db.options.clone(), &market_core::db::DbConfig::default())
-                    .await?;
-            sandbox.seed(&pool, &client, tiers.as_deref()).await?;
-            pool.close().await;
+            seed(&sandbox, &db, &client, tiers.as_deref()).await?;
             let stripe = startup::StripeSettings {
                 secret_key: SecretString::from(sandbox.stripe.api_key()),
                 api_base: sandbox.stripe.base_url(),
@@ -81,37 +77,41 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let generated_admin = http.generated_admin;
-    let app = Application::build(startup::Settings {
-        http: HttpSettings {
-            listener,
-            public_url: http.public_url,
-            cors_origins: http.cors_origins,
-            admins: http.admins,
-            receipt_secret: http.receipt_secret,
-            shutdown_grace: http.shutdown_grace,
-            rate_limits: http.rate_limits,
-            trusted_proxies: http.trusted_proxies,
+    let routes = db.routes();
+    let app = Application::build_routed(
+        startup::Settings {
+            http: HttpSettings {
+                listener,
+                public_url: http.public_url,
+                cors_origins: http.cors_origins,
+                admins: http.admins,
+                receipt_secret: http.receipt_secret,
+                shutdown_grace: http.shutdown_grace,
+                rate_limits: http.rate_limits,
+                trusted_proxies: http.trusted_proxies,
+            },
+            db: DbSettings {
+                options: db.options,
+                max_connections: db.max_connections,
+                data_keys: db.data_keys,
+            },
+            xano: xano_client,
+            stripe,
+            jobs: Some(jobs),
+            mode,
+            backfill: Some(market_http::backfill::BackfillSettings::every(
+                http.stripe_backfill,
+                http.session_recheck,
+            )),
+            metrics: Some(startup::MetricsSettings {
+                listener: metrics_listener,
+                refresh: http.metrics_refresh,
+            }),
+            mail,
+            webhooks: Some(webhooks),
         },
-        db: DbSettings {
-            options: db.options,
-            max_connections: db.max_connections,
-            data_keys: db.data_keys,
-        },
-        xano: xano_client,
-        stripe,
-        jobs: Some(jobs),
-        mode,
-        backfill: Some(market_http::backfill::BackfillSettings::every(
-            http.stripe_backfill,
-            http.session_recheck,
-        )),
-        metrics: Some(startup::MetricsSettings {
-            listener: metrics_listener,
-            refresh: http.metrics_refresh,
-        }),
-        mail,
-        webhooks: Some(webhooks),
-    })
+        routes,
+    )
     .await?;
     print_banner(&app, mode, generated_admin.as_ref(), metrics_bind.ip());
     #[cfg(feature = "sandbox")]
@@ -120,6 +120,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // The simulators (in sandbox mode) live until the application has stopped.
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// Seeds the sandbox's catalog on a pool of its own (through the pooler when there is one).
+#[cfg(feature = "sandbox")]
+async fn seed(
+    sandbox: &RunningSandbox,
+    db: &crate::settings::DbSettings,
+    client: &master_api::Client,
+    tiers: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let config = market_core::db::DbConfig {
+        pooler: db.pooler,
+        ..market_core::db::DbConfig::default()
+    };
+    let pool = market_core::db::connect(db.options.clone(), &config).await?;
+    sandbox.seed(&pool, client, tiers).await?;
+    pool.close().await;
     Ok(())
 }
 

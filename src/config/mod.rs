@@ -34,6 +34,14 @@ pub struct DbArgs {
     #[arg(long, env = "MARKET_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
 
+    /// What DATABASE_URL (and DATABASE_READ_URL) lead to: `none` (PostgreSQL itself, or a pooler
+    /// in session mode) or `transaction` (a pooler in transaction mode, such as PgBouncer's
+    /// `pool_mode = transaction`): each use of a connection is then one transaction that sets the
+    /// session settings itself, with no cached prepared statements. `market migrate` refuses it:
+    /// migrations need a session of their own, on PostgreSQL directly.
+    #[arg(long, env = "MARKET_DB_POOLER", default_value = "none")]
+    pub db_pooler: market_core::db::Pooler,
+
     /// Keys install tokens are sealed with (AES-256-GCM), comma-separated `id:base64-of-32-bytes`:
     /// the first seals, every one opens (list the new key first during a roll, then run `market
     /// keys rotate`). `market keys generate` makes one. Required in production; without it the
@@ -265,6 +273,12 @@ pub struct ServeArgs {
     /// binary (`examples/tiers.toml` of its source).
     #[arg(long, env = "MARKET_SANDBOX_TIERS")]
     pub sandbox_tiers: Option<std::path::PathBuf>,
+
+    /// PostgreSQL URL of a streaming replica of DATABASE_URL's database, for the reads that
+    /// tolerate lag (the public catalog, sales reports); everything that writes or decides a sale
+    /// stays on DATABASE_URL. Unset: every read goes to DATABASE_URL.
+    #[arg(long, env = "DATABASE_READ_URL")]
+    pub database_read_url: Option<String>,
 
     #[command(flatten)]
     pub db: DbArgs,

@@ -1,5 +1,10 @@
 //! Connecting to PostgreSQL, the migrations, and running a transaction again when PostgreSQL asks
 //! for it.
+//!
+//! An instance reaches PostgreSQL directly or through a pooler in transaction mode ([`Pooler`],
+//! `MARKET_DB_POOLER`; the reasons are in `pooler`), on one pool or on two (a read replica for the
+//! reads that tolerate lag, `Market::read_db`). Either way every server connection must carry the
+//! session settings of [`DbConfig`]: [`connect`] checks that once, and refuses a pool without them.
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,6 +14,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::{Error, Result};
+
+mod pooler;
+
+pub use pooler::Pooler;
 
 /// The schema, from the top-level `migrations/` directory (embedded at compile time).
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
@@ -30,6 +39,8 @@ pub struct DbConfig {
     pub statement_timeout: Duration,
     pub lock_timeout: Duration,
     pub idle_in_transaction_timeout: Duration,
+    /// Directly to PostgreSQL, or through a pooler in transaction mode.
+    pub pooler: Pooler,
 }
 
 impl Default for DbConfig {
@@ -40,23 +51,16 @@ impl Default for DbConfig {
             statement_timeout: Duration::from_secs(10),
             lock_timeout: Duration::from_secs(5),
             idle_in_transaction_timeout: Duration::from_secs(2),
+            pooler: Pooler::None,
         }
     }
 }
 
-/// Opens a pool whose connections carry the session settings of [`DbConfig`] (sent as start-up
-/// parameters, so they cost no extra round trip).
+/// Opens a pool whose connections carry the session settings of [`DbConfig`], and checks once that
+/// a server connection really has them. Directly, they are start-up parameters (no extra round
+/// trip); through a pooler in transaction mode, each use of a connection sets them itself
+/// (`pooler`), since a server connection there is anyone's.
 pub async fn connect(options: PgConnectOptions, config: &DbConfig) -> Result<PgPool> {
-    let millis = |d: Duration| format!("{}ms", d.as_millis());
-    let options = options.options([
-        ("statement_timeout", millis(config.statement_timeout)),
-        ("lock_timeout", millis(config.lock_timeout)),
-        (
-            "idle_in_transaction_session_timeout",
-            millis(config.idle_in_transaction_timeout),
-        ),
-        ("timezone", "UTC".to_owned()),
-    ]);
     let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
@@ -64,10 +68,85 @@ pub async fn connect(options: PgConnectOptions, config: &DbConfig) -> Result<PgP
         // (one of ten per fulfilment, issue 17). A connection PostgreSQL closed meanwhile fails its
         // first statement instead; that request answers 503 (`connection_lost`), a job retries, and
         // sqlx drops the connection. Idle connections are closed after `idle_timeout` (10 min).
-        .test_before_acquire(false)
-        .connect_with(options)
-        .await?;
+        .test_before_acquire(false);
+    let pool = match config.pooler {
+        Pooler::None => {
+            pool.connect_with(options.options(session_settings(config)))
+                .await?
+        }
+        Pooler::Transaction => {
+            let settings = session_settings(config);
+            pooler::connect(pool, options, &settings, config.statement_timeout).await?
+        }
+    };
+    check_session(&pool, config).await?;
     Ok(pool)
+}
+
+/// The settings every session of this service runs with, as PostgreSQL spells them.
+fn session_settings(config: &DbConfig) -> [(&'static str, String); 4] {
+    let millis = |d: Duration| format!("{}ms", d.as_millis());
+    [
+        ("statement_timeout", millis(config.statement_timeout)),
+        ("lock_timeout", millis(config.lock_timeout)),
+        (
+            "idle_in_transaction_session_timeout",
+            millis(config.idle_in_transaction_timeout),
+        ),
+        ("timezone", "UTC".to_owned()),
+    ]
+}
+
+/// Reads the session settings back from a server connection of `pool` (one query, at start-up)
+/// and refuses a pool that lacks one. The guarantee that matters most is
+/// `idle_in_transaction_session_timeout`: without it a stalled instance holds its row locks until
+/// someone kills it, and every other instance's requests for those rows fail ([`DbConfig`]). A
+/// pooler that drops the start-up parameters (PgBouncer's `ignore_startup_parameters = options`)
+/// without the settings on the role or database shows here, not in production's first stall.
+pub async fn check_session(pool: &PgPool, config: &DbConfig) -> Result<()> {
+    let (statement, lock, idle, zone) = sqlx::query_as::<_, (String, String, String, String)>(
+        "select (select setting from pg_settings where name = 'statement_timeout'),
+                (select setting from pg_settings where name = 'lock_timeout'),
+                (select setting from pg_settings where name = 'idle_in_transaction_session_timeout'),
+                current_setting('TimeZone')",
+    )
+    .fetch_one(pool)
+    .await?;
+    let wanted = |d: Duration| d.as_millis().to_string();
+    let mut wrong = Vec::new();
+    for (name, found, want) in [
+        (
+            "statement_timeout",
+            statement,
+            wanted(config.statement_timeout),
+        ),
+        ("lock_timeout", lock, wanted(config.lock_timeout)),
+        (
+            "idle_in_transaction_session_timeout",
+            idle,
+            wanted(config.idle_in_transaction_timeout),
+        ),
+    ] {
+        if found != want {
+            wrong.push(format!("{name} is {found} ms, not {want} ms"));
+        }
+    }
+    if !matches!(zone.as_str(), "UTC" | "Etc/UTC") {
+        wrong.push(format!("TimeZone is {zone}, not UTC"));
+    }
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "database session",
+        format!(
+            "{}. This instance will not serve without them (a stalled instance would hold its row \
+             locks for good). Behind PgBouncer in transaction mode set MARKET_DB_POOLER=transaction; \
+             a pooler that drops start-up parameters needs them on the role or database \
+             (docs/OPERATIONS.md, \"Behind PgBouncer\")",
+            wrong.join("; ")
+        ),
+    ))
 }
 
 /// Runs `attempt` (one whole transaction) again when PostgreSQL aborted it as a deadlock victim or

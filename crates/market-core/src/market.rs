@@ -3,6 +3,10 @@
 //! workers' tuning it carries. It sits on a low floor: every module that talks to Xano or reads a
 //! token takes it, and it imports nothing of the domain.
 //!
+//! It holds two pools: [`Market::db`], the primary, for everything that writes or decides, and
+//! [`Market::read_db`], a streaming replica's (`DATABASE_READ_URL`) for the reads that tolerate
+//! lag (docs/ARCHITECTURE.md, "Reads on a replica"). Without a replica both are the primary.
+//!
 //! It also names the Xano credential this instance uses ([`Credential`]): Xano refuses credentials
 //! one at a time (an instance left running with an old token during a rotation), so their health is
 //! kept per credential, and the name is computed once here, where both the token and the key that
@@ -27,7 +31,10 @@ const CREDENTIAL_KIND: &str = "xano_access_token";
 /// to clone (all are handles).
 #[derive(Clone, Debug)]
 pub struct Market {
+    /// The primary: every write, and every read that decides something.
     pub db: PgPool,
+    /// A read replica's pool for reads that tolerate lag; `None`: they go to `db` too.
+    read_db: Option<PgPool>,
     pub xano: master_api::Client,
     /// Seals and opens install tokens (`keys::open` makes it for this database).
     pub envelope: Arc<Envelope>,
@@ -79,6 +86,7 @@ impl Market {
         let credential = Credential::of(&xano, &envelope);
         Self {
             db,
+            read_db: None,
             xano,
             envelope,
             jobs,
@@ -87,6 +95,24 @@ impl Market {
             courier: None,
             account_clients: AccountClients::default(),
         }
+    }
+
+    /// Sends the reads that tolerate lag to `pool` (a streaming replica's).
+    #[must_use]
+    pub fn with_read_db(mut self, pool: PgPool) -> Self {
+        self.read_db = Some(pool);
+        self
+    }
+
+    /// The pool for reads that tolerate lag: the replica's when there is one, else the primary's.
+    /// Nothing read here may decide a sale, a payment or access: a replica may be seconds behind.
+    pub fn read_db(&self) -> &PgPool {
+        self.read_db.as_ref().unwrap_or(&self.db)
+    }
+
+    /// Whether lag-tolerant reads go to a pool of their own (`/readyz` checks it too).
+    pub fn has_read_replica(&self) -> bool {
+        self.read_db.is_some()
     }
 
     /// Sends buyers' email through `postman`.

@@ -10,16 +10,18 @@ use actix_web::web;
 use ipnet::IpNet;
 use market_core::courier::{Courier, CourierConfig};
 use market_core::deliverer::{Deliverer, DelivererConfig};
-use market_core::envelope::DataKeys;
 use market_core::jobs::runner::Runner;
 use market_core::keys;
 use market_core::postman::{Postman, Transport};
 use market_core::receipt::ReceiptSecret;
 use market_core::{FeeRate, JobsConfig, Market};
 use secrecy::SecretString;
-use sqlx::postgres::PgConnectOptions;
 use tokio::sync::watch;
 use url::Url;
+
+mod database;
+
+pub use database::{DbRoutes, DbSettings};
 
 use crate::backfill::BackfillSettings;
 use crate::catalog_cache::CatalogCache;
@@ -100,15 +102,6 @@ pub struct HttpSettings {
 }
 
 #[derive(Debug)]
-pub struct DbSettings {
-    /// A migrated database.
-    pub options: PgConnectOptions,
-    pub max_connections: u32,
-    /// The keys install tokens are sealed with in this database (`MARKET_DATA_KEY`).
-    pub data_keys: DataKeys,
-}
-
-#[derive(Debug)]
 pub struct StripeSettings {
     pub secret_key: SecretString,
     pub api_base: Url,
@@ -150,6 +143,11 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Connects to the database (which must be migrated), builds the state and binds the server.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_routed(settings, DbRoutes::default()).await
+    }
+
+    /// [`Application::build`] through a pooler, or with a read replica, as `routes` says.
+    pub async fn build_routed(settings: Settings, routes: DbRoutes) -> anyhow::Result<Self> {
         // One TLS provider for every client of the process (Stripe's, Xano's), chosen here once.
         master_api::install_crypto_provider();
         let Settings {
@@ -169,11 +167,7 @@ impl Application {
             Some(url) => url,
             None => Url::parse(&format!("http://127.0.0.1:{port}/"))?,
         };
-        let db_config = market_core::db::DbConfig {
-            max_connections: db.max_connections,
-            ..market_core::db::DbConfig::default()
-        };
-        let pool = market_core::db::connect(db.options, &db_config).await?;
+        let (pool, replica) = database::open(&db, &routes).await?;
         let envelope = Arc::new(keys::open(&pool, db.data_keys).await?);
         // Before any worker runs: tokens stored before they were sealed are sealed now.
         let sealed = keys::seal_plain_tokens(&pool, &envelope).await?;
@@ -189,6 +183,9 @@ impl Application {
         );
         let run_jobs = jobs.is_some();
         let mut market = Market::new(pool, xano, envelope, jobs.unwrap_or_default());
+        if let Some(replica) = replica {
+            market = market.with_read_db(replica);
+        }
         if let Some(mail) = mail {
             let postman = Postman::new(mail.transport, &mail.from, public_url.as_str())
                 .map_err(anyhow::Error::msg)?

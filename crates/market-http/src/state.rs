@@ -54,8 +54,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The primary: every write, and every read that decides a sale, a payment or access.
     pub fn db(&self) -> &sqlx::PgPool {
         &self.market.db
+    }
+
+    /// The pool for reads that tolerate lag (the catalog, the sales reports): a streaming
+    /// replica's when `DATABASE_READ_URL` is set, else the primary's (`Market::read_db`).
+    pub fn read_db(&self) -> &sqlx::PgPool {
+        self.market.read_db()
     }
 }
 

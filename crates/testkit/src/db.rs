@@ -14,6 +14,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use tokio::sync::OnceCell;
 
+use crate::route::AppRoute;
+
 const PREFIX: &str = "market_test_";
 const STALE_AFTER_SECS: u64 = 3 * 60 * 60;
 
@@ -81,6 +83,12 @@ impl TestDb {
     /// Options for opening more connections (or another pool, or a child process) on this database.
     pub fn connect_options(&self) -> PgConnectOptions {
         self.options.clone()
+    }
+
+    /// Where the application under test connects to this database: directly, or through the
+    /// pooler and with the read replica the environment names (`crate::route`).
+    pub fn app_route(&self) -> AppRoute {
+        AppRoute::for_database(self.options.clone(), &self.name)
     }
 
     /// A `postgres://` URL for this database, for child processes.

@@ -3,6 +3,9 @@
 //! - [`TestDb`]: a fresh PostgreSQL database per test, with the project's migrations applied.
 //!   The server comes from `DATABASE_URL`; without it, from a `postgres:16` container started by
 //!   testcontainers where Docker runs; otherwise the test fails with a message saying how to provide one.
+//! - [`AppRoute`]: how the application under test reaches its database: directly, through a
+//!   PgBouncer in transaction mode, or with a read replica, as the environment says
+//!   (`MARKET_TEST_POOLER_URL`, `MARKET_TEST_READ_REPLICA`).
 //! - [`http::json`]: an HTTP call that must answer JSON.
 //! - [`LogCapture`]: every `tracing` event of the test process, at TRACE, in a buffer that a test can
 //!   search for secrets.
@@ -24,7 +27,9 @@ pub mod http;
 mod logs;
 mod process;
 pub mod receiver;
+mod route;
 pub mod smtp;
 
 pub use db::{TestDb, server_url};
 pub use logs::LogCapture;
+pub use route::{AppRoute, read_replica};

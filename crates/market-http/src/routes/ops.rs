@@ -17,6 +17,10 @@ pub async fn healthz() -> HttpResponse {
 /// Ready to serve: the database answers and has every migration this build knows, and Xano does
 /// not refuse this instance's credential while another instance's works (a stale token left
 /// running during a rotation: the load balancer drains this instance, the others serve).
+///
+/// A read replica that does not answer is reported (`read_replica`) but does not make the
+/// instance unready: nothing that sells, pays or fulfils reads there, and draining every instance
+/// because the replica is down would stop sales for the sake of the reports.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (database, migrations) = match market_core::db::migrations_pending(state.db()).await {
@@ -24,6 +28,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(true) => ("ok", "pending"),
         Err(_) => ("unreachable", "unknown"),
     };
+    let replica_down = replica_unreachable(&state).await;
     let credential = health::readiness(&state.market).await.ok();
     let drain = credential.as_ref().filter(|c| c.should_drain());
     let reason = if database != "ok" {
@@ -49,6 +54,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         },
         mode: state.mode.as_str(),
         database,
+        read_replica: state.market.has_read_replica().then_some(if replica_down {
+            "unreachable"
+        } else {
+            "ok"
+        }),
         migrations,
         xano_credential: credential
             .as_ref()
@@ -61,4 +71,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// Whether this instance has a read replica and it does not answer (one query).
+async fn replica_unreachable(state: &AppState) -> bool {
+    state.market.has_read_replica()
+        && sqlx::query_scalar::<_, i32>("select 1")
+            .fetch_one(state.read_db())
+            .await
+            .is_err()
 }

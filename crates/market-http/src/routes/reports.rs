@@ -2,6 +2,10 @@
 //! seller forced, another seller's listing shows nothing) and the platform's, every seller's or
 //! one's (`/v1/admin/reports/sales`). JSON by default; CSV with `format=csv`, or with
 //! `Accept: text/csv` when `format` is not given.
+//!
+//! Reports read the read replica when there is one (`AppState::read_db`): a report is a view of
+//! past sales, and one a second behind is the same report a second earlier. Who may see it (the
+//! seller's key, the admin token) is decided on the primary, by the extractors.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -102,7 +106,7 @@ async fn report(
         listing: asked.listing.map(ListingId),
         group_by,
     };
-    let body = SalesReportBody::from(reports::sales(state.db(), &query).await?);
+    let body = SalesReportBody::from(reports::sales(state.read_db(), &query).await?);
     if !csv {
         return Ok(HttpResponse::Ok().json(body));
     }

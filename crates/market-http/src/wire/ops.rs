@@ -348,6 +348,11 @@ pub struct Readiness {
     /// `sandbox` or `live`.
     pub mode: &'static str,
     pub database: &'static str,
+    /// The read replica (`DATABASE_READ_URL`): `ok` or `unreachable`; absent without one. An
+    /// unreachable replica does not make the instance unready (the reads there tolerate it: the
+    /// reports and the catalog answer 503 until it is back or unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_replica: Option<&'static str>,
     pub migrations: &'static str,
     /// This instance's Xano credential: `healthy`, `unauthorized` or `forbidden`. Refused, it makes
     /// the instance not ready only while another instance's credential works: when every one is

@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use market_core::JobsConfig;
+use market_core::db::Pooler;
 use market_core::envelope::DataKeys;
 use market_core::receipt::ReceiptSecret;
 use market_core::tiers_file::{self, TiersFile};
 use market_http::backfill::BackfillSettings;
 use market_http::limits::RateLimits;
 use market_http::startup::{
-    Application, DbSettings, HttpSettings, MailSettings, MetricsSettings, Settings, StripeSettings,
-    WebhookSettings,
+    Application, DbRoutes, DbSettings, HttpSettings, MailSettings, MetricsSettings, Settings,
+    StripeSettings, WebhookSettings,
 };
 use market_http::state::AdminToken;
 use market_http::state::Mode;
@@ -164,46 +165,59 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let xano_client = xano_client(&xano);
     seed_demo_catalog(&db, &xano, &xano_client).await;
 
-    let app = Application::build(Settings {
-        http: HttpSettings {
-            listener,
-            public_url: None,
-            cors_origins: options.cors_origins,
-            admins: vec![AdminToken {
-                name: "tester".into(),
-                token: SecretString::from(ADMIN_TOKEN),
-            }],
-            receipt_secret: ReceiptSecret::random(),
-            shutdown_grace: Duration::from_secs(1),
-            rate_limits: options.rate_limits,
-            trusted_proxies: options.trusted_proxies,
+    // Directly, or through the pooler / with the replica the environment names (testkit's route).
+    let route = db.app_route();
+    let routes = DbRoutes {
+        pooler: if route.transaction_pooler {
+            Pooler::Transaction
+        } else {
+            Pooler::None
         },
-        db: DbSettings {
-            options: db.connect_options(),
-            max_connections: 10,
-            data_keys: DataKeys::parse(DATA_KEY).unwrap(),
+        read_options: route.read_options,
+    };
+    let app = Application::build_routed(
+        Settings {
+            http: HttpSettings {
+                listener,
+                public_url: None,
+                cors_origins: options.cors_origins,
+                admins: vec![AdminToken {
+                    name: "tester".into(),
+                    token: SecretString::from(ADMIN_TOKEN),
+                }],
+                receipt_secret: ReceiptSecret::random(),
+                shutdown_grace: Duration::from_secs(1),
+                rate_limits: options.rate_limits,
+                trusted_proxies: options.trusted_proxies,
+            },
+            db: DbSettings {
+                options: route.options,
+                max_connections: 10,
+                data_keys: DataKeys::parse(DATA_KEY).unwrap(),
+            },
+            xano: xano_client,
+            stripe: StripeSettings {
+                secret_key: SecretString::from(stripe.api_key()),
+                api_base: stripe.base_url(),
+                webhook_secrets: options
+                    .webhook_secrets
+                    .iter()
+                    .map(|s| SecretString::from(s.clone()))
+                    .collect(),
+                platform_fee: market_core::FeeRate::DEFAULT,
+            },
+            jobs: options.run_jobs.then(jobs_config),
+            mode: Mode::Sandbox,
+            backfill: options.backfill,
+            mail: options.mail,
+            webhooks: options.webhooks,
+            metrics: Some(MetricsSettings {
+                listener: TcpListener::bind("127.0.0.1:0").unwrap(),
+                refresh: Duration::from_millis(100),
+            }),
         },
-        xano: xano_client,
-        stripe: StripeSettings {
-            secret_key: SecretString::from(stripe.api_key()),
-            api_base: stripe.base_url(),
-            webhook_secrets: options
-                .webhook_secrets
-                .iter()
-                .map(|s| SecretString::from(s.clone()))
-                .collect(),
-            platform_fee: market_core::FeeRate::DEFAULT,
-        },
-        jobs: options.run_jobs.then(jobs_config),
-        mode: Mode::Sandbox,
-        backfill: options.backfill,
-        mail: options.mail,
-        webhooks: options.webhooks,
-        metrics: Some(MetricsSettings {
-            listener: TcpListener::bind("127.0.0.1:0").unwrap(),
-            refresh: Duration::from_millis(100),
-        }),
-    })
+        routes,
+    )
     .await
     .unwrap();
     let metrics_address = format!(
@@ -234,8 +248,11 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.unwrap()
+    /// `GET path`. The request is built at once, so the future borrows neither `self` nor `path`
+    /// (a test can start several and await them later).
+    pub fn get(&self, path: &str) -> impl std::future::Future<Output = Response> + use<> {
+        let request = self.client.get(self.url(path));
+        async move { request.send().await.unwrap() }
     }
 
     pub async fn listings(&self) -> Value {
@@ -335,13 +352,10 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
-    pub async fn admin_get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
+    /// `GET path` as the admin; like [`TestApp::get`], the future borrows nothing.
+    pub fn admin_get(&self, path: &str) -> impl std::future::Future<Output = Response> + use<> {
+        let request = self.client.get(self.url(path)).bearer_auth(ADMIN_TOKEN);
+        async move { request.send().await.unwrap() }
     }
 
     pub async fn admin_post(&self, path: &str) -> Response {
