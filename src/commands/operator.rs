@@ -34,6 +34,7 @@ pub async fn purchases(command: PurchasesCommand) -> anyhow::Result<()> {
             let filter = PurchaseFilter {
                 status: args.status,
                 tier: args.tier.map(TierId),
+                listing: None,
                 email: args.email,
                 seller: None,
                 before: None,

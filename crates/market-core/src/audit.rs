@@ -141,11 +141,19 @@ pub struct AuditEntry {
 }
 
 /// A purchase's trail, oldest first, including entries about the tokens it held.
+///
+/// The two halves are found apart, each through its own index, and the rows read by id: written
+/// as `purchase_id = $1 or install_token_id in (…)`, the condition fits no index, and PostgreSQL
+/// read the whole log (0.7-4 s on 1.9 million entries, `market-scale`).
 pub async fn for_purchase(pool: &sqlx::PgPool, purchase: PurchaseId) -> Result<Vec<AuditEntry>> {
     let entries = sqlx::query_as::<_, AuditEntry>(
         "select * from audit_event
-         where purchase_id = $1
-            or install_token_id in (select install_token_id from install_token where purchase_id = $1)
+         where audit_event_id in (
+             select audit_event_id from audit_event where purchase_id = $1
+             union all
+             select a.audit_event_id
+             from install_token it join audit_event a on a.install_token_id = it.install_token_id
+             where it.purchase_id = $1)
          order by audit_event_id",
     )
     .bind(purchase)

@@ -1,4 +1,4 @@
-//! Admin purchases: the list (newest first, filtered by status, tier and e-mail, cursor pages that
+//! Admin purchases: the list (newest first, filtered by status, tier, listing and e-mail, cursor pages that
 //! neither repeat nor skip while new purchases arrive), one purchase with its receipt and its audit
 //! trail in order, revoking (the token is deleted at Xano, the buyer's receipt shows it revoked, a
 //! second revoke changes nothing) and refunding through Stripe (one refund keyed `refund:<id>`,
@@ -120,7 +120,7 @@ async fn list(app: &TestApp, query: &str) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purchases_are_filtered_by_status_tier_and_email_and_bad_filters_are_400() {
+async fn purchases_are_filtered_by_status_tier_listing_and_email_and_bad_filters_are_400() {
     // Arrange: two paid and two pending purchases over three tiers.
     let app = spawn_app().await;
     let solo = app.tier_id(CANONICAL, "solo").await;
@@ -132,6 +132,12 @@ async fn purchases_are_filtered_by_status_tier_and_email_and_bad_filters_are_400
     let d = buy(&app, &billing, Some("alice@example.com")).await.id;
     let a = paid_a.id.as_str();
     let (b, c, d) = (b.as_str(), c.as_str(), d.as_str());
+    let listing: uuid::Uuid =
+        sqlx::query_scalar("select listing_id from listing where canonical = $1")
+            .bind(CANONICAL)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
 
     // Act + Assert: newest first under every filter.
     let cases = [
@@ -142,10 +148,24 @@ async fn purchases_are_filtered_by_status_tier_and_email_and_bad_filters_are_400
         (format!("tier_id={solo}"), vec![c, a]),
         ("email=ALICE%40example.com".into(), vec![d, a]),
         (format!("status=pending&tier_id={agency}"), vec![b]),
+        (format!("listing_id={listing}"), vec![c, b, a]),
+        (format!("listing_id={listing}&status=pending"), vec![c, b]),
+        (
+            format!("listing_id={listing}&email=bob%40example.com"),
+            vec![b],
+        ),
+        (format!("listing_id={}", uuid::Uuid::new_v4()), vec![]),
     ];
     for (query, expected) in cases {
         assert_eq!(list(&app, &query).await, expected, "{query}");
     }
+    let by_listing = format!("listing_id={listing}&limit=2");
+    let first = app.admin_get(&format!("/v1/admin/purchases?{by_listing}"));
+    let first = json_of(first.await, 200).await;
+    assert_eq!(ids(&first), vec![c, b]);
+    let next = first["next_cursor"].as_str().unwrap();
+    let rest = list(&app, &format!("{by_listing}&cursor={next}")).await;
+    assert_eq!(rest, vec![a], "the listing's next page");
     let page = app.admin_get("/v1/admin/purchases").await.text().await;
     assert!(
         !page.unwrap().contains(&paid_a.token),
@@ -156,6 +176,7 @@ async fn purchases_are_filtered_by_status_tier_and_email_and_bad_filters_are_400
         "limit=0",
         "limit=201",
         "cursor=nonsense",
+        "listing_id=auth-flow_01",
         "colour=red",
     ] {
         let response = app.admin_get(&format!("/v1/admin/purchases?{bad}")).await;

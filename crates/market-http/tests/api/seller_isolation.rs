@@ -281,7 +281,7 @@ async fn the_catalog_names_each_listings_seller_and_lists_one_sellers_alone() {
         .map(|l| l["canonical"].clone())
         .collect();
     assert_eq!(only, [json!(ADA_SNIPPET)]);
-    assert_eq!(nobody, json!({ "listings": [] }));
+    assert_eq!(nobody, json!({ "listings": [], "next_cursor": null }));
     assert_eq!(bad["error"]["code"], "invalid_request");
 }
 

@@ -1,4 +1,4 @@
-//! Admin: purchases, with filters and cursor pagination; one purchase with its audit trail;
+//! Admin: purchases, with filters (status, tier, listing, e-mail) and cursor pagination; one purchase with its audit trail;
 //! revoke; refund through Stripe.
 
 use actix_web::{HttpResponse, web};
@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use market_core::audit;
 use market_core::payments::{self, RefundRequest};
 use market_core::purchases::{self, Purchase, PurchaseFilter};
-use market_core::{PurchaseId, PurchaseStatus, TierId};
+use market_core::{ListingId, PurchaseId, PurchaseStatus, TierId};
 use uuid::Uuid;
 
 use crate::error::{ApiError, Code, ErrorBody};
@@ -15,7 +15,8 @@ use crate::state::AppState;
 use crate::wire::admin_purchases::{ActionResult, AdminPurchase, ListQuery, PurchasePage};
 use crate::wire::purchases::PurchaseBody;
 
-/// Purchases, newest first.
+/// Purchases, newest first, filtered by any of status, tier, listing and e-mail; each filter is
+/// read through an index, also on millions of purchases.
 #[utoipa::path(get, path = "/v1/admin/purchases", tag = "admin", security(("admin_token" = [])), params(ListQuery),
     responses((status = 200, body = PurchasePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list_purchases(
@@ -51,6 +52,7 @@ pub(crate) async fn page(
             .map(str::parse::<PurchaseStatus>)
             .transpose()?,
         tier: query.tier_id.map(TierId),
+        listing: query.listing_id.map(ListingId),
         email: query.email,
         seller,
         before: query.cursor.as_deref().map(decode_cursor).transpose()?,
