@@ -1,7 +1,8 @@
 //! The benchmark's smoke mode (`market-bench --smoke`, docs/PERFORMANCE.md), so the tool cannot rot:
 //! every scenario for about a second at a tiny load, against the `market` binary of this very
 //! build. It fails on any request error and on a delivered purchase not ending `fulfilled` with
-//! exactly one token (the tool's own checks); it prints figures and asserts no timing.
+//! exactly one token (the tool's own checks, which include pgbench's replay of the service's SQL
+//! leaving its purchases as the service would); it prints figures and asserts no timing.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -49,8 +50,14 @@ fn the_benchmark_smoke_runs_every_scenario_against_this_build_without_an_error()
         "healthz",
         "catalog",
         "fulfilment: webhook",
+        "success page: already fulfilled",
+        "success page: paid",
+        "limit a: pgbench tpcb-like",
+        "fulfilment: 3 instances",
+        "sslmode=disable",
+        "checkout: POST",
         "Xano 2 s",
-        "pgbench",
+        "limit a2: pgbench, the service's SQL",
         "refill: free plan",
         "refill: paid limit",
     ] {
@@ -60,6 +67,13 @@ fn the_benchmark_smoke_runs_every_scenario_against_this_build_without_an_error()
         );
     }
     assert!(report["startup_median_ms"].as_f64().unwrap() > 0.0);
+    assert!(
+        report["round_trips"]["measured_on_the_wire"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(report["round_trips"]["replay_commands"].as_u64().unwrap() > 0);
     let checks = report["verification"].as_array().unwrap();
     assert!(!checks.is_empty(), "the tool checked nothing");
     assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");

@@ -39,9 +39,10 @@ pub async fn limited_server(config: &ServerConfig) -> anyhow::Result<Server> {
 
 /// Catalog reads through the rate-limited server, then again through the unlimited one (the
 /// caller has just read it there).
-pub async fn catalog(plan: &Plan, unlimited: &Server, limited: &Server) -> (Row, Row) {
+pub async fn catalog(plan: &Plan, db: &PgPool, unlimited: &Server, limited: &Server) -> (Row, Row) {
     let on = scenarios::fixed_request(
         limited,
+        db,
         plan,
         "defences: catalog, rate limits on",
         "/v1/listings",
@@ -49,6 +50,7 @@ pub async fn catalog(plan: &Plan, unlimited: &Server, limited: &Server) -> (Row,
     .await;
     let again = scenarios::fixed_request(
         unlimited,
+        db,
         plan,
         "defences: catalog again, rate limits off",
         "/v1/listings",
@@ -81,7 +83,8 @@ pub async fn fulfilment(
             ),
         };
         let (row, check) =
-            scenarios::fulfilment(server, db, plan, &name, chunk, payloads, webhook_secret).await?;
+            scenarios::fulfilment(&[server], db, plan, &name, chunk, payloads, webhook_secret)
+                .await?;
         rows.push(row);
         checks.push(check);
     }

@@ -2,43 +2,65 @@
 //! PostgreSQL, compared in the same run with this machine's own limits.
 //!
 //! The tool runs the Xano and Stripe simulators in its own process, creates a fresh database
-//! `market_bench_<unix>` (dropped at the end), and starts the release `market` binary next to its
-//! own executable as a child configured against the simulators with secrets it knows — so it can
-//! sign Stripe deliveries itself. Then, in order:
+//! `market_bench_<unix>` (dropped at the end, with the others it makes, unless `--keep-db`), and
+//! starts the release `market` binary next to its own executable as a child configured against the
+//! simulators with secrets it knows — so it can sign Stripe deliveries itself. Then, in order:
 //!
 //! 1. start-up: process start → `/readyz` 200, migrations already applied (several runs, median);
 //! 2. limit (b): `GET /healthz` (the HTTP stack's ceiling); catalog: `GET /v1/listings`;
 //! 3. fulfilment: pending purchases made through `POST /v1/checkout` and paid at the Stripe
 //!    simulator (which delivers nothing), then their signed `checkout.session.completed` events
 //!    posted at the set concurrency; each must answer `fulfilled`, and the database is checked;
-//! 4. the same while Xano answers in 2 s and 429s a third of calls, with replenishers busy on it;
-//! 5. limit (a): the SQL of one fulfilment replayed by pgbench at the same concurrency;
-//! 6. the defences' cost (`defences.rs`): a second server with per-client rate limiting on, the
-//!    catalog read through both, a third set of purchases fulfilled through both in turn (ABBA),
-//!    and tokens sealed and opened in-process;
-//! 7. pool refill (`refill.rs`): a tier's empty pool refilled by `market-core`'s job runner in this
-//!    process against a simulator enforcing the account's limit (the free plan's 10 per 20 s, then
-//!    100 per 10 s): tokens per second against the limit, and 429s.
+//! 4. the defences' cost (`defences.rs`): a second server with per-client rate limiting on, the
+//!    catalog read through both (after step 2), a third set of purchases fulfilled through both in
+//!    turn (ABBA), and tokens sealed and opened in-process;
+//! 5. the success page (`buyer.rs`): reloaded for purchases already fulfilled, and asked about
+//!    purchases paid at Stripe but never delivered (the page fulfils them);
+//! 6. variants (`variants.rs`): fulfilment over 1, 2 and 3 instances on the same database, and
+//!    with `sslmode=prefer` against `sslmode=disable`, with where the CPU went (`cpu.rs`);
+//! 7. checkout creation (`buyer.rs`), each with a fresh idempotency key;
+//! 8. fulfilment while Xano answers in 2 s and 429s a third of calls, with replenishers busy on it;
+//! 9. limit (a2) (`service_sql.rs`): one fulfilment recorded on the wire in-process (its round
+//!    trips, `trips.rs`), replayed by pgbench at the same concurrency (`replay.rs`);
+//! 10. limit (a) (`tpcb.rs`), once the server has stopped: pgbench's built-in `tpcb-like` at the
+//!     same concurrency on a database of its own — what this machine's PostgreSQL commits per
+//!     second;
+//! 11. pool refill (`refill.rs`): a tier's empty pool refilled by `market-core`'s job runner in this
+//!     process against a simulator enforcing the account's limit (the free plan's 10 per 20 s, then
+//!     100 per 10 s): tokens per second against the limit, and 429s.
 //!
-//! `--smoke` does all of it with a tiny load in a few seconds; the workspace's tests run it
-//! (`tests/bench_smoke.rs` at the root), so the tool cannot rot.
+//! Every scenario against a server reports its peak RSS (`VmHWM`, reset per scenario) and what the
+//! memory holds at its end (`memory.rs`). `--smoke` does all of it with a tiny load in a few
+//! seconds; the workspace's tests run it (`tests/bench_smoke.rs` at the root), so the tool cannot
+//! rot.
 
+mod buyer;
 mod context;
+mod cpu;
+mod decode;
 mod defences;
 mod http;
 mod load;
+mod memory;
 mod pgbench;
 mod prepare;
 mod purchases;
 mod refill;
+mod replay;
 mod report;
 mod run;
+pub mod scale;
 mod scenarios;
 mod seed;
 mod server;
+mod service_sql;
+mod sql_text;
+mod tpcb;
 mod trips;
+mod variants;
 mod verdict;
 mod wire;
+mod wire_msg;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -66,14 +88,14 @@ struct Args {
     /// Warm-up seconds before each measured window.
     #[arg(long)]
     warmup: Option<f64>,
-    /// Connections (and pgbench clients) per scenario.
+    /// Connections (and pgbench clients) per scenario; `tpcb-like`'s scale factor follows it.
     #[arg(long)]
     concurrency: Option<usize>,
     /// Pending purchases prepared for each fulfilment scenario (the scenario ends early when they
     /// run out).
     #[arg(long)]
     purchases: Option<u64>,
-    /// Transactions prepared for pgbench.
+    /// Purchases prepared for pgbench's replay of the service's SQL (limit a2).
     #[arg(long)]
     pgbench_purchases: Option<u64>,
     /// Start-up runs.
@@ -236,15 +258,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         work_dir: &work_dir,
         begun,
     };
-    let result = Box::pin(run::run_all(&ctx)).await;
+    let result = Box::pin(run::run_all(&ctx, &admin_db)).await;
 
-    if args.keep_db {
-        say(begun, &format!("database {db_name} kept"));
-    } else {
-        sqlx::query(&format!("drop database if exists {db_name} with (force)"))
-            .execute(&admin_db)
-            .await?;
-    }
+    drop_databases(&admin_db, &db_name, args.keep_db, begun).await?;
     stripe.stop().await;
     xano.stop().await;
     let mut report = result?;
@@ -259,6 +275,26 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let failures = report::failures(&report);
     if !failures.is_empty() {
         bail!("the run failed: {}", failures.join("; "));
+    }
+    Ok(())
+}
+
+/// Drops the run's databases (the bench's and tpcb-like's), unless they are to be kept.
+async fn drop_databases(
+    admin_db: &sqlx::PgPool,
+    db_name: &str,
+    keep: bool,
+    begun: Instant,
+) -> anyhow::Result<()> {
+    let tpcb_db = tpcb::database_name(db_name);
+    if keep {
+        say(begun, &format!("databases {db_name} and {tpcb_db} kept"));
+        return Ok(());
+    }
+    for name in [db_name, tpcb_db.as_str()] {
+        sqlx::query(&format!("drop database if exists {name} with (force)"))
+            .execute(admin_db)
+            .await?;
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
-//! Closed-loop load: `concurrency` connections, each sending its next request as soon as the last
-//! one answered, for a warm-up and then a measured window (or until the work runs out). A
-//! finite piece of work spends at most a quarter of itself on the warm-up, so a fast server
-//! cannot use it all up before the measurement starts.
+//! Closed-loop load: `concurrency` connections (spread over one or more servers round-robin, by
+//! connection), each sending its next request as soon as the last one answered, for a warm-up and
+//! then a measured window (or until the work runs out). A finite piece of work spends at most a
+//! quarter of itself on the warm-up, so a fast server cannot use it all up before the measurement
+//! starts.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,8 +57,9 @@ struct Worker {
     samples: Vec<String>,
 }
 
+/// Runs `work` over `concurrency` connections, connection `c` to `addrs[c % addrs.len()]`.
 pub async fn run(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
@@ -72,7 +74,10 @@ pub async fn run(
     // past the warm-up's share of finite work; the first worker to get there sets it.
     let opened = Arc::new(OnceLock::<Instant>::new());
     let mut tasks = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
+    for c in 0..concurrency {
+        let Some(&addr) = addrs.get(c % addrs.len().max(1)) else {
+            break;
+        };
         let work = Arc::clone(&work);
         let next = Arc::clone(&next);
         let sent = Arc::clone(&sent);

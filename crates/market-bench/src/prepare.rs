@@ -1,5 +1,9 @@
 //! The fulfilment scenarios' set-up: their tiers (sized so that pools hold every prepared purchase
-//! above the low-water mark), and pending purchases made through the API and paid at the simulator.
+//! above the low-water mark), and pending purchases made through the API and paid at the simulator
+//! — for the webhook scenarios and for the success page's "paid, not delivered yet" (half as many).
+//! The tiers of pgbench's replay and of the variants get a small minted pool here; their purchases
+//! and tokens are made with SQL later (`pgbench::prepare`), after the first reconciliations, so no
+//! reconciliation flags tokens the Xano simulator never minted.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -24,7 +28,11 @@ pub struct Tiers {
     pub fulfil: Vec<Uuid>,
     pub slow: Vec<Uuid>,
     pub defences: Vec<Uuid>,
+    /// The success page's purchases paid at Stripe but not delivered.
+    pub success: Vec<Uuid>,
     pub pgbench: Vec<Uuid>,
+    /// The variants' (`variants.rs`): a small minted pool, then tokens added with SQL.
+    pub variants: Vec<Uuid>,
     pub count: u64,
     /// When the first fulfilment tier was created: its replenisher started minting then.
     pub created: Instant,
@@ -34,6 +42,8 @@ pub struct Tiers {
 pub struct Prepared {
     pub fulfil: Vec<Pending>,
     pub slow: Vec<Pending>,
+    /// Paid at the simulator, never delivered: the success page fulfils them.
+    pub success: Vec<Pending>,
     /// For the defences' cost (`defences::fulfilment`), fulfilled through both servers in turn.
     pub defences: Vec<Pending>,
     pub payloads: HashMap<String, String>,
@@ -46,23 +56,40 @@ pub struct Prepared {
 pub async fn tiers(ctx: &Ctx<'_>, admin: &Admin, db: &PgPool) -> anyhow::Result<Tiers> {
     let low_water = u64::try_from(LOW_WATER)?;
     let per_tier_max = POOL_CAP - low_water - 50;
-    let count = ctx.plan.purchases.div_ceil(per_tier_max).max(2);
-    let per_tier = ctx.plan.purchases.div_ceil(count);
-    let target = i32::try_from((per_tier + low_water + 20).min(POOL_CAP))?;
+    // Tiers for `n` purchases, and their pools' target.
+    let sized = |n: u64| -> anyhow::Result<(u64, i32)> {
+        let count = n.div_ceil(per_tier_max).max(2);
+        let per_tier = n.div_ceil(count);
+        Ok((
+            count,
+            i32::try_from((per_tier + low_water + 20).min(POOL_CAP))?,
+        ))
+    };
+    let (count, target) = sized(ctx.plan.purchases)?;
+    let (success_count, success_target) = sized(ctx.plan.purchases / 2)?;
     let mut sets: HashMap<&str, Vec<Uuid>> = HashMap::new();
     let created = Instant::now();
-    for (canonical, low, tgt) in [
-        ("bench-fulfil", LOW_WATER, target),
-        ("bench-slow", LOW_WATER, target),
-        ("bench-defences", LOW_WATER, target),
-        // pgbench's tiers: a small minted pool, then tokens added with SQL.
-        ("bench-pgbench", LOW_WATER, LOW_WATER),
+    for (canonical, n, tgt) in [
+        ("bench-fulfil", count, target),
+        ("bench-slow", count, target),
+        ("bench-defences", count, target),
+        ("bench-success", success_count, success_target),
+        // pgbench's and the variants' tiers: a small minted pool, then tokens added with SQL.
+        ("bench-pgbench", count, LOW_WATER),
+        ("bench-variants", count, LOW_WATER),
     ] {
         ctx.xano.add_snippet(canonical, canonical);
         admin.listing(canonical, canonical).await?;
-        for t in 0..count {
+        for t in 0..n {
             admin
-                .tier(canonical, &format!("t{t:02}"), price(t)?, 10, low, tgt)
+                .tier(
+                    canonical,
+                    &format!("t{t:02}"),
+                    price(t)?,
+                    10,
+                    LOW_WATER,
+                    tgt,
+                )
                 .await?;
         }
         let ids: Vec<Uuid> = sqlx::query_scalar(
@@ -85,7 +112,9 @@ pub async fn tiers(ctx: &Ctx<'_>, admin: &Admin, db: &PgPool) -> anyhow::Result<
         fulfil: sets.remove("bench-fulfil").unwrap_or_default(),
         slow: sets.remove("bench-slow").unwrap_or_default(),
         defences: sets.remove("bench-defences").unwrap_or_default(),
+        success: sets.remove("bench-success").unwrap_or_default(),
         pgbench: sets.remove("bench-pgbench").unwrap_or_default(),
+        variants: sets.remove("bench-variants").unwrap_or_default(),
         count,
         created,
     })
@@ -108,8 +137,10 @@ pub async fn prepare(
     let fulfil = purchases::prepare(server.addr, &tiers.fulfil, ctx.plan.purchases, c).await?;
     let slow = purchases::prepare(server.addr, &tiers.slow, ctx.plan.purchases, c).await?;
     let defences = purchases::prepare(server.addr, &tiers.defences, ctx.plan.purchases, c).await?;
+    let success =
+        purchases::prepare(server.addr, &tiers.success, ctx.plan.purchases / 2, c).await?;
     let secs = started.elapsed().as_secs_f64();
-    let made = fulfil.len() + slow.len() + defences.len();
+    let made = fulfil.len() + slow.len() + defences.len() + success.len();
     say(
         ctx.begun,
         &format!(
@@ -117,7 +148,10 @@ pub async fn prepare(
             made as f64 / secs
         ),
     );
-    let payloads = purchases::pay_all(ctx.stripe, fulfil.iter().chain(&slow).chain(&defences))?;
+    let payloads = purchases::pay_all(
+        ctx.stripe,
+        fulfil.iter().chain(&slow).chain(&defences).chain(&success),
+    )?;
     let fill_started = Instant::now();
     seed::wait_pools_full(db, Duration::from_secs(600), ctx.begun).await?;
     let fill_secs = tiers.created.elapsed().as_secs_f64();
@@ -126,6 +160,7 @@ pub async fn prepare(
         .iter()
         .chain(&tiers.slow)
         .chain(&tiers.defences)
+        .chain(&tiers.success)
         .copied()
         .collect();
     let minted: i64 = sqlx::query_scalar(
@@ -144,6 +179,7 @@ pub async fn prepare(
     Ok(Prepared {
         fulfil,
         slow,
+        success,
         defences,
         payloads,
         refill,

@@ -1,6 +1,6 @@
 //! The work of the fulfilment scenarios: pending purchases made through `POST /v1/checkout` (as a
-//! buyer would), paid at the Stripe simulator, whose `checkout.session.completed` payloads this tool
-//! then signs and delivers itself.
+//! buyer's storefront would), paid at the Stripe simulator, whose `checkout.session.completed`
+//! payloads this tool then signs and delivers itself.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,6 +18,8 @@ use crate::http;
 pub struct Pending {
     pub purchase: Uuid,
     pub session: String,
+    /// The buyer's receipt key (the success page's bearer); empty for purchases made with SQL.
+    pub receipt_key: String,
 }
 
 /// `count` checkouts through `POST /v1/checkout`, spread over `tiers` in turn.
@@ -34,11 +36,15 @@ pub async fn prepare(
             .cycle()
             .take(count)
             .map(|tier| {
+                // As the storefront sends it: a fresh idempotency key per checkout.
                 let body = serde_json::json!({ "tier_id": tier, "email": "buyer@example.com" });
                 http::request(
                     "POST",
                     "/v1/checkout",
-                    &[("content-type", "application/json")],
+                    &[
+                        ("content-type", "application/json"),
+                        ("idempotency-key", &Uuid::new_v4().to_string()),
+                    ],
                     body.to_string().as_bytes(),
                 )
             })
@@ -76,8 +82,18 @@ pub async fn prepare(
                     .and_then(|u| u.rsplit('/').next())
                     .context("checkout_url")?
                     .to_owned();
-                if let Ok(mut done) = done.lock() {
-                    done[i] = Some(Pending { purchase, session });
+                let receipt_key = json["receipt_key"]
+                    .as_str()
+                    .context("receipt_key")?
+                    .to_owned();
+                if let Ok(mut done) = done.lock()
+                    && let Some(slot) = done.get_mut(i)
+                {
+                    *slot = Some(Pending {
+                        purchase,
+                        session,
+                        receipt_key,
+                    });
                 }
             }
         }));

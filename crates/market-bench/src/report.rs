@@ -3,6 +3,9 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::cpu::Usage;
+use crate::memory::Breakdown;
+
 /// One measured line of the table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -21,6 +24,12 @@ pub struct Row {
     /// The server's peak RSS during the scenario (`VmHWM`), when the server was involved.
     pub server_peak_rss_mib: Option<f64>,
     pub note: String,
+    /// Where the machine's time went in the measured window (scenarios against a server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Usage>,
+    /// What the (first) server's memory held at the end of the scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Breakdown>,
 }
 
 impl Row {
@@ -53,6 +62,8 @@ impl Row {
             max_ms: latency.max() as f64 / 1000.0,
             server_peak_rss_mib: rss.map(|b| b as f64 / (1024.0 * 1024.0)),
             note,
+            cpu: None,
+            memory: None,
         }
     }
 }
@@ -109,6 +120,7 @@ pub fn failures(report: &Report) -> Vec<String> {
     errors.chain(checks).collect()
 }
 
+/// The whole report, as the tool prints it.
 pub fn print(report: &Report) {
     println!();
     println!("machine");
@@ -160,6 +172,12 @@ pub fn print(report: &Report) {
                 .map_or_else(|| "-".to_owned(), |m| format!("{m:.1}"))
         );
     }
+    print_details(report);
+    print_verdict(report);
+}
+
+/// Start-up, round trips, the rows' notes, where the time went and what the memory held.
+fn print_details(report: &Report) {
     println!(
         "start-up to /readyz (migrations applied): median {:.0} ms over {:?}",
         report.startup_median_ms,
@@ -171,22 +189,46 @@ pub fn print(report: &Report) {
     );
     let trips = &report.round_trips;
     println!(
-        "round trips per fulfilment: {} on the wire ({} of them the pool's ping on acquire), {} in the pgbench script",
-        trips["measured_on_the_wire"], trips["pool_pings"], trips["pgbench_script"]
+        "round trips per fulfilment: {} on the wire ({} of them a pool ping on acquire); {} commands in limit a2's replay",
+        trips["measured_on_the_wire"], trips["pool_pings"], trips["replay_commands"]
     );
+    if let Some(statements) = trips["statements"].as_array() {
+        for s in statements {
+            let s = s.as_str().unwrap_or_default();
+            println!("  > {}", s.chars().take(160).collect::<String>());
+        }
+    }
     for r in report.rows.iter().filter(|r| !r.note.trim().is_empty()) {
         println!("  {}: {}", r.scenario, r.note.trim());
     }
     println!();
+    println!("where the time went (measured window)");
+    for r in &report.rows {
+        if let Some(cpu) = &r.cpu {
+            println!("  {}: {}", r.scenario, cpu.describe());
+        }
+    }
+    println!();
+    println!("server memory at the end of each scenario");
+    for r in &report.rows {
+        if let Some(m) = &r.memory {
+            println!("  {}: {}", r.scenario, m.describe());
+        }
+    }
+}
+
+/// Ratios, targets, checks and notes.
+fn print_verdict(report: &Report) {
+    println!();
     println!("ratios");
     for r in &report.ratios {
-        println!("  {:<48} {:>6.2}", r.name, r.value);
+        println!("  {:<56} {:>6.2}", r.name, r.value);
     }
     println!();
     println!("targets (reported, not asserted)");
     for t in &report.targets {
         println!(
-            "  [{}] {:<34} wanted {:<22} measured {}",
+            "  [{}] {:<34} wanted {:<24} measured {}",
             if t.met { "met " } else { "MISS" },
             t.name,
             t.wanted,

@@ -1,6 +1,9 @@
-//! The run, phase by phase: start-up, the HTTP ceiling and the catalog, the fulfilment scenarios
-//! (normal, then with Xano slow and rate-limited), pgbench's replay of the fulfilment SQL, and pool
-//! refills under Xano's rate limit (once the server has stopped, on a quiet machine).
+//! The run, phase by phase: start-up; the HTTP ceiling and the catalog; the fulfilment scenario
+//! and the defences' cost; the success page; fulfilment over 1, 2 and 3 instances and with and
+//! without TLS to the database; checkout creation; fulfilment with Xano slow and rate-limited;
+//! limit (a2), pgbench replaying the service's own SQL; then, once the server has stopped (its
+//! pool's connections closed, so pgbench's 64 fit under `max_connections`, and the machine
+//! quiet), limit (a), pgbench's `tpcb-like`, and pool refills under Xano's rate limit.
 
 use std::time::Duration;
 
@@ -11,14 +14,18 @@ use uuid::Uuid;
 
 use crate::context::Ctx;
 use crate::prepare::{POOL_CAP, Prepared, Tiers, prepare, price, tiers};
+use crate::purchases::Pending;
 use crate::report::{Check, Report, Row};
 use crate::seed::{self, Admin};
 use crate::server::Server;
-use crate::{defences, http, pgbench, refill, say, scenarios, trips, verdict};
+use crate::variants::Template;
+use crate::{
+    buyer, defences, http, memory, refill, say, scenarios, service_sql, tpcb, variants, verdict,
+};
 
 const STOREFRONT_LISTINGS: usize = 8;
 
-pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
+pub async fn run_all(ctx: &Ctx<'_>, admin_db: &PgPool) -> anyhow::Result<Report> {
     let startup = startup(ctx).await?;
 
     let db = PgPoolOptions::new()
@@ -34,13 +41,15 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
 
     let mut rows = storefront(ctx, &server, &admin, &db).await?;
     let limited = defences::limited_server(ctx.config).await?;
-    let (on, again) = defences::catalog(ctx.plan, &server, &limited).await;
+    let (on, again) = defences::catalog(ctx.plan, &db, &server, &limited).await;
     rows.extend([on, again]);
     let tiers = tiers(ctx, &admin, &db).await?;
     let prepared = prepare(ctx, &server, &db, &tiers).await?;
+    let mut notes = vec![setup_memory(&server, &prepared)];
+    let mut checks = Vec::new();
 
-    let (row, fulfil_check) = scenarios::fulfilment(
-        &server,
+    let (row, check) = scenarios::fulfilment(
+        &[&server],
         &db,
         ctx.plan,
         "fulfilment: webhook",
@@ -50,8 +59,9 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
     )
     .await?;
     rows.push(row);
+    checks.push(check);
     say(ctx.begun, "fulfilment done");
-    let (defence_rows, mut fulfil_checks) = defences::fulfilment(
+    let (defence_rows, defence_checks) = defences::fulfilment(
         ctx.plan,
         ctx.webhook_secret,
         &db,
@@ -61,54 +71,158 @@ pub async fn run_all(ctx: &Ctx<'_>) -> anyhow::Result<Report> {
     )
     .await?;
     rows.extend(defence_rows);
-    fulfil_checks.insert(0, fulfil_check);
+    checks.extend(defence_checks);
     limited.stop(Duration::from_secs(10)).await?;
     say(ctx.begun, "the defences' fulfilment done");
+    let (more_rows, more_checks, more_notes) =
+        pages_and_variants(ctx, &server, &db, &prepared, &tiers.variants).await?;
+    rows.extend(more_rows);
+    checks.extend(more_checks);
+    notes.extend(more_notes);
+
+    let (row, check) =
+        buyer::checkout(&server, &db, ctx.plan, &storefront_tiers(&db).await?).await?;
+    rows.push(row);
+    checks.push(check);
+    say(ctx.begun, "checkout creation done");
     let (row, slow_check) = slow_xano(ctx, &server, &admin, &db, &tiers, &prepared).await?;
     rows.push(row);
+    checks.push(slow_check);
     say(ctx.begun, "slow-Xano fulfilment done");
 
     server.reset_peak_rss();
-    let (row, round_trips, mut notes) = limit_pgbench(ctx, &db, &tiers.pgbench).await?;
-    rows.push(row);
-    say(ctx.begun, "pgbench done");
+    let sql = service_sql::run(ctx, &db, &tiers.pgbench).await?;
+    rows.extend(sql.row);
+    checks.extend(sql.check);
+    notes.extend(sql.notes);
+    say(ctx.begun, "limit a2 done");
     let rss_pgbench = server.peak_rss().map(|b| b as f64 / (1024.0 * 1024.0));
     server.stop(Duration::from_secs(10)).await?;
+    // With the servers stopped: pgbench's 64 clients need their own connections, and the
+    // machine's own limit is measured without idle servers beside it.
+    rows.push(tpcb::run(ctx, admin_db, &db).await?);
+    say(ctx.begun, "tpcb-like done");
     let refills = refill::run(ctx).await?;
     say(ctx.begun, "pool refills done");
 
-    let startup_median_ms = verdict::median(&startup);
-    let (mut ratios, mut targets) = verdict::assess(&rows, startup_median_ms, rss_pgbench)?;
-    let sealing = defences::sealing_micros(&ctx.config.data_key, 20_000)?;
-    let (more_ratios, more_targets, more_notes) = defences::assess(&rows, sealing)?;
-    ratios.extend(more_ratios);
-    targets.extend(more_targets);
-    notes.extend(more_notes);
-    rows.extend(refills.rows);
-    ratios.extend(refills.ratios);
-    targets.extend(refills.targets);
     notes.push(prepared.refill.clone());
     if ctx.plan.smoke {
         notes.push("smoke mode: tiny load; the figures say nothing about performance".into());
     }
     let machine = verdict::machine_facts(&db).await;
     db.close().await;
-    Ok(Report {
+    let startup_median_ms = verdict::median(&startup);
+    let mut report = Report {
         mode: if ctx.plan.smoke { "smoke" } else { "full" }.into(),
         machine,
         rows,
-        ratios,
-        targets,
+        ratios: Vec::new(),
+        targets: Vec::new(),
         startup_ms: startup,
         startup_median_ms,
-        round_trips,
-        verification: fulfil_checks
-            .into_iter()
-            .chain([slow_check])
-            .chain(refills.checks)
-            .collect(),
+        round_trips: sql.round_trips,
+        verification: checks,
         notes,
-    })
+    };
+    judge(ctx, &mut report, rss_pgbench, sql.trips, refills)?;
+    Ok(report)
+}
+
+/// The ratios and targets of every part of the run; the refill cases' rows and checks join the
+/// report here, after the other scenarios' (which the assessments look up by name).
+fn judge(
+    ctx: &Ctx<'_>,
+    report: &mut Report,
+    rss_pgbench: Option<f64>,
+    round_trips: u64,
+    refills: refill::Refills,
+) -> anyhow::Result<()> {
+    let (ratios, targets) = verdict::assess(
+        &report.rows,
+        report.startup_median_ms,
+        rss_pgbench,
+        round_trips,
+    )?;
+    report.ratios.extend(ratios);
+    report.targets.extend(targets);
+    report.ratios.extend(variants::assess(&report.rows));
+    let sealing = defences::sealing_micros(&ctx.config.data_key, 20_000)?;
+    let (ratios, targets, notes) = defences::assess(&report.rows, sealing)?;
+    report.ratios.extend(ratios);
+    report.targets.extend(targets);
+    report.notes.extend(notes);
+    report.rows.extend(refills.rows);
+    report.ratios.extend(refills.ratios);
+    report.targets.extend(refills.targets);
+    report.verification.extend(refills.checks);
+    Ok(())
+}
+
+/// What the set-up (every checkout, every token minted) left in the server's memory: the
+/// scenarios after it start from there, and `VmHWM` reset to the current RSS cannot go lower.
+fn setup_memory(server: &Server, prepared: &Prepared) -> String {
+    format!(
+        "server memory after the set-up ({} checkouts, pools filled): peak {:.1} MiB; {}",
+        prepared.fulfil.len()
+            + prepared.slow.len()
+            + prepared.defences.len()
+            + prepared.success.len(),
+        server.peak_rss().unwrap_or(0) as f64 / (1024.0 * 1024.0),
+        memory::breakdown(server.pid).map_or_else(String::new, |m| m.describe())
+    )
+}
+
+/// The success page (for the purchases the fulfilment scenario delivered, and for the paid but
+/// undelivered ones), then the variants (instances, TLS).
+async fn pages_and_variants(
+    ctx: &Ctx<'_>,
+    server: &Server,
+    db: &PgPool,
+    prepared: &Prepared,
+    variant_tiers: &[Uuid],
+) -> anyhow::Result<(Vec<Row>, Vec<Check>, Vec<String>)> {
+    let fulfilled = fulfilled_of(db, &prepared.fulfil).await?;
+    let mut rows = vec![buyer::success_fulfilled(server, db, ctx.plan, &fulfilled).await?];
+    let (row, check) = buyer::success_pending(server, db, ctx.plan, &prepared.success).await?;
+    rows.push(row);
+    say(ctx.begun, "success pages done");
+    let sample = prepared
+        .fulfil
+        .first()
+        .and_then(|p| Some((p, prepared.payloads.get(&p.session)?)))
+        .ok_or_else(|| anyhow::anyhow!("no delivery to cut the variants' from"))?;
+    let template = Template::of(sample.0, sample.1)?;
+    let variants = variants::run(ctx, server, db, variant_tiers, &template).await?;
+    rows.extend(variants.rows);
+    let checks = std::iter::once(check).chain(variants.checks).collect();
+    Ok((rows, checks, variants.notes))
+}
+
+/// The purchases of `prepared` the fulfilment scenario delivered (the ones the success page shows).
+async fn fulfilled_of(db: &PgPool, prepared: &[Pending]) -> anyhow::Result<Vec<Pending>> {
+    let ids: Vec<Uuid> = prepared.iter().map(|p| p.purchase).collect();
+    let done: Vec<Uuid> = sqlx::query_scalar(
+        "select purchase_id from purchase where purchase_id = any($1) and status = 'fulfilled'",
+    )
+    .bind(&ids)
+    .fetch_all(db)
+    .await?;
+    let done: std::collections::HashSet<Uuid> = done.into_iter().collect();
+    Ok(prepared
+        .iter()
+        .filter(|p| done.contains(&p.purchase))
+        .cloned()
+        .collect())
+}
+
+/// The storefront's tiers, where the checkout scenario buys.
+async fn storefront_tiers(db: &PgPool) -> anyhow::Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "select t.tier_id from tier t join listing l using (listing_id)
+         where l.canonical like 'store-%' and t.active order by l.canonical, t.slug",
+    )
+    .fetch_all(db)
+    .await?)
 }
 
 /// Start-up: process start to `/readyz` 200, with migrations already applied, in ms.
@@ -153,9 +267,10 @@ async fn storefront(
         .len();
 
     let healthz =
-        scenarios::fixed_request(server, ctx.plan, "limit b: GET /healthz", "/healthz").await;
+        scenarios::fixed_request(server, db, ctx.plan, "limit b: GET /healthz", "/healthz").await;
     let catalog = scenarios::fixed_request(
         server,
+        db,
         ctx.plan,
         "catalog: GET /v1/listings",
         "/v1/listings",
@@ -201,7 +316,7 @@ async fn slow_xano(
     let busy = seed::wait_replenishing(db, Duration::from_secs(15)).await?;
     let calls_before = ctx.xano.calls().len();
     let (row, check) = scenarios::fulfilment(
-        server,
+        &[server],
         db,
         ctx.plan,
         "fulfilment: Xano 2 s + 429/3",
@@ -225,74 +340,4 @@ async fn slow_xano(
         },
         check,
     ))
-}
-
-/// Limit (a): pgbench's data, the in-process round-trip count, the pgbench run.
-async fn limit_pgbench(
-    ctx: &Ctx<'_>,
-    db: &PgPool,
-    tiers: &[Uuid],
-) -> anyhow::Result<(Row, serde_json::Value, Vec<String>)> {
-    let mut notes = Vec::new();
-    let total = ctx.plan.pgbench_purchases;
-    pgbench::prepare(db, tiers, total).await?;
-    let trips = trips::count_round_trips(ctx.database_url).await?;
-    let scripted = pgbench::script_round_trips();
-    let sql_trips = trips.total - trips.pings;
-    say(
-        ctx.begun,
-        &format!(
-            "round trips per fulfilment: {} measured on the wire ({} of them the pool's ping on acquire), {scripted} in the pgbench script",
-            trips.total, trips.pings
-        ),
-    );
-    if usize::try_from(sql_trips).ok() != Some(scripted) {
-        notes.push(format!(
-            "the pgbench script ({scripted} round trips) is out of step with payments::apply ({sql_trips} with SQL)"
-        ));
-    }
-    let pg_url: url::Url = ctx.database_url.parse()?;
-    let user = match pg_url.username() {
-        "" => "postgres",
-        u => u,
-    };
-    let pg = pgbench::run(
-        ctx.work_dir,
-        &pgbench::Database {
-            host: pg_url.host_str().unwrap_or("127.0.0.1"),
-            port: pg_url.port().unwrap_or(5432),
-            user,
-            name: ctx.db_name,
-        },
-        ctx.plan.concurrency,
-        ctx.plan.warmup,
-        ctx.plan.duration,
-    )
-    .await?;
-    let drawn: i64 = sqlx::query_scalar("select last_value from market_bench_pgbench_seq")
-        .fetch_one(db)
-        .await?;
-    if pg.failed {
-        notes.push(format!(
-            "pgbench reported a failure (ran out of prepared purchases? used {drawn} of {total}): {}",
-            pg.output.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
-        ));
-    }
-    let row = Row::new(
-        "limit a: pgbench, same SQL",
-        ctx.plan.concurrency,
-        pg.elapsed.as_secs_f64(),
-        pg.transactions,
-        u64::from(pg.failed),
-        &pg.latency,
-        None,
-        format!("{scripted} round trips per transaction"),
-    );
-    let round_trips = serde_json::json!({
-        "measured_on_the_wire": trips.total,
-        "pool_pings": trips.pings,
-        "pgbench_script": scripted,
-        "statements": trips.sql,
-    });
-    Ok((row, round_trips, notes))
 }

@@ -57,6 +57,9 @@ impl ServerConfig {
             // The bench inserts pgbench's tokens with SQL, unknown to the Xano simulator: no second
             // reconciliation may run (and flag them missing) during the run.
             .env("MARKET_RECONCILE_MINUTES", "600")
+            // Every purchase the bench prepares stays pending for minutes, which in production
+            // only a buyer who never paid does: no recheck of them at Stripe may run meanwhile.
+            .env("MARKET_SESSION_RECHECK_MINUTES", "600")
             .env("MARKET_SHUTDOWN_GRACE_SECS", "2")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -1,17 +1,30 @@
 //! The round trips of one fulfilment, counted on the wire: `payments::apply` runs in this process
-//! through the counting proxy of `wire.rs`, on purchases that pgbench's data set reserves for it.
+//! through the recording proxy of `wire.rs`, on purchases that pgbench's data set reserves for it
+//! (`pgbench::prepare`), exactly as the webhook handler calls it. What the proxy records is also
+//! what `replay.rs` turns into the pgbench script of limit (a2), so the count and the replay follow
+//! whatever SQL `market-core` sends: several statements in a transaction, or one function call.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use uuid::Uuid;
 
+use crate::pgbench::{self, Keys};
 use crate::wire;
 
-/// Runs `payments::apply` in-process for pgbench purchases 1 and 2 through the counting proxy,
-/// with the pool settings the server uses: the first run prepares the statements (their text is
-/// returned), the second is the steady state whose round trips are counted.
-pub async fn count_round_trips(database_url: &str) -> anyhow::Result<wire::Trips> {
+/// The two in-process fulfilments: the first prepares the statements, the second is the steady
+/// state whose round trips are counted and replayed. Both are kept: what differs between them
+/// (other than the purchase's own identifiers) varies from one fulfilment to the next.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub first: wire::Trips,
+    pub steady: wire::Trips,
+    /// The pgbench purchase numbers of the two runs.
+    pub numbers: [u64; 2],
+}
+
+/// Runs `payments::apply` in-process for pgbench purchases 1 and 2 through the recording proxy,
+/// with the pool settings the server uses.
+pub async fn record_fulfilment(database_url: &str) -> anyhow::Result<Recording> {
     use market_core::audit::Actor;
     use market_core::payments::{self, Delivery, Effect, Fact, SessionFacts, SessionPayment};
 
@@ -37,26 +50,25 @@ pub async fn count_round_trips(database_url: &str) -> anyhow::Result<wire::Trips
     )
     .await?;
 
-    let mut statements = Vec::new();
-    let mut steady = wire::Trips::default();
-    for n in 1..=2u64 {
-        let purchase: Uuid = format!("00000000-0000-4000-8000-{n:012}").parse()?;
+    let numbers = [1, 2];
+    let mut runs = Vec::new();
+    for n in numbers {
+        let keys = Keys::of(pgbench::PGBENCH, n);
         let facts = SessionFacts {
             payer_email: None,
-            purchase: market_core::PurchaseId(purchase),
-            session_id: format!("cs_pgb_{n}"),
-            payment_intent: Some(format!("pi_pgb_{n}")),
+            purchase: market_core::PurchaseId(keys.purchase),
+            session_id: keys.session.clone(),
+            payment_intent: Some(keys.payment_intent.clone()),
             payment: SessionPayment::Paid,
             charge: None,
         };
-        let event_id = format!("evt_pgb_{n}");
-        // Let the pool settle (its connection open and idle) before counting.
+        // Let the pool settle (its connection open and idle) before recording.
         tokio::time::sleep(Duration::from_millis(20)).await;
         wire.reset();
         let outcome = payments::apply(
             &pool,
             Some(Delivery {
-                event_id: &event_id,
+                event_id: &keys.event,
                 event_type: "checkout.session.completed",
                 livemode: false,
             }),
@@ -67,16 +79,14 @@ pub async fn count_round_trips(database_url: &str) -> anyhow::Result<wire::Trips
         if !matches!(outcome.effect, Effect::Fulfilled { .. }) {
             bail!("in-process fulfilment of pgbench purchase {n}: {outcome:?}");
         }
-        let trips = wire.take();
-        if n == 1 {
-            statements = trips.sql;
-        } else {
-            steady = trips;
-        }
+        runs.push(wire.take());
     }
     pool.close().await;
-    Ok(wire::Trips {
-        sql: statements,
-        ..steady
+    let steady = runs.pop().unwrap_or_default();
+    let first = runs.pop().unwrap_or_default();
+    Ok(Recording {
+        first,
+        steady,
+        numbers,
     })
 }
