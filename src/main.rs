@@ -4,6 +4,7 @@
 //!   by several commands, and their parsers;
 //! - `settings`: `market serve`'s flags turned into typed settings, once, before anything starts;
 //! - `telemetry`: logging, set up once before a command runs;
+//! - `memory`: glibc's malloc arenas capped before the first thread starts;
 //! - `commands`: one module per command; `serve` builds `market_http::startup::Application`;
 //! - `sandbox_mode` (the default-on `sandbox` feature): the simulators of Xano and Stripe
 //!   in-process, and the demo catalog compiled in. A build without the feature has neither.
@@ -15,12 +16,14 @@ use std::process::ExitCode;
 mod cli;
 mod commands;
 mod config;
+mod memory;
 #[cfg(feature = "sandbox")]
 mod sandbox_mode;
 mod settings;
 mod telemetry;
 
 fn main() -> ExitCode {
+    memory::limit_arenas();
     let command = cli::Cli::parse_or_exit().into_command();
     telemetry::init(command.log_format());
     let runtime = match tokio::runtime::Builder::new_multi_thread()

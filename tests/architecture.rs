@@ -71,7 +71,7 @@ const CRATES: &[(&str, &str, &[&[&str]])] = &[
         "src",
         "main.rs",
         &[
-            &["config"],
+            &["config", "memory"],
             &["cli", "settings", "telemetry", "sandbox_mode"],
             &["commands"],
         ],
@@ -147,6 +147,32 @@ fn no_module_imports_a_module_that_imports_it_back_or_one_on_a_higher_floor() {
     }
     assert!(modules_seen > 80, "only {modules_seen} modules read");
     assert!(report.is_empty(), "\n{report}");
+}
+
+/// The unsafe-code lint is denied in the workspace; the one call that needs it (glibc's `mallopt`, before
+/// any thread starts) allows it in `src/memory.rs`, and no other file may.
+#[test]
+fn only_src_memory_rs_may_allow_the_unsafe_lint_the_workspace_denies() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lint = concat!("unsafe", "_code");
+    let mut allowed = Vec::new();
+    let mut stack = vec![root.join("src"), root.join("crates"), root.join("tests")];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files += 1;
+                if std::fs::read_to_string(&path).unwrap().contains(lint) {
+                    allowed.push(path.strip_prefix(root).unwrap().to_path_buf());
+                }
+            }
+        }
+    }
+    assert!(files > 200, "only {files} files read");
+    assert_eq!(allowed, [PathBuf::from("src/memory.rs")]);
 }
 
 /// The checker itself: a two-module loop through a re-export is found, and a parent using its
