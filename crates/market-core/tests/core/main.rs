@@ -33,6 +33,8 @@
 //! - `webhooks` (the shared receiver and deliverer), `webhook_events`, `webhook_delivery`,
 //!   `webhook_endpoints`: outgoing webhooks written with each fact, sent in order at least once,
 //!   signed, retried, given up on, replayed, disabled, never to an address the guard refuses.
+//! - `trigger_plans`: the fulfilment path's checks rewritten to cost the same whatever plan is
+//!   cached (migration 33) still refuse what they refused;
 //! - `refill`: a pool refilled as fast as the account's Xano limit allows: creates in flight
 //!   together, no 429, nothing lost when a create or a lease fails.
 //!
@@ -70,6 +72,7 @@ mod seller_fairness;
 mod seller_plans;
 mod smoke;
 mod stalled_instance;
+mod trigger_plans;
 mod upgrades;
 mod webhook_delivery;
 mod webhook_endpoints;
