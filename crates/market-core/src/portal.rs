@@ -200,9 +200,5 @@ pub async fn purchases_of(
     .bind(LIST_LIMIT)
     .fetch_all(pool)
     .await?;
-    let mut receipts = Vec::with_capacity(rows.len());
-    for purchase in &rows {
-        receipts.push(purchases::receipt_of(pool, envelope, purchase).await?);
-    }
-    Ok(receipts)
+    purchases::receipts_of(pool, envelope, &rows).await
 }

@@ -78,14 +78,12 @@ pub async fn refresh_gauges(db: &PgPool) -> Result<(), market_core::Error> {
         }
     }
     refresh_xano_gauges(db).await?;
-    for level in market_core::pool::levels(db).await? {
-        if level.active {
-            let tier = level.tier_id.to_string();
-            metrics::gauge!("market_pool_available", "tier" => tier.clone(), "slug" => level.slug.clone())
-                .set(level.available as f64);
-            metrics::gauge!("market_pool_target", "tier" => tier, "slug" => level.slug)
-                .set(f64::from(level.pool_target));
-        }
+    for level in market_core::pool::gauges(db).await? {
+        let tier = level.tier_id.to_string();
+        metrics::gauge!("market_pool_available", "tier" => tier.clone(), "slug" => level.slug.clone())
+            .set(level.available as f64);
+        metrics::gauge!("market_pool_target", "tier" => tier, "slug" => level.slug)
+            .set(f64::from(level.pool_target));
     }
     Ok(())
 }

@@ -207,16 +207,22 @@ impl Runner {
 /// - a send for each message of the last week still queued (its job died in a long SMTP outage).
 ///
 /// Every insert is "unless already live", so several instances sweeping at once queue each job once.
+/// A subject with a live job is left out before the insert, not only by its `on conflict`: an
+/// insert that conflicts has already run the job's `before insert` trigger, and most subjects have
+/// a live job at every sweep (each listing's reconciliation schedule: 10 000 of them on the scale
+/// database); the conflict clause still settles two sweeps racing.
 pub async fn sweep(market: &Market) -> Result<()> {
     let db = &market.db;
     let revive_after = market.jobs.revive_after.as_secs_f64();
     for (kind, subjects) in [
         (
             JobKind::ReplenishPool,
+            // Counts no further than the mark: a full pool costs `pool_low_water` index entries.
             "select t.tier_id::text from tier t join listing l using (listing_id)
              where t.active and l.active
-               and (select count(*) from install_token it
-                    where it.tier_id = t.tier_id and it.state = 'available') < t.pool_low_water",
+               and (select count(*) from (select from install_token it
+                                          where it.tier_id = t.tier_id and it.state = 'available'
+                                          limit t.pool_low_water) below) < t.pool_low_water",
         ),
         (
             JobKind::ReconcileListing,
@@ -267,7 +273,10 @@ pub async fn sweep(market: &Market) -> Result<()> {
         let queued = sqlx::query(&format!(
             "insert into job (kind, subject)
              select $1, owed.subject from ({subjects}) as owed (subject)
-             where not exists (select 1 from job dead
+             where not exists (select 1 from job live
+                               where live.kind = $1 and live.subject = owed.subject
+                                 and live.state in ('queued', 'running', 'parked'))
+               and not exists (select 1 from job dead
                                where dead.kind = $1 and dead.subject = owed.subject
                                  and dead.state = 'dead'
                                  and dead.finished_at > now() - make_interval(secs => $2))
@@ -295,12 +304,17 @@ pub async fn sweep(market: &Market) -> Result<()> {
             );
         }
     }
+    clear_finished(market).await
+}
+
+/// Deletes the jobs finished longer than `keep_finished` ago.
+async fn clear_finished(market: &Market) -> Result<()> {
     sqlx::query(
         "delete from job where state in ('done', 'dead')
          and finished_at < now() - make_interval(secs => $1)",
     )
     .bind(market.jobs.keep_finished.as_secs_f64())
-    .execute(db)
+    .execute(&market.db)
     .await?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! A purchase as its buyer sees it: status, price and the live token, opened from its seal.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use master_api::TokenValue;
 use sqlx::PgPool;
@@ -94,36 +96,68 @@ pub async fn receipt(
 /// purchase still `pending` beside the token its fulfilment had just assigned). The token is opened
 /// only while it is live.
 pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -> Result<Receipt> {
-    let row = sqlx::query_as::<_, ReceiptRow>(
-        "select p.status, p.paid_at, p.fulfilled_at, p.closed_at, p.max_installs,
-                t.name as tier_name, l.listing_id, l.canonical, l.installs_as_of,
-                (select s.name from seller s where s.seller_id = l.seller_id) as seller_name,
-                it.install_token_id, it.state::text as token_state, it.token,
-                it.token_key_id, it.token_sealed,
-                it.max_installs as token_max_installs, it.current_installs,
-                up.tier_id as upgraded_tier_id, up.name as upgraded_tier_name
-         from purchase p
-         join tier t on t.tier_id = p.tier_id
-         join listing l on l.listing_id = t.listing_id
-         -- The live token if there is one, else the most recent one (to show it was revoked).
-         left join lateral (
-             select install_token_id, state, token, token_key_id, token_sealed, max_installs,
-                    current_installs
-             from install_token where purchase_id = p.purchase_id
-             order by (state in ('assigned', 'revoking')) desc, install_token_id desc
-             limit 1
-         ) it on true
-         left join lateral (
-             select u.tier_id, ut.name from purchase u join tier ut on ut.tier_id = u.tier_id
-             where u.upgrade_of = p.purchase_id and u.status in ('fulfilled', 'reinstated')
-             order by u.max_installs desc, u.created_at desc
-             limit 1
-         ) up on true
-         where p.purchase_id = $1",
-    )
-    .bind(purchase.purchase_id)
-    .fetch_one(db)
-    .await?;
+    let row = sqlx::query_as::<_, ReceiptRow>(RECEIPTS)
+        .bind(vec![purchase.purchase_id])
+        .fetch_one(db)
+        .await?;
+    build(envelope, purchase, row)
+}
+
+/// The receipts of `purchases`, in their order, as [`receipt_of`] reads each, in one statement
+/// (the buyer portal lists a buyer's purchases: one round trip, not one per purchase).
+pub async fn receipts_of(
+    db: &PgPool,
+    envelope: &Envelope,
+    purchases: &[Purchase],
+) -> Result<Vec<Receipt>> {
+    let ids: Vec<PurchaseId> = purchases.iter().map(|p| p.purchase_id).collect();
+    let mut rows: HashMap<PurchaseId, ReceiptRow> = sqlx::query_as::<_, ReceiptRow>(RECEIPTS)
+        .bind(ids)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.purchase_id, row))
+        .collect();
+    purchases
+        .iter()
+        .map(|purchase| {
+            let row = rows
+                .remove(&purchase.purchase_id)
+                .ok_or(sqlx::Error::RowNotFound)?;
+            build(envelope, purchase, row)
+        })
+        .collect()
+}
+
+/// The receipt statement, for the purchases whose ids are `$1`.
+const RECEIPTS: &str =
+    "select p.purchase_id, p.status, p.paid_at, p.fulfilled_at, p.closed_at, p.max_installs,
+            t.name as tier_name, l.listing_id, l.canonical, l.installs_as_of,
+            (select s.name from seller s where s.seller_id = l.seller_id) as seller_name,
+            it.install_token_id, it.state::text as token_state, it.token,
+            it.token_key_id, it.token_sealed,
+            it.max_installs as token_max_installs, it.current_installs,
+            up.tier_id as upgraded_tier_id, up.name as upgraded_tier_name
+     from purchase p
+     join tier t on t.tier_id = p.tier_id
+     join listing l on l.listing_id = t.listing_id
+     -- The live token if there is one, else the most recent one (to show it was revoked).
+     left join lateral (
+         select install_token_id, state, token, token_key_id, token_sealed, max_installs,
+                current_installs
+         from install_token where purchase_id = p.purchase_id
+         order by (state in ('assigned', 'revoking')) desc, install_token_id desc
+         limit 1
+     ) it on true
+     left join lateral (
+         select u.tier_id, ut.name from purchase u join tier ut on ut.tier_id = u.tier_id
+         where u.upgrade_of = p.purchase_id and u.status in ('fulfilled', 'reinstated')
+         order by u.max_installs desc, u.created_at desc
+         limit 1
+     ) up on true
+     where p.purchase_id = any($1)";
+
+fn build(envelope: &Envelope, purchase: &Purchase, row: ReceiptRow) -> Result<Receipt> {
     let token = match (row.install_token_id, row.token_state) {
         (Some(install_token_id), Some(state)) => {
             let value = if state == "assigned" {
@@ -170,6 +204,7 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
 /// A purchase's receipt as one statement reads it.
 #[derive(sqlx::FromRow)]
 struct ReceiptRow {
+    purchase_id: PurchaseId,
     status: PurchaseStatus,
     /// Read with the token, not from the caller's copy: an upgrade may have changed both since.
     max_installs: i64,
