@@ -195,6 +195,8 @@ pub async fn machine_facts(db: &PgPool) -> serde_json::Value {
         "ssl",
         "wal_sync_method",
         "max_wal_size",
+        "autovacuum",
+        "shared_preload_libraries",
     ] {
         if let Ok(v) = sqlx::query_scalar::<_, String>(&format!("show {setting}"))
             .fetch_one(db)
