@@ -96,11 +96,8 @@ pub async fn receipt(
 /// purchase still `pending` beside the token its fulfilment had just assigned). The token is opened
 /// only while it is live.
 pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -> Result<Receipt> {
-    let row = sqlx::query_as::<_, ReceiptRow>(RECEIPTS)
-        .bind(vec![purchase.purchase_id])
-        .fetch_one(db)
-        .await?;
-    build(envelope, purchase, row)
+    let mut one = receipts_of(db, envelope, std::slice::from_ref(purchase)).await?;
+    Ok(one.pop().ok_or(sqlx::Error::RowNotFound)?)
 }
 
 /// The receipts of `purchases`, in their order, as [`receipt_of`] reads each, in one statement
