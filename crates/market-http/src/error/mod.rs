@@ -170,6 +170,11 @@ impl From<market_core::Error> for ApiError {
                 "the service is overloaded or its database unreachable; try again",
             )
             .caused_by(e),
+            E::Database(e) if out_of_time(&e) => Self::new(
+                Code::Unavailable,
+                "the database did not answer in time; try again",
+            )
+            .caused_by(e),
             // 22021: PostgreSQL refuses a NUL in text. Our parameters are valid UTF-8, so only a
             // NUL from the request gets here: the client's mistake, not ours.
             E::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22021") => {
@@ -198,6 +203,17 @@ fn connection_lost(e: &sqlx::Error) -> bool {
         }),
         _ => false,
     }
+}
+
+/// Whether PostgreSQL gave up on the statement because it waited too long, rather than because
+/// of anything it did: `lock_timeout` (55P03, a row held by a transaction that did not finish in
+/// time) or `statement_timeout` (57014; the service cancels statements no other way). Nothing was
+/// written; the client's retry starts afresh. When the database stalls (a disk that does not
+/// flush, the chaos suite's `synchronous_standby_names` stall) the transactions that wait to
+/// commit keep their row locks, and the requests behind them time out here: a 503, like the
+/// requests that found no pooled connection meanwhile, not a 500 that reads as a bug of ours.
+fn out_of_time(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("55P03" | "57014")))
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -238,6 +254,51 @@ mod tests {
         let api = ApiError::from(error);
         assert_eq!(api.code, Code::Unavailable, "{api:?}");
         assert_eq!(api.code.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    /// Found by the chaos suite with the database stalled for writes: a webhook waiting for a row
+    /// whose transaction could not commit ran into `lock_timeout` and answered 500.
+    #[tokio::test]
+    async fn a_statement_that_ran_out_of_its_lock_or_statement_timeout_is_a_503() {
+        let db = testkit::TestDb::empty().await;
+        sqlx::query("create table t (id int primary key)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        sqlx::query("insert into t values (1)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let mut holder = db.pool().begin().await.unwrap();
+        sqlx::query("select id from t where id = 1 for update")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+
+        let mut waiter = db.pool().begin().await.unwrap();
+        sqlx::query("set local lock_timeout = 50")
+            .execute(&mut *waiter)
+            .await
+            .unwrap();
+        let locked = sqlx::query("select id from t where id = 1 for update")
+            .execute(&mut *waiter)
+            .await
+            .unwrap_err();
+        let mut slow = db.pool().begin().await.unwrap();
+        sqlx::query("set local statement_timeout = 50")
+            .execute(&mut *slow)
+            .await
+            .unwrap();
+        let timed_out = sqlx::query("select pg_sleep(5)")
+            .execute(&mut *slow)
+            .await
+            .unwrap_err();
+
+        for error in [locked, timed_out] {
+            let api = ApiError::from(error);
+            assert_eq!(api.code, Code::Unavailable, "{api:?}");
+            assert_eq!(api.code.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
     }
 
     #[tokio::test]
