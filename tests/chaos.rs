@@ -53,6 +53,8 @@ mod deliveries;
 mod driver;
 #[path = "chaos/events.rs"]
 mod events;
+#[path = "chaos/evidence.rs"]
+mod evidence;
 #[path = "chaos/fleet_faults.rs"]
 mod fleet_faults;
 #[path = "chaos/history.rs"]
@@ -254,6 +256,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     // timeout for the case that every worker is busy with a call that runs into it.
     let monitor = Arc::new(JobMonitor::new(
         pool.clone(),
+        Arc::clone(&history),
         Duration::from_secs(LEASE_SECS + 5 + XANO_TIMEOUT_SECS),
     ));
     let monitor_task = tokio::spawn(Arc::clone(&monitor).run(Arc::clone(&pump_stop)));
@@ -460,9 +463,11 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     );
     println!("chaos: answers {:?}", story::answer_table(&history));
     println!(
-        "chaos: transport errors (instance down, paused or crashed) {}; error answers to requests in flight when their instance was frozen {}; invariant checks {}; violations {}",
-        report.transport_errors,
-        report.answered_after_freeze,
+        "chaos: transport errors (instance down, paused or crashed) {}; error answers to requests in flight when their instance was frozen {}; 503s while the database stalled {} (stalls, ms from the start: {:?}); invariant checks {}; violations {}",
+        report.excused.transport_errors,
+        report.excused.answered_after_freeze,
+        report.excused.answered_in_stall,
+        history.stalls(),
         report.checks,
         report.violations.len()
     );
@@ -479,6 +484,11 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         for v in report.violations.iter().take(60) {
             message.push_str(&format!("VIOLATION {:?}: {}\n", v.purchase, v.what));
         }
+        message.push_str(&format!(
+            "the database's stalls (ms from the start): {:?}\nthe instances' failed requests, by cause:\n{}",
+            history.stalls(),
+            evidence::server_errors(&dir, 12)
+        ));
         message
             .push_str("timeline of the nemesis and crashes (without the purchases' requests):\n");
         for e in history.timeline() {

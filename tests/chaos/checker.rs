@@ -64,9 +64,8 @@ pub struct Report {
     pub purchases_in_db: usize,
     pub owed: usize,
     pub tokens_at_xano: usize,
-    pub transport_errors: u64,
-    /// Error answers to requests that were in flight when their instance was frozen.
-    pub answered_after_freeze: u64,
+    /// Transport errors and error answers explained by the nemesis or the machine.
+    pub excused: crate::requests::Excused,
     pub statuses: BTreeMap<String, u64>,
     /// Reconciliation's audit actions, by count.
     pub reconciled: BTreeMap<String, i64>,
@@ -345,8 +344,7 @@ pub async fn check(
     });
 
     let reconciled = crate::damage::check(&mut c, db, driver, history).await;
-    let (transport_errors, answered_after_freeze) =
-        crate::requests::check_requests(&mut c, history, driver);
+    let excused = crate::requests::check_requests(&mut c, history, driver);
 
     for what in unexpected_exits {
         c.check(false, None, || what.clone());
@@ -367,8 +365,7 @@ pub async fn check(
         purchases_in_db: purchases.len(),
         owed: owed_count,
         tokens_at_xano: at_xano.len(),
-        transport_errors,
-        answered_after_freeze,
+        excused,
         statuses,
         reconciled,
     }

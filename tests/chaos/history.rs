@@ -87,6 +87,9 @@ pub struct History {
     entries: Mutex<Vec<Entry>>,
     requests: Mutex<Vec<Request>>,
     disturbances: Mutex<Vec<Disturbance>>,
+    /// Windows (start, end in ms) in which one sample of the job monitor (two reads and a commit)
+    /// took over a second.
+    stalls: Mutex<Vec<(u64, u64)>>,
     counters: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -97,6 +100,7 @@ impl History {
             entries: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             disturbances: Mutex::new(Vec::new()),
+            stalls: Mutex::new(Vec::new()),
             counters: Mutex::new(BTreeMap::new()),
         }
     }
@@ -176,6 +180,25 @@ impl History {
 
     pub fn disturbances(&self) -> Vec<Disturbance> {
         self.disturbances.lock().unwrap().clone()
+    }
+
+    /// Records that PostgreSQL took from `start_ms` to `end_ms` to answer one sample of the job
+    /// monitor.
+    pub fn database_stalled(&self, start_ms: u64, end_ms: u64) {
+        self.stalls.lock().unwrap().push((start_ms, end_ms));
+        self.record(
+            None,
+            None,
+            format!(
+                "DATABASE stalled: a sample of two reads and a commit took {} ms",
+                end_ms - start_ms
+            ),
+        );
+    }
+
+    /// The database's write stalls, as (start, end) in ms.
+    pub fn stalls(&self) -> Vec<(u64, u64)> {
+        self.stalls.lock().unwrap().clone()
     }
 
     pub fn entries_of(&self, purchase: Uuid) -> Vec<Entry> {

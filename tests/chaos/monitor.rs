@@ -15,6 +15,12 @@
 //! instance take ~10 s at once (a checkpoint's or the shared disk's fsync stall on this VM), and the
 //! monitor's own two queries with them. The time its own sampling takes beyond its normal second is
 //! not counted against the jobs waiting through it: no instance could have claimed them then.
+//!
+//! A stall may hold back writes alone: a commit waits for the WAL's fsync, a read does not. So each
+//! sample also commits one row of its own (`chaos_probe`, a table no instance touches). A sample
+//! that took over a second is recorded in the history as a window in which the database stalled
+//! ([`History::database_stalled`]); the request checker reads it: a request that waited out the
+//! pool's acquire timeout through it answered 503 `unavailable`, which is the stall speaking.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
+
+use crate::history::History;
 
 #[derive(sqlx::FromRow)]
 struct DueJob {
@@ -35,6 +43,7 @@ struct DueJob {
 
 pub struct JobMonitor {
     pool: PgPool,
+    history: Arc<History>,
     /// How long a claimable job may wait while the credential is healthy.
     pub limit: Duration,
     pub samples: AtomicU64,
@@ -46,9 +55,10 @@ pub struct JobMonitor {
 }
 
 impl JobMonitor {
-    pub fn new(pool: PgPool, limit: Duration) -> Self {
+    pub fn new(pool: PgPool, history: Arc<History>, limit: Duration) -> Self {
         Self {
             pool,
+            history,
             limit,
             samples: AtomicU64::new(0),
             longest_wait_ms: AtomicU64::new(0),
@@ -62,9 +72,13 @@ impl JobMonitor {
         // Job id → since when it has been claimable (with the credential healthy throughout).
         let mut waiting: HashMap<i64, Instant> = HashMap::new();
         let mut reported = std::collections::HashSet::new();
+        sqlx::query("create table if not exists chaos_probe (id int primary key, at timestamptz)")
+            .execute(&self.pool)
+            .await
+            .expect("create the monitor's probe table");
         while !stop.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let sampling = Instant::now();
+            let (sampling, sampled_from_ms) = (Instant::now(), self.history.now_ms());
             let healthy: Option<bool> = sqlx::query_scalar(
                 // The fleet's credential: the first recorded (see `settle`).
                 "select state = 'healthy' from xano_credential order by created_at limit 1",
@@ -87,11 +101,19 @@ impl JobMonitor {
                 Ok(due) => due,
                 Err(_) => continue,
             };
+            let _ = sqlx::query(
+                "insert into chaos_probe values (1, now())
+                 on conflict (id) do update set at = excluded.at",
+            )
+            .execute(&self.pool)
+            .await;
             self.samples.fetch_add(1, Ordering::Relaxed);
             // The database stalled for everyone while we asked: excuse the jobs that waited
             // through it (see the module doc).
             let stalled = sampling.elapsed().saturating_sub(Duration::from_secs(1));
             if !stalled.is_zero() {
+                self.history
+                    .database_stalled(sampled_from_ms, self.history.now_ms());
                 self.stalls_ms.fetch_add(
                     u64::try_from(stalled.as_millis()).unwrap_or(u64::MAX),
                     Ordering::Relaxed,

@@ -157,6 +157,7 @@ async fn one_sellers_buyers_are_served_from_its_pool_while_another_sellers_token
     // call's timeout; here that holds for every seller's jobs while one seller's Xano is slow.
     let monitor = Arc::new(JobMonitor::new(
         pool.clone(),
+        Arc::clone(&history),
         Duration::from_secs(LEASE_SECS + 5 + XANO_TIMEOUT_SECS),
     ));
     let monitor_task = tokio::spawn(Arc::clone(&monitor).run(Arc::clone(&stop)));
