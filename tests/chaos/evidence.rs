@@ -25,7 +25,9 @@ pub fn server_errors(dir: &Path, limit: usize) -> String {
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_log = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("log"));
+        let is_log = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("log"));
         if !(name.starts_with("instance-") && is_log) {
             continue;
         }
