@@ -78,6 +78,30 @@ impl Usage {
             self.wal_mib_per_s
         )
     }
+
+    /// The machine's CPU time per request at `per_s` requests a second, in milliseconds, by
+    /// process: what a closed loop's latency is made of once every core is busy (a request at
+    /// concurrency `c` waits behind `c - 1` others for the cores).
+    pub fn per_request(&self, per_s: f64) -> String {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+        let ms = |pct: f64| {
+            if per_s > 0.0 {
+                pct / 100.0 * cores * 1000.0 / per_s
+            } else {
+                0.0
+            }
+        };
+        let market = self.servers_pct.iter().fold(0.0, |a, b| a + b);
+        format!(
+            "CPU ms per request ({cores:.0} cores): market {:.3}, postgres {:.3}, bench {:.3}, \
+             other {:.3}; idle {:.0} % of the machine",
+            ms(market),
+            ms(self.postgres_pct),
+            ms(self.bench_pct),
+            ms(self.other_pct + self.postgres_other_pct),
+            self.idle_pct
+        )
+    }
 }
 
 /// The counters now, for the `market` processes `servers`.

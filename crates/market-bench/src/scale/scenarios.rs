@@ -19,6 +19,7 @@ use super::args::Size;
 use super::samples::Samples;
 use super::scenario::Scenario;
 use super::suite;
+use crate::cpu::{self, Usage};
 use crate::http;
 use crate::load::{self, Work};
 use crate::say;
@@ -39,6 +40,8 @@ pub struct Measured {
     pub read_target: bool,
     /// Sequential scans of the big tables during the window, e.g. `purchase 0, install_token 0`.
     pub seq_scans: String,
+    /// Where the machine's time went in the measured window (after the warm-up).
+    pub cpu: Option<Usage>,
     pub error_samples: Vec<String>,
 }
 
@@ -135,6 +138,11 @@ async fn measure(
         check: Box::new(|response| response.status == 200),
         size: None,
     };
+    let (probe_db, pid, warmup) = (db.clone(), server.pid, size.warmup);
+    let opened = tokio::spawn(async move {
+        tokio::time::sleep(warmup).await;
+        cpu::snapshot(&probe_db, &[pid]).await
+    });
     let run = load::run(
         &[server.addr],
         scenario.concurrency,
@@ -143,6 +151,8 @@ async fn measure(
         work,
     )
     .await;
+    let closed = cpu::snapshot(db, &[server.pid]).await;
+    let usage = opened.await.ok().map(|o| cpu::usage(&o, &closed));
     let after = seq_scans(db).await?;
     let scans = before
         .iter()
@@ -165,6 +175,7 @@ async fn measure(
         p99_ms: ms(0.99),
         read_target: scenario.read_target,
         seq_scans: scans,
+        cpu: usage,
         error_samples: run.samples,
     })
 }
@@ -200,6 +211,9 @@ pub fn print(results: &[Measured]) {
             r.p99_ms,
             r.seq_scans
         );
+        if let Some(usage) = &r.cpu {
+            println!("    {}", usage.per_request(r.per_s));
+        }
         for sample in &r.error_samples {
             println!("    error: {sample}");
         }
