@@ -96,8 +96,11 @@ pub async fn receipt(
 /// purchase still `pending` beside the token its fulfilment had just assigned). The token is opened
 /// only while it is live.
 pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -> Result<Receipt> {
-    let mut one = receipts_of(db, envelope, std::slice::from_ref(purchase)).await?;
-    Ok(one.pop().ok_or(sqlx::Error::RowNotFound)?)
+    let row = sqlx::query_as::<_, ReceiptRow>(RECEIPT)
+        .bind(purchase.purchase_id)
+        .fetch_one(db)
+        .await?;
+    build(envelope, purchase, row)
 }
 
 /// The receipts of `purchases`, in their order, as [`receipt_of`] reads each, in one statement
@@ -108,7 +111,7 @@ pub async fn receipts_of(
     purchases: &[Purchase],
 ) -> Result<Vec<Receipt>> {
     let ids: Vec<PurchaseId> = purchases.iter().map(|p| p.purchase_id).collect();
-    let mut rows: HashMap<PurchaseId, ReceiptRow> = sqlx::query_as::<_, ReceiptRow>(RECEIPTS)
+    let mut rows: HashMap<PurchaseId, ReceiptRow> = sqlx::query_as::<_, ReceiptRow>(RECEIPTS_OF)
         .bind(ids)
         .fetch_all(db)
         .await?
@@ -126,9 +129,19 @@ pub async fn receipts_of(
         .collect()
 }
 
-/// The receipt statement, for the purchases whose ids are `$1`.
-const RECEIPTS: &str =
-    "select p.purchase_id, p.status, p.paid_at, p.fulfilled_at, p.closed_at, p.max_installs,
+/// The receipt statement, ending in its filter: one text, two statements ([`RECEIPT`],
+/// [`RECEIPTS_OF`]).
+///
+/// Why two: PostgreSQL plans a prepared statement for its parameters' values five times, then
+/// keeps one generic plan if that is estimated no dearer. For `purchase_id = any($1)` it never
+/// is (a generic plan does not know the array holds one id), so every execution was planned
+/// again, and this statement, with its two lateral joins, costs 1-2 ms to plan and 0.3 ms to run
+/// (measured on 1 000 000 purchases with `pg_stat_statements.track_planning`: 13 635 plans for
+/// 13 615 calls). With `purchase_id = $1` the generic plan is the custom one and is kept.
+macro_rules! receipts_where {
+    ($filter:literal) => {
+        concat!(
+            "select p.purchase_id, p.status, p.paid_at, p.fulfilled_at, p.closed_at, p.max_installs,
             t.name as tier_name, l.listing_id, l.canonical, l.installs_as_of,
             (select s.name from seller s where s.seller_id = l.seller_id) as seller_name,
             it.install_token_id, it.state::text as token_state, it.token,
@@ -152,7 +165,16 @@ const RECEIPTS: &str =
          order by u.max_installs desc, u.created_at desc
          limit 1
      ) up on true
-     where p.purchase_id = any($1)";
+     ",
+            $filter
+        )
+    };
+}
+
+/// One purchase's receipt: the purchase whose id is `$1`.
+const RECEIPT: &str = receipts_where!("where p.purchase_id = $1");
+/// The receipts of the purchases whose ids are `$1` (an array).
+const RECEIPTS_OF: &str = receipts_where!("where p.purchase_id = any($1)");
 
 fn build(envelope: &Envelope, purchase: &Purchase, row: ReceiptRow) -> Result<Receipt> {
     let token = match (row.install_token_id, row.token_state) {
