@@ -16,6 +16,9 @@ pub async fn sales(args: SalesArgs) -> anyhow::Result<()> {
         seller: args.seller,
         listing: args.listing.map(ListingId),
         group_by: GroupBy::parse(&args.group_by)?,
+        // The whole report: a shell pages with `less`.
+        after: None,
+        limit: None,
     };
     let db = connect(&args.db).await?;
     let body = SalesReportBody::from(reports::sales(&db, &query).await?);

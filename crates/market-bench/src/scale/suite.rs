@@ -97,9 +97,15 @@ pub fn all(
     all.push(receipts(samples));
     all.push(portal_scenario(samples, &portal));
     all.extend([
-        Scenario::get("sales report: platform, 30 days", C16, &report, &auth, true),
         Scenario::get(
-            "sales report: one seller, 30 days",
+            "sales report: platform, 30 days, first page",
+            C16,
+            &report,
+            &auth,
+            true,
+        ),
+        Scenario::get(
+            "sales report: one seller, 30 days, first page",
             C16,
             &seller_report,
             &auth,

@@ -44,7 +44,8 @@ mod model;
 mod sql;
 
 pub use model::{
-    Figures, GroupBy, ListingRef, Range, SalesQuery, SalesReport, SalesRow, SellerRef, TierRef,
+    Figures, GroupBy, ListingRef, Range, RowKey, SalesQuery, SalesReport, SalesRow, SellerRef,
+    TierRef,
 };
 
 use sqlx::PgPool;
@@ -52,8 +53,16 @@ use sqlx::PgPool;
 use crate::Result;
 use sql::{Row, bind, sql};
 
-/// The report `query` asks for.
+/// The report `query` asks for: the rows of its page and every currency's totals.
 pub async fn sales(pool: &PgPool, query: &SalesQuery) -> Result<SalesReport> {
+    if let Some(after) = &query.after
+        && !after.fits(query.group_by)
+    {
+        return Err(crate::Error::invalid(
+            "cursor",
+            "it is from a report grouped otherwise",
+        ));
+    }
     let found = bind(sqlx::query_as::<_, Row>(&sql(query)), query)
         .fetch_all(pool)
         .await?;
@@ -66,11 +75,24 @@ pub async fn sales(pool: &PgPool, query: &SalesQuery) -> Result<SalesReport> {
             rows.push(row.into_row()?);
         }
     }
+    // The statement returns one row more than the page holds when another page follows.
+    let more = query
+        .limit
+        .is_some_and(|limit| rows.len() > usize::try_from(limit).unwrap_or(usize::MAX));
+    if more {
+        rows.pop();
+    }
+    let next = if more {
+        rows.last().map(SalesRow::key)
+    } else {
+        None
+    };
     Ok(SalesReport {
         range: query.range,
         group_by: query.group_by,
         rows,
         totals,
+        next,
     })
 }
 

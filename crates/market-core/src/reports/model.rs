@@ -100,7 +100,7 @@ impl GroupBy {
     }
 }
 
-/// Which sales a report sums.
+/// Which sales a report sums, and which of its rows to return.
 #[derive(Clone, Debug)]
 pub struct SalesQuery {
     pub range: Range,
@@ -109,6 +109,51 @@ pub struct SalesQuery {
     /// One listing's sales only.
     pub listing: Option<ListingId>,
     pub group_by: GroupBy,
+    /// The rows after this key (the last row of the previous page), in the report's order.
+    pub after: Option<RowKey>,
+    /// At most this many rows; `None`: all of them.
+    pub limit: Option<u32>,
+}
+
+/// Where a row stands in a report's order: its grouped dimensions (`None` where the report is
+/// not grouped by one) and its currency. Names come first and ids after them, so rows are in the
+/// order a reader expects and two sellers of one name (or two listings' tiers of one slug) still
+/// have an order. A page ends at a key; the next page starts after it ([`SalesQuery::after`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowKey {
+    pub day: Option<NaiveDate>,
+    pub seller_name: Option<String>,
+    pub seller_id: Option<Uuid>,
+    pub listing_canonical: Option<String>,
+    pub listing_id: Option<Uuid>,
+    pub tier_slug: Option<String>,
+    pub tier_version: Option<i32>,
+    pub tier_id: Option<Uuid>,
+    pub currency: String,
+}
+
+impl RowKey {
+    /// Whether this key could be a row of a report grouped `by`: present exactly where grouped.
+    pub fn fits(&self, by: GroupBy) -> bool {
+        let dimension = |on: bool, present: &[bool]| present.iter().all(|p| *p == on);
+        dimension(by.day, &[self.day.is_some()])
+            && dimension(
+                by.seller,
+                &[self.seller_name.is_some(), self.seller_id.is_some()],
+            )
+            && dimension(
+                by.listing,
+                &[self.listing_canonical.is_some(), self.listing_id.is_some()],
+            )
+            && dimension(
+                by.tier,
+                &[
+                    self.tier_slug.is_some(),
+                    self.tier_version.is_some(),
+                    self.tier_id.is_some(),
+                ],
+            )
+    }
 }
 
 /// A seller, as a row names it.
@@ -160,14 +205,33 @@ pub struct SalesRow {
     pub figures: Figures,
 }
 
-/// A report: its rows, ordered by day, seller, listing, tier and currency, and the totals of each
-/// currency.
+impl SalesRow {
+    /// The row's place in the report's order.
+    pub fn key(&self) -> RowKey {
+        RowKey {
+            day: self.day,
+            seller_name: self.seller.as_ref().map(|s| s.name.clone()),
+            seller_id: self.seller.as_ref().map(|s| s.seller_id),
+            listing_canonical: self.listing.as_ref().map(|l| l.canonical.clone()),
+            listing_id: self.listing.as_ref().map(|l| l.listing_id.0),
+            tier_slug: self.tier.as_ref().map(|t| t.slug.clone()),
+            tier_version: self.tier.as_ref().map(|t| t.version),
+            tier_id: self.tier.as_ref().map(|t| t.tier_id.0),
+            currency: self.figures.currency.as_str().to_owned(),
+        }
+    }
+}
+
+/// A report (or a page of one): its rows, ordered by day, seller, listing, tier and currency
+/// ([`RowKey`]), and the totals of each currency over the whole report, on every page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SalesReport {
     pub range: Range,
     pub group_by: GroupBy,
     pub rows: Vec<SalesRow>,
     pub totals: Vec<Figures>,
+    /// The last row's key when more rows follow it (the query's `limit` cut the report).
+    pub next: Option<RowKey>,
 }
 
 #[cfg(test)]

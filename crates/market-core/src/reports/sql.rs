@@ -3,10 +3,14 @@
 use chrono::NaiveDate;
 use uuid::Uuid;
 
-use super::model::{Figures, ListingRef, SalesQuery, SalesRow, SellerRef, TierRef};
+use super::model::{
+    Figures, GroupBy, ListingRef, RowKey, SalesQuery, SalesRow, SellerRef, TierRef,
+};
 use crate::{Currency, Error, ListingId, Result, TierId};
 
-/// Binds the query's values to the statement's `$1`–`$4` (the text never carries a value).
+/// Binds the query's values to the statement's `$1`–`$6` (the text never carries a value): the
+/// range, the filters, the key the page starts after (as JSON, one parameter whatever the
+/// grouping) and the page's size plus one (the extra row says whether another page follows).
 pub(super) fn bind<'q, O>(
     statement: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
     query: &SalesQuery,
@@ -16,15 +20,94 @@ pub(super) fn bind<'q, O>(
         .bind(query.range.end())
         .bind(query.seller)
         .bind(query.listing)
+        .bind(query.after.as_ref().map(key_json))
+        .bind(query.limit.map(|limit| i64::from(limit) + 1))
 }
+
+fn key_json(key: &RowKey) -> serde_json::Value {
+    serde_json::json!({
+        "day": key.day,
+        "seller_name": key.seller_name,
+        "seller_id": key.seller_id,
+        "listing_canonical": key.listing_canonical,
+        "listing_id": key.listing_id,
+        "tier_slug": key.tier_slug,
+        "tier_version": key.tier_version,
+        "tier_id": key.tier_id,
+        "currency": key.currency,
+    })
+}
+
+/// One dimension of the statement: the columns a row shows, the columns of its key in the
+/// report's order (each with its value read from the cursor, `$5`), and the columns shown when
+/// the report is not grouped by it.
+struct Dimension {
+    on: bool,
+    shown: &'static str,
+    key: &'static [(&'static str, &'static str)],
+    absent: &'static str,
+}
+
+/// The four dimensions, each on where the report is grouped by it.
+fn dimensions(by: GroupBy) -> [Dimension; 4] {
+    [
+        Dimension {
+            on: by.day,
+            shown: "k.day",
+            key: &[("k.day", "($5->>'day')::date")],
+            absent: "null::date as day",
+        },
+        Dimension {
+            on: by.seller,
+            shown: "k.seller_id, k.seller_name",
+            key: &[
+                ("k.seller_name", "$5->>'seller_name'"),
+                ("k.seller_id", "($5->>'seller_id')::uuid"),
+            ],
+            absent: "null::uuid as seller_id, null::text as seller_name",
+        },
+        Dimension {
+            on: by.listing,
+            shown: "k.listing_id, k.listing_canonical, k.listing_title",
+            key: &[
+                ("k.listing_canonical", "$5->>'listing_canonical'"),
+                ("k.listing_id", "($5->>'listing_id')::uuid"),
+            ],
+            absent: "null::uuid as listing_id, null::text as listing_canonical, \
+                     null::text as listing_title",
+        },
+        Dimension {
+            on: by.tier,
+            shown: "k.tier_id, k.tier_slug, k.tier_version, k.tier_name",
+            key: &[
+                ("k.tier_slug", "$5->>'tier_slug'"),
+                ("k.tier_version", "($5->>'tier_version')::integer"),
+                ("k.tier_id", "($5->>'tier_id')::uuid"),
+            ],
+            absent: "null::uuid as tier_id, null::text as tier_slug, \
+                     null::integer as tier_version, null::text as tier_name",
+        },
+    ]
+}
+
+/// A row's figures, summed from `keyed`.
+const FIGURES: &str = "sum(k.sales)::bigint as sales,
+            sum(k.gross)::bigint as gross,
+            sum(k.refunds)::bigint as refunds,
+            sum(k.refund_count)::bigint as refund_count,
+            sum(k.disputes)::bigint as disputes,
+            sum(k.dispute_count)::bigint as dispute_count,
+            sum(k.platform_fees)::bigint as platform_fees,
+            sum(k.gross - k.refunds - k.disputes - k.platform_fees)::bigint as net";
 
 /// The report's statement. Its text varies only by which filters apply (so a seller's report is
 /// planned on `purchase_sales_by_seller`, the platform's on `purchase_sales_by_day`, never on a
 /// generic plan that must serve both) and by which columns are grouped.
 ///
-/// The inner query sums each (seller, tier, currency, day) over the range's purchases (the only
-/// pass over them); the outer one names those keys and sums them as asked, with each currency's
-/// total (`grouping sets`).
+/// `sales` sums each (seller, tier, currency, day) over the range's purchases (the only pass over
+/// them); `keyed` names those keys. The rows are `keyed` summed as asked, from the key after `$5`
+/// in the report's order, at most `$6` of them; each currency's total is summed from all of
+/// `keyed`, whatever the page (`keyed` is read twice, so PostgreSQL computes it once).
 pub(super) fn sql(query: &SalesQuery) -> String {
     let seller = if query.seller.is_some() {
         "and p.seller_id = $3"
@@ -36,51 +119,25 @@ pub(super) fn sql(query: &SalesQuery) -> String {
     } else {
         "and $4::uuid is null"
     };
-    let by = query.group_by;
-    let dimensions = [
-        (by.day, "s.day", "s.day", "null::date as day"),
-        (
-            by.seller,
-            "se.seller_id, se.name as seller_name",
-            "se.seller_id, se.name",
-            "null::uuid as seller_id, null::text as seller_name",
-        ),
-        (
-            by.listing,
-            "l.listing_id, l.canonical as listing_canonical, l.title as listing_title",
-            "l.listing_id, l.canonical, l.title",
-            "null::uuid as listing_id, null::text as listing_canonical, null::text as listing_title",
-        ),
-        (
-            by.tier,
-            "t.tier_id, t.slug as tier_slug, t.version as tier_version, t.name as tier_name",
-            "t.tier_id, t.slug, t.version, t.name",
-            "null::uuid as tier_id, null::text as tier_slug, null::integer as tier_version, \
-             null::text as tier_name",
-        ),
-    ];
+    let dimensions = dimensions(query.group_by);
     let columns: Vec<&str> = dimensions
         .iter()
-        .map(|(on, grouped, _, absent)| if *on { grouped } else { absent })
-        .copied()
+        .map(|d| if d.on { d.shown } else { d.absent })
         .collect();
-    let keys: Vec<&str> = dimensions
+    let absent: Vec<&str> = dimensions.iter().map(|d| d.absent).collect();
+    let mut grouped: Vec<&str> = dimensions
         .iter()
-        .filter(|(on, ..)| *on)
-        .map(|(_, _, key, _)| *key)
+        .filter(|d| d.on)
+        .map(|d| d.shown)
         .collect();
-    // A total row is one whose first grouped column is summed over. With nothing grouped, every
-    // row is a currency's total.
-    let (total, grouping) = match keys.first() {
-        Some(first) => (
-            format!("grouping({}) = 1", first.split(',').next().unwrap_or(first)),
-            format!(
-                "grouping sets ((s.currency, {}), (s.currency))",
-                keys.join(", ")
-            ),
-        ),
-        None => ("true".to_owned(), "s.currency".to_owned()),
-    };
+    grouped.push("k.currency");
+    let mut key: Vec<(&str, &str)> = dimensions
+        .iter()
+        .filter(|d| d.on)
+        .flat_map(|d| d.key.iter().copied())
+        .collect();
+    key.push(("k.currency", "$5->>'currency'"));
+    let (columns_of_key, values_of_cursor): (Vec<&str>, Vec<&str>) = key.into_iter().unzip();
     format!(
         "with sales as (
              select p.seller_id, p.tier_id, p.currency, (p.paid_at at time zone 'UTC')::date as day,
@@ -97,24 +154,33 @@ pub(super) fn sql(query: &SalesQuery) -> String {
              from purchase p
              where p.paid_at >= $1 and p.paid_at < $2 {seller} {listing}
              group by p.seller_id, p.tier_id, p.currency, day
-         )
-         select {columns}, s.currency,
-                sum(s.sales)::bigint as sales,
-                sum(s.gross)::bigint as gross,
-                sum(s.refunds)::bigint as refunds,
-                sum(s.refund_count)::bigint as refund_count,
-                sum(s.disputes)::bigint as disputes,
-                sum(s.dispute_count)::bigint as dispute_count,
-                sum(s.platform_fees)::bigint as platform_fees,
-                sum(s.gross - s.refunds - s.disputes - s.platform_fees)::bigint as net,
-                {total} as total
-         from sales s
+         ),
+         keyed as (
+             select s.*, se.name as seller_name, l.listing_id, l.canonical as listing_canonical,
+                    l.title as listing_title, t.slug as tier_slug, t.version as tier_version,
+                    t.name as tier_name
+             from sales s
                   join tier t on t.tier_id = s.tier_id
                   join listing l on l.listing_id = t.listing_id
                   join seller se on se.seller_id = s.seller_id
-         group by {grouping}
-         order by total, day, seller_name, listing_canonical, tier_slug, tier_version, currency",
+         )
+         (select {columns}, k.currency, {FIGURES}, false as total
+          from keyed k
+          where $5::jsonb is null or ({key}) > ({cursor})
+          group by {grouped}
+          order by {key}
+          limit $6)
+         union all
+         (select {absent}, k.currency, {FIGURES}, true as total
+          from keyed k
+          group by k.currency)
+         order by total, day, seller_name, seller_id, listing_canonical, listing_id, tier_slug,
+                  tier_version, tier_id, currency",
         columns = columns.join(", "),
+        absent = absent.join(", "),
+        grouped = grouped.join(", "),
+        key = columns_of_key.join(", "),
+        cursor = values_of_cursor.join(", "),
     )
 }
 

@@ -66,6 +66,7 @@ mod reconcile;
 mod reconcile_guard;
 mod refill;
 mod refunds;
+mod report_pages;
 mod reports;
 mod sealed_tokens;
 mod seller_fairness;

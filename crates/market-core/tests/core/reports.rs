@@ -17,12 +17,12 @@ fn day(d: u32) -> NaiveDate {
 }
 
 /// A seller (`None`: the house) and its listing.
-struct Shop {
-    seller: Uuid,
-    listing: Uuid,
+pub(crate) struct Shop {
+    pub(crate) seller: Uuid,
+    pub(crate) listing: Uuid,
 }
 
-async fn shop(pool: &PgPool, name: Option<&str>, canonical: &str) -> Shop {
+pub(crate) async fn shop(pool: &PgPool, name: Option<&str>, canonical: &str) -> Shop {
     let (seller, listing) = sqlx::query_as(
         "with made as (insert into seller (name, contact_email)
                        select $1, lower(regexp_replace($1, '[^A-Za-z]', '', 'g')) || '@example.com'
@@ -40,7 +40,13 @@ async fn shop(pool: &PgPool, name: Option<&str>, canonical: &str) -> Shop {
     Shop { seller, listing }
 }
 
-async fn tier(pool: &PgPool, shop: &Shop, slug: &str, price: i64, currency: &str) -> Uuid {
+pub(crate) async fn tier(
+    pool: &PgPool,
+    shop: &Shop,
+    slug: &str,
+    price: i64,
+    currency: &str,
+) -> Uuid {
     sqlx::query_scalar(
         "insert into tier (listing_id, slug, name, price_amount, currency, max_installs)
          values ($1, $2, initcap($2), $3, $4, 5) returning tier_id",
@@ -56,7 +62,7 @@ async fn tier(pool: &PgPool, shop: &Shop, slug: &str, price: i64, currency: &str
 
 /// A purchase as it ends: `status`, paid at `paid_at` (none: never paid), `refunded` of it, the
 /// platform's `fee` (a seller's sale), the purchase it upgrades.
-struct Sale<'a> {
+pub(crate) struct Sale<'a> {
     tier: Uuid,
     amount: i64,
     currency: &'a str,
@@ -68,7 +74,7 @@ struct Sale<'a> {
 }
 
 impl<'a> Sale<'a> {
-    fn paid(tier: Uuid, amount: i64, currency: &'a str, paid_at: &'a str) -> Self {
+    pub(crate) fn paid(tier: Uuid, amount: i64, currency: &'a str, paid_at: &'a str) -> Self {
         Self {
             tier,
             amount,
@@ -97,7 +103,7 @@ impl<'a> Sale<'a> {
     }
 }
 
-async fn sell(pool: &PgPool, sale: Sale<'_>) -> Uuid {
+pub(crate) async fn sell(pool: &PgPool, sale: Sale<'_>) -> Uuid {
     sqlx::query_scalar(
         "insert into purchase (purchase_id, tier_id, amount, currency, max_installs, receipt_hash,
                                status, paid_at, fulfilled_at, closed_at, amount_refunded,
@@ -124,7 +130,7 @@ async fn sell(pool: &PgPool, sale: Sale<'_>) -> Uuid {
 
 /// The house (a usd listing with two tiers and an eur tier), Ada (usd, 10 % fee) and Bob (eur,
 /// 10 %), their sales on 10 and 11 November, and some just outside. The sellers' ids.
-async fn seeded(pool: &PgPool) -> (Shop, Shop, Shop) {
+pub(crate) async fn seeded(pool: &PgPool) -> (Shop, Shop, Shop) {
     let house = shop(pool, None, "house-snip").await;
     let solo = tier(pool, &house, "solo", 1900, "usd").await;
     let agency = tier(pool, &house, "agency", 9900, "usd").await;
@@ -173,7 +179,7 @@ async fn seeded(pool: &PgPool) -> (Shop, Shop, Shop) {
     (house, ada, bob)
 }
 
-fn query(group_by: &str) -> SalesQuery {
+pub(crate) fn query(group_by: &str) -> SalesQuery {
     SalesQuery {
         range: Range {
             from: day(10),
@@ -182,6 +188,8 @@ fn query(group_by: &str) -> SalesQuery {
         seller: None,
         listing: None,
         group_by: GroupBy::parse(group_by).unwrap(),
+        after: None,
+        limit: None,
     }
 }
 

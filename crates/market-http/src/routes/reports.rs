@@ -14,15 +14,19 @@ use market_core::ListingId;
 use market_core::reports::{self, GroupBy, Range, SalesQuery};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, Code, ErrorBody};
 use crate::extract::{Admin, SellerAuth};
 use crate::state::AppState;
-use crate::wire::reports::{AdminSalesQuery, SalesReportBody, SellerSalesQuery};
+use crate::wire::reports::{
+    AdminSalesQuery, DEFAULT_REPORT_PAGE, MAX_REPORT_PAGE, SalesReportBody, SellerSalesQuery,
+    decode_cursor,
+};
 
 /// The seller's sales over a range of days (default: the last 30, today included), by day,
 /// listing and tier: gross, refunds, disputes, the platform's fees and the seller's net, in each
 /// currency's minor unit. Each sale is dated by the day it was paid, with what has been refunded or
-/// disputed of it so far.
+/// disputed of it so far. JSON comes in pages (`limit`, `next_cursor`), each with the whole
+/// report's totals; CSV is the whole report.
 #[utoipa::path(get, path = "/v1/seller/reports/sales", tag = "seller", operation_id = "seller_sales_report", security(("seller_key" = [])),
     params(SellerSalesQuery),
     responses((status = 200, description = "the report (`format=csv` or `Accept: text/csv`: its rows as CSV, a header line first)",
@@ -43,6 +47,8 @@ pub async fn seller_sales(
         listing: q.listing_id,
         group_by: q.group_by,
         format: q.format,
+        limit: q.limit,
+        cursor: q.cursor,
     };
     report(&state, &request, asked).await
 }
@@ -50,7 +56,8 @@ pub async fn seller_sales(
 /// Every seller's sales (or one seller's, `seller_id`) over a range of days (default: the last
 /// 30, today included), by day, seller, listing and tier: gross, refunds, disputes, the
 /// platform's fees and each seller's net, in each currency's minor unit. Each sale is dated by the
-/// day it was paid, with what has been refunded or disputed of it so far.
+/// day it was paid, with what has been refunded or disputed of it so far. JSON comes in pages
+/// (`limit`, `next_cursor`), each with the whole report's totals; CSV is the whole report.
 #[utoipa::path(get, path = "/v1/admin/reports/sales", tag = "admin", operation_id = "admin_sales_report", security(("admin_token" = [])),
     params(AdminSalesQuery),
     responses((status = 200, description = "the report (`format=csv` or `Accept: text/csv`: its rows as CSV, a header line first)",
@@ -71,6 +78,8 @@ pub async fn admin_sales(
         listing: q.listing_id,
         group_by: q.group_by,
         format: q.format,
+        limit: q.limit,
+        cursor: q.cursor,
     };
     report(&state, &request, asked).await
 }
@@ -83,6 +92,8 @@ struct Asked {
     listing: Option<Uuid>,
     group_by: Option<String>,
     format: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
 }
 
 async fn report(
@@ -100,11 +111,47 @@ async fn report(
         Some(list) => GroupBy::parse(list)?,
         None => GroupBy::ALL,
     };
+    // JSON comes in pages; CSV is the whole report, a file for a spreadsheet.
+    let limit = match (csv, asked.limit) {
+        (true, None) => None,
+        (false, None) => Some(DEFAULT_REPORT_PAGE),
+        (false, Some(n)) if (1..=MAX_REPORT_PAGE).contains(&n) => Some(n),
+        (false, Some(_)) => {
+            return Err(ApiError::invalid(format!(
+                "limit must be 1-{MAX_REPORT_PAGE}"
+            )));
+        }
+        (true, Some(_)) => {
+            return Err(ApiError::invalid(
+                "limit: CSV is the whole report; limit and cursor page the JSON form",
+            ));
+        }
+    };
+    let after = match asked.cursor.as_deref() {
+        None => None,
+        Some(_) if csv => {
+            return Err(ApiError::invalid(
+                "cursor: CSV is the whole report; limit and cursor page the JSON form",
+            ));
+        }
+        Some(cursor) => Some(
+            decode_cursor(cursor)
+                .filter(|key| key.fits(group_by))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        Code::InvalidCursor,
+                        "cursor is not one this report returned (its group_by must be the same)",
+                    )
+                })?,
+        ),
+    };
     let query = SalesQuery {
         range: Range::or_default(asked.from, asked.to, Utc::now().date_naive()),
         seller: asked.seller,
         listing: asked.listing.map(ListingId),
         group_by,
+        after,
+        limit,
     };
     let body = SalesReportBody::from(reports::sales(state.read_db(), &query).await?);
     if !csv {

@@ -1,8 +1,10 @@
 //! Sales reports on the wire (`market_core::reports`): what a report asks for, the report as JSON,
 //! and its rows as CSV (RFC 4180) for a spreadsheet. The CLI prints the same two forms.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
-use market_core::reports::{Figures, SalesReport, SalesRow};
+use market_core::reports::{Figures, RowKey, SalesReport, SalesRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -33,6 +35,12 @@ pub struct SellerSalesQuery {
     /// `json` (the default) or `csv`; without it, `Accept: text/csv` asks for CSV.
     #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
+    /// Rows per page of the JSON form: 1-10000, default 1000. CSV is always the whole report.
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page, with the same range, filters and `group_by`.
+    #[param(max_length = 2048)]
+    pub cursor: Option<String>,
 }
 
 /// `GET /v1/admin/reports/sales`: every seller's sales, or one seller's.
@@ -66,6 +74,12 @@ pub struct AdminSalesQuery {
     /// `json` (the default) or `csv`; without it, `Accept: text/csv` asks for CSV.
     #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
+    /// Rows per page of the JSON form: 1-10000, default 1000. CSV is always the whole report.
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page, with the same range, filters and `group_by`.
+    #[param(max_length = 2048)]
+    pub cursor: Option<String>,
 }
 
 /// A sales report: one row per day, seller, listing and tier (as grouped) and currency, and each
@@ -84,7 +98,8 @@ pub struct AdminSalesQuery {
     "totals": [{
         "currency": "usd", "sales": 3, "gross": 4500, "refunds": 2000, "refund_count": 2,
         "disputes": 0, "dispute_count": 0, "platform_fees": 250, "net": 2250
-    }]
+    }],
+    "next_cursor": null
 }))]
 pub struct SalesReportBody {
     /// The first day of the range (UTC), included.
@@ -93,9 +108,12 @@ pub struct SalesReportBody {
     pub to: NaiveDate,
     /// What the rows are keyed by, besides the currency.
     pub group_by: Vec<String>,
+    /// This page's rows, in order of day, seller, listing, tier and currency.
     pub rows: Vec<SalesRowBody>,
-    /// Each currency's figures over the whole report.
+    /// Each currency's figures over the whole report (every page has them).
     pub totals: Vec<SalesFiguresBody>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// One row: its key (`null` where the report is not grouped by it) and its figures.
@@ -205,8 +223,63 @@ impl From<SalesReport> for SalesReportBody {
                 .collect(),
             rows: report.rows.into_iter().map(Into::into).collect(),
             totals: report.totals.into_iter().map(Into::into).collect(),
+            next_cursor: report.next.as_ref().map(encode_cursor),
         }
     }
+}
+
+/// Rows a page of the JSON form holds when `limit` is not given.
+pub const DEFAULT_REPORT_PAGE: u32 = 1000;
+/// The most rows one page holds (about 5 MB of JSON).
+pub const MAX_REPORT_PAGE: u32 = 10_000;
+
+/// A page's last row key, as the cursor carries it (JSON, URL-safe base64). The key's own text
+/// (a seller's name) is in it, so the client can neither read nor shape more than a key.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CursorKey {
+    day: Option<NaiveDate>,
+    seller_name: Option<String>,
+    seller_id: Option<Uuid>,
+    listing_canonical: Option<String>,
+    listing_id: Option<Uuid>,
+    tier_slug: Option<String>,
+    tier_version: Option<i32>,
+    tier_id: Option<Uuid>,
+    currency: String,
+}
+
+/// The cursor of the page that follows the row `key`.
+pub fn encode_cursor(key: &RowKey) -> String {
+    let key = CursorKey {
+        day: key.day,
+        seller_name: key.seller_name.clone(),
+        seller_id: key.seller_id,
+        listing_canonical: key.listing_canonical.clone(),
+        listing_id: key.listing_id,
+        tier_slug: key.tier_slug.clone(),
+        tier_version: key.tier_version,
+        tier_id: key.tier_id,
+        currency: key.currency.clone(),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&key).unwrap_or_default())
+}
+
+/// The row key a cursor names; `None` when it is not one [`encode_cursor`] could have made.
+pub fn decode_cursor(cursor: &str) -> Option<RowKey> {
+    let json = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let key: CursorKey = serde_json::from_slice(&json).ok()?;
+    Some(RowKey {
+        day: key.day,
+        seller_name: key.seller_name,
+        seller_id: key.seller_id,
+        listing_canonical: key.listing_canonical,
+        listing_id: key.listing_id,
+        tier_slug: key.tier_slug,
+        tier_version: key.tier_version,
+        tier_id: key.tier_id,
+        currency: key.currency,
+    })
 }
 
 /// The CSV's columns: a row's fields, in order.
@@ -271,7 +344,26 @@ fn text(value: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::text;
+    use super::{RowKey, decode_cursor, encode_cursor, text};
+
+    #[test]
+    fn a_cursor_carries_a_row_key_there_and_back_and_nothing_else_decodes() {
+        let key = RowKey {
+            day: chrono::NaiveDate::from_ymd_opt(2026, 11, 10),
+            seller_name: Some("Ada, \"the\" seller".to_owned()),
+            seller_id: Some(uuid::Uuid::nil()),
+            listing_canonical: None,
+            listing_id: None,
+            tier_slug: Some("solo".to_owned()),
+            tier_version: Some(2),
+            tier_id: Some(uuid::Uuid::max()),
+            currency: "usd".to_owned(),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&key)), Some(key));
+        for bad in ["", "x", "e30", "bm90IGpzb24", "eyJjdXJyZW5jeSI6MX0"] {
+            assert_eq!(decode_cursor(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn csv_text_is_quoted_as_rfc_4180_says_and_formulas_are_defused() {

@@ -260,6 +260,27 @@ async fn csv_holds_the_json_figures(app: &TestApp, api_key: &str) {
     assert!(!own.is_empty() && own.iter().all(|r| r["seller_id"] == seller.as_str()));
 }
 
+/// The JSON form read with `limit=1`, following `next_cursor`, is the whole report's rows in its
+/// order, each page with the whole report's totals.
+async fn pages_put_end_to_end_are_the_whole_report(app: &TestApp) {
+    let whole = report(app, "").await;
+    assert_eq!(whole["next_cursor"], Value::Null);
+    let mut paged = Vec::new();
+    let mut query = "?limit=1".to_owned();
+    loop {
+        let page = report(app, &query).await;
+        assert_eq!(page["totals"], whole["totals"]);
+        assert!(rows(&page).len() <= 1);
+        paged.extend(rows(&page).iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("?limit=1&cursor={cursor}"),
+            None => break,
+        }
+        assert!(paged.len() <= rows(&whole).len(), "pages never end");
+    }
+    assert_eq!(paged, rows(&whole));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_figures_equal_a_reference_computed_from_the_stripe_simulators_ledger() {
     // Arrange: the house, Ada (usd) and Bob (eur), onboarded; who owns which Stripe account.
@@ -349,6 +370,7 @@ async fn report_figures_equal_a_reference_computed_from_the_stripe_simulators_le
     }
 
     csv_holds_the_json_figures(&app, &ada).await;
+    pages_put_end_to_end_are_the_whole_report(&app).await;
     // A seller's key does not open the platform's report.
     let refused = app
         .client
@@ -374,6 +396,11 @@ async fn a_report_asked_with_a_bad_parameter_is_a_400_in_the_error_envelope() {
         "seller_id=ada",
         "format=xlsx",
         "page=2",
+        "limit=0",
+        "limit=10001",
+        "limit=ten",
+        "format=csv&limit=5",
+        "format=csv&cursor=e30",
     ];
 
     for query in bad {
@@ -388,6 +415,28 @@ async fn a_report_asked_with_a_bad_parameter_is_a_400_in_the_error_envelope() {
         // Assert
         assert_envelope(response, 400, "invalid_request").await;
     }
+    // A cursor this API did not hand out, or handed out for a report grouped otherwise.
+    let day_cursor = "eyJkYXkiOiIyMDI2LTExLTEwIiwiY3VycmVuY3kiOiJ1c2QifQ"; // {day, currency}
+    for query in [
+        "cursor=e30",
+        "cursor=%21",
+        &format!("group_by=seller&cursor={day_cursor}"),
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/v1/admin/reports/sales?{query}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_envelope(response, 400, "invalid_cursor").await;
+    }
+    let fits = app
+        .admin_get(&format!(
+            "/v1/admin/reports/sales?group_by=day&cursor={day_cursor}"
+        ))
+        .await;
+    assert_eq!(fits.status(), 200);
     // A seller names no seller: its report is its own.
     let other = uuid::Uuid::new_v4();
     let theirs = app
