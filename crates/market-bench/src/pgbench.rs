@@ -199,7 +199,6 @@ pub async fn run(
             command.args(["-b", name]);
         }
     }
-    let start = std::time::SystemTime::now();
     let out = command
         .arg(db.name)
         .output()
@@ -220,13 +219,7 @@ pub async fn run(
         .and_then(|rest| rest.split(['/', ' ']).next())
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
-    let from_us = start
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_micros()
-        + warmup.as_micros();
-    let (transactions, latency, last_us) =
-        read_logs(&logs, from_us, from_us + duration.as_micros())?;
+    let (transactions, latency, from_us, last_us) = read_logs(&logs, warmup, duration)?;
     let window_us = if failed {
         last_us.max(from_us) - from_us
     } else {
@@ -242,16 +235,18 @@ pub async fn run(
     })
 }
 
-/// Transactions that ended in `from_us..=to_us`, their latencies, and when the last one ended.
+/// Transactions that ended in the measured window, their latencies, the window's start and when
+/// the last one ended. The window is `warmup` after pgbench's own start (when its first
+/// transaction began), not after the process was spawned: pgbench's `-T` clock starts once every
+/// client has connected, and connecting (TLS, on a loaded machine) once took longer than a smoke
+/// run's warm-up and window together, leaving the window empty.
 fn read_logs(
     logs: &Path,
-    from_us: u128,
-    to_us: u128,
-) -> anyhow::Result<(u64, Histogram<u64>, u128)> {
-    // Log lines: client_id transaction_no time(us) script_no epoch_s epoch_us.
-    let mut latency = histogram();
-    let mut transactions = 0u64;
-    let mut last_us = from_us;
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<(u64, Histogram<u64>, u128, u128)> {
+    // Log lines: client_id transaction_no time(us) script_no epoch_s epoch_us (when it ended).
+    let mut ended = Vec::new();
     for entry in std::fs::read_dir(logs)? {
         let text = std::fs::read_to_string(entry?.path())?;
         for line in text.lines() {
@@ -263,14 +258,26 @@ fn read_logs(
             ) else {
                 continue;
             };
-            let at = secs * 1_000_000 + micros;
-            if at < from_us || at > to_us {
-                continue;
-            }
-            transactions += 1;
-            last_us = last_us.max(at);
-            latency.saturating_record(time.max(1));
+            ended.push((secs * 1_000_000 + micros, time));
         }
     }
-    Ok((transactions, latency, last_us))
+    let began = ended
+        .iter()
+        .map(|&(at, time)| at.saturating_sub(u128::from(time)))
+        .min()
+        .unwrap_or(0);
+    let from_us = began + warmup.as_micros();
+    let to_us = from_us + duration.as_micros();
+    let mut latency = histogram();
+    let mut transactions = 0u64;
+    let mut last_us = from_us;
+    for (at, time) in ended {
+        if at < from_us || at > to_us {
+            continue;
+        }
+        transactions += 1;
+        last_us = last_us.max(at);
+        latency.saturating_record(time.max(1));
+    }
+    Ok((transactions, latency, from_us, last_us))
 }
