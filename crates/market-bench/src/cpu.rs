@@ -141,6 +141,26 @@ pub async fn snapshot(db: &PgPool, servers: &[u32]) -> Snapshot {
     }
 }
 
+/// Where the machine's time went while `measured` ran, from `warmup` after its start (when a load
+/// run's measured window opens) to its end, for the `market` processes `servers`; with
+/// `measured`'s output. `None` when the opening snapshot's task failed.
+pub async fn during<T>(
+    db: &PgPool,
+    servers: &[u32],
+    warmup: std::time::Duration,
+    measured: impl std::future::Future<Output = T>,
+) -> (T, Option<Usage>) {
+    let (probe_db, probe_pids) = (db.clone(), servers.to_vec());
+    let opened = tokio::spawn(async move {
+        tokio::time::sleep(warmup).await;
+        snapshot(&probe_db, &probe_pids).await
+    });
+    let output = measured.await;
+    let closed = snapshot(db, servers).await;
+    let usage = opened.await.ok().map(|o| usage(&o, &closed));
+    (output, usage)
+}
+
 /// What happened between two snapshots.
 pub fn usage(a: &Snapshot, b: &Snapshot) -> Usage {
     let seconds = b.at.saturating_duration_since(a.at).as_secs_f64();

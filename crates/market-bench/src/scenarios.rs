@@ -33,14 +33,13 @@ pub async fn measure(
     for s in servers {
         s.reset_peak_rss();
     }
-    let (probe_db, probe_pids, warmup) = (db.clone(), pids.clone(), plan.warmup);
-    let opened = tokio::spawn(async move {
-        tokio::time::sleep(warmup).await;
-        cpu::snapshot(&probe_db, &probe_pids).await
-    });
-    let measured = load::run(&addrs, plan.concurrency, plan.warmup, plan.duration, work).await;
-    let closed = cpu::snapshot(db, &pids).await;
-    let usage = opened.await.ok().map(|o| cpu::usage(&o, &closed));
+    let (measured, usage) = cpu::during(
+        db,
+        &pids,
+        plan.warmup,
+        load::run(&addrs, plan.concurrency, plan.warmup, plan.duration, work),
+    )
+    .await;
     let rss = servers.iter().filter_map(|s| s.peak_rss()).max();
     let mut row = Row::new(
         name,

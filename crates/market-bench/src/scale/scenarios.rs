@@ -138,21 +138,19 @@ async fn measure(
         check: Box::new(|response| response.status == 200),
         size: None,
     };
-    let (probe_db, pid, warmup) = (db.clone(), server.pid, size.warmup);
-    let opened = tokio::spawn(async move {
-        tokio::time::sleep(warmup).await;
-        cpu::snapshot(&probe_db, &[pid]).await
-    });
-    let run = load::run(
-        &[server.addr],
-        scenario.concurrency,
+    let (run, usage) = cpu::during(
+        db,
+        &[server.pid],
         size.warmup,
-        size.duration,
-        work,
+        load::run(
+            &[server.addr],
+            scenario.concurrency,
+            size.warmup,
+            size.duration,
+            work,
+        ),
     )
     .await;
-    let closed = cpu::snapshot(db, &[server.pid]).await;
-    let usage = opened.await.ok().map(|o| cpu::usage(&o, &closed));
     let after = seq_scans(db).await?;
     let scans = before
         .iter()
