@@ -127,31 +127,66 @@ pub async fn enqueue_at(
     Ok(inserted == 1)
 }
 
-/// Claims up to `limit` due jobs (queued and due, or running with an expired lease) for `owner`.
-pub async fn claim(pool: &PgPool, owner: Uuid, limit: i64, lease: Duration) -> Result<Vec<Job>> {
-    claim_kind(pool, owner, limit, lease, None, &[]).await
+/// Which jobs a claim may take, by what they wait on: mail (the SMTP server) or Xano.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lanes {
+    pub mail: bool,
+    pub xano: bool,
 }
 
-/// Like [`claim`], of kind `only` when given (an instance whose Xano credential is refused still
-/// sends mail), and none of the sellers in `busy` (this instance already runs its share of theirs).
-pub async fn claim_kind(
+impl Lanes {
+    pub const ALL: Self = Self {
+        mail: true,
+        xano: true,
+    };
+
+    /// Whether a claim in these lanes could take anything at all.
+    pub fn any(self) -> bool {
+        self.mail || self.xano
+    }
+}
+
+/// Claims up to `limit` due jobs (queued and due, or running with an expired lease) for `owner`.
+pub async fn claim(pool: &PgPool, owner: Uuid, limit: i64, lease: Duration) -> Result<Vec<Job>> {
+    claim_in(pool, owner, limit, lease, Lanes::ALL, &[]).await
+}
+
+/// Like [`claim`], in `lanes` only (an instance whose Xano credential is refused still sends mail;
+/// one whose mail share is taken claims Xano work alone), and none of the sellers in `busy` (this
+/// instance already runs its share of theirs).
+///
+/// **Mail first.** Due mail is claimed before Xano work of any age: a buyer waiting for a sign-in
+/// link must not wait behind a backlog of mints after a Xano outage (the chaos suite saw mail
+/// claimable for 15 s behind one). Mail is quick and bounded by the messages written; the runner
+/// caps how many workers it holds. The two lanes are two locking reads, each in due order on its own
+/// partial index (`job_due`, `job_due_mail`), so neither sorts the other's backlog.
+pub async fn claim_in(
     pool: &PgPool,
     owner: Uuid,
     limit: i64,
     lease: Duration,
-    only: Option<JobKind>,
+    lanes: Lanes,
     busy: &[Uuid],
 ) -> Result<Vec<Job>> {
     let jobs = sqlx::query_as::<_, Job>(
-        "with due as materialized (
+        "with mail as materialized (
              select job_id from job
-             where state in ('queued', 'running') and due_at <= now()
-               and ($4::text is null or kind = $4)
-               and (seller_id is null or seller_id <> all($5))
+             where state in ('queued', 'running') and due_at <= now() and kind = 'send_mail'
+               and $4
              order by due_at
              limit $2
              for update skip locked
-         )
+         ),
+         xano as materialized (
+             select job_id from job
+             where state in ('queued', 'running') and due_at <= now() and kind <> 'send_mail'
+               and $5
+               and (seller_id is null or seller_id <> all($6))
+             order by due_at
+             limit (select $2 - count(*) from mail)
+             for update skip locked
+         ),
+         due as (select job_id from mail union all select job_id from xano)
          update job
          set state = 'running', attempt = attempt + 1, lease_owner = $1,
              due_at = now() + make_interval(secs => $3)
@@ -163,7 +198,8 @@ pub async fn claim_kind(
     .bind(owner)
     .bind(limit)
     .bind(lease.as_secs_f64())
-    .bind(only)
+    .bind(lanes.mail)
+    .bind(lanes.xano)
     .bind(busy)
     .fetch_all(pool)
     .await?;

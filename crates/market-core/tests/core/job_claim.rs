@@ -7,6 +7,8 @@
 //! - A running job whose lease ran out is claimable again with `attempt + 1`, and the worker that
 //!   lost it can no longer finish, heartbeat or hold it: its writes match no row. That holds even
 //!   when the new claim is by the same instance (same lease owner), where only the attempt differs.
+//! - Due mail is claimed before Xano work of any age, a claim fills its limit from both lanes, and a
+//!   claim in one lane takes nothing of the other (`seller_fairness.rs` has the runner's shares).
 //! - A job handed back because Xano refused its instance's credential is queued again at once, its
 //!   attempt not counted, for another instance to claim (`credentials.rs` has the instances; a park
 //!   racing a lift is in `forbidden_snippets.rs`).
@@ -14,7 +16,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use market_core::queue::{self, Finish, Job, JobKind};
+use market_core::queue::{self, Finish, Job, JobKind, Lanes};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use testkit::TestDb;
@@ -43,11 +45,13 @@ async fn nested_loops_only(db: &TestDb, connections: u32) -> PgPool {
         .unwrap()
 }
 
-/// Queues `n` jobs of every kind in turn, each with a subject of its own.
+/// Queues `n` jobs of several kinds (mail among them: a claim reads mail's lane and then Xano's)
+/// in turn, each with a subject of its own.
 async fn queue_jobs(pool: &PgPool, n: i64) {
     sqlx::query(
         "insert into job (kind, subject)
-         select (array['replenish_pool', 'mint_for_purchase', 'delete_token', 'reconcile_listing'])[1 + g % 4],
+         select (array['replenish_pool', 'mint_for_purchase', 'delete_token', 'reconcile_listing',
+                       'send_mail'])[1 + g % 5],
                 'subject-' || g
          from generate_series(1, $1) g",
     )
@@ -328,4 +332,75 @@ async fn a_released_job_is_queued_due_now_with_its_attempt_not_counted_and_claim
     assert_eq!(again.len(), 1, "due at once");
     assert_eq!((again[0].job_id, again[0].attempt), (claimed[0].job_id, 1));
     assert_eq!(again[0].lease_owner, Some(good));
+}
+
+/// Queues a job of `kind` for `subject`, due `ago_secs` seconds ago.
+async fn queue_due(pool: &PgPool, kind: &str, subject: &str, ago_secs: f64) -> i64 {
+    sqlx::query_scalar(
+        "insert into job (kind, subject, due_at)
+         values ($1, $2, now() - make_interval(secs => $3)) returning job_id",
+    )
+    .bind(kind)
+    .bind(subject)
+    .bind(ago_secs)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_mail_is_claimed_before_older_xano_work_and_a_claim_in_one_lane_takes_nothing_of_the_other()
+ {
+    // Arrange: a backlog of Xano work due for a minute, and two messages due just now.
+    let db = TestDb::new(&market_core::MIGRATOR).await;
+    let pool = db.pool();
+    let mut backlog = Vec::new();
+    for n in 0..5_u32 {
+        backlog.push(
+            queue_due(
+                pool,
+                "mint_for_purchase",
+                &format!("p{n}"),
+                60.0 - f64::from(n),
+            )
+            .await,
+        );
+    }
+    let mail = [
+        queue_due(pool, "send_mail", "m0", 0.2).await,
+        queue_due(pool, "send_mail", "m1", 0.1).await,
+    ];
+    let lease = Duration::from_secs(600);
+    let ids = |jobs: &[Job]| jobs.iter().map(|j| j.job_id).collect::<Vec<_>>();
+    let sorted = |jobs: Vec<Job>| {
+        let mut ids = ids(&jobs);
+        ids.sort_unstable();
+        ids
+    };
+
+    // Act and assert 1: a claim of three takes both messages, then the oldest Xano job.
+    let first = queue::claim(pool, Uuid::new_v4(), 3, lease).await.unwrap();
+    assert_eq!(sorted(first), vec![backlog[0], mail[0], mail[1]]);
+
+    // 2: with a new message due, a claim in Xano's lane alone leaves it.
+    let late = queue_due(pool, "send_mail", "m2", 0.0).await;
+    let no_mail = Lanes {
+        mail: false,
+        xano: true,
+    };
+    let xano = queue::claim_in(pool, Uuid::new_v4(), 10, lease, no_mail, &[])
+        .await
+        .unwrap();
+    assert_eq!(sorted(xano), backlog[1..].to_vec());
+
+    // 3: a claim in mail's lane alone takes the message and nothing else.
+    queue_due(pool, "delete_token", "t0", 30.0).await;
+    let only_mail = Lanes {
+        mail: true,
+        xano: false,
+    };
+    let mail_only = queue::claim_in(pool, Uuid::new_v4(), 10, lease, only_mail, &[])
+        .await
+        .unwrap();
+    assert_eq!(ids(&mail_only), vec![late]);
 }
