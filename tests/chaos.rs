@@ -257,6 +257,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     let monitor = Arc::new(JobMonitor::new(
         pool.clone(),
         Arc::clone(&history),
+        cluster.instances.len(),
         Duration::from_secs(LEASE_SECS + 5 + XANO_TIMEOUT_SECS),
     ));
     let monitor_task = tokio::spawn(Arc::clone(&monitor).run(Arc::clone(&pump_stop)));
@@ -446,12 +447,16 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
         counters.get("redeliveries").copied().unwrap_or(0)
     );
     println!(
-        "chaos: jobs: {} samples, longest wait of a claimable job {} ms (limit {:?}); the database stalled for everyone {} ms in all",
+        "chaos: jobs: {} samples, longest wait of a claimable job {} ms (limit {:?}: {}); every worker up busy {} ms in all; the database stalled for everyone {} ms in all",
         monitor.samples.load(std::sync::atomic::Ordering::Relaxed),
         monitor
             .longest_wait_ms
             .load(std::sync::atomic::Ordering::Relaxed),
         monitor.limit,
+        monitor.longest.lock().unwrap(),
+        monitor
+            .saturated_ms
+            .load(std::sync::atomic::Ordering::Relaxed),
         monitor.stalls_ms.load(std::sync::atomic::Ordering::Relaxed)
     );
     println!(

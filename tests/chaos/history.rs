@@ -178,6 +178,20 @@ impl History {
         }
     }
 
+    /// How many instances are down now: paused, killed or crashed and not yet back (an instance
+    /// with crash points armed is up).
+    pub fn instances_down(&self) -> usize {
+        let all = self.disturbances.lock().unwrap();
+        let mut down: Vec<usize> = all
+            .iter()
+            .filter(|d| d.end_ms.is_none() && d.why != "crash points armed")
+            .map(|d| d.instance)
+            .collect();
+        down.sort_unstable();
+        down.dedup();
+        down.len()
+    }
+
     pub fn disturbances(&self) -> Vec<Disturbance> {
         self.disturbances.lock().unwrap().clone()
     }

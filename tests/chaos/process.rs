@@ -33,7 +33,11 @@ impl Proc {
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("MARKET_LOG_FORMAT", "json")
-            .env("RUST_LOG", "warn")
+            // `MARKET_CHAOS_LOG` raises the instances' log level to look into a failed run.
+            .env(
+                "RUST_LOG",
+                std::env::var("MARKET_CHAOS_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .env_remove("MARKET_CRASHPOINTS")
             .stdin(Stdio::null())
             .stdout(out)

@@ -158,6 +158,7 @@ async fn one_sellers_buyers_are_served_from_its_pool_while_another_sellers_token
     let monitor = Arc::new(JobMonitor::new(
         pool.clone(),
         Arc::clone(&history),
+        cluster.instances.len(),
         Duration::from_secs(LEASE_SECS + 5 + XANO_TIMEOUT_SECS),
     ));
     let monitor_task = tokio::spawn(Arc::clone(&monitor).run(Arc::clone(&stop)));
