@@ -15,9 +15,38 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::{Error, Result};
 
+mod commits;
 mod pooler;
 
 pub use pooler::Pooler;
+
+/// Where the commits of a database stand: taken when a request starts (see
+/// [`commits_landed_since`]).
+#[derive(Clone, Debug)]
+pub struct CommitMark {
+    /// `None`: the pool reaches PostgreSQL directly, nothing commits late.
+    ledger: Option<std::sync::Arc<commits::Commits>>,
+    from: u64,
+}
+
+/// The mark of now for the database `pool` leads to.
+pub fn commit_mark(pool: &PgPool) -> CommitMark {
+    let ledger = commits::ledger_of(&pool.connect_options());
+    let from = ledger.as_ref().map_or(0, |l| l.mark());
+    CommitMark { ledger, from }
+}
+
+/// Behind a pooler in transaction mode a write made at pool level commits after its answer
+/// (`pooler`): waits until every commit begun so far has landed (at most `statement_timeout`), and
+/// says whether they did and none begun since `mark` failed. An answer is sent only then (the HTTP
+/// layer). Directly to PostgreSQL there is nothing to wait for: `true` at once.
+pub async fn commits_landed_since(mark: &CommitMark) -> bool {
+    let Some(ledger) = &mark.ledger else {
+        return true;
+    };
+    let (landed, upto) = ledger.wait_for_earlier().await;
+    landed && !ledger.failed_between(mark.from, upto)
+}
 
 /// The schema, from the top-level `migrations/` directory (embedded at compile time).
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");

@@ -26,17 +26,22 @@ const BATCH: i64 = 500;
 pub async fn open(db: &PgPool, keys: DataKeys) -> Result<Envelope> {
     let fresh: [u8; LOOKUP_KEY_BYTES] = rand::random();
     let sealed = keys.seal(LOOKUP_CONTEXT, &fresh)?;
+    // One transaction, so the read follows the write on the same server connection (behind a
+    // pooler in transaction mode a write at pool level commits only after it returns), and the
+    // read is a statement of its own: it sees the key another instance inserted first.
+    let mut tx = db.begin().await?;
     sqlx::query(
         "insert into data_lookup_key (key_id, sealed) values ($1, $2) on conflict do nothing",
     )
     .bind(&sealed.key_id)
     .bind(&sealed.bytes)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
     let (key_id, bytes) =
         sqlx::query_as::<_, (String, Vec<u8>)>("select key_id, sealed from data_lookup_key")
-            .fetch_one(db)
+            .fetch_one(&mut *tx)
             .await?;
+    tx.commit().await?;
     let opened = keys.open(LOOKUP_CONTEXT, &Sealed { key_id, bytes })?;
     let lookup: [u8; LOOKUP_KEY_BYTES] = opened
         .try_into()

@@ -26,6 +26,7 @@ pub fn http_server(
     let server_state = state.clone();
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(answer_after_commits))
             .wrap(cors(&cors_origins))
             .wrap(from_fn(crate::metrics::track_requests))
             .wrap(
@@ -62,6 +63,37 @@ pub fn http_server(
     .shutdown_timeout(shutdown_grace.as_secs().max(1))
     .disable_signals()
     .run())
+}
+
+/// Behind a pooler in transaction mode, a write the request made at pool level commits after the
+/// handler has its answer (`market_core::db::pooler`): the answer leaves only once every commit
+/// begun by then has landed, and is a 503 `unavailable` (nothing may have been written; a retry
+/// works) when one begun during the request failed. Directly to PostgreSQL this returns at once.
+async fn answer_after_commits(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let mark = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| market_core::db::commit_mark(&state.market.db));
+    let response = next.call(req).await?;
+    let landed = match &mark {
+        Some(mark) => market_core::db::commits_landed_since(mark).await,
+        None => true,
+    };
+    if landed {
+        return Ok(response.map_into_boxed_body());
+    }
+    tracing::warn!(
+        status = response.status().as_u16(),
+        "a commit begun while this request ran did not land; answering 503 instead"
+    );
+    let (request, _) = response.into_parts();
+    let unavailable = error::envelope(
+        error::Code::Unavailable,
+        "the database did not confirm the write; try again",
+    );
+    Ok(actix_web::dev::ServiceResponse::new(request, unavailable))
 }
 
 /// Echoes the request id (made by `TracingLogger`, recorded in every log line of the request) in

@@ -25,20 +25,20 @@
 //! query; the statement cache is off (a cached name is gone on the next server connection), so
 //! each statement costs a second round trip (docs/OPERATIONS.md has the figures). sqlx commits a
 //! use after handing the answer back (the connection returns in a task of its own), so a use
-//! waits for the commits begun before it (`Commits`): a write at pool level is visible to the
+//! waits for the commits begun before it (`commits`): a write at pool level is visible to the
 //! statement that follows it, as it is without a pooler. (Found by the API suite through
 //! PgBouncer: `keys::open` inserts, then reads on another connection, and found nothing.)
 //!
-//! **What it cannot fix: a write at pool level commits after its answer.** sqlx gives a statement
-//! run on the pool (`execute(&pool)`) its answer before the connection goes back, and the commit
-//! goes with the connection. Within the instance the next use waits for it (`Commits`); another
-//! process (another instance, the buyer's next request served elsewhere) may read before it lands,
-//! and a crash in between loses a write already acknowledged. The API suite through PgBouncer
-//! shows it (`intake`: the webhook's answer says `fulfilled`, the database still `pending`). A
-//! write in the code's own transaction (`begin()` … `commit()`) has none of this: its commit is
-//! awaited. So this mode is safe only once every write runs in a transaction; until then, run
-//! behind a pooler in session mode, or a PgBouncer that tracks prepared statements (1.21's
-//! `max_prepared_statements`) with the default mode (docs/OPERATIONS.md, "Behind PgBouncer").
+//! **A write at pool level commits after its answer; a request's answer waits for it.** sqlx gives
+//! a statement run on the pool (`execute(&pool)`, or a function that writes, called with
+//! `select`) its answer before the connection goes back, and the commit goes with the connection.
+//! Another process (another instance, the buyer's next request served elsewhere) could read before
+//! it lands, and a crash in between would lose a write already acknowledged: the API suite through
+//! PgBouncer showed it (`intake`: the webhook's answer said `fulfilled`, the database still
+//! `pending`). So the HTTP layer sends no answer before every commit begun by then has landed,
+//! and answers 503 `unavailable` instead when one begun during the request failed (a deferred
+//! constraint, a lost server connection): [`super::commits_landed_since`]. A job's writes need no
+//! such wait: a job is at least once, and its claim and its fenced finish hold their rows.
 //!
 //! **What changes for the code.** Statements on one pool connection behave as one transaction:
 //! after a failed statement, the next on the same connection fails too (each pool-level query
@@ -53,15 +53,15 @@
 //! transactions or session advisory lock (advisory locks here are `pg_advisory_xact_lock`).
 //! sqlx's migrator takes a session advisory lock: `market migrate` goes to PostgreSQL directly.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
-use tokio::sync::Notify;
+
+use super::commits;
 
 /// How this instance reaches PostgreSQL (`MARKET_DB_POOLER`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -119,8 +119,9 @@ pub(super) async fn connect(
 ) -> sqlx::Result<PgPool> {
     let open: Arc<str> = open_sql(settings).into();
     let open_fresh = Arc::clone(&open);
-    let commits = Arc::new(Commits::default());
-    let (commits_fresh, commits_idle) = (Arc::clone(&commits), Arc::clone(&commits));
+    let ledger = commits::ledger_for(&options);
+    ledger.wait_at_most(wait);
+    let (ledger_fresh, ledger_idle) = (Arc::clone(&ledger), Arc::clone(&ledger));
     let options = options
         // A cached statement's name would be gone on the next server connection.
         .statement_cache_capacity(0)
@@ -128,91 +129,41 @@ pub(super) async fn connect(
         // `options` on the server connection): the settings come with each use instead.
         .extra_float_digits(None);
     pool.after_connect(move |conn, _| {
-        let (open, commits) = (Arc::clone(&open_fresh), Arc::clone(&commits_fresh));
+        let (open, ledger) = (Arc::clone(&open_fresh), Arc::clone(&ledger_fresh));
         Box::pin(async move {
-            commits.wait_for_earlier(wait).await;
+            ledger.wait_for_earlier().await;
             conn.execute(&*open).await.map(drop)
         })
     })
     .before_acquire(move |conn, _| {
-        let (open, commits) = (Arc::clone(&open), Arc::clone(&commits_idle));
+        let (open, ledger) = (Arc::clone(&open), Arc::clone(&ledger_idle));
         Box::pin(async move {
-            commits.wait_for_earlier(wait).await;
+            ledger.wait_for_earlier().await;
             conn.execute(&*open).await.map(|_| true)
         })
     })
     .after_release(move |conn, _| {
         // Taken as sqlx hands the connection back, before anything is awaited.
-        let (commits, ticket) = (Arc::clone(&commits), commits.start());
+        let (ledger, ticket) = (Arc::clone(&ledger), ledger.start());
         Box::pin(async move {
             let closed = conn.execute(CLOSE).await;
-            commits.land(ticket);
+            let lost = match &closed {
+                Ok(_) => false,
+                // A statement of this use failed, and told its caller: the use is one statement
+                // (or the code's own transaction, rolled back), so nothing else was waiting to
+                // commit. The connection is closed all the same.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("25P02") => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a pooled connection's use did not commit");
+                    true
+                }
+            };
+            ledger.land(ticket, !lost);
             closed.map(|_| true)
         })
     })
     .connect_with(options)
     .await
-}
-
-/// The commits of uses that have ended and whose `commit` has not landed yet. sqlx hands a
-/// connection back in a task of its own, so a use's commit runs after the code has its answer:
-/// a write at pool level (`execute(&pool)`) followed by a read on another connection would not
-/// see it. So a use starts only once every commit begun before it has landed (or
-/// `statement_timeout` has passed): what a task wrote is visible to what it runs next.
-#[derive(Debug, Default)]
-struct Commits {
-    state: Mutex<Tickets>,
-    landed: Notify,
-}
-
-#[derive(Debug, Default)]
-struct Tickets {
-    next: u64,
-    pending: BTreeSet<u64>,
-}
-
-impl Commits {
-    fn start(&self) -> u64 {
-        let mut tickets = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let ticket = tickets.next;
-        tickets.next += 1;
-        tickets.pending.insert(ticket);
-        ticket
-    }
-
-    fn land(&self, ticket: u64) {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pending
-            .remove(&ticket);
-        self.landed.notify_waiters();
-    }
-
-    /// Waits for the commits begun so far, at most `limit`.
-    async fn wait_for_earlier(&self, limit: Duration) {
-        // The connection this task just dropped is handed back by a task spawned then: let it
-        // start (and take its ticket) first.
-        tokio::task::yield_now().await;
-        let upto = self
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .next;
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let landed = self.landed.notified();
-            tokio::pin!(landed);
-            landed.as_mut().enable();
-            let waiting = {
-                let tickets = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-                tickets.pending.first().is_some_and(|&first| first < upto)
-            };
-            if !waiting || tokio::time::timeout_at(deadline, landed).await.is_err() {
-                return;
-            }
-        }
-    }
 }
 
 /// What opens a use of a connection, in one simple query (one round trip).

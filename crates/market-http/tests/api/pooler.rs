@@ -3,7 +3,8 @@
 //! one database's server connections; with named prepared statements the second finds the first's
 //! `sqlx_s_1` already on the server (PgBouncer 1.18 does not track them). Needs
 //! `MARKET_TEST_POOLER_URL` (scripts/ensure-test-topology); without it there is no pooler to test
-//! and the test says so and passes.
+//! and the test says so and passes. The second test is what a request's answer waits for there
+//! (`market_core::db::commits_landed_since`, the HTTP layer's `answer_after_commits`).
 
 use market_core::db::{self, DbConfig, Pooler};
 use sqlx::PgPool;
@@ -87,4 +88,60 @@ async fn named_prepared_statements_collide_behind_the_pooler_and_the_switch_ends
     }
     assert!(with_switch.is_empty(), "{with_switch:?}");
     assert_eq!(wrong, 0, "an answer of another client's statement");
+}
+
+#[tokio::test]
+async fn a_write_at_pool_level_is_committed_before_the_wait_ends_and_one_that_fails_at_its_commit_is_reported()
+ {
+    // Arrange: the switched pool through the pooler, and a table whose uniqueness is checked at
+    // commit (a deferred constraint, as the schema's own triggers are).
+    let db = TestDb::new(&market_core::MIGRATOR).await;
+    let Some(options) = through_pooler(&db) else {
+        return;
+    };
+    let config = DbConfig {
+        pooler: Pooler::Transaction,
+        ..DbConfig::default()
+    };
+    let pool = db::connect(options, &config).await.unwrap();
+    let direct = db.pool();
+    sqlx::query(
+        "create table at_commit (x int, constraint one_x unique (x) deferrable initially deferred)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert!(db::commits_landed_since(&db::commit_mark(&pool)).await);
+
+    // Act 1: a write at pool level, then the wait an answer makes.
+    let mark = db::commit_mark(&pool);
+    sqlx::query("insert into at_commit values (1)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let landed = db::commits_landed_since(&mark).await;
+    let seen: i64 = sqlx::query_scalar("select count(*) from at_commit")
+        .fetch_one(direct)
+        .await
+        .unwrap();
+
+    // Assert 1: committed before the wait ended, seen by another connection at once.
+    assert!(landed);
+    assert_eq!(seen, 1, "the write was not committed when the wait ended");
+
+    // Act 2: a write the statement accepts and its commit refuses (a second 1).
+    let mark = db::commit_mark(&pool);
+    sqlx::query("insert into at_commit values (1)")
+        .execute(&pool)
+        .await
+        .expect("a deferred constraint lets the statement through");
+    let landed = db::commits_landed_since(&mark).await;
+
+    // Assert 2: the wait says so, and nothing was written.
+    assert!(!landed, "a commit that failed was reported as landed");
+    let rows: i64 = sqlx::query_scalar("select count(*) from at_commit")
+        .fetch_one(direct)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
 }
