@@ -10,7 +10,7 @@ mod split;
 pub mod stale;
 mod upgrade;
 
-pub use receipts::{Receipt, ReceiptToken, receipt, receipt_of, receipts_of};
+pub use receipts::{Receipt, ReceiptToken, receipt, receipt_of, receipts_of_buyer};
 pub use row::{Created, PaymentMoves, Purchase, by_checkout_session, by_id, payment_moves};
 pub use upgrade::{create_upgrade, upgrades_of};
 

@@ -1,7 +1,5 @@
 //! A purchase as its buyer sees it: status, price and the live token, opened from its seal.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use master_api::TokenValue;
 use sqlx::PgPool;
@@ -9,7 +7,7 @@ use sqlx::PgPool;
 use super::row::{Purchase, by_id};
 use crate::envelope::Envelope;
 use crate::receipt::ReceiptKey;
-use crate::{ListingId, Money, PurchaseId, PurchaseStatus, Result, TierId, TokenId, keys};
+use crate::{Email, ListingId, Money, PurchaseId, PurchaseStatus, Result, TierId, TokenId, keys};
 
 /// A purchase as its buyer sees it.
 #[derive(Clone, Debug)]
@@ -103,36 +101,32 @@ pub async fn receipt_of(db: &PgPool, envelope: &Envelope, purchase: &Purchase) -
     build(envelope, purchase, row)
 }
 
-/// The receipts of `purchases`, in their order, as [`receipt_of`] reads each, in one statement
-/// (the buyer portal lists a buyer's purchases: one round trip, not one per purchase).
-pub async fn receipts_of(
+/// Every purchase made with `email` that was paid for (newest first, at most 200), as its buyer
+/// sees it, tokens opened: the buyer portal's list, in one statement (the purchases and their
+/// receipts in one snapshot and one round trip).
+///
+/// Keyed by the e-mail, not by a list of ids: PostgreSQL keeps a generic plan for `lower(email) =
+/// $1`, while `purchase_id = any($1)` was planned again on every call (a generic plan cannot know
+/// the array holds a few ids: 1.8 ms to plan, 1.5 ms to run, on 1 000 000 purchases). The 200 is in
+/// the text for the same reason: a bound `limit $n` is costed as a tenth of the rows.
+pub async fn receipts_of_buyer(
     db: &PgPool,
     envelope: &Envelope,
-    purchases: &[Purchase],
+    email: &Email,
 ) -> Result<Vec<Receipt>> {
-    let ids: Vec<PurchaseId> = purchases.iter().map(|p| p.purchase_id).collect();
-    let mut rows: HashMap<PurchaseId, ReceiptRow> = sqlx::query_as::<_, ReceiptRow>(RECEIPTS_OF)
-        .bind(ids)
+    sqlx::query_as::<_, BuyersRow>(RECEIPTS_OF_BUYER)
+        .bind(email.as_str())
         .fetch_all(db)
         .await?
         .into_iter()
-        .map(|row| (row.purchase_id, row))
-        .collect();
-    purchases
-        .iter()
-        .map(|purchase| {
-            let row = rows
-                .remove(&purchase.purchase_id)
-                .ok_or(sqlx::Error::RowNotFound)?;
-            build(envelope, purchase, row)
-        })
+        .map(|row| build(envelope, &row.purchase, row.receipt))
         .collect()
 }
 
-/// The receipt statement, ending in its filter: one text, two statements ([`RECEIPT`],
-/// [`RECEIPTS_OF`]).
+/// The receipt statement, ending in its filter (and starting with more columns, if given): one
+/// text, two statements ([`RECEIPT`], [`RECEIPTS_OF_BUYER`]).
 ///
-/// Why two: PostgreSQL plans a prepared statement for its parameters' values five times, then
+/// Why not one statement for a list of ids: PostgreSQL plans a prepared statement for its parameters' values five times, then
 /// keeps one generic plan if that is estimated no dearer. For `purchase_id = any($1)` it never
 /// is (a generic plan does not know the array holds one id), so every execution was planned
 /// again, and this statement, with its two lateral joins, costs 1-2 ms to plan and 0.3 ms to run
@@ -140,8 +134,13 @@ pub async fn receipts_of(
 /// 13 615 calls). With `purchase_id = $1` the generic plan is the custom one and is kept.
 macro_rules! receipts_where {
     ($filter:literal) => {
+        receipts_where!("", $filter)
+    };
+    ($more:literal, $filter:literal) => {
         concat!(
-            "select p.purchase_id, p.status, p.paid_at, p.fulfilled_at, p.closed_at, p.max_installs,
+            "select ",
+            $more,
+            "p.purchase_id, p.status, p.paid_at, p.fulfilled_at, p.closed_at, p.max_installs,
             t.name as tier_name, l.listing_id, l.canonical, l.installs_as_of,
             (select s.name from seller s where s.seller_id = l.seller_id) as seller_name,
             it.install_token_id, it.state::text as token_state, it.token,
@@ -173,8 +172,14 @@ macro_rules! receipts_where {
 
 /// One purchase's receipt: the purchase whose id is `$1`.
 const RECEIPT: &str = receipts_where!("where p.purchase_id = $1");
-/// The receipts of the purchases whose ids are `$1` (an array).
-const RECEIPTS_OF: &str = receipts_where!("where p.purchase_id = any($1)");
+/// The purchases (`p.*`) made with the e-mail `$1` and paid for, newest first, at most 200, each
+/// with its receipt.
+const RECEIPTS_OF_BUYER: &str = receipts_where!(
+    "p.*, ",
+    "where lower(p.email) = lower($1) and p.status not in ('pending', 'expired', 'failed')
+     order by p.created_at desc
+     limit 200"
+);
 
 fn build(envelope: &Envelope, purchase: &Purchase, row: ReceiptRow) -> Result<Receipt> {
     let token = match (row.install_token_id, row.token_state) {
@@ -220,10 +225,18 @@ fn build(envelope: &Envelope, purchase: &Purchase, row: ReceiptRow) -> Result<Re
     })
 }
 
+/// A purchase and its receipt, as [`RECEIPTS_OF_BUYER`] reads them.
+#[derive(sqlx::FromRow)]
+struct BuyersRow {
+    #[sqlx(flatten)]
+    purchase: Purchase,
+    #[sqlx(flatten)]
+    receipt: ReceiptRow,
+}
+
 /// A purchase's receipt as one statement reads it.
 #[derive(sqlx::FromRow)]
 struct ReceiptRow {
-    purchase_id: PurchaseId,
     status: PurchaseStatus,
     /// Read with the token, not from the caller's copy: an upgrade may have changed both since.
     max_installs: i64,
