@@ -39,9 +39,13 @@ pub(super) fn ledger_for(options: &PgConnectOptions) -> Arc<Commits> {
     Arc::clone(all.entry(database(options)).or_default())
 }
 
-/// The ledger of the database `options` lead to, if a pool reaches it through a pooler.
+/// The ledger of the database `options` lead to, if a pool reaches it through a pooler. (Asked on
+/// every request: with no pooler at all it returns before naming the database.)
 pub(super) fn ledger_of(options: &PgConnectOptions) -> Option<Arc<Commits>> {
     let all = LEDGERS.lock().unwrap_or_else(PoisonError::into_inner);
+    if all.is_empty() {
+        return None;
+    }
     all.get(&database(options)).map(Arc::clone)
 }
 
