@@ -136,7 +136,13 @@ async fn seed(
         ..market_core::db::DbConfig::default()
     };
     let pool = market_core::db::connect(db.options.clone(), &config).await?;
+    let mark = market_core::db::commit_mark(&pool);
     sandbox.seed(&pool, client, tiers).await?;
+    // Through a pooler in transaction mode the last writes commit as their connections come
+    // back, and a connection that comes back to a closed pool is closed without its commit.
+    if !market_core::db::commits_landed_since(&mark).await {
+        anyhow::bail!("the sandbox's catalog was not committed");
+    }
     pool.close().await;
     Ok(())
 }

@@ -53,6 +53,37 @@ pub(super) fn ledger_of(options: &PgConnectOptions) -> Option<Arc<Commits>> {
 /// ran, which are the last few.
 const FAILURES_KEPT: usize = 1024;
 
+/// One use's commit in the ledger: begun when made, landed by [`Landing::land`], or as failed when
+/// dropped before (its task cancelled), so that no wait hangs on a ticket nobody will land.
+pub(super) struct Landing {
+    ledger: Arc<Commits>,
+    ticket: u64,
+    landed: bool,
+}
+
+impl Landing {
+    pub(super) fn start(ledger: &Arc<Commits>) -> Self {
+        Self {
+            ledger: Arc::clone(ledger),
+            ticket: ledger.start(),
+            landed: false,
+        }
+    }
+
+    pub(super) fn land(mut self, ok: bool) {
+        self.landed = true;
+        self.ledger.land(self.ticket, ok);
+    }
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        if !self.landed {
+            self.ledger.land(self.ticket, false);
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Commits {
     state: Mutex<Tickets>,
@@ -76,7 +107,7 @@ impl Commits {
     }
 
     /// A use has ended: its commit begins. Returns its ticket.
-    pub(super) fn start(&self) -> u64 {
+    fn start(&self) -> u64 {
         let mut tickets = self.tickets();
         let ticket = tickets.next;
         tickets.next += 1;
@@ -85,7 +116,7 @@ impl Commits {
     }
 
     /// The commit of `ticket` has landed, or failed (`ok` false).
-    pub(super) fn land(&self, ticket: u64, ok: bool) {
+    fn land(&self, ticket: u64, ok: bool) {
         {
             let mut tickets = self.tickets();
             tickets.pending.remove(&ticket);
@@ -174,6 +205,17 @@ mod tests {
         let late = ledger.start();
         ledger.land(late, false);
         assert!(ledger.failed_between(mark, ledger.mark()));
+    }
+
+    #[tokio::test]
+    async fn a_landing_dropped_before_it_landed_counts_as_failed_and_ends_the_wait() {
+        let ledger = Arc::new(Commits::default());
+        ledger.wait_at_most(Duration::from_secs(5));
+        let mark = ledger.mark();
+        drop(Landing::start(&ledger));
+        let (landed, upto) = ledger.wait_for_earlier().await;
+        assert!(landed, "nothing is left pending");
+        assert!(ledger.failed_between(mark, upto));
     }
 
     #[tokio::test]

@@ -122,6 +122,10 @@ pub(super) async fn connect(
     let ledger = commits::ledger_for(&options);
     ledger.wait_at_most(wait);
     let (ledger_fresh, ledger_idle) = (Arc::clone(&ledger), Arc::clone(&ledger));
+    // sqlx closes a connection past its lifetime when it comes back, without `after_release`:
+    // its use's transaction, and any write at pool level in it, would be rolled back unreported.
+    // So connections here live until they fail or idle out.
+    let pool = pool.max_lifetime(None);
     let options = options
         // A cached statement's name would be gone on the next server connection.
         .statement_cache_capacity(0)
@@ -143,10 +147,15 @@ pub(super) async fn connect(
         })
     })
     .after_release(move |conn, _| {
-        // Taken as sqlx hands the connection back, before anything is awaited.
-        let (ledger, ticket) = (Arc::clone(&ledger), ledger.start());
+        // Taken as sqlx hands the connection back, before anything is awaited. Dropped unlanded
+        // (the task cancelled), it lands as failed: no wait hangs on it.
+        let landing = commits::Landing::start(&ledger);
         Box::pin(async move {
-            let closed = conn.execute(CLOSE).await;
+            let Ok(closed) = tokio::time::timeout(wait, conn.execute(CLOSE)).await else {
+                tracing::warn!("a pooled connection's use did not commit in time");
+                landing.land(false);
+                return Ok(false);
+            };
             let lost = match &closed {
                 Ok(_) => false,
                 // A statement of this use failed, and told its caller: the use is one statement
@@ -158,7 +167,7 @@ pub(super) async fn connect(
                     true
                 }
             };
-            ledger.land(ticket, !lost);
+            landing.land(!lost);
             closed.map(|_| true)
         })
     })
