@@ -55,9 +55,9 @@ impl Runner {
     /// aborts the rest and hands their leases back, so another instance takes them over at once
     /// instead of waiting for the leases to run out.
     ///
-    /// The housekeeping sweep runs beside the claiming, not in its loop: it probes Xano (forbidden
-    /// snippets, sellers' refused credentials), and a slow Xano held every claim of the instance
-    /// for as long as the probes retried.
+    /// The housekeeping sweep runs beside the claiming, not in its loop: it probes Xano (this
+    /// instance's refused credential, forbidden snippets, sellers' refused credentials), and a slow
+    /// Xano held every claim of the instance for as long as the probes retried.
     pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
         tokio::pin!(shutdown);
         let housekeeping = tokio::spawn(sweep::housekeeping(self.market.clone()));
@@ -88,13 +88,10 @@ impl Runner {
                 match self.claim(1, &busy, lanes).await {
                     Ok(jobs) if !jobs.is_empty() => {
                         for job in jobs {
-                            running.add(&job);
+                            let ran = (job.seller_id, job.kind);
                             let market = self.market.clone();
-                            in_flight.spawn(async move {
-                                let ran = (job.seller_id, job.kind);
-                                run_one(&market, job).await;
-                                ran
-                            });
+                            let task = in_flight.spawn(async move { run_one(&market, job).await });
+                            running.add(task.id(), ran);
                         }
                     }
                     Ok(_) => break,
@@ -107,10 +104,9 @@ impl Runner {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = tokio::time::sleep(self.market.jobs.poll_interval) => {}
-                Some(ended) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    if let Ok(ran) = ended {
-                        running.remove(ran);
-                    }
+                Some(ended) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                    // A job that panicked ended too: its share is given back all the same.
+                    running.remove(ended.map_or_else(|e| e.id(), |(task, ())| task));
                 }
             }
         }
@@ -149,6 +145,7 @@ impl Runner {
     /// failed in it is not run again here even when its backoff drew zero, which is what a test
     /// looking at one attempt needs. Returns how many jobs ran.
     pub async fn run_batch(&self) -> Result<usize> {
+        health::probe_if_due(&self.market).await?;
         let lanes = self.lanes().await?;
         let jobs = self
             .claim(self.market.jobs.workers.max(1), &[], lanes)
@@ -170,13 +167,10 @@ impl Runner {
     }
 
     /// Which jobs this instance may claim now: all, or, when Xano refuses its credential, mail
-    /// alone, since every Xano job would only be handed back: it leaves them to the others and
-    /// probes its credential.
+    /// alone, since every Xano job would only be handed back: it leaves them to the others (the
+    /// housekeeping probes the credential; not here, where a slow Xano would hold the mail back).
     async fn lanes(&self) -> Result<Lanes> {
         let refused = health::refused(&self.market).await?;
-        if refused {
-            health::probe_if_due(&self.market).await?;
-        }
         Ok(Lanes {
             mail: true,
             xano: !refused,
@@ -205,24 +199,30 @@ impl Runner {
     }
 }
 
-/// How many jobs of each seller, and how many messages, this instance runs now.
+/// How many jobs of each seller, and how many messages, this instance runs now, and which task
+/// runs which.
 #[derive(Debug, Default)]
 struct Shares {
     sellers: HashMap<Uuid, usize>,
     mail: usize,
+    tasks: HashMap<tokio::task::Id, (Option<Uuid>, JobKind)>,
 }
 
 impl Shares {
-    fn add(&mut self, job: &Job) {
-        if job.kind == JobKind::SendMail {
+    fn add(&mut self, task: tokio::task::Id, (seller, kind): (Option<Uuid>, JobKind)) {
+        if kind == JobKind::SendMail {
             self.mail += 1;
         }
-        if let Some(seller) = job.seller_id {
+        if let Some(seller) = seller {
             *self.sellers.entry(seller).or_default() += 1;
         }
+        self.tasks.insert(task, (seller, kind));
     }
 
-    fn remove(&mut self, (seller, kind): (Option<Uuid>, JobKind)) {
+    fn remove(&mut self, task: tokio::task::Id) {
+        let Some((seller, kind)) = self.tasks.remove(&task) else {
+            return;
+        };
         if kind == JobKind::SendMail {
             self.mail = self.mail.saturating_sub(1);
         }

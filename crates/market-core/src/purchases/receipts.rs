@@ -126,8 +126,8 @@ pub async fn receipts_of_buyer(
 /// The receipt statement, ending in its filter (and starting with more columns, if given): one
 /// text, two statements ([`RECEIPT`], [`RECEIPTS_OF_BUYER`]).
 ///
-/// Why not one statement for a list of ids: PostgreSQL plans a prepared statement for its parameters' values five times, then
-/// keeps one generic plan if that is estimated no dearer. For `purchase_id = any($1)` it never
+/// Why not one statement for a list of ids: PostgreSQL plans a prepared statement for its
+/// parameters' values five times, then keeps one generic plan if that is estimated no dearer. For `purchase_id = any($1)` it never
 /// is (a generic plan does not know the array holds one id), so every execution was planned
 /// again, and this statement, with its two lateral joins, costs 1-2 ms to plan and 0.3 ms to run
 /// (measured on 1 000 000 purchases with `pg_stat_statements.track_planning`: 13 635 plans for
@@ -238,7 +238,8 @@ struct BuyersRow {
 #[derive(sqlx::FromRow)]
 struct ReceiptRow {
     status: PurchaseStatus,
-    /// Read with the token, not from the caller's copy: an upgrade may have changed both since.
+    /// Read with the token (for [`receipt_of`], not from the caller's copy: an upgrade may have
+    /// changed both since).
     max_installs: i64,
     paid_at: Option<DateTime<Utc>>,
     fulfilled_at: Option<DateTime<Utc>>,

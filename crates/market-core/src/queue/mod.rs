@@ -1,9 +1,10 @@
 //! The job table as a queue: enqueue, claim with a lease, and fenced finishes.
 //!
-//! **Claim.** One statement picks due jobs with `for update skip locked` inside a `materialized` CTE
-//! and marks them running. The CTE matters: written as `where job_id in (select … limit n)`, PostgreSQL
-//! may plan the subquery as the inner side of a nested loop and run it again per row, claiming more
-//! than `n` rows (odd-jobs#115, delayed_job_active_record#177). A materialized CTE runs exactly once.
+//! **Claim.** One statement picks due jobs with `for update skip locked` inside `materialized` CTEs
+//! (one per lane: mail, then Xano work, see [`claim_in`]) and marks them running. The CTEs matter:
+//! written as `where job_id in (select … limit n)`, PostgreSQL may plan the subquery as the inner
+//! side of a nested loop and run it again per row, claiming more than `n` rows (odd-jobs#115,
+//! delayed_job_active_record#177). A materialized CTE runs exactly once.
 //! `tests/core/job_claim.rs` pins this with hash and merge joins disabled.
 //!
 //! **Fencing.** A claim bumps `attempt` and sets `lease_owner`. Every later write of the worker is

@@ -1,13 +1,18 @@
 //! The housekeeping sweep: every piece of owed work gets a job, old finished jobs are cleared, and
-//! the probes that are due run (this instance's credential in use, forbidden snippets, sellers'
-//! refused credentials). [`super::Runner::run`] runs it beside the claiming, every `sweep_interval`.
+//! the probes that are due run (this instance's credential marked in use and, when refused, tried
+//! again; forbidden snippets; sellers' refused credentials). [`super::Runner::run`] runs it beside
+//! the claiming, every `sweep_interval`.
+
+use std::time::Duration;
 
 use crate::queue::JobKind;
 use crate::{Market, Result, health, seller_xano};
 
 /// The housekeeping of [`super::Runner::run`]: a sweep every `sweep_interval`, until aborted.
 pub(super) async fn housekeeping(market: Market) {
-    let mut every = tokio::time::interval(market.jobs.sweep_interval);
+    // (`interval` refuses a zero period.)
+    let mut every =
+        tokio::time::interval(market.jobs.sweep_interval.max(Duration::from_millis(10)));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
@@ -22,6 +27,9 @@ pub(super) async fn sweep_and_probe(market: &Market) -> Result<()> {
     health::touch(market).await?;
     // A probe that fails (Xano down, a credential that cannot be opened) must not cost the owed
     // work its round.
+    if let Err(e) = health::probe_if_due(market).await {
+        tracing::warn!(error = %e, "probing this instance's refused credential failed");
+    }
     if let Err(e) = health::probe_forbidden_listings(market).await {
         tracing::warn!(error = %e, "probing forbidden snippets failed");
     }
