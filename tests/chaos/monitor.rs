@@ -21,7 +21,9 @@
 //! was wrong: every live worker was working. So the clock of a waiting job stands still while the
 //! jobs running under a live lease fill the workers of the instances that are up (the nemesis's
 //! open pauses, kills and crashes are the ones down), or, for mail, mail's share of them. A fleet
-//! with a free worker and a job at the head still counts every second.
+//! with a free worker and a job at the head still counts every second. (The leases of an instance
+//! just paused or killed count among the running until they run out, at most one lease: the
+//! monitor cannot tell whose a lease is.)
 //!
 //! A seller's job (`job.seller_id`, never the house's) waits on purpose while another job of the
 //! same seller runs with a live lease: an instance runs at most half its workers on one seller's
@@ -124,6 +126,8 @@ impl JobMonitor {
         while !stop.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let (sampling, sampled_from_ms) = (Instant::now(), self.history.now_ms());
+            let since_last = sampling - last_sample;
+            last_sample = sampling;
             let healthy: Option<bool> = sqlx::query_scalar(
                 // The fleet's credential: the first recorded (see `settle`).
                 "select state = 'healthy' from xano_credential order by created_at limit 1",
@@ -192,8 +196,7 @@ impl JobMonitor {
             let full = busy.running >= WORKERS * up;
             let mail_full = full || busy.mail >= MAIL_SHARE * up;
             // (A stall's time beyond a second is excused above already.)
-            let since_last = (now - last_sample).saturating_sub(stalled);
-            last_sample = now;
+            let since_last = since_last.saturating_sub(stalled);
             if full {
                 self.saturated_ms.fetch_add(
                     u64::try_from(since_last.as_millis()).unwrap_or(u64::MAX),
