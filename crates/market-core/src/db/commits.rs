@@ -88,7 +88,8 @@ impl Drop for Landing {
 pub(super) struct Commits {
     state: Mutex<Tickets>,
     landed: Notify,
-    /// The longest any wait lasts, in milliseconds (`statement_timeout`; 0 until a pool is made).
+    /// The longest any wait lasts, in milliseconds (`statement_timeout`, set by the pool that made
+    /// the ledger).
     limit_ms: AtomicU64,
 }
 
@@ -138,10 +139,6 @@ impl Commits {
     /// Waits for the commits begun so far to land, at most the limit. Returns whether they all
     /// landed, and the first ticket after them.
     pub(super) async fn wait_for_earlier(&self) -> (bool, u64) {
-        if self.limit_ms.load(Ordering::Relaxed) == 0 {
-            // No pool behind a pooler in this process: nothing ever commits late.
-            return (true, 0);
-        }
         // The connection this task just dropped is handed back by a task spawned then: let it
         // start (and take its ticket) first.
         tokio::task::yield_now().await;

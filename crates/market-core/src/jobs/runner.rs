@@ -192,8 +192,9 @@ impl Runner {
     }
 
     /// The sweep: work that is owed gets a job, and old finished jobs are cleared away (see
-    /// [`sweep`]); this instance's credential is marked in use, and the snippets Xano forbids are
-    /// probed when due (`health`), and so are sellers' refused credentials (`seller_xano`).
+    /// [`sweep`]); this instance's credential is marked in use and, when refused, probed when due,
+    /// and so are the snippets Xano forbids (`health`) and sellers' refused credentials
+    /// (`seller_xano`).
     pub async fn sweep(&self) -> Result<()> {
         sweep::sweep_and_probe(&self.market).await
     }

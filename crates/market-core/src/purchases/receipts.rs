@@ -127,11 +127,12 @@ pub async fn receipts_of_buyer(
 /// text, two statements ([`RECEIPT`], [`RECEIPTS_OF_BUYER`]).
 ///
 /// Why not one statement for a list of ids: PostgreSQL plans a prepared statement for its
-/// parameters' values five times, then keeps one generic plan if that is estimated no dearer. For `purchase_id = any($1)` it never
-/// is (a generic plan does not know the array holds one id), so every execution was planned
-/// again, and this statement, with its two lateral joins, costs 1-2 ms to plan and 0.3 ms to run
-/// (measured on 1 000 000 purchases with `pg_stat_statements.track_planning`: 13 635 plans for
-/// 13 615 calls). With `purchase_id = $1` the generic plan is the custom one and is kept.
+/// parameters' values five times, then keeps one generic plan if that is estimated no dearer. For
+/// `purchase_id = any($1)` it never is (a generic plan does not know the array holds one id), so
+/// every execution was planned again, and this statement, with its two lateral joins, costs 1-2 ms
+/// to plan and 0.3 ms to run (measured on 1 000 000 purchases with
+/// `pg_stat_statements.track_planning`: 13 635 plans for 13 615 calls). With `purchase_id = $1`
+/// the generic plan is the custom one and is kept.
 macro_rules! receipts_where {
     ($filter:literal) => {
         receipts_where!("", $filter)
