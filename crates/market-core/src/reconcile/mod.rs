@@ -41,7 +41,7 @@ use master_api::TokenValue;
 use sqlx::PgConnection;
 
 use crate::audit::{Actor, Audit};
-use crate::{ListingId, Market, Result, TierId, keys, listings, usage};
+use crate::{ListingId, Market, PurchaseId, Result, TierId, keys, listings, usage};
 use crate::{accounts, seller_xano};
 
 mod actions;
@@ -105,7 +105,31 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
     let xano_prints: Vec<Vec<u8>> = at_xano.iter().map(|t| print(&t.token)).collect();
     let listed: HashSet<&[u8]> = xano_prints.iter().map(Vec::as_slice).collect();
 
+    let gone: Vec<&Known> = known_prints
+        .iter()
+        .zip(&known)
+        .filter(|(p, _)| !listed.contains(p.as_slice()))
+        .map(|(_, k)| k)
+        .collect();
+    let matched = at_xano
+        .iter()
+        .zip(&xano_prints)
+        .filter_map(|(token, token_print)| {
+            let known = by_print.get(token_print.as_slice())?;
+            Some((*known, Some(token)))
+        });
+    let purchases: Vec<PurchaseId> = matched
+        .chain(gone.iter().map(|known| (*known, None)))
+        .filter(|(known, token)| known.may_be_written(*token))
+        .filter_map(|(known, _)| known.purchase_id)
+        .collect();
+
     let mut tx = market.db.begin().await?;
+    // Lock order as on every path: the listing, then the purchases, then their tokens. A token
+    // written first and its purchase waited for after (a trigger's foreign key, an audit row)
+    // deadlocked with a job holding that purchase and waiting for the token.
+    let hold_back = guard(&mut tx, market, listing_id, &known, &gone, actor).await?;
+    lock_purchases(&mut tx, purchases).await?;
     for (token, token_print) in at_xano.iter().zip(&xano_prints) {
         match by_print.get(token_print.as_slice()) {
             Some(known) => {
@@ -125,13 +149,6 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
             }
         }
     }
-    let gone: Vec<&Known> = known_prints
-        .iter()
-        .zip(&known)
-        .filter(|(p, _)| !listed.contains(p.as_slice()))
-        .map(|(_, k)| k)
-        .collect();
-    let hold_back = guard(&mut tx, market, listing_id, &known, &gone, actor).await?;
     for known in gone {
         // A list this short is not believed for anything it leaves out: not to mark a live token
         // missing, nor to confirm a deletion that was asked for (a `revoking` token "gone" from a
@@ -173,7 +190,10 @@ async fn guard(
     let suspicious = vanishing >= GUARD_FLOOR
         && vanishing as f64 > market.jobs.missing_guard * live_count as f64;
     let flagged_before = sqlx::query_scalar::<_, bool>(
-        "select missing_suspected_at is not null from listing where listing_id = $1 for update",
+        // `no key update`: passes over one listing take turns; a token's insert (its foreign key's
+        // `key share`) does not wait for them.
+        "select missing_suspected_at is not null from listing where listing_id = $1
+         for no key update",
     )
     .bind(listing)
     .fetch_one(&mut *conn)
@@ -200,6 +220,22 @@ async fn guard(
             .await?;
     }
     Ok(hold_back)
+}
+
+/// Locks the purchases whose tokens the pass may write, in id order (any two passes, and a pass and
+/// a payment path, meet them in the same order). `key share` is enough: a path that locks a
+/// purchase before its tokens takes it `for update`, which waits for it.
+async fn lock_purchases(conn: &mut PgConnection, purchases: Vec<PurchaseId>) -> Result<()> {
+    if purchases.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "select 1 from purchase where purchase_id = any($1) order by purchase_id for key share",
+    )
+    .bind(purchases)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Reconciles every listing (the CLI's `market reconcile`, the admin API's "reconcile now").

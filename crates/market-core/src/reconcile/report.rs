@@ -61,3 +61,21 @@ pub(super) struct Known {
     pub(super) max_installs: i64,
     pub(super) purchase_id: Option<PurchaseId>,
 }
+
+impl Known {
+    /// Whether a pass may write this row, given what Xano lists for it (`None`: not listed). Its
+    /// purchase is locked first then (`super::lock_purchases`).
+    pub(super) fn may_be_written(&self, at_xano: Option<&master_api::InstallToken>) -> bool {
+        match at_xano {
+            Some(token) => {
+                self.current_installs != token.current_installs
+                    || (self.state == "assigned" && self.max_installs != token.max_installs)
+                    || matches!(self.state.as_str(), "revoked" | "retired" | "missing")
+            }
+            None => matches!(
+                self.state.as_str(),
+                "revoking" | "retiring" | "available" | "assigned"
+            ),
+        }
+    }
+}

@@ -342,8 +342,8 @@ async fn a_runner_shut_down_with_jobs_in_flight_hands_their_leases_back_for_anot
     world.sim.clear_faults();
     let instance2 = Runner::new(market.clone());
     assert!(instance2.drain().await.unwrap() >= 3);
-    // The three take-overs reconcile the listing at once; one that PostgreSQL aborts (a deadlock
-    // between them) is retried after its backoff, as any job is.
+    // The three take-overs reconcile the listing at once (the passes take turns on its row); a job
+    // that fails meanwhile is retried after its backoff, as any job is.
     for _ in 0..50 {
         if instance2.drain().await.unwrap() == 0
             && sqlx::query_scalar::<_, bool>(

@@ -296,3 +296,63 @@ async fn a_listing_in_step_with_xano_reconciles_to_no_change() {
     assert_eq!(reports, vec![expected(&world, 4)]);
     assert!(!reports[0].changed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_waits_for_a_purchase_a_payment_path_holds_before_it_writes_that_purchases_token() {
+    // Arrange: a refunded buyer's token was deleted at Xano, and the deletion job holds the
+    // purchase's row (as every path does before it writes a purchase's tokens) to record it.
+    let world = World::new(2, 4).await;
+    world.fill_pool().await;
+    let (buyer, session) = world.checkout().await;
+    world.deliver_paid("evt_paid", buyer, &session).await;
+    world.drain().await;
+    let token = world.live_tokens_of(buyer).await.remove(0);
+    world.deliver_refund("evt_refund", &session).await;
+    assert_eq!(row_of(&world, &token).await.0, "revoking");
+    crate::common::xano_client(&world.sim)
+        .delete_token(CANONICAL, &TokenValue::new(token.as_str()))
+        .await
+        .unwrap();
+    let mut job = world.pool().begin().await.unwrap();
+    sqlx::query("select 1 from purchase where purchase_id = $1 for update")
+        .bind(buyer)
+        .execute(&mut *job)
+        .await
+        .unwrap();
+
+    // Act: the pass starts and comes to wait for a lock; then the job records the deletion.
+    let pass = tokio::spawn({
+        let (market, listing) = (world.market.clone(), world.listing);
+        async move { reconcile::listing(&market, listing, &Actor::System).await }
+    });
+    let waiting = "select exists (select 1 from pg_stat_activity
+                                  where datname = current_database() and wait_event_type = 'Lock')";
+    let mut polls = 0;
+    while !sqlx::query_scalar::<_, bool>(waiting)
+        .fetch_one(world.pool())
+        .await
+        .unwrap()
+    {
+        polls += 1;
+        assert!(polls < 2_000, "the pass never waited for the purchase");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let recorded = sqlx::query(
+        "update install_token set state = 'revoked', released_at = now()
+         where token_fingerprint = $1 and state = 'revoking'",
+    )
+    .bind(world.fingerprint(&token))
+    .execute(&mut *job)
+    .await
+    .map(|done| done.rows_affected());
+    job.commit().await.unwrap();
+    let pass = pass.await.unwrap();
+
+    // Assert: neither was aborted as a deadlock victim (the pass used to write the token first,
+    // then wait for the purchase in the revocation's webhook trigger); the pass found the deletion
+    // already recorded (its compare-and-set wrote nothing).
+    assert_eq!(recorded.unwrap(), 1);
+    let report = pass.unwrap();
+    assert_eq!(report.confirmed_deleted, 0, "{report:?}");
+    assert_eq!(row_of(&world, &token).await.0, "revoked");
+}
