@@ -185,10 +185,19 @@ impl Nemesis {
         (self.xano_timeout_secs * 1000) as f64
     }
 
-    /// The simulator's call log since it was last cleared.
+    /// The simulator's call log since it was last taken.
     async fn calls(&self) -> Vec<Value> {
         let url = format!("{}/calls", self.cluster.xano_control);
         let Ok(response) = self.http.get(&url).send().await else {
+            return Vec::new();
+        };
+        response.json().await.unwrap_or_default()
+    }
+
+    /// The simulator's call log since it was last taken, cleared in the same step.
+    async fn take_calls(&self) -> Vec<Value> {
+        let url = format!("{}/calls/take", self.cluster.xano_control);
+        let Ok(response) = self.http.post(&url).send().await else {
             return Vec::new();
         };
         response.json().await.unwrap_or_default()
@@ -218,10 +227,8 @@ impl Nemesis {
     /// updates that Xano applied after their client gave up (`late_updates`): a stalled absolute
     /// update lands whenever the server gets to it, over whatever happened to the token meanwhile.
     pub(crate) async fn count_calls_met(&self, kind: Option<&str>) {
-        let calls = self.calls().await;
-        // Calls made between the read and the clear are not counted: the figures are lower bounds.
-        let url = format!("{}/calls", self.cluster.xano_control);
-        let _ = self.http.delete(&url).send().await;
+        // Taken and cleared in one step: no call falls between a read and a clear.
+        let calls = self.take_calls().await;
         self.history.add("xano_calls", calls.len() as u64);
         for call in &calls {
             if kind.is_some() {

@@ -20,6 +20,7 @@
 //! | POST | `/__sim/access-token-state` | `{"state":"valid"\|"expired"\|"forbidden"}` + optional `access_token` (that token only; the default one) |
 //! | POST | `/__sim/install` | `{"canonical","token"}` → `{"current_installs"}`; 404/409/410 `{"error",…}` |
 //! | GET, DELETE | `/__sim/calls` | → `[CallRecordJson]` (each naming the token's `account`, its `token_fingerprint` and the `snippet_account`); DELETE clears |
+//! | POST | `/__sim/calls/take` | → `[CallRecordJson]`, cleared in the same step: a reader that takes the log window by window misses no call |
 //! | GET, POST, DELETE | `/__sim/faults` | → `[FaultRule]`; POST adds one `FaultRule` (a `Fault`, optionally with `"account": "<id>"` to hit that account's calls only); DELETE clears |
 //! | POST | `/__sim/free-plan-rate-limit` | `{"on": bool}` |
 //!
@@ -71,6 +72,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/install", web::post().to(install))
         .route("/calls", web::get().to(calls))
         .route("/calls", web::delete().to(clear_calls))
+        .route("/calls/take", web::post().to(take_calls))
         .route("/faults", web::get().to(faults))
         .route("/faults", web::post().to(inject))
         .route("/faults", web::delete().to(clear_faults))
@@ -302,6 +304,19 @@ async fn calls(shared: web::Data<Shared>) -> HttpResponse {
             .calls
             .iter()
             .map(|record| CallRecordJson::from_record(record, state.epoch))
+            .collect()
+    };
+    HttpResponse::Ok().json(records)
+}
+
+async fn take_calls(shared: web::Data<Shared>) -> HttpResponse {
+    let records: Vec<CallRecordJson> = {
+        let mut state = shared.lock();
+        let epoch = state.epoch;
+        state
+            .calls
+            .drain(..)
+            .map(|record| CallRecordJson::from_record(&record, epoch))
             .collect()
     };
     HttpResponse::Ok().json(records)

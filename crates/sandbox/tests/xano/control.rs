@@ -180,4 +180,17 @@ async fn the_control_api_serves_and_clears_the_call_log() {
         204
     );
     assert_eq!(app.control_get("/calls").await.1, json!([]));
+
+    // Taking the log answers it and clears it in one step.
+    app.get("/auth/me").await;
+    let taken = app
+        .http
+        .post(app.control("/calls/take"))
+        .send()
+        .await
+        .unwrap();
+    let taken: Vec<CallRecordJson> = taken.json().await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].path, "/api:meta/auth/me");
+    assert_eq!(app.control_get("/calls").await.1, json!([]));
 }
