@@ -3,8 +3,8 @@
 //!
 //! 1. Read the base, its live token and its entitlement; wait ([`JobError::NotYet`]) while the
 //!    base is owed a token it does not hold yet or a rotation of its token is under way.
-//! 2. Read Xano's count of the token's installs and write the limit with that count sent back;
-//!    skipped when Xano already shows the limit (a run after a crash).
+//! 2. Read Xano's count of the token's installs and write the limit with the greater of that count
+//!    and ours sent back; skipped when Xano already shows both (a run after a crash).
 //! 3. One transaction under the lease: nothing moved meanwhile (same token, same entitlement, no
 //!    rotation), then the token's and the base's `max_installs`, and the paid upgrades `fulfilled`.
 //!    When something moved, the job runs again from step 1.
@@ -83,8 +83,10 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let limit = subject.entitled.max(used);
     let settled = token_max == limit && subject.max_installs == limit;
     // Xano's own limit decides, not the database's: an earlier run may have written a limit the
-    // entitlement no longer has (a refund landed between its write and its transaction).
-    let stale_at_xano = at_xano.is_some_and(|t| t.max_installs != limit);
+    // entitlement no longer has (a refund landed between its write and its transaction). A count
+    // below ours was set back by a write applied late (reconciliation queues this job for it).
+    let stale_at_xano =
+        at_xano.is_some_and(|t| t.max_installs != limit || t.current_installs < used);
     if stale_at_xano || (!settled && at_xano.is_none()) {
         lease_still_held(market, job).await?;
         xano.client

@@ -23,13 +23,25 @@ pub(super) async fn refresh(
     report: &mut Report,
 ) -> Result<()> {
     let current_installs = at_xano.current_installs;
-    if let (Some(purchase), "assigned") = (known.purchase_id, known.state.as_str())
+    let buyers = match (known.purchase_id, known.state.as_str()) {
+        (Some(purchase), "assigned") => Some(purchase),
+        _ => None,
+    };
+    if let Some(purchase) = buyers
         && known.max_installs != at_xano.max_installs
     {
         limit_drifted(conn, known, purchase, at_xano.max_installs, actor).await?;
         report.limits_drifted += 1;
     }
-    if known.current_installs != current_installs {
+    if let Some(purchase) = buyers
+        && current_installs < known.current_installs
+    {
+        // Installs only grow at Xano; ours were read there (or written by us). A lower count is
+        // an update of ours that Xano applied late, over installs made since: kept here, and
+        // written back by the same job.
+        count_set_back(conn, known, purchase, current_installs, actor).await?;
+        report.counts_set_back += 1;
+    } else if known.current_installs != current_installs {
         sqlx::query("update install_token set current_installs = $2, seen_at = now() where install_token_id = $1")
             .bind(known.install_token_id)
             .bind(current_installs)
@@ -93,6 +105,33 @@ async fn limit_drifted(
         .purchase(purchase)
         .token(known.install_token_id)
         .detail(serde_json::json!({ "ours": known.max_installs, "at_xano": at_xano }))
+        .write(&mut *conn)
+        .await
+}
+
+/// An assigned token whose installs count at Xano is below the one we read there before: the
+/// upgrade job writes the purchase's limit with the higher count (it takes the greater of Xano's
+/// and ours). The installs a buyer made between the late update and this pass are counted from
+/// the lower figure: a count can be set back by at most those.
+async fn count_set_back(
+    conn: &mut PgConnection,
+    known: &Known,
+    purchase: PurchaseId,
+    at_xano: i64,
+    actor: &Actor,
+) -> Result<()> {
+    queue::enqueue(&mut *conn, JobKind::ApplyUpgrade, &purchase.to_string()).await?;
+    tracing::warn!(
+        purchase.id = %purchase,
+        token.id = %known.install_token_id,
+        ours = known.current_installs,
+        at_xano,
+        "a token's installs count at Xano fell below the one read there before; it is written again"
+    );
+    Audit::new(actor, "reconcile.count_set_back")
+        .purchase(purchase)
+        .token(known.install_token_id)
+        .detail(serde_json::json!({ "ours": known.current_installs, "at_xano": at_xano }))
         .write(&mut *conn)
         .await
 }

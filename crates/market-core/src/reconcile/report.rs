@@ -24,6 +24,10 @@ pub struct Report {
     /// Assigned tokens whose limit at Xano is not ours (an update that reached Xano after its
     /// client gave up, say): their purchase's `apply_upgrade` queued, which writes the entitlement.
     pub limits_drifted: u64,
+    /// Assigned tokens whose installs count at Xano fell below the one read there before (an
+    /// update of ours applied late, over installs made since): the count kept, and written back
+    /// by the purchase's `apply_upgrade`.
+    pub counts_set_back: u64,
     /// Tokens marked `missing` that Xano lists again: given back to their buyer, or deleted when
     /// the buyer has a replacement (or no longer needs one).
     pub reappeared: u64,
@@ -44,6 +48,7 @@ impl Report {
             + self.redeleted
             + self.refreshed
             + self.limits_drifted
+            + self.counts_set_back
             + self.reappeared
             > 0
     }

@@ -285,6 +285,48 @@ async fn a_limit_set_back_at_xano_by_a_late_update_is_written_again_keeping_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installs_count_set_back_at_xano_by_a_late_update_is_written_again() {
+    // Arrange: a buyer installs three times and a pass reads the count; then an update of ours
+    // that Xano applies late sets it back to 0, and the buyer installs once more.
+    let (world, buyer, _) = world_with_two_sales().await;
+    let token = world.live_tokens_of(buyer).await.remove(0);
+    for _ in 0..3 {
+        world.sim.install(CANONICAL, &token).unwrap();
+    }
+    reconcile_now(&world).await;
+    let value = TokenValue::new(token.as_str());
+    let xano = &world.market.xano;
+    xano.update_token(CANONICAL, &value, 5, 0).await.unwrap();
+    world.sim.install(CANONICAL, &token).unwrap();
+
+    // Act
+    let report = reconcile_now(&world).await;
+    world.drain().await;
+    let again = reconcile_now(&world).await;
+
+    // Assert: the count read before is kept and written back with the limit; the install made
+    // after the late update is the one counted from the lower figure.
+    assert_eq!(
+        report,
+        Report {
+            counts_set_back: 1,
+            ..expected(&world, 4)
+        }
+    );
+    assert!(!again.changed(), "{again:?}");
+    let at_xano = world
+        .sim
+        .tokens(CANONICAL)
+        .into_iter()
+        .find(|t| t.token == token);
+    assert_eq!(
+        at_xano.map(|t| (t.max_installs, t.current_installs)),
+        Some((5, 3))
+    );
+    assert_eq!(row_of(&world, &token).await.3, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_in_step_with_xano_reconciles_to_no_change() {
     // Arrange
     let (world, _, _) = world_with_two_sales().await;

@@ -282,6 +282,9 @@ pub struct ReportBody {
     /// Assigned tokens whose limit at Xano was not ours: their limit written again (by the
     /// purchase's `apply_upgrade` job, queued).
     pub limits_drifted: u64,
+    /// Assigned tokens whose installs count at Xano fell below the one read there before (an
+    /// update applied late): the count kept, and written back by the `apply_upgrade` job.
+    pub counts_set_back: u64,
     /// Tokens marked missing that Xano lists again: given back to their buyer, or deleted when the
     /// buyer has a replacement.
     pub reappeared: u64,
@@ -305,6 +308,7 @@ impl From<Report> for ReportBody {
             redeleted: r.redeleted,
             refreshed: r.refreshed,
             limits_drifted: r.limits_drifted,
+            counts_set_back: r.counts_set_back,
             reappeared: r.reappeared,
             held_back: r.held_back,
         }
