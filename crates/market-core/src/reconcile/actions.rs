@@ -30,7 +30,8 @@ pub(super) async fn refresh(
     if let Some(purchase) = buyers
         && known.max_installs != at_xano.max_installs
     {
-        limit_drifted(conn, known, purchase, at_xano.max_installs, actor).await?;
+        let limit = at_xano.max_installs;
+        written_again(conn, known, purchase, Drift::Limit, limit, actor).await?;
         report.limits_drifted += 1;
     }
     if let Some(purchase) = buyers
@@ -39,7 +40,7 @@ pub(super) async fn refresh(
         // Installs only grow at Xano; ours were read there (or written by us). A lower count is
         // an update of ours that Xano applied late, over installs made since: kept here, and
         // written back by the same job.
-        count_set_back(conn, known, purchase, current_installs, actor).await?;
+        written_again(conn, known, purchase, Drift::Count, current_installs, actor).await?;
         report.counts_set_back += 1;
     } else if known.current_installs != current_installs {
         sqlx::query("update install_token set current_installs = $2, seen_at = now() where install_token_id = $1")
@@ -81,57 +82,54 @@ pub(super) async fn refresh(
     Ok(())
 }
 
-/// An assigned token whose limit at Xano is not its purchase's: the upgrade job converges the
-/// purchase, its token and Xano on the entitlement (it reads Xano's limit and writes the right one),
-/// so queueing it is the whole repair. A job already queued or running for the purchase is enough
-/// (`enqueue` adds none); this pass may also catch the job between its write to Xano and its
-/// commit, which the next run of the job finds settled.
-async fn limit_drifted(
-    conn: &mut PgConnection,
-    known: &Known,
-    purchase: PurchaseId,
-    at_xano: i64,
-    actor: &Actor,
-) -> Result<()> {
-    queue::enqueue(&mut *conn, JobKind::ApplyUpgrade, &purchase.to_string()).await?;
-    tracing::warn!(
-        purchase.id = %purchase,
-        token.id = %known.install_token_id,
-        ours = known.max_installs,
-        at_xano,
-        "a token's limit at Xano is not ours; its limit is written again"
-    );
-    Audit::new(actor, "reconcile.limit_drift")
-        .purchase(purchase)
-        .token(known.install_token_id)
-        .detail(serde_json::json!({ "ours": known.max_installs, "at_xano": at_xano }))
-        .write(&mut *conn)
-        .await
+/// What an assigned token shows at Xano that is not ours.
+#[derive(Clone, Copy)]
+enum Drift {
+    /// A limit that is not its purchase's.
+    Limit,
+    /// An installs count below the one we read there before: Xano applied an update of ours
+    /// late. The installs a buyer made between that update and this pass are counted from the
+    /// lower figure: a count can be set back by at most those.
+    Count,
 }
 
-/// An assigned token whose installs count at Xano is below the one we read there before: the
-/// upgrade job writes the purchase's limit with the higher count (it takes the greater of Xano's
-/// and ours). The installs a buyer made between the late update and this pass are counted from
-/// the lower figure: a count can be set back by at most those.
-async fn count_set_back(
+/// An assigned token that shows at Xano a [`Drift`]: the upgrade job converges the purchase, its
+/// token and Xano on the entitlement (it reads Xano's limit and count, and writes the right limit
+/// with the greater of Xano's count and ours), so queueing it is the whole repair. A job already
+/// queued or running for the purchase is enough (`enqueue` adds none); this pass may also catch
+/// the job between its write to Xano and its commit, which the next run of the job finds settled.
+async fn written_again(
     conn: &mut PgConnection,
     known: &Known,
     purchase: PurchaseId,
+    drift: Drift,
     at_xano: i64,
     actor: &Actor,
 ) -> Result<()> {
+    let (ours, action, what) = match drift {
+        Drift::Limit => (
+            known.max_installs,
+            "reconcile.limit_drift",
+            "a token's limit at Xano is not ours; its limit is written again",
+        ),
+        Drift::Count => (
+            known.current_installs,
+            "reconcile.count_set_back",
+            "a token's installs count at Xano fell below the one read there before; it is written again",
+        ),
+    };
     queue::enqueue(&mut *conn, JobKind::ApplyUpgrade, &purchase.to_string()).await?;
     tracing::warn!(
         purchase.id = %purchase,
         token.id = %known.install_token_id,
-        ours = known.current_installs,
+        ours,
         at_xano,
-        "a token's installs count at Xano fell below the one read there before; it is written again"
+        "{what}"
     );
-    Audit::new(actor, "reconcile.count_set_back")
+    Audit::new(actor, action)
         .purchase(purchase)
         .token(known.install_token_id)
-        .detail(serde_json::json!({ "ours": known.current_installs, "at_xano": at_xano }))
+        .detail(serde_json::json!({ "ours": ours, "at_xano": at_xano }))
         .write(&mut *conn)
         .await
 }
