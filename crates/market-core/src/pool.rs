@@ -167,20 +167,65 @@ pub struct PoolGauge {
     pub pool_target: i32,
 }
 
-/// [`PoolGauge`] of every active tier. Every instance reads this on each refresh of its gauges, so
+/// The pools as the metrics show them: how many active tiers are empty (a target, no token), low
+/// (fewer tokens than the target) or full, and the [`PoolGauge`] of the [`EMPTIEST`] emptiest.
+#[derive(Clone, Debug, Default)]
+pub struct PoolGauges {
+    pub empty: i64,
+    pub low: i64,
+    pub full: i64,
+    /// Emptiest first (tokens over target; a tier that wants no pool last), at most [`EMPTIEST`].
+    pub emptiest: Vec<PoolGauge>,
+}
+
+/// How many tiers [`gauges`] names one by one. A gauge per tier of a 30 000-tier marketplace was
+/// 60 000 series in every instance (20 MiB of its memory, `docs/PERFORMANCE.md`, "Memory") and in
+/// Prometheus; the tiers worth a look are the emptiest, and the counts say how many there are.
+pub const EMPTIEST: i64 = 100;
+
+#[derive(sqlx::FromRow)]
+struct GaugeRow {
+    #[sqlx(flatten)]
+    gauge: PoolGauge,
+    empty: i64,
+    low: i64,
+    active: i64,
+}
+
+/// [`PoolGauges`] of the active tiers. Every instance reads this on each refresh of its gauges, so
 /// it reads the available tokens alone, in the pool's own partial index, and not every sold token
 /// as [`levels`] does (on a million sales that read took the cores the requests needed).
-pub async fn gauges(pool: &PgPool) -> Result<Vec<PoolGauge>> {
-    Ok(sqlx::query_as::<_, PoolGauge>(
-        "select t.tier_id, t.slug, coalesce(a.available, 0) as available, t.pool_target
-         from tier t
-         left join (select tier_id, count(*) as available from install_token
-                    where state = 'available' group by tier_id) a using (tier_id)
-         where t.active
-         order by t.listing_id, t.slug, t.version",
+pub async fn gauges(pool: &PgPool) -> Result<PoolGauges> {
+    let rows = sqlx::query_as::<_, GaugeRow>(
+        "with levels as (
+             select t.tier_id, t.slug, coalesce(a.available, 0) as available, t.pool_target
+             from tier t
+             left join (select tier_id, count(*) as available from install_token
+                        where state = 'available' group by tier_id) a using (tier_id)
+             where t.active
+         )
+         select tier_id, slug, available, pool_target,
+                count(*) filter (where pool_target > 0 and available = 0) over () as empty,
+                count(*) filter (where available > 0 and available < pool_target) over () as low,
+                count(*) over () as active
+         from levels
+         order by case when pool_target > 0 then available::float8 / pool_target
+                       else 'infinity' end,
+                  tier_id
+         limit $1",
     )
+    .bind(EMPTIEST)
     .fetch_all(pool)
-    .await?)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(PoolGauges::default());
+    };
+    Ok(PoolGauges {
+        empty: first.empty,
+        low: first.low,
+        full: first.active - first.empty - first.low,
+        emptiest: rows.into_iter().map(|row| row.gauge).collect(),
+    })
 }
 
 pub async fn available(conn: &mut PgConnection, tier: TierId) -> Result<i64> {

@@ -17,18 +17,33 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{App, Error, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
 /// How often the recorder's histograms are drained into their summaries (the exporter's default).
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// Installs the process-wide recorder once (several apps in one test process share it), with the
-/// thread that keeps it ([`upkeep_every`]).
-pub fn recorder() -> Option<PrometheusHandle> {
+/// How long a gauge nobody sets any more is kept, at least (see [`gauges_idle`]).
+const GAUGES_IDLE: Duration = Duration::from_secs(600);
+
+/// How long the recorder keeps a gauge that is no longer set: four refreshes, at least
+/// [`GAUGES_IDLE`]. Every gauge is set on every refresh while it means something; one that is not
+/// (a tier no longer among the emptiest, a credential no instance uses) then leaves `/metrics`
+/// instead of showing its last value for the life of the process.
+pub fn gauges_idle(refresh: Duration) -> Duration {
+    refresh.saturating_mul(4).max(GAUGES_IDLE)
+}
+
+/// Installs the process-wide recorder once (several apps in one test process share it: the first
+/// call's `gauges_idle` holds), with the thread that keeps it ([`upkeep_every`]).
+pub fn recorder(gauges_idle: Duration) -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+        .get_or_init(|| match PrometheusBuilder::new()
+            .idle_timeout(MetricKindMask::GAUGE, Some(gauges_idle))
+            .install_recorder()
+        {
             Ok(handle) => {
                 let kept = handle.clone();
                 if let Err(e) = std::thread::Builder::new()
@@ -107,7 +122,17 @@ pub async fn refresh_gauges(db: &PgPool) -> Result<(), market_core::Error> {
         }
     }
     refresh_xano_gauges(db).await?;
-    for level in market_core::pool::gauges(db).await? {
+    let pools = market_core::pool::gauges(db).await?;
+    for (state, count) in [
+        ("empty", pools.empty),
+        ("low", pools.low),
+        ("full", pools.full),
+    ] {
+        metrics::gauge!("market_pool_tiers", "state" => state).set(count as f64);
+    }
+    // The emptiest tiers by name; a tier no longer among them stops being set, and the recorder
+    // drops its gauges once idle (`recorder`).
+    for level in pools.emptiest {
         let tier = level.tier_id.to_string();
         metrics::gauge!("market_pool_available", "tier" => tier.clone(), "slug" => level.slug.clone())
             .set(level.available as f64);
@@ -119,8 +144,8 @@ pub async fn refresh_gauges(db: &PgPool) -> Result<(), market_core::Error> {
 
 /// What Xano refuses. Credentials in use (an instance touched theirs within the last minute):
 /// counted by state, every state present (0 when none, so an alert clears), and 1/0 per credential
-/// by the first 8 hex digits of its fingerprint. A credential no instance uses any more keeps its
-/// last per-credential value in this process until it restarts; alert on the counts.
+/// by the first 8 hex digits of its fingerprint. A credential no instance uses any more leaves
+/// `/metrics` once its gauge is idle ([`gauges_idle`]); alert on the counts.
 async fn refresh_xano_gauges(db: &PgPool) -> Result<(), market_core::Error> {
     let credentials = market_core::health::credentials(db).await?;
     for state in ["healthy", "unauthorized", "forbidden"] {
@@ -195,7 +220,7 @@ mod tests {
 
     #[test]
     fn installing_the_recorder_starts_the_thread_that_drains_its_histograms() {
-        assert!(super::recorder().is_some());
+        assert!(super::recorder(super::GAUGES_IDLE).is_some());
         // The new thread names itself once it runs.
         let named = (0..200).any(|_| {
             let found = thread_names().iter().any(|name| name == "metrics-upkeep");

@@ -227,7 +227,9 @@ impl Application {
             .map(|config| Deliverer::new(market.clone(), courier, config));
         let runner = run_jobs.then(|| Runner::new(market));
         // Counters are recorded whether or not this instance serves them.
-        let recorder = crate::metrics::recorder();
+        let recorder = crate::metrics::recorder(crate::metrics::gauges_idle(
+            metrics.as_ref().map_or(Duration::ZERO, |m| m.refresh),
+        ));
         let metrics = match (metrics, recorder) {
             (Some(settings), Some(handle)) => Some(Metrics {
                 port: settings.listener.local_addr()?.port(),

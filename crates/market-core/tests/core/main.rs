@@ -35,6 +35,7 @@
 //!   signed, retried, given up on, replayed, disabled, never to an address the guard refuses.
 //! - `trigger_plans`: the fulfilment path's checks rewritten to cost the same whatever plan is
 //!   cached (migration 33) still refuse what they refused;
+//! - `pool_gauges`: the pools as the metrics show them: counted by state, the emptiest named;
 //! - `refill`: a pool refilled as fast as the account's Xano limit allows: creates in flight
 //!   together, no 429, nothing lost when a create or a lease fails.
 //!
@@ -62,6 +63,7 @@ mod foreign_sessions;
 mod job_claim;
 mod leases;
 mod one_statement;
+mod pool_gauges;
 mod reconcile;
 mod reconcile_guard;
 mod refill;
