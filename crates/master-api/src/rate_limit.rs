@@ -74,9 +74,13 @@ impl Limiter {
             ));
         }
         // Xano counts *arrivals*; network and scheduling jitter can bring two sends spaced exactly
-        // `per` apart closer together on arrival. A margin of a tenth of the window (at most 1 s)
-        // absorbs that at a small cost in throughput.
-        let margin = (per / 10).min(Duration::from_secs(1));
+        // `per` apart closer together on arrival. The margin absorbs that: 100 ms (a tenth of a
+        // shorter window), or a twentieth of a long one, at most 1 s. So 100 ms on a 1 s window,
+        // 0.5 s on 10 s, 1 s on the free plan's 20 s: a long window now loses 1/21 of its limit
+        // to the margin, where a tenth of the window lost 1/11 (docs/PERFORMANCE.md, "refill").
+        let margin = (per / 20)
+            .max((per / 10).min(Duration::from_millis(100)))
+            .min(Duration::from_secs(1));
         let requests = usize::try_from(requests).unwrap_or(usize::MAX);
         Ok(Some(Self {
             requests,
@@ -167,6 +171,21 @@ mod tests {
             Duration::from_millis(4 * 110),
             "4 windows plus margins"
         );
+    }
+
+    #[test]
+    fn a_long_window_is_widened_by_a_twentieth_of_it_at_most_one_second() {
+        let now = Instant::now();
+        let next_window = |requests: u32, per_ms: u64| {
+            let limiter = limiter(requests, per_ms);
+            let slots: Vec<Instant> = (0..=requests).map(|_| limiter.reserve(now)).collect();
+            slots[usize::try_from(requests).unwrap()] - now
+        };
+
+        assert_eq!(next_window(10, 1_000), Duration::from_millis(1_100));
+        assert_eq!(next_window(100, 10_000), Duration::from_millis(10_500));
+        assert_eq!(next_window(10, 20_000), Duration::from_secs(21));
+        assert_eq!(next_window(10, 60_000), Duration::from_secs(61));
     }
 
     #[test]
