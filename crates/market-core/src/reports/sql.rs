@@ -15,11 +15,7 @@ pub(super) fn bind<'q, O>(
     statement: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
     query: &SalesQuery,
 ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    statement
-        .bind(query.range.start())
-        .bind(query.range.end())
-        .bind(query.seller)
-        .bind(query.listing)
+    bind_range(statement, query)
         .bind(query.after.as_ref().map(key_json))
         .bind(query.limit.map(|limit| i64::from(limit) + 1))
 }
@@ -90,6 +86,66 @@ fn dimensions(by: GroupBy) -> [Dimension; 4] {
     ]
 }
 
+/// The figures of a group of sales `p`, summed from each sale's.
+const SUMS: &str = "count(*) as sales,
+                    sum(p.amount) as gross,
+                    sum(p.amount_refunded) as refunds,
+                    count(*) filter (where p.amount_refunded > 0) as refund_count,
+                    sum(case when p.status in ('disputed', 'dispute_lost')
+                             then p.amount - p.amount_refunded else 0 end) as disputes,
+                    count(*) filter (where p.status in ('disputed', 'dispute_lost')) as dispute_count,
+                    sum(coalesce(p.application_fee_amount
+                                     - div(2 * p.application_fee_amount::numeric * p.amount_refunded + p.amount,
+                                           2 * p.amount), 0)) as platform_fees";
+
+/// The filters' conditions on the sales `p`: `$3` the seller, `$4` the listing (each a no-op
+/// when not asked for, so the text says which apply and PostgreSQL plans each case apart).
+fn filters(query: &SalesQuery) -> (&'static str, &'static str) {
+    let seller = if query.seller.is_some() {
+        "and p.seller_id = $3"
+    } else {
+        "and $3::uuid is null"
+    };
+    let listing = if query.listing.is_some() {
+        "and p.tier_id in (select tier_id from tier where listing_id = $4)"
+    } else {
+        "and $4::uuid is null"
+    };
+    (seller, listing)
+}
+
+/// Each currency's totals over `query`'s range and filters, in one pass over the sales and no
+/// grouping by key: the totals of a report read in windows of days ([`super::sales`]). The same
+/// [`SUMS`] as [`sql`]'s, so they add up to its rows. Binds `$1`–`$4` ([`bind_range`]).
+pub(super) fn totals_sql(query: &SalesQuery) -> String {
+    let (seller, listing) = filters(query);
+    let absent: Vec<&str> = dimensions(query.group_by)
+        .iter()
+        .map(|d| d.absent)
+        .collect();
+    format!(
+        "select {absent}, k.currency, {KEYED_FIGURES}, true as total
+         from (select p.currency, {SUMS}
+               from purchase p
+               where p.paid_at >= $1 and p.paid_at < $2 {seller} {listing}
+               group by p.currency) k
+         order by k.currency",
+        absent = absent.join(", "),
+    )
+}
+
+/// Binds [`totals_sql`]'s `$1`–`$4`: the range and the filters.
+pub(super) fn bind_range<'q, O>(
+    statement: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    query: &SalesQuery,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    statement
+        .bind(query.range.start())
+        .bind(query.range.end())
+        .bind(query.seller)
+        .bind(query.listing)
+}
+
 /// A row's figures, summed from `keyed`.
 const FIGURES: &str = "sum(k.sales)::bigint as sales,
             sum(k.gross)::bigint as gross,
@@ -120,16 +176,7 @@ const KEYED_FIGURES: &str = "k.sales::bigint as sales,
 /// in the report's order, at most `$6` of them; each currency's total is summed from all of
 /// `keyed`, whatever the page (`keyed` is read twice, so PostgreSQL computes it once).
 pub(super) fn sql(query: &SalesQuery) -> String {
-    let seller = if query.seller.is_some() {
-        "and p.seller_id = $3"
-    } else {
-        "and $3::uuid is null"
-    };
-    let listing = if query.listing.is_some() {
-        "and p.tier_id in (select tier_id from tier where listing_id = $4)"
-    } else {
-        "and $4::uuid is null"
-    };
+    let (seller, listing) = filters(query);
     let dimensions = dimensions(query.group_by);
     let columns: Vec<&str> = dimensions
         .iter()
@@ -159,16 +206,7 @@ pub(super) fn sql(query: &SalesQuery) -> String {
     format!(
         "with sales as (
              select p.seller_id, p.tier_id, p.currency, (p.paid_at at time zone 'UTC')::date as day,
-                    count(*) as sales,
-                    sum(p.amount) as gross,
-                    sum(p.amount_refunded) as refunds,
-                    count(*) filter (where p.amount_refunded > 0) as refund_count,
-                    sum(case when p.status in ('disputed', 'dispute_lost')
-                             then p.amount - p.amount_refunded else 0 end) as disputes,
-                    count(*) filter (where p.status in ('disputed', 'dispute_lost')) as dispute_count,
-                    sum(coalesce(p.application_fee_amount
-                                     - div(2 * p.application_fee_amount::numeric * p.amount_refunded + p.amount,
-                                           2 * p.amount), 0)) as platform_fees
+                    {SUMS}
              from purchase p
              where p.paid_at >= $1 and p.paid_at < $2 {seller} {listing}
              group by p.seller_id, p.tier_id, p.currency, day
