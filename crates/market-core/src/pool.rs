@@ -179,7 +179,7 @@ pub struct PoolGauges {
 }
 
 /// How many tiers [`gauges`] names one by one. A gauge per tier of a 30 000-tier marketplace was
-/// 60 000 series in every instance (20 MiB of its memory, `docs/PERFORMANCE.md`, "Memory") and in
+/// 60 000 series in every instance (20 MiB of its memory, `docs/PERFORMANCE.md`, "sixth session") and in
 /// Prometheus; the tiers worth a look are the emptiest, and the counts say how many there are.
 pub const EMPTIEST: i64 = 100;
 

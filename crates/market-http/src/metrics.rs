@@ -68,7 +68,7 @@ pub fn recorder(gauges_idle: Duration) -> Option<PrometheusHandle> {
 /// summary: a scrape, or this upkeep. `install_recorder` leaves upkeep to its caller, and the
 /// recorder records whether or not anything scrapes it (`MARKET_METRICS_BIND` unset, or no
 /// Prometheus): without it the request-duration histogram held 12.8 MiB after 1.6 million requests,
-/// over half of the heap's peak in the benchmark (docs/PERFORMANCE.md, "Memory"), and kept
+/// over half of the heap's peak in the benchmark (docs/PERFORMANCE.md, "sixth session"), and kept
 /// growing. A thread of its own, not a task: the recorder outlives every runtime in the process
 /// (tests build an app per runtime).
 fn upkeep_every(handle: &PrometheusHandle, interval: Duration) -> ! {

@@ -165,8 +165,8 @@ async fn by_days(
             rows.push(row.into_row()?);
         }
         // The next window: twice as long, or as long as this one's rows a day say the rest of
-        // the page needs (and a quarter more), whichever is longer. A seller's sparse month is
-        // then read in two windows, not in five.
+        // the page needs (and a quarter more), whichever is longer: a quiet month is read in
+        // two windows, not in five.
         let got = u64::try_from(rows.len() - before).unwrap_or(u64::MAX);
         let still = u64::try_from(wanted.saturating_sub(rows.len())).unwrap_or(u64::MAX);
         let spanned = u64::try_from((to - from).num_days()).unwrap_or(1);
