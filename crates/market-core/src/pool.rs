@@ -167,20 +167,22 @@ pub struct PoolGauge {
     pub pool_target: i32,
 }
 
-/// The pools as the metrics show them: how many active tiers are empty (a target, no token), low
-/// (fewer tokens than the target) or full, and the [`PoolGauge`] of the [`EMPTIEST`] emptiest.
+/// The pools as the metrics show them, in the dashboard's words: how many active tiers are empty
+/// (a target, no token), low (under the low-water mark: a refill is due) or stocked, and the
+/// [`PoolGauge`] of the [`EMPTIEST`] emptiest.
 #[derive(Clone, Debug, Default)]
 pub struct PoolGauges {
     pub empty: i64,
     pub low: i64,
-    pub full: i64,
+    pub stocked: i64,
     /// Emptiest first (tokens over target; a tier that wants no pool last), at most [`EMPTIEST`].
     pub emptiest: Vec<PoolGauge>,
 }
 
 /// How many tiers [`gauges`] names one by one. A gauge per tier of a 30 000-tier marketplace was
-/// 60 000 series in every instance (20 MiB of its memory, `docs/PERFORMANCE.md`, "sixth session") and in
-/// Prometheus; the tiers worth a look are the emptiest, and the counts say how many there are.
+/// 60 000 series in every instance (20 MiB of its memory, `docs/PERFORMANCE.md`, "sixth
+/// session") and in Prometheus; the tiers worth a look are the emptiest, and the counts say how
+/// many there are.
 pub const EMPTIEST: i64 = 100;
 
 #[derive(sqlx::FromRow)]
@@ -198,7 +200,8 @@ struct GaugeRow {
 pub async fn gauges(pool: &PgPool) -> Result<PoolGauges> {
     let rows = sqlx::query_as::<_, GaugeRow>(
         "with levels as (
-             select t.tier_id, t.slug, coalesce(a.available, 0) as available, t.pool_target
+             select t.tier_id, t.slug, coalesce(a.available, 0) as available, t.pool_target,
+                    t.pool_low_water
              from tier t
              left join (select tier_id, count(*) as available from install_token
                         where state = 'available' group by tier_id) a using (tier_id)
@@ -206,7 +209,8 @@ pub async fn gauges(pool: &PgPool) -> Result<PoolGauges> {
          )
          select tier_id, slug, available, pool_target,
                 count(*) filter (where pool_target > 0 and available = 0) over () as empty,
-                count(*) filter (where available > 0 and available < pool_target) over () as low,
+                count(*) filter (where not (pool_target > 0 and available = 0)
+                                   and available < pool_low_water) over () as low,
                 count(*) over () as active
          from levels
          order by case when pool_target > 0 then available::float8 / pool_target
@@ -223,7 +227,7 @@ pub async fn gauges(pool: &PgPool) -> Result<PoolGauges> {
     Ok(PoolGauges {
         empty: first.empty,
         low: first.low,
-        full: first.active - first.empty - first.low,
+        stocked: first.active - first.empty - first.low,
         emptiest: rows.into_iter().map(|row| row.gauge).collect(),
     })
 }

@@ -126,7 +126,7 @@ pub async fn refresh_gauges(db: &PgPool) -> Result<(), market_core::Error> {
     for (state, count) in [
         ("empty", pools.empty),
         ("low", pools.low),
-        ("full", pools.full),
+        ("stocked", pools.stocked),
     ] {
         metrics::gauge!("market_pool_tiers", "state" => state).set(count as f64);
     }

@@ -1,5 +1,6 @@
-//! The pools as the metrics show them: every active tier counted empty, low or full, and only the
-//! emptiest named, however many tiers there are.
+//! The pools as the metrics show them: every active tier counted empty, low (under its low-water
+//! mark) or stocked, as the dashboard says, and only the emptiest named, however many tiers there
+//! are.
 
 use market_core::audit::Actor;
 use market_core::pool::{self, EMPTIEST};
@@ -8,19 +9,19 @@ use market_core::tiers;
 use crate::common::{World, tier_spec};
 
 #[tokio::test]
-async fn a_pool_is_counted_empty_then_full_then_low_as_it_fills_and_sells() {
-    let world = World::new(2, 3).await;
+async fn a_pool_is_counted_empty_then_stocked_then_low_as_it_sells_under_its_low_water() {
+    let world = World::new(3, 3).await;
 
     let empty = pool::gauges(world.pool()).await.unwrap();
     world.fill_pool().await;
-    let full = pool::gauges(world.pool()).await.unwrap();
+    let stocked = pool::gauges(world.pool()).await.unwrap();
     let (purchase, session) = world.checkout().await;
     world.deliver_paid("evt_paid", purchase, &session).await;
     let low = pool::gauges(world.pool()).await.unwrap();
 
-    assert_eq!((empty.empty, empty.low, empty.full), (1, 0, 0));
-    assert_eq!((full.empty, full.low, full.full), (0, 0, 1));
-    assert_eq!((low.empty, low.low, low.full), (0, 1, 0));
+    assert_eq!((empty.empty, empty.low, empty.stocked), (1, 0, 0));
+    assert_eq!((stocked.empty, stocked.low, stocked.stocked), (0, 0, 1));
+    assert_eq!((low.empty, low.low, low.stocked), (0, 1, 0));
     let named: Vec<_> = low
         .emptiest
         .iter()
@@ -54,9 +55,9 @@ async fn only_the_emptiest_tiers_are_named_and_every_tier_is_counted() {
     assert_eq!(gauges.empty, empty);
     assert_eq!(gauges.low, 0);
     assert_eq!(
-        gauges.full,
+        gauges.stocked,
         1 + 3,
-        "the world's full pool, and no pool wanted"
+        "the world's stocked pool, and no pool wanted"
     );
     assert_eq!(gauges.emptiest.len(), usize::try_from(EMPTIEST).unwrap());
     assert!(
