@@ -18,8 +18,11 @@
 --    so the cost grew with the sales until a vacuum. With `max_installs` in the index the claim's
 --    order is the index's order under equality on both leading columns: an index scan that stops
 --    at the first row it can lock, whatever the statistics say. Pool tokens of a tier all carry its
---    installs (`check_pool_token_limits_are_the_tier`, migration 21), so nothing else reading the
---    pool by tier loses an order it used: the counts and moves by tier use the index's prefix.
+--    installs (`check_pool_token_limits_are_the_tier`, migration 21). The counts and moves by tier
+--    read the index's prefix. One reader loses the index's order: a rotation's reservation
+--    (`jobs/rotate.rs`) asks by tier alone, oldest first, and now sorts the tier's pool (at most
+--    its target, 1 000) to pick one; rotations are rare, and asking with the tier's installs too
+--    would make it an index scan in order again.
 create index install_token_pool_claim on install_token (tier_id, max_installs, install_token_id)
     where state = 'available';
 drop index install_token_pool;
