@@ -187,12 +187,17 @@ async fn reserve_from_pool(
     if !queue::hold(&mut tx, job.lease()).await? {
         return Err(JobError::LostLease);
     }
+    // Every pool token of a tier carries the tier's installs (`check_pool_token_limits_are_the_tier`):
+    // asking for them too restricts nothing, and lets the pool's index (tier, installs, id) give
+    // the oldest token first instead of sorting the tier's pool.
     let token = sqlx::query_scalar::<_, TokenId>(
         "update install_token set state = 'reserved', reserved_for = $2
-         where install_token_id = (select install_token_id from install_token
-                                   where tier_id = $1 and state = 'available'
-                                   order by install_token_id limit 1
-                                   for update skip locked)
+         where install_token_id = (select it.install_token_id from install_token it
+                                   join tier t using (tier_id)
+                                   where it.tier_id = $1 and it.state = 'available'
+                                     and it.max_installs = t.max_installs
+                                   order by it.install_token_id limit 1
+                                   for update of it skip locked)
          returning install_token_id",
     )
     .bind(tier)
