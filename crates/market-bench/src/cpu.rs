@@ -4,7 +4,8 @@
 //! other databases (someone else's work on the same server), of this tool (load generator and
 //! simulators), of every other process, and what was left idle, all as shares of the whole machine
 //! (`/proc/stat`); and PostgreSQL's commits and WAL flushes per second (`pg_stat_database`,
-//! `pg_stat_wal`, the whole server's), which show when commits wait on the disk's sync. A share
+//! `pg_stat_wal`, the whole server's), which show when commits wait on the disk's sync, and the WAL
+//! written per commit (what one transaction costs the disk: tpcb-like's against a sale's). A share
 //! of "other" or "postgres, other databases" above a few percent means the machine was not quiet.
 //!
 //! PostgreSQL publishes its statistics lazily (each backend at most once a second), so the rates
@@ -56,7 +57,7 @@ impl Usage {
         format!(
             "CPU % of the machine: market {} (sum {:.0}), postgres {:.0}, bench {:.0}, idle {:.0}; \
              not this run's: postgres {:.0}, other processes {:.0}; PostgreSQL {:.0} commits/s, \
-             {:.0} WAL syncs/s ({:.1} commits per sync), {:.1} MiB WAL/s",
+             {:.0} WAL syncs/s ({:.1} commits per sync), {:.1} MiB WAL/s ({:.1} KiB per commit)",
             if servers.is_empty() {
                 "-".to_owned()
             } else {
@@ -75,7 +76,12 @@ impl Usage {
             } else {
                 0.0
             },
-            self.wal_mib_per_s
+            self.wal_mib_per_s,
+            if self.commits_per_s > 0.0 {
+                self.wal_mib_per_s * 1024.0 / self.commits_per_s
+            } else {
+                0.0
+            }
         )
     }
 
