@@ -282,7 +282,8 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     let webhook_nemesis = tokio::spawn(Arc::clone(&nemesis).run_webhooks(Arc::clone(&hooks)));
 
     // The workload: a new buyer every 100–450 ms until the time is up and every nemesis kind and
-    // crash point has happened (at most a minute longer).
+    // crash point has happened (at most 90 s longer: the snippet-away fault waits up to 130 s for a
+    // job to die, see `fleet_faults.rs`).
     let mut purchases = JoinSet::new();
     let workload_started = Instant::now();
     let mut spawn_rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -290,7 +291,7 @@ async fn three_instances_on_one_database_keep_every_invariant_under_a_seeded_nem
     let mut extended = false;
     while workload_started.elapsed() < workload_for
         || (!nemesis.missing().is_empty()
-            && workload_started.elapsed() < workload_for + Duration::from_secs(60))
+            && workload_started.elapsed() < workload_for + Duration::from_secs(90))
     {
         if !extended && workload_started.elapsed() >= workload_for {
             extended = true;

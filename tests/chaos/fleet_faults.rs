@@ -15,8 +15,8 @@ use crate::nemesis::Nemesis;
 
 pub const FLEET_KINDS: [&str; 3] = [
     "stale_instance",
-    "snippet_gone_then_requeued",
     "truncated_token_list",
+    "snippet_gone_then_requeued",
 ];
 
 /// The listing whose snippet goes away for a while (the smaller one).
@@ -119,8 +119,14 @@ impl Nemesis {
         );
     }
 
-    /// The snippet answers 404 until one of its jobs died of it (at most 70 s: its reconciliation
-    /// runs every minute), then comes back, and every dead job is requeued through the admin API.
+    /// The snippet answers 404 until one of its jobs died of it, then comes back, and every dead
+    /// job is requeued through the admin API.
+    ///
+    /// Its reconciliation runs every minute, but a death can come much later: while the fleet's
+    /// Xano credential is refused the workers claim nothing, a 429 puts the job back with a
+    /// backoff, and a paused instance holds its lease. A run waited 70 s, saw no job die and
+    /// requeued none, and failed for want of a requeue; so the wait is up to 130 s, and each
+    /// requeue counts as it is made (the workload runs on until one has).
     async fn snippet_gone(&self, rng: &mut StdRng) {
         self.xano_post(
             &format!("/snippets/{GONE}/hidden"),
@@ -135,12 +141,20 @@ impl Nemesis {
         let at_least = Duration::from_millis(rng.random_range(3000..8000));
         let started = Instant::now();
         let mut died = false;
-        while started.elapsed() < Duration::from_secs(70)
+        while started.elapsed() < Duration::from_secs(130)
             && !(died && started.elapsed() >= at_least)
         {
             tokio::time::sleep(Duration::from_millis(500)).await;
             died = !self.dead_jobs().await.is_empty();
         }
+        self.history.record(
+            None,
+            None,
+            format!(
+                "NEMESIS snippet_gone_then_requeued: a job died of it: {died} (after {:?})",
+                started.elapsed()
+            ),
+        );
         self.xano_post(
             &format!("/snippets/{GONE}/hidden"),
             json!({ "hidden": false }),
@@ -173,11 +187,11 @@ impl Nemesis {
                     .is_some()
                 {
                     requeued += 1;
+                    self.history.count("jobs_requeued");
                 }
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        self.history.add("jobs_requeued", requeued);
         self.history.record(
             None,
             None,
