@@ -7,7 +7,8 @@
 //! simulators with secrets it knows — so it can sign Stripe deliveries itself. Then, in order:
 //!
 //! 1. start-up: process start → `/readyz` 200, migrations already applied (several runs, median);
-//! 2. limit (b): `GET /healthz` (the HTTP stack's ceiling); catalog: `GET /v1/listings`;
+//! 2. limit (b): `GET /healthz` (the HTTP stack's ceiling); catalog: `GET /v1/listings`; in the
+//!    order `/healthz`, catalog, catalog, `/healthz`, each pair's windows pooled for the target;
 //! 3. fulfilment: pending purchases made through `POST /v1/checkout` and paid at the Stripe
 //!    simulator (which delivers nothing), then their signed `checkout.session.completed` events
 //!    posted at the set concurrency; each must answer `fulfilled`, and the database is checked;

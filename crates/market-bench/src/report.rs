@@ -30,6 +30,9 @@ pub struct Row {
     /// What the (first) server's memory held at the end of the scenario.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<Breakdown>,
+    /// The measured window's latencies, so that several windows can be pooled (not in the JSON).
+    #[serde(skip)]
+    pub latency: Histogram<u64>,
 }
 
 impl Row {
@@ -64,6 +67,7 @@ impl Row {
             note,
             cpu: None,
             memory: None,
+            latency: latency.clone(),
         }
     }
 }
