@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use sqlx::PgPool;
 
 use crate::purchases::Pending;
-use crate::report::{Check, Ratio, Row, Target};
+use crate::report::{Check, Ratio, Row, Target, pooled_throughput, ratio};
 use crate::server::{Server, ServerConfig};
 use crate::{Plan, scenarios};
 
@@ -91,18 +91,6 @@ pub async fn fulfilment(
     Ok((rows, checks))
 }
 
-/// Requests per second over several rows' measured windows together.
-fn pooled_throughput<'a>(rows: impl Iterator<Item = &'a Row>) -> f64 {
-    let (requests, seconds) = rows.fold((0.0, 0.0), |(r, s), row| {
-        (r + row.requests as f64, s + row.seconds)
-    });
-    if seconds > 0.0 {
-        requests / seconds
-    } else {
-        0.0
-    }
-}
-
 /// Microseconds to seal and to open one token-sized value with the service's envelope.
 pub fn sealing_micros(data_key: &str, rounds: u32) -> anyhow::Result<(f64, f64)> {
     let envelope = Envelope::new(DataKeys::parse(data_key)?, &[7; 32]);
@@ -143,7 +131,6 @@ pub fn assess(
     if parts("limits on").count() == 0 || parts("limits off").count() == 0 {
         anyhow::bail!("a defences fulfilment part is missing");
     }
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let catalog_base = f64::midpoint(catalog.throughput, catalog_again.throughput);
     let catalog_cost = ratio(catalog_on.throughput, catalog_base);
     let fulfil_on = pooled_throughput(parts("limits on"));

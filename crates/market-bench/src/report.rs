@@ -72,6 +72,19 @@ impl Row {
     }
 }
 
+/// `a / b`, or 0 when there is nothing to divide by (a scenario that did no work).
+pub fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+/// Requests per second over several rows' measured windows together.
+pub fn pooled_throughput<'a>(rows: impl Iterator<Item = &'a Row>) -> f64 {
+    let (requests, seconds) = rows.fold((0.0, 0.0), |(r, s), row| {
+        (r + row.requests as f64, s + row.seconds)
+    });
+    ratio(requests, seconds)
+}
+
 /// A target of the issue, evaluated (reported, never asserted).
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {

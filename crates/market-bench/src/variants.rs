@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::context::Ctx;
 use crate::pgbench::{self, Keys, VARIANTS};
 use crate::purchases::Pending;
-use crate::report::{Check, Row};
+use crate::report::{Check, Row, pooled_throughput, ratio};
 use crate::scenarios;
 use crate::server::{Server, ServerConfig};
 
@@ -318,7 +318,6 @@ async fn tls(
 /// The variants' ratios: instances against one, and TLS off against on (pooled ABBA parts).
 pub fn assess(rows: &[Row]) -> Vec<crate::report::Ratio> {
     let find = |name: &str| rows.iter().find(|r| r.scenario == name);
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let mut out = Vec::new();
     if let Some(one) = find("fulfilment: 1 instance") {
         for name in [
@@ -338,13 +337,10 @@ pub fn assess(rows: &[Row]) -> Vec<crate::report::Ratio> {
         }
     }
     let pooled = |mode: &str| {
-        let (requests, seconds) = rows
-            .iter()
-            .filter(|r| r.scenario.starts_with("tls: ") && r.scenario.ends_with(mode))
-            .fold((0.0, 0.0), |(q, s), r| {
-                (q + r.requests as f64, s + r.seconds)
-            });
-        ratio(requests, seconds)
+        pooled_throughput(
+            rows.iter()
+                .filter(|r| r.scenario.starts_with("tls: ") && r.scenario.ends_with(mode)),
+        )
     };
     let (plain, tls) = (pooled("sslmode=disable"), pooled("sslmode=prefer"));
     if tls > 0.0 {

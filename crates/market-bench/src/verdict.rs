@@ -4,7 +4,7 @@
 use anyhow::bail;
 use sqlx::PgPool;
 
-use crate::report::{Ratio, Row, Target};
+use crate::report::{Ratio, Row, Target, pooled_throughput, ratio};
 
 /// Ratios and targets of a complete run. `extra_rss` is the server's peak outside the rows (during
 /// pgbench's replay); `round_trips` is one fulfilment's on the wire.
@@ -23,7 +23,6 @@ pub fn assess(
     ) else {
         bail!("a scenario is missing");
     };
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let fulfil_vs_tpcb = ratio(fulfil.throughput, tpcb.throughput);
     let slow_p99 = ratio(slow.p99_ms, fulfil.p99_ms);
     let named = |name: &str, value: f64| Ratio {
@@ -103,7 +102,6 @@ fn catalog_vs_healthz(rows: &[Row]) -> anyhow::Result<(Vec<Ratio>, Vec<Target>)>
     let (Some(healthz), Some(catalog)) = (pooled(rows, "limit b"), pooled(rows, "catalog")) else {
         bail!("a scenario is missing");
     };
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let throughput = ratio(catalog.throughput, healthz.throughput);
     let p99 = ratio(catalog.p99_ms, healthz.p99_ms);
     let ratios = vec![
@@ -149,21 +147,13 @@ struct Pooled {
 /// in the order H C C H), pooled: their requests over their seconds, and the p99 of all their
 /// latencies together.
 fn pooled(rows: &[Row], prefix: &str) -> Option<Pooled> {
-    let mut windows = rows.iter().filter(|r| r.scenario.starts_with(prefix));
-    let first = windows.next()?;
-    let (mut latency, mut requests, mut seconds) =
-        (first.latency.clone(), first.requests, first.seconds);
-    for row in windows {
+    let windows = || rows.iter().filter(|r| r.scenario.starts_with(prefix));
+    let mut latency = windows().next()?.latency.clone();
+    for row in windows().skip(1) {
         latency.add(&row.latency).ok()?;
-        requests += row.requests;
-        seconds += row.seconds;
     }
     Some(Pooled {
-        throughput: if seconds > 0.0 {
-            requests as f64 / seconds
-        } else {
-            0.0
-        },
+        throughput: pooled_throughput(windows()),
         p99_ms: latency.value_at_quantile(0.99) as f64 / 1000.0,
     })
 }
@@ -171,7 +161,6 @@ fn pooled(rows: &[Row], prefix: &str) -> Option<Pooled> {
 /// Fulfilment against limit (a2), and the success page's scenarios against fulfilment and catalog.
 fn buyer_ratios(rows: &[Row], fulfil: &Row, catalog: &Row) -> Vec<Ratio> {
     let find = |prefix: &str| rows.iter().find(|r| r.scenario.starts_with(prefix));
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let mut out = Vec::new();
     if let Some(a2) = find("limit a2") {
         out.push(Ratio {
