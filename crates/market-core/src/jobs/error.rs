@@ -3,7 +3,7 @@
 //! cannot pass.
 
 use crate::queue::{self, Job};
-use crate::{Error, Market};
+use crate::{Error, ListingId, Market};
 
 /// Why a job run did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,13 @@ pub(super) enum JobError {
     /// soon, the wait not counted as an attempt.
     #[error("waiting: {0}")]
     NotYet(&'static str),
+    /// Xano's token list does not show a token whose installs the job must send back (`update_token`
+    /// writes absolute counts): the list may have been cut short, and our last count would set back
+    /// the installs the buyer made since. Retried with backoff, counted as an attempt; meanwhile the
+    /// listing's reconciliation, brought forward by [`unlisted`], finds out whether the token is
+    /// gone (then marked `missing`, its purchase queued for a new one).
+    #[error("Xano's token list does not show the token; its installs count is unknown")]
+    Unlisted,
     /// Retrying cannot help (the snippet is gone at Xano, the subject no longer parses, …).
     #[error("{0}")]
     Permanent(String),
@@ -57,5 +64,17 @@ pub(super) async fn lease_still_held(market: &Market, job: &Job) -> Result<(), J
         Ok(())
     } else {
         Err(JobError::LostLease)
+    }
+}
+
+/// [`JobError::Unlisted`], once `listing`'s reconciliation is due now.
+pub(super) async fn unlisted(market: &Market, listing: ListingId) -> JobError {
+    let soon = async {
+        let mut conn = market.db.acquire().await?;
+        queue::reconcile_soon(&mut conn, listing).await
+    };
+    match soon.await {
+        Ok(()) => JobError::Unlisted,
+        Err(e) => JobError::Core(e),
     }
 }

@@ -108,7 +108,11 @@ async fn classify_error(market: &Market, job: &Job, error: JobError) -> Finish {
                     .max(std::time::Duration::from_secs(1)),
             }
         }
-        JobError::Xano(_) | JobError::Core(_) | JobError::Mail(_) | JobError::LostLease => {
+        JobError::Xano(_)
+        | JobError::Core(_)
+        | JobError::Mail(_)
+        | JobError::LostLease
+        | JobError::Unlisted => {
             tracing::info!(job.kind = job.kind.as_str(), attempt = job.attempt, error = %message, "job will be retried");
             Finish::Retry {
                 after: backoff,

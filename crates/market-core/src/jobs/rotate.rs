@@ -3,7 +3,9 @@
 //! 1. Reserve the new token (recorded on the rotation): the oldest of the tier's pool, else one
 //!    minted for it (after an earlier attempt, reconcile first: a mint whose answer was lost is
 //!    adopted into the pool rather than minted twice).
-//! 2. Read the old token's installs at Xano and write them onto the new one (absolute).
+//! 2. Read the old token's installs at Xano and write them onto the new one (absolute). An old token
+//!    Xano's list does not show, before anything was carried, is retried
+//!    ([`JobError::Unlisted`]): our own count may be behind the buyer's installs.
 //! 3. Delete the old token at Xano.
 //! 4. One transaction under the lease: old `revoked`, new `assigned`, rotation `done`, the buyer's
 //!    message queued. If the purchase was closed meanwhile (refund, dispute, operator), the rotation
@@ -11,7 +13,7 @@
 
 use uuid::Uuid;
 
-use super::error::{JobError, lease_still_held};
+use super::error::{JobError, lease_still_held, unlisted};
 use crate::audit::{Actor, Audit};
 use crate::keys::{self, SealedToken};
 use crate::payments::lock;
@@ -67,7 +69,7 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let carried = if old_state == "assigned" {
         let old = keys::open_stored(&market.db, &market.envelope, subject.old_token_id).await?;
         let new_value = keys::open_stored(&market.db, &market.envelope, new).await?;
-        // Installs as Xano counts them now; a token Xano no longer lists keeps our last count.
+        // Installs as Xano counts them now.
         let xano = accounts::for_listing(market, subject.listing_id).await?;
         let listed = xano.client.tokens(&subject.canonical).await?;
         let stored: i64 = sqlx::query_scalar(
@@ -83,10 +85,16 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
         .bind(rotation)
         .fetch_one(&market.db)
         .await?;
-        let used = listed
-            .iter()
-            .find(|t| t.token.expose() == old.expose())
-            .map_or(stored, |t| t.current_installs)
+        let listed_old = listed.iter().find(|t| t.token.expose() == old.expose());
+        let at_xano = match (listed_old, recorded) {
+            (Some(t), _) => t.current_installs,
+            // Deleted by the earlier attempt, after it recorded what it carried.
+            (None, Some(carried)) => carried,
+            // Not listed, nothing carried yet: a list cut short, or a token gone. Our last count
+            // could be behind the installs the buyer made since.
+            (None, None) => return Err(unlisted(market, subject.listing_id).await),
+        };
+        let used = at_xano
             .max(stored)
             .max(recorded.unwrap_or(0))
             .min(subject.max_installs);

@@ -4,12 +4,14 @@
 //! 1. Read the base, its live token and its entitlement; wait ([`JobError::NotYet`]) while the
 //!    base is owed a token it does not hold yet or a rotation of its token is under way.
 //! 2. Read Xano's count of the token's installs and write the limit with the greater of that count
-//!    and ours sent back; skipped when Xano already shows both (a run after a crash).
+//!    and ours sent back; skipped when Xano already shows both (a run after a crash). A token Xano's
+//!    list does not show is not written with our count, which may be behind the buyer's installs:
+//!    the run is retried ([`JobError::Unlisted`]) and the listing reconciled.
 //! 3. One transaction under the lease: nothing moved meanwhile (same token, same entitlement, no
 //!    rotation), then the token's and the base's `max_installs`, and the paid upgrades `fulfilled`.
 //!    When something moved, the job runs again from step 1.
 
-use super::error::{JobError, lease_still_held};
+use super::error::{JobError, lease_still_held, unlisted};
 use crate::audit::{Actor, Audit};
 use crate::keys;
 use crate::payments::{lock, transition};
@@ -27,7 +29,6 @@ struct Subject {
     canonical: String,
     listing_id: ListingId,
     token_id: Option<TokenId>,
-    token_max: Option<i64>,
     token_installs: Option<i64>,
     rotating: bool,
 }
@@ -40,8 +41,7 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let Some(subject) = sqlx::query_as::<_, Subject>(
         "select p.status, p.max_installs, purchase_entitlement(p.purchase_id) as entitled,
                 l.canonical, l.listing_id,
-                it.install_token_id as token_id, it.max_installs as token_max,
-                it.current_installs as token_installs,
+                it.install_token_id as token_id, it.current_installs as token_installs,
                 exists (select 1 from token_rotation r
                         where r.purchase_id = p.purchase_id and r.state = 'pending') as rotating
          from purchase p
@@ -64,9 +64,7 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     if subject.rotating {
         return Err(JobError::NotYet("a rotation of the token is under way"));
     }
-    let (Some(token), Some(token_max), Some(stored_installs)) =
-        (subject.token_id, subject.token_max, subject.token_installs)
-    else {
+    let (Some(token), Some(stored_installs)) = (subject.token_id, subject.token_installs) else {
         // Owed a token it does not hold yet (a mint, a reinstatement): the token it gets is
         // minted at the purchase's limit, which this run will then correct.
         return Err(JobError::NotYet("the purchase is waiting for its token"));
@@ -75,19 +73,18 @@ pub(crate) async fn run(market: &Market, job: &Job) -> Result<(), JobError> {
     let value = keys::open_stored(&market.db, &market.envelope, token).await?;
     let xano = accounts::for_listing(market, subject.listing_id).await?;
     let listed = xano.client.tokens(&subject.canonical).await?;
-    let at_xano = listed.iter().find(|t| t.token.expose() == value.expose());
-    let used = at_xano
-        .map_or(stored_installs, |t| t.current_installs)
-        .max(stored_installs);
+    let Some(at_xano) = listed.iter().find(|t| t.token.expose() == value.expose()) else {
+        // Not listed: a list cut short, or a token gone. Writing our count could set back the
+        // installs the buyer made since we last read it, and Xano's limit is unknown.
+        return Err(unlisted(market, subject.listing_id).await);
+    };
+    let used = at_xano.current_installs.max(stored_installs);
     // Never below what is used: a refunded upgrade leaves the buyer the installs already made.
     let limit = subject.entitled.max(used);
-    let settled = token_max == limit && subject.max_installs == limit;
     // Xano's own limit decides, not the database's: an earlier run may have written a limit the
     // entitlement no longer has (a refund landed between its write and its transaction). A count
     // below ours was set back by a write applied late (reconciliation queues this job for it).
-    let stale_at_xano =
-        at_xano.is_some_and(|t| t.max_installs != limit || t.current_installs < used);
-    if stale_at_xano || (!settled && at_xano.is_none()) {
+    if at_xano.max_installs != limit || at_xano.current_installs < used {
         lease_still_held(market, job).await?;
         xano.client
             .update_token(&subject.canonical, &value, limit, used)

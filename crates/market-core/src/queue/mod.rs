@@ -265,6 +265,26 @@ pub async fn unpark_listing(conn: &mut PgConnection, listing: ListingId) -> Resu
     .rows_affected())
 }
 
+/// Makes `listing`'s reconciliation due now: the queued one brought forward, or one queued if there
+/// is none. For a job that finds a token of ours missing from Xano's list and cannot tell a list
+/// cut short from a token gone; the reconciliation, with its guard, decides which.
+pub async fn reconcile_soon(conn: &mut PgConnection, listing: ListingId) -> Result<()> {
+    let subject = listing.to_string();
+    let moved = sqlx::query(
+        "update job set due_at = now()
+         where kind = $1 and subject = $2 and state = 'queued' and due_at > now()",
+    )
+    .bind(JobKind::ReconcileListing)
+    .bind(&subject)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        enqueue(conn, JobKind::ReconcileListing, &subject).await?;
+    }
+    Ok(())
+}
+
 /// Puts a dead job back in the queue, due now, its attempts counted afresh. Refused when the job is
 /// not dead, or when a live job for the same work exists (the sweep revived it meanwhile).
 pub async fn requeue(pool: &PgPool, job_id: i64, actor: &Actor) -> Result<()> {

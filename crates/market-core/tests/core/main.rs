@@ -22,6 +22,8 @@
 //! - `leases`: slow Xano calls and shutdowns; execution at least once, effects exactly once;
 //! - `reconcile`: a listing reconciled with what Xano really holds;
 //! - `reconcile_guard`: reappeared tokens resolved, and a pass that meets a short list held back;
+//! - `cut_lists`: a job that writes a token's installs count never writes ours when Xano's list
+//!   leaves the token out: it waits for a full list, and the buyer's installs are kept;
 //! - `reports`: sales reports' figures for every way a sale ends, dated by the day paid, read
 //!   through their indexes;
 //! - `seller_fairness`: one seller's slow Xano holds at most half an instance's workers;
@@ -56,6 +58,7 @@ mod concurrency;
 mod connect;
 mod courier;
 mod credentials;
+mod cut_lists;
 mod dead_jobs;
 mod disputes;
 mod forbidden_snippets;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::common::{CANONICAL, World, payment_intent_of, tier_spec};
 
 /// A second tier of the world's listing: `team`, $49 for 20 installs.
-async fn team_tier(world: &World) -> TierId {
+pub(crate) async fn team_tier(world: &World) -> TierId {
     tier(world, "team", 4900, 20).await
 }
 
@@ -35,7 +35,7 @@ async fn tier(world: &World, slug: &str, price: i64, installs: i64) -> TierId {
 }
 
 /// A fulfilled purchase of the world's `solo` tier ($19, 5 installs) and its token.
-async fn bought(world: &World) -> (PurchaseId, String) {
+pub(crate) async fn bought(world: &World) -> (PurchaseId, String) {
     world.fill_pool().await;
     let (purchase, session) = world.checkout().await;
     let paid = world.deliver_paid("evt_base", purchase, &session).await;
@@ -45,7 +45,7 @@ async fn bought(world: &World) -> (PurchaseId, String) {
 }
 
 /// The upgrade of `base` to `tier`, its Checkout Session attached.
-async fn upgrade(world: &World, base: PurchaseId, tier: TierId) -> (Purchase, String) {
+pub(crate) async fn upgrade(world: &World, base: PurchaseId, tier: TierId) -> (Purchase, String) {
     let created = purchases::create_upgrade(
         world.pool(),
         &world.receipts,
@@ -85,7 +85,7 @@ async fn max_installs_of(world: &World, purchase: PurchaseId) -> i64 {
 }
 
 /// Xano's `(max_installs, current_installs)` of `token`.
-fn at_xano(world: &World, token: &str) -> (i64, i64) {
+pub(crate) fn at_xano(world: &World, token: &str) -> (i64, i64) {
     let listed = world.sim.tokens(CANONICAL);
     let found = listed
         .iter()
