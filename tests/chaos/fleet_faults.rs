@@ -141,8 +141,11 @@ impl Nemesis {
         let at_least = Duration::from_millis(rng.random_range(3000..8000));
         let started = Instant::now();
         let mut died = false;
+        // The nemesis stopping ends the wait too: the workload stops only once its time and any
+        // extension for a missing kind are up, and a run still missing this one has failed.
         while started.elapsed() < Duration::from_secs(130)
             && !(died && started.elapsed() >= at_least)
+            && !self.stopped()
         {
             tokio::time::sleep(Duration::from_millis(500)).await;
             died = !self.dead_jobs().await.is_empty();
@@ -164,7 +167,7 @@ impl Nemesis {
         // instance paused (SIGSTOP, up to a lease + 7 s) right after Xano answered it takes to go
         // on: requeue until no dead job has been seen for 25 s. (5 s was too short: a run saw an
         // upgrade die of its 404 17 s after the snippet came back.)
-        let mut requeued = 0u64;
+        let (mut requeued, mut already_live) = (0u64, 0u64);
         let mut quiet = 0;
         for _ in 0..240 {
             let dead = self.dead_jobs().await;
@@ -178,16 +181,16 @@ impl Nemesis {
             }
             quiet = 0;
             for job in dead {
-                if self
-                    .admin(
-                        reqwest::Method::POST,
-                        &format!("/v1/admin/jobs/{job}/requeue"),
-                    )
-                    .await
-                    .is_some()
-                {
-                    requeued += 1;
-                    self.history.count("jobs_requeued");
+                match self.requeue(job).await {
+                    Some(Requeue::Done) => {
+                        requeued += 1;
+                        self.history.count("jobs_requeued");
+                    }
+                    Some(Requeue::AlreadyLive) => {
+                        already_live += 1;
+                        self.history.count("jobs_requeued:already_live");
+                    }
+                    None => {}
                 }
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -195,8 +198,34 @@ impl Nemesis {
         self.history.record(
             None,
             None,
-            format!("NEMESIS snippet_gone_then_requeued: back; {requeued} dead jobs requeued"),
+            format!(
+                "NEMESIS snippet_gone_then_requeued: back; {requeued} dead jobs requeued, {already_live} requeues refused as the work was queued again already"
+            ),
         );
+    }
+
+    /// The operator's requeue of a dead job, from the first instance that answers it.
+    async fn requeue(&self, job: i64) -> Option<Requeue> {
+        for instance in &self.cluster.instances {
+            let url = format!("{}/v1/admin/jobs/{job}/requeue", instance.url);
+            let Ok(response) = self
+                .http
+                .post(&url)
+                .bearer_auth(&self.cluster.secrets.admin_token)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            if response.status().is_success() {
+                return Some(Requeue::Done);
+            }
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if body["error"]["code"] == "job_already_live" {
+                return Some(Requeue::AlreadyLive);
+            }
+        }
+        None
     }
 
     async fn dead_jobs(&self) -> Vec<i64> {
@@ -272,4 +301,14 @@ impl Nemesis {
             self.sleep_unless_stopped(Duration::from_secs(2)).await;
         }
     }
+}
+
+/// How the operator's requeue of a dead job was answered.
+enum Requeue {
+    /// Queued again.
+    Done,
+    /// `409 job_already_live`: the same work was queued again meanwhile (a sale that took the
+    /// tier's pool below its mark queues a refill whatever died before); once that job succeeds
+    /// it settles the dead one, so there is nothing left to requeue.
+    AlreadyLive,
 }

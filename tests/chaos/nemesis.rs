@@ -130,6 +130,16 @@ impl Nemesis {
                     .iter(),
                 )
                 .filter(|k| counters.get(**k).copied().unwrap_or(0) == 0)
+                .filter(|k| {
+                    // A dead job's requeue refused because its work was queued again meanwhile is
+                    // the operator's requeue answered too (`fleet_faults.rs`, `Requeue`).
+                    **k != "jobs_requeued"
+                        || counters
+                            .get("jobs_requeued:already_live")
+                            .copied()
+                            .unwrap_or(0)
+                            == 0
+                })
                 .map(|k| (*k).to_owned()),
         );
         missing.extend(
