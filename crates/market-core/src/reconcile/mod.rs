@@ -25,10 +25,12 @@
 //! - a token marked `missing` that Xano lists again is given back to its buyer, or deleted at Xano
 //!   when the buyer has a replacement (`actions.rs`, `reappeared`): never two live tokens;
 //! - when one pass would mark more than `missing_guard` of a listing's live tokens missing (and at
-//!   least [`GUARD_FLOOR`]), it acts on nothing the list leaves out (marks none missing, confirms no
-//!   deletion): one short or empty list from Xano during an incident must not re-issue every
-//!   buyer's token, nor record as deleted a token that still opens the snippet. The listing is flagged (`listing.missing_suspected_at`,
-//!   audited, logged); the next pass that sees the same acts on it, one that does not clears it.
+//!   least [`GUARD_FLOOR`]), or every one of them however few (an empty list, say),
+//!   it acts on nothing the list leaves out (marks none missing, confirms no deletion): one short
+//!   or empty list from Xano during an incident must not re-issue every buyer's token, nor record
+//!   as deleted a token that still opens the snippet. The listing is flagged
+//!   (`listing.missing_suspected_at`, audited, logged); the next pass that sees the same acts on
+//!   it, one that does not clears it.
 //!
 //! A second run right after the first finds nothing to do. The database snapshot is read *before*
 //! asking Xano, so a token created while this runs is either in the snapshot or looks unknown, and
@@ -53,7 +55,8 @@ pub use report::Report;
 
 /// The fewest live tokens that must vanish at once before a pass holds back (see the module
 /// doc): a listing with a handful of tokens is re-issued at once, as a buyer whose one token was
-/// deleted by hand expects.
+/// deleted by hand expects — unless every live token vanished, which is held back once whatever
+/// the count.
 pub const GUARD_FLOOR: usize = 5;
 
 /// Reconciles one listing and returns what it did.
@@ -170,8 +173,16 @@ pub async fn listing(market: &Market, listing_id: ListingId, actor: &Actor) -> R
 }
 
 /// Whether this pass must hold back marking tokens missing: more than `missing_guard` of the
-/// listing's live tokens (and at least [`GUARD_FLOOR`]) gone at once, and no earlier pass saw the
-/// same. Flags the listing then; clears the flag when the pass looks ordinary, or once it acts.
+/// listing's live tokens (and at least [`GUARD_FLOOR`]) gone at once, or every one of them however
+/// few; and no earlier pass saw the same. Flags the listing then; clears the flag when the pass
+/// looks ordinary, or once it acts.
+///
+/// A list that shows none of our live tokens (an empty one, say) is held back however few they
+/// are: it is the shape an incident at Xano takes most simply, and early in a listing's life (or
+/// after a refill stalled) the listing may know fewer live tokens than the floor, when the ratio
+/// alone would believe it. The chaos suite saw that: an empty list met a listing that knew two
+/// live tokens, and both buyers were given new ones while their old tokens still worked. A listing
+/// whose every token was really deleted waits one pass longer for the replacements.
 async fn guard(
     conn: &mut PgConnection,
     market: &Market,
@@ -187,8 +198,9 @@ async fn guard(
         clippy::cast_precision_loss,
         reason = "token counts are far below 2^52"
     )]
-    let suspicious = vanishing >= GUARD_FLOOR
-        && vanishing as f64 > market.jobs.missing_guard * live_count as f64;
+    let suspicious = (vanishing > 0 && vanishing == live_count)
+        || (vanishing >= GUARD_FLOOR
+            && vanishing as f64 > market.jobs.missing_guard * live_count as f64);
     let flagged_before = sqlx::query_scalar::<_, bool>(
         // `no key update`: passes over one listing take turns; a token's insert (its foreign key's
         // `key share`) does not wait for them.

@@ -216,3 +216,79 @@ async fn a_pass_that_meets_an_empty_list_confirms_no_deletion_either() {
     assert_eq!(redeleted, 0);
     assert_eq!(world.db_live_tokens().await, world.sim_tokens());
 }
+
+/// Found by the chaos suite (seed 947641495798716958): the truncated-list nemesis cut the list
+/// early in a run, when the listing knew only two live tokens, below the guard's floor of five. The
+/// pass believed the empty list: both buyers were given new tokens while their old ones worked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_list_is_held_back_once_even_when_the_listing_knows_fewer_tokens_than_the_floor() {
+    // Arrange: two buyers' tokens, no pool; the next list comes back empty.
+    let world = World::new(0, 0).await;
+    let buyers = [sold_minted(&world, 0).await, sold_minted(&world, 1).await];
+    let tokens: Vec<String> = {
+        let mut all = Vec::new();
+        for buyer in buyers {
+            all.extend(world.live_tokens_of(buyer).await);
+        }
+        all
+    };
+    assert_eq!(tokens.len(), 2);
+    world.sim.truncate_token_lists(CANONICAL, 1, 0);
+
+    // Act
+    let cut = reconcile_now(&world).await;
+    let after = reconcile_now(&world).await;
+
+    // Assert: nothing marked missing, no buyer re-issued, and the flag cleared by the full list.
+    assert_eq!(
+        (cut.at_xano, cut.missing, cut.held_back),
+        (0, 0, 2),
+        "{cut:?}"
+    );
+    assert_eq!((after.missing, after.held_back), (0, 0), "{after:?}");
+    for (buyer, token) in buyers.iter().zip(&tokens) {
+        assert_eq!(world.live_tokens_of(*buyer).await, vec![token.clone()]);
+    }
+    let flagged: bool = sqlx::query_scalar("select missing_suspected_at is not null from listing")
+        .fetch_one(world.pool())
+        .await
+        .unwrap();
+    assert!(!flagged);
+}
+
+/// And a listing whose every token really went is re-issued, one pass later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_whose_only_token_was_deleted_by_hand_is_re_issued_on_the_second_pass() {
+    // Arrange: one buyer's token, deleted at Xano by hand.
+    let world = World::new(0, 0).await;
+    let buyer = sold_minted(&world, 0).await;
+    let token = world.live_tokens_of(buyer).await.remove(0);
+    xano_client(&world.sim)
+        .delete_token(CANONICAL, &TokenValue::new(token.as_str()))
+        .await
+        .unwrap();
+
+    // Act
+    let first = reconcile_now(&world).await;
+    let second = reconcile_now(&world).await;
+    world.drain().await;
+
+    // Assert
+    assert_eq!((first.missing, first.held_back), (0, 1), "{first:?}");
+    assert_eq!((second.missing, second.reissued), (1, 1), "{second:?}");
+    let now = world.live_tokens_of(buyer).await;
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0], token, "a new token");
+    assert_eq!(world.db_live_tokens().await, world.sim_tokens());
+}
+
+/// A purchase paid while its tier's pool is empty, its token minted for it.
+async fn sold_minted(world: &World, n: usize) -> PurchaseId {
+    let (purchase, session) = world.checkout().await;
+    world
+        .deliver_paid(&format!("evt_minted_{n}"), purchase, &session)
+        .await;
+    world.drain().await;
+    assert_eq!(world.live_tokens_of(purchase).await.len(), 1);
+    purchase
+}
