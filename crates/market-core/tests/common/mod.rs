@@ -21,7 +21,7 @@ use market_core::tiers::{self, TierChange, TierSpec};
 use market_core::{
     Canonical, Currency, JobsConfig, ListingId, Market, Money, PurchaseId, Slug, TierId,
 };
-use sandbox::xano::{XanoSim, XanoSimConfig};
+use sandbox::xano::{Endpoint, XanoSim, XanoSimConfig};
 use secrecy::SecretString;
 use testkit::TestDb;
 
@@ -329,6 +329,15 @@ impl World {
             .collect();
         tokens.sort();
         tokens
+    }
+
+    /// The calls the simulator answered (or dropped) at `endpoint`.
+    pub fn calls_to(&self, endpoint: Endpoint) -> usize {
+        self.sim
+            .calls()
+            .iter()
+            .filter(|c| c.endpoint == Some(endpoint))
+            .count()
     }
 }
 

@@ -131,14 +131,6 @@ fn conflict(result: Checkout) -> Conflict {
     }
 }
 
-fn calls_to(world: &World, endpoint: Endpoint) -> usize {
-    let calls = world.sim.calls();
-    calls
-        .iter()
-        .filter(|c| c.endpoint == Some(endpoint))
-        .count()
-}
-
 /// A pool of 3 (low water 2), filled, and one fulfilled purchase holding one of its tokens.
 pub(crate) async fn world_with_a_sale() -> (World, PurchaseId, String) {
     let world = World::new(2, 3).await;
@@ -211,7 +203,7 @@ async fn a_price_change_makes_version_two_and_keeps_what_earlier_buyers_got() {
         3,
         "moved 2, topped up 1"
     );
-    let deletions = calls_to(&world, Endpoint::DeleteToken);
+    let deletions = world.calls_to(Endpoint::DeleteToken);
     assert_eq!(deletions, 0, "no unsold token was thrown away");
 
     // The earlier buyer keeps version 1's terms and token; new buyers pay version 2's price.
@@ -323,7 +315,7 @@ async fn prepare_snippet_puts_the_snippet_on_token_access_and_refuses_an_unknown
     // Assert
     assert_eq!(access(&world, "snip_B"), InstallAccess::Token);
     assert_eq!(access(&world, CANONICAL), InstallAccess::Token);
-    let updates = calls_to(&world, Endpoint::UpdateSnippet);
+    let updates = world.calls_to(Endpoint::UpdateSnippet);
     assert_eq!(updates, 0, "a prepared snippet is left as it is");
     let refused = matches!(&unknown, Err(Error::NotFound("snippet")));
     assert!(refused, "{unknown:?}");

@@ -310,12 +310,7 @@ async fn five_hundred_concurrent_purchases_of_one_tier_get_five_hundred_distinct
     .await;
     assert_eq!(mint_jobs, mint_done);
     assert_eq!(from_pool + awaiting, PURCHASES);
-    let creates = world
-        .sim
-        .calls()
-        .iter()
-        .filter(|c| c.endpoint == Some(Endpoint::CreateToken))
-        .count();
+    let creates = world.calls_to(Endpoint::CreateToken);
     eprintln!(
         "served from the pool at payment: {from_pool}; empty-pool fallback: {awaiting} purchases, \
          {mint_jobs} mint jobs; replenisher runs: {} (minted {}; outcomes {:?}); \

@@ -26,16 +26,6 @@ async fn drain_until(world: &World, what: &str, done: impl AsyncFn() -> bool) {
     panic!("{what} never happened");
 }
 
-/// The token lists Xano answered for the listing.
-fn lists(world: &World) -> usize {
-    world
-        .sim
-        .calls()
-        .iter()
-        .filter(|c| c.endpoint == Some(Endpoint::Tokens))
-        .count()
-}
-
 #[tokio::test]
 async fn an_upgrade_whose_token_is_left_out_of_xanos_list_waits_and_keeps_the_buyers_installs() {
     // Arrange: two installs Xano counts and the database has not read yet; the upgrade's
@@ -47,7 +37,7 @@ async fn an_upgrade_whose_token_is_left_out_of_xanos_list_waits_and_keeps_the_bu
     world.sim.install(CANONICAL, &token).unwrap();
     let (up, session) = upgrade(&world, base, team).await;
     world.deliver_paid("evt_up", up.purchase_id, &session).await;
-    let before = lists(&world);
+    let before = world.calls_to(Endpoint::Tokens);
     world.sim.truncate_token_lists(CANONICAL, 1, 0);
 
     // Act
@@ -67,7 +57,10 @@ async fn an_upgrade_whose_token_is_left_out_of_xanos_list_waits_and_keeps_the_bu
         (20, 2),
         "the new limit, the buyer's installs kept"
     );
-    assert!(lists(&world) >= before + 2, "read again after the cut one");
+    assert!(
+        world.calls_to(Endpoint::Tokens) >= before + 2,
+        "read again after the cut one"
+    );
     assert_eq!(world.live_tokens_of(base).await, vec![token]);
 }
 

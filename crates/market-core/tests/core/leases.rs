@@ -228,12 +228,7 @@ async fn a_worker_stalled_after_xano_created_its_token_loses_the_job_and_the_tak
     assert_eq!(ran, 1);
 
     // Assert: worker 2 reconciled before minting, so the one token Xano made is the one sold.
-    let creates = world
-        .sim
-        .calls()
-        .iter()
-        .filter(|c| c.endpoint == Some(Endpoint::CreateToken))
-        .count();
+    let creates = world.calls_to(Endpoint::CreateToken);
     assert_eq!(creates, 1, "the taker minted again instead of adopting");
     assert_eq!(
         (done.state.as_str(), done.attempt, done.lease_owner),

@@ -16,6 +16,14 @@ async fn reconcile_now(world: &World) -> Report {
         .unwrap()
 }
 
+/// Whether the listing is flagged as having met a suspiciously short list.
+async fn flagged(world: &World) -> bool {
+    sqlx::query_scalar("select missing_suspected_at is not null from listing")
+        .fetch_one(world.pool())
+        .await
+        .unwrap()
+}
+
 async fn sold(world: &World, n: usize) -> PurchaseId {
     let (purchase, session) = world.checkout().await;
     let paid = world
@@ -120,19 +128,12 @@ async fn a_pass_that_would_mark_most_tokens_missing_holds_back_until_a_second_pa
             .await
             .unwrap();
     }
-    let flagged = "select missing_suspected_at is not null from listing";
 
     // Act
     let first = reconcile_now(&world).await;
-    let flagged_after_first: bool = sqlx::query_scalar(flagged)
-        .fetch_one(world.pool())
-        .await
-        .unwrap();
+    let flagged_after_first = flagged(&world).await;
     let second = reconcile_now(&world).await;
-    let flagged_after_second: bool = sqlx::query_scalar(flagged)
-        .fetch_one(world.pool())
-        .await
-        .unwrap();
+    let flagged_after_second = flagged(&world).await;
 
     // Assert: the first pass changed nothing destructive and said so; the second acted.
     assert_eq!((first.missing, first.held_back), (0, 6), "{first:?}");
@@ -163,11 +164,7 @@ async fn an_ordinary_pass_clears_a_flag_an_earlier_short_list_left() {
 
     // Assert
     assert!(!report.changed(), "{report:?}");
-    let flagged: bool = sqlx::query_scalar("select missing_suspected_at is not null from listing")
-        .fetch_one(world.pool())
-        .await
-        .unwrap();
-    assert!(!flagged);
+    assert!(!flagged(&world).await);
 }
 
 /// Found by the chaos suite's truncated-list nemesis: a pass that held back marking tokens missing
@@ -249,11 +246,7 @@ async fn an_empty_list_is_held_back_once_even_when_the_listing_knows_fewer_token
     for (buyer, token) in buyers.iter().zip(&tokens) {
         assert_eq!(world.live_tokens_of(*buyer).await, vec![token.clone()]);
     }
-    let flagged: bool = sqlx::query_scalar("select missing_suspected_at is not null from listing")
-        .fetch_one(world.pool())
-        .await
-        .unwrap();
-    assert!(!flagged);
+    assert!(!flagged(&world).await);
 }
 
 /// And a listing whose every token really went is re-issued, one pass later.

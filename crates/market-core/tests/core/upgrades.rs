@@ -94,15 +94,6 @@ pub(crate) fn at_xano(world: &World, token: &str) -> (i64, i64) {
     (found.max_installs, found.current_installs)
 }
 
-fn update_calls(world: &World) -> usize {
-    world
-        .sim
-        .calls()
-        .iter()
-        .filter(|c| c.endpoint == Some(Endpoint::UpdateToken))
-        .count()
-}
-
 #[tokio::test]
 async fn an_upgrade_is_charged_the_difference_and_raises_the_same_tokens_limit_keeping_its_installs()
  {
@@ -167,7 +158,7 @@ async fn an_upgrade_paid_again_and_again_in_any_order_is_applied_once() {
     assert_eq!(first.effect, Effect::UpgradeQueued);
     assert_eq!(late.effect, Effect::AlreadyFulfilled, "{late:?}");
     assert_eq!(
-        update_calls(&world),
+        world.calls_to(Endpoint::UpdateToken),
         0,
         "a late payment changes nothing at Xano"
     );
